@@ -1,0 +1,1 @@
+"""keepalived.conf, read exactly as keepalived reads it: lexer, typed model, validation."""

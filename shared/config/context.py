@@ -1,0 +1,129 @@
+"""The small machinery every block parser shares: diagnostics at a node, typed values, dispatch.
+
+A block parser is a table from keyword to handler; ``dispatch`` walks a block's
+children, calls the handler for each, and warns about unknown keywords exactly
+where keepalived would ("Unknown keyword").  Handlers get the node and the
+struct being filled, so most of them are one-line uses of the factories below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from shared.config.diagnostics import Diagnostics
+from shared.config.node import Node
+from shared.config.values import BadValue, to_bool, to_choice, to_int, to_timer
+
+T = TypeVar("T")
+V = TypeVar("V")
+Handler = Callable[["Context", Node, Any], None]
+
+
+@dataclass
+class Context:
+    """State shared by one load: where problems go and which config id selects ``@id`` lines."""
+
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    config_id: str = ""
+
+    def error(self, node: Node, message: str) -> None:
+        self.diagnostics.error(node, message)
+
+    def warning(self, node: Node, message: str) -> None:
+        self.diagnostics.warning(node, message)
+
+    def value(self, node: Node, convert: Callable[[str], V], index: int = 0) -> V | None:
+        """Convert ``node.args[index]``; on failure report what was expected and return None."""
+        if index >= len(node.args):
+            self.error(node, f"'{node.keyword}' needs a value")
+            return None
+        try:
+            return convert(node.args[index])
+        except BadValue as exc:
+            self.error(node, f"invalid value for '{node.keyword}': expected {exc}")
+            return None
+
+    def no_extra_args(self, node: Node, allowed: int) -> None:
+        if len(node.args) > allowed:
+            extra = " ".join(node.args[allowed:])
+            self.warning(node, f"'{node.keyword}': ignoring unexpected extra words '{extra}'")
+
+
+def dispatch(ctx: Context, block: Node, table: Mapping[str, Handler], target: object) -> None:
+    """Apply each child of ``block`` to ``target`` through ``table``; unknown keywords warn."""
+    for child in block.children or ():
+        handler = table.get(child.keyword)
+        if handler is None:
+            ctx.warning(child, f"unknown keyword '{child.keyword}' in {block.keyword} (ignored)")
+            continue
+        handler(ctx, child, target)
+
+
+def set_int(attr: str, lo: int | None = None, hi: int | None = None) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = ctx.value(node, lambda w: to_int(w, lo, hi))
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def set_timer(attr: str, lo: float | None = None, hi: float | None = None) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = ctx.value(node, lambda w: to_timer(w, lo, hi))
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def set_flag(attr: str) -> Handler:
+    """A bare keyword means true; an optional <BOOL> argument may say otherwise."""
+
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        if not node.args:
+            setattr(target, attr, True)
+            return
+        value = ctx.value(node, to_bool)
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def set_str(attr: str) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        if not node.args:
+            ctx.error(node, f"'{node.keyword}' needs a value")
+            return
+        setattr(target, attr, node.args[0])
+
+    return handle
+
+
+def set_choice(attr: str, choices: tuple[str, ...]) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = ctx.value(node, lambda w: to_choice(w, choices))
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def set_with(attr: str, convert: Callable[[str], object]) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = ctx.value(node, convert)
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def require_block(ctx: Context, node: Node) -> bool:
+    """keepalived's "Missing '{' at beginning of configuration block"."""
+    if node.children is None:
+        ctx.error(node, f"'{node.keyword}' expects a block: missing '{{'")
+        return False
+    return True

@@ -1,0 +1,45 @@
+"""The one entry point every service and the CLI use to read keepalived.conf."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config.context import Context
+from shared.config.diagnostics import ConfigError, Diagnostic
+from shared.config.host import Host, LocalHost
+from shared.config.lexer import read_tree
+from shared.config.model import Config
+from shared.config.parse import build
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: Config
+    diagnostics: list[Diagnostic]
+
+
+def default_config_id() -> str:
+    """keepalived's default ``-i``: the host name up to the first dot."""
+    return socket.gethostname().split(".", 1)[0]
+
+
+def load(path: str | Path, *, config_id: str | None = None, host: Host | None = None) -> Loaded:
+    """Read, expand and parse ``path``; every problem comes back as a diagnostic, none is raised.
+
+    Only an unreadable top-level file raises ``ConfigError``: there is nothing to run.
+    """
+    ctx = Context(config_id=default_config_id() if config_id is None else config_id)
+    roots = read_tree(Path(path), ctx)
+    config = build(ctx, roots, host if host is not None else LocalHost())
+    return Loaded(config, ctx.diagnostics.items)
+
+
+def load_strict(path: str | Path, **kwargs: object) -> Config:
+    """For services: refuse a configuration with errors as a whole (warnings are logged by the caller)."""
+    loaded = load(path, **kwargs)  # type: ignore[arg-type]
+    errors = [d for d in loaded.diagnostics if d.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    return loaded.config
