@@ -1,0 +1,82 @@
+"""``lifeline config check|dump``: keepalived's ``-t`` verdict, and the resolved model as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import msgspec
+
+from shared.config.diagnostics import ConfigError
+from shared.config.host import Host, LocalHost, NoHost
+from shared.config.load import Loaded, load
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_UNREADABLE = 2
+
+
+def register(commands: Any) -> None:
+    config = commands.add_parser("config", help="check or dump a keepalived.conf")
+    sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = sub.add_parser("check", help="report every problem, as keepalived -t would; exit 0 only if clean")
+    _common(check)
+    check.set_defaults(run=run_check)
+    dump = sub.add_parser("dump", help="print the resolved configuration as JSON")
+    _common(dump)
+    dump.set_defaults(run=run_dump)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", nargs="+", help="keepalived.conf file(s)")
+    parser.add_argument(
+        "--no-host-checks",
+        action="store_true",
+        help="do not look at this machine (interfaces, names, users): for a config meant for another host",
+    )
+    parser.add_argument(
+        "-i", "--config-id", default=None, help="config id for @id lines (default: short hostname)"
+    )
+
+
+def _host(args: argparse.Namespace) -> Host:
+    return NoHost() if args.no_host_checks else LocalHost()
+
+
+def _load(path: str, args: argparse.Namespace) -> Loaded | None:
+    try:
+        return load(path, config_id=args.config_id, host=_host(args))
+    except ConfigError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        return None
+
+
+def run_check(args: argparse.Namespace) -> int:
+    worst = EXIT_OK
+    for path in args.file:
+        loaded = _load(path, args)
+        if loaded is None:
+            worst = max(worst, EXIT_UNREADABLE)
+            continue
+        for diagnostic in loaded.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        if loaded.diagnostics:
+            worst = max(worst, EXIT_PROBLEMS)
+        elif len(args.file) > 1:
+            print(f"{path}: OK", file=sys.stderr)
+    return worst
+
+
+def run_dump(args: argparse.Namespace) -> int:
+    worst = EXIT_OK
+    for path in args.file:
+        loaded = _load(path, args)
+        if loaded is None:
+            worst = max(worst, EXIT_UNREADABLE)
+            continue
+        for diagnostic in loaded.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(loaded.config), indent=2).decode() + "\n")
+    return worst
