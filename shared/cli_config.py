@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from typing import Any
 
@@ -78,5 +79,23 @@ def run_dump(args: argparse.Namespace) -> int:
             continue
         for diagnostic in loaded.diagnostics:
             print(diagnostic, file=sys.stderr)
-        sys.stdout.write(msgspec.json.format(msgspec.json.encode(loaded.config), indent=2).decode() + "\n")
+        encoded = msgspec.json.encode(loaded.config, enc_hook=_encode_extra)
+        sys.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")
     return worst
+
+
+_AS_TEXT = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+)
+
+
+def _encode_extra(obj: object) -> object:
+    """Addresses and prefixes print the way keepalived.conf writes them."""
+    if isinstance(obj, _AS_TEXT):
+        return str(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")

@@ -15,7 +15,9 @@ class Node:
     script keywords (``notify_master``, ``script``, ``misc_path``...) with a
     different tokenizer that honours single quotes and backslash escapes.
     ``children`` is ``None`` for a line without a block and a tuple (maybe
-    empty) for ``keyword ... { ... }``.
+    empty) for ``keyword ... { ... }``.  ``end_line`` is the line of the block's
+    closing ``}`` (keepalived reports block-level problems, such as a checker
+    without a URL, there); for a plain line it equals ``line``.
     """
 
     keyword: str
@@ -24,6 +26,7 @@ class Node:
     line: int
     raw: str = ""
     children: tuple[Node, ...] | None = None
+    end_line: int = 0
 
     @property
     def words(self) -> tuple[str, ...]:

@@ -1,0 +1,199 @@
+"""Pieces the virtual_server, real_server and checker parsers share: addresses, methods, lines.
+
+keepalived reports some block-level problems (a checker with no url, an empty
+virtual_server_group) at the line of the block's closing brace, so ``end_of``
+gives that line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.config.context import Context, Handler
+from shared.config.model_lvs import LvsMethod, Where
+from shared.config.node import Node
+from shared.config.values import BadValue, IPAddress, to_bool, to_int, to_ip, to_timer
+
+MIN_TIMER = 0.000001
+MAX_CONNECT_TIMEOUT = 4294.967295
+MAX_U32 = 4294967295
+MAX_WEIGHT = 2147483647
+TUNNEL_TYPES = ("ipip", "gue", "gre")
+CHECKSUMS = ("nocsum", "csum", "remcsum")
+
+
+def where(node: Node) -> Where:
+    return Where(file=node.file, line=node.line)
+
+
+def end_of(node: Node) -> Where:
+    """The closing brace of ``node``'s block.
+
+    Uses the lexer's ``end_line`` when it records one; otherwise the line after
+    the last line inside the block, which is right for the usual one-brace-per-line layout.
+    """
+    recorded = getattr(node, "end_line", None)
+    if isinstance(recorded, int) and recorded > 0:
+        return Where(file=node.file, line=recorded)
+    return Where(file=node.file, line=_last_line(node) + 1)
+
+
+def _last_line(node: Node) -> int:
+    last = node.line
+    for child in node.children or ():
+        last = max(last, _last_line(child))
+    return last
+
+
+def to_port(word: str) -> int:
+    """A service or check port: keepalived refuses 0."""
+    return to_int(word, 1, 65535)
+
+
+def to_u32(word: str) -> int:
+    return to_int(word, 0, MAX_U32)
+
+
+def to_address_port(
+    ctx: Context, node: Node, words: tuple[str, ...], what: str
+) -> tuple[IPAddress, int] | None:
+    """``IP [PORT]`` as a server line writes it; 0 stands for "no port given"."""
+    if not words:
+        ctx.error(node, f"'{node.keyword}' needs an IP address")
+        return None
+    try:
+        address = to_ip(words[0])
+        port = to_port(words[1]) if len(words) > 1 else 0
+    except BadValue as exc:
+        ctx.error(node, f"invalid {what} address/port '{' '.join(words[:2])}': expected {exc}; skipping")
+        return None
+    return address, port
+
+
+def parse_lvs_method(ctx: Context, node: Node) -> LvsMethod | None:
+    """``NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]``, case-sensitive as in keepalived."""
+    if not node.args:
+        ctx.error(node, f"'{node.keyword}' needs NAT, DR or TUN")
+        return None
+    kind = node.args[0]
+    if kind not in ("NAT", "DR", "TUN"):
+        ctx.error(node, f"unknown forwarding method '{kind}': expected NAT, DR or TUN")
+        return None
+    options = _tunnel_options(ctx, node, node.args[1:], tunnel=kind == "TUN")
+    if options is None:
+        return None
+    tunnel_type, port, checksum = options
+    if kind != "TUN":
+        return LvsMethod(kind="NAT" if kind == "NAT" else "DR")
+    return LvsMethod(kind="TUN", tunnel_type=tunnel_type or "ipip", tunnel_port=port, checksum=checksum)
+
+
+def _tunnel_options(
+    ctx: Context, node: Node, words: tuple[str, ...], *, tunnel: bool
+) -> tuple[Any, int | None, Any] | None:
+    tunnel_type: str | None = None
+    port: int | None = None
+    checksum: str | None = None
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "type" and i + 1 < len(words):
+            tunnel_type = words[i + 1]
+            if tunnel_type not in TUNNEL_TYPES:
+                ctx.error(node, f"unknown tunnel type '{tunnel_type}': expected ipip, gue or gre")
+                return None
+            i += 2
+        elif word == "port" and i + 1 < len(words):
+            try:
+                port = to_port(words[i + 1])
+            except BadValue as exc:
+                ctx.error(node, f"invalid gue tunnel port: expected {exc}")
+                return None
+            i += 2
+        elif word in CHECKSUMS:
+            checksum = word
+            i += 1
+        else:
+            ctx.error(node, f"invalid tunnel option '{word}': expected type, port or nocsum/csum/remcsum")
+            return None
+    if tunnel and not _tunnel_ok(ctx, node, tunnel_type or "ipip", port, checksum):
+        return None
+    return tunnel_type, port, checksum
+
+
+def _tunnel_ok(ctx: Context, node: Node, tunnel_type: str, port: int | None, checksum: str | None) -> bool:
+    """keepalived checks option combinations for TUN only (NAT/DR ignore them)."""
+    if (tunnel_type == "gue") != (port is not None):
+        ctx.error(node, "a gue tunnel needs 'port N', and only gue tunnels take a port")
+        return False
+    if tunnel_type == "gre" and checksum == "remcsum":
+        ctx.error(node, "gre tunnels do not support the remcsum option")
+        return False
+    if tunnel_type == "ipip" and checksum not in (None, "nocsum"):
+        ctx.error(node, "ipip tunnels take no checksum option")
+        return False
+    return True
+
+
+def set_method(attr: str) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        method = parse_lvs_method(ctx, node)
+        if method is not None:
+            setattr(target, attr, method)
+
+    return handle
+
+
+def set_bare_flag(attr: str) -> Handler:
+    """A flag whose arguments keepalived ignores (virtual_server ``alpha``, ``omega``, ``ha_suspend``)."""
+
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        setattr(target, attr, True)
+
+    return handle
+
+
+def set_bool(attr: str) -> Handler:
+    """A flag with an optional <BOOL>: bare means true, a bad word is reported and ignored."""
+
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = True if not node.args else ctx.value(node, to_bool)
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def set_value(attr: str, convert: Callable[[str], object]) -> Handler:
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = ctx.value(node, convert)
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def positive_timer(word: str) -> float:
+    return to_timer(word, MIN_TIMER)
+
+
+def connect_timer(word: str) -> float:
+    return to_timer(word, MIN_TIMER, MAX_CONNECT_TIMEOUT)
+
+
+def nonneg_timer(word: str) -> float:
+    return to_timer(word, 0)
+
+
+def nonneg_int(word: str) -> int:
+    return to_int(word, 0)
+
+
+TIMING_HANDLERS: dict[str, Handler] = {
+    "connect_timeout": set_value("connect_timeout", connect_timer),
+    "retry": set_value("retry", nonneg_int),
+    "delay_before_retry": set_value("delay_before_retry", nonneg_timer),
+    "warmup": set_value("warmup", nonneg_timer),
+    "delay_loop": set_value("delay_loop", positive_timer),
+}

@@ -1,0 +1,528 @@
+"""The bus contract: every event, subject and key the lifeline services exchange over NATS.
+
+This module is the *only* place where subjects, KV keys and payload layouts are
+defined.  Services import the builders from here instead of formatting subjects
+by hand, so a change to the contract is one diff (and ``docs/bus.md`` is checked
+against it by ``tests/unit/test_bus_doc.py``).
+
+Payloads are msgspec Structs encoded as JSON so any NATS client in any language
+can read them.  Every event carries the same envelope (``type``, ``v``, ``node``,
+``ts``, ``seq``, ``boot_id``); the ``type`` field is a msgspec tag, so one
+decoder turns any payload back into the right Struct.
+
+Versioning: ``CONTRACT_VERSION`` is written into every payload as ``v``.  Within
+one version changes are additive only (new fields with defaults, new enum
+values); consumers must ignore fields they do not know.  Renaming, removing or
+re-typing a field bumps the version (see docs/bus.md).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final, TypeAlias, TypeVar, assert_never, overload
+
+import msgspec
+
+CONTRACT_VERSION: Final = 1
+"""Version of this contract; written into every payload as ``v``."""
+
+PREFIX: Final = "lifeline"
+"""First token of every lifeline subject."""
+
+EVENT_STREAM: Final = "LIFELINE_EVENTS"
+"""JetStream stream holding the human-relevant events (vrrp and lvs subjects)."""
+
+EVENT_STREAM_SUBJECTS: Final = (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.lvs.>")
+"""Subjects captured by ``EVENT_STREAM``."""
+
+STATE_BUCKET: Final = "lifeline_state"
+"""JetStream KV bucket holding the latest state per instance, group, tracker, real server and pool."""
+
+CONTROL: Final = "ctl"
+"""Third subject token of every micro control endpoint (never an event kind)."""
+
+MSG_ID_HEADER: Final = "Nats-Msg-Id"
+"""JetStream de-duplication header; its value is ``f"{boot_id}:{seq}"``."""
+
+
+# --------------------------------------------------------------------------- tokens
+
+_SAFE_CHARS: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_ESCAPE: Final = "="
+_TOKEN_RE: Final = re.compile(r"^(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+$")
+
+
+def encode_token(name: str) -> str:
+    """Turn any non-empty name into one NATS subject token that is also a valid KV key token.
+
+    Why not just reject odd names: keepalived allows virtual servers like
+    ``172.16.0.100 80`` and instance names with dots, and operators must still
+    be able to find them on the bus.  ASCII letters, digits, ``-`` and ``_`` pass
+    through unchanged (so ``VI_1`` stays ``VI_1``); every other character is
+    written as ``=XX`` per UTF-8 byte, upper-case hex (quoted-printable style).
+    ``=`` was chosen as the escape because it is legal in both subjects and KV
+    keys, unlike ``%``.  ``172.16.0.100:80/tcp`` becomes
+    ``172=2E16=2E0=2E100=3A80=2Ftcp``.  The encoding is canonical, so
+    ``decode_token(encode_token(n)) == n`` and ``encode_token(decode_token(t)) == t``.
+    """
+    if not name:
+        raise ValueError("a subject token cannot be empty")
+    out: list[str] = []
+    for ch in name:
+        if ch in _SAFE_CHARS:
+            out.append(ch)
+        else:
+            out.extend(f"{_ESCAPE}{b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def decode_token(token: str) -> str:
+    """Reverse ``encode_token``; raises ``ValueError`` on anything it would not have produced."""
+    if not is_token(token):
+        raise ValueError(f"not a lifeline token: {token!r}")
+    raw = bytearray()
+    i = 0
+    while i < len(token):
+        if token[i] == _ESCAPE:
+            raw.append(int(token[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw.append(ord(token[i]))
+            i += 1
+    text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if encode_token(text) != token:
+        raise ValueError(f"non-canonical token: {token!r}")
+    return text
+
+
+def is_token(token: str) -> bool:
+    """True when ``token`` uses only the encoder's alphabet (a valid single NATS token)."""
+    return bool(_TOKEN_RE.match(token))
+
+
+# --------------------------------------------------------------------------- keys for LVS objects
+
+
+def virtual_server_key(address: str, port: int, protocol: str = "tcp") -> str:
+    """Canonical name of an IP virtual server: ``172.16.0.100:80/tcp``, ``[2001:db8::1]:443/tcp``."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{port}/{protocol.lower()}"
+
+
+def fwmark_virtual_server_key(mark: int, family: str = "inet") -> str:
+    """Canonical name of a ``virtual_server fwmark N`` (family matters: v4 and v6 may share a mark)."""
+    return f"fwmark:{mark}" if family == "inet" else f"fwmark:{mark}/{family}"
+
+
+def group_virtual_server_key(group: str) -> str:
+    """Canonical name of a ``virtual_server group NAME``."""
+    return f"group:{group}"
+
+
+def real_server_key(address: str, port: int) -> str:
+    """Canonical name of a real server inside its virtual server: ``192.168.0.10:80``, ``[::1]:80``."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------- subjects
+
+
+class Service(StrEnum):
+    """Service names used in micro endpoint subjects and NATS micro service names."""
+
+    VRRP = "vrrp"
+    CHECKER = "checker"
+    LVS = "lvs"
+    NOTIFIER = "notifier"
+
+
+def _t(name: str) -> str:
+    return encode_token(name)
+
+
+def instance_subject(node: str, instance: str) -> str:
+    """``lifeline.<node>.vrrp.state.<instance>``: every VRRP instance transition."""
+    return f"{PREFIX}.{_t(node)}.vrrp.state.{_t(instance)}"
+
+
+def group_subject(node: str, group: str) -> str:
+    """``lifeline.<node>.vrrp.group.<group>``: every sync group transition."""
+    return f"{PREFIX}.{_t(node)}.vrrp.group.{_t(group)}"
+
+
+def tracker_subject(node: str, tracker: str) -> str:
+    """``lifeline.<node>.track.<tracker>``: tracker results (changes and heartbeats)."""
+    return f"{PREFIX}.{_t(node)}.track.{_t(tracker)}"
+
+
+def check_subject(node: str, virtual: str, real: str) -> str:
+    """``lifeline.<node>.check.<virtual>.<real>``: real-server health (changes and heartbeats)."""
+    return f"{PREFIX}.{_t(node)}.check.{_t(virtual)}.{_t(real)}"
+
+
+def pool_subject(node: str, virtual: str) -> str:
+    """``lifeline.<node>.lvs.<virtual>``: pool changes of one virtual server."""
+    return f"{PREFIX}.{_t(node)}.lvs.{_t(virtual)}"
+
+
+def service_subject(node: str, service: str, endpoint: str) -> str:
+    """``lifeline.<node>.ctl.<service>.<endpoint>``: node-unique micro endpoints (``status``, ``reload``).
+
+    The node is in the subject because nats-py puts every micro endpoint in
+    queue group ``q``: a subject shared by all nodes would make one random node
+    answer.  The ``ctl`` token keeps control traffic out of the event namespace:
+    ``lifeline.<node>.vrrp.status`` would fall inside the event stream's
+    ``lifeline.*.vrrp.>`` filter, so JetStream would store every status request
+    and answer it with a PubAck before the service could.
+    """
+    return f"{PREFIX}.{_t(node)}.{CONTROL}.{_t(service)}.{_t(endpoint)}"
+
+
+def status_subject(node: str, service: str) -> str:
+    """The ``status`` endpoint of ``service`` on ``node``."""
+    return service_subject(node, service, "status")
+
+
+def reload_subject(node: str, service: str) -> str:
+    """The ``reload`` endpoint of ``service`` on ``node``."""
+    return service_subject(node, service, "reload")
+
+
+def kv_key_for_subject(subject: str) -> str:
+    """KV key of the latest state behind ``subject``: the subject without ``lifeline.``.
+
+    Our token alphabet is a subset of the KV key alphabet, so keys stay readable
+    and a KV watch on ``<node>.vrrp.state.*`` works like a subject filter.
+    """
+    prefix = f"{PREFIX}."
+    if not subject.startswith(prefix):
+        raise ValueError(f"not a lifeline subject: {subject!r}")
+    return subject[len(prefix) :]
+
+
+# --------------------------------------------------------------------------- enumerations
+
+
+class VrrpState(StrEnum):
+    """keepalived's instance and group states, spelled as its notify scripts spell them."""
+
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+    STOP = "STOP"
+    DELETED = "DELETED"
+
+
+class Family(StrEnum):
+    """Address family of an instance (keepalived's ``inet``/``inet6``)."""
+
+    INET = "inet"
+    INET6 = "inet6"
+
+
+class TransitionReason(StrEnum):
+    """Why an instance or group changed state (the operator's first question)."""
+
+    STARTUP = "startup"
+    MASTER_DOWN_TIMER = "master_down_timer"
+    HIGHER_PRIORITY_SEEN = "higher_priority_seen"
+    PRIORITY_ZERO_SEEN = "priority_zero_seen"
+    PREEMPT = "preempt"
+    ADDRESS_OWNER = "address_owner"
+    TRACKER_FAILED = "tracker_failed"
+    TRACKER_RECOVERED = "tracker_recovered"
+    INTERFACE_DOWN = "interface_down"
+    INTERFACE_UP = "interface_up"
+    SYNC_GROUP = "sync_group"
+    RELOAD = "reload"
+    SHUTDOWN = "shutdown"
+    REMOVED = "removed"
+    ADMIN = "admin"
+    OTHER = "other"
+
+
+class TrackerKind(StrEnum):
+    """What a tracker watches (``vrrp_script``, ``vrrp_track_process``, ``vrrp_track_file``, link)."""
+
+    SCRIPT = "script"
+    PROCESS = "process"
+    FILE = "file"
+    INTERFACE = "interface"
+    BFD = "bfd"
+
+
+class CheckerKind(StrEnum):
+    """Real-server checker keyword, exactly as written in keepalived.conf."""
+
+    TCP_CHECK = "TCP_CHECK"
+    HTTP_GET = "HTTP_GET"
+    SSL_GET = "SSL_GET"
+    SMTP_CHECK = "SMTP_CHECK"
+    DNS_CHECK = "DNS_CHECK"
+    UDP_CHECK = "UDP_CHECK"
+    PING_CHECK = "PING_CHECK"
+    MISC_CHECK = "MISC_CHECK"
+    FILE_CHECK = "FILE_CHECK"
+    BFD_CHECK = "BFD_CHECK"
+
+
+class PoolEventKind(StrEnum):
+    """What happened to a virtual server's pool."""
+
+    RS_ADDED = "rs_added"
+    RS_REMOVED = "rs_removed"
+    WEIGHT_CHANGED = "weight_changed"
+    QUORUM_UP = "quorum_up"
+    QUORUM_DOWN = "quorum_down"
+    SORRY_IN = "sorry_in"
+    SORRY_OUT = "sorry_out"
+
+
+# --------------------------------------------------------------------------- events
+
+
+class EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Envelope common to every event.
+
+    The publisher (``shared.bus.Publisher``) stamps ``node``, ``ts``, ``seq`` and
+    ``boot_id``; producers leave them at their defaults.  ``(boot_id, seq)`` is
+    unique and increasing per publisher process, so a consumer detects both
+    re-sends (same pair twice) and losses (a gap in ``seq``).
+    """
+
+    v: int = CONTRACT_VERSION
+    node: str = ""
+    ts: int = 0
+    seq: int = 0
+    boot_id: str = ""
+
+
+class InstanceState(EventBase, frozen=True, kw_only=True, tag="instance_state"):
+    """A VRRP instance changed state (published by vrrp on every transition)."""
+
+    instance: str
+    vrid: int
+    interface: str
+    family: Family = Family.INET
+    version: int = 2
+    state: VrrpState
+    previous: VrrpState | None = None
+    base_priority: int
+    effective_priority: int
+    reason: TransitionReason = TransitionReason.OTHER
+    detail: str = ""
+    master_address: str | None = None
+    vips: tuple[str, ...] = ()
+    group: str | None = None
+
+
+class GroupState(EventBase, frozen=True, kw_only=True, tag="group_state"):
+    """A ``vrrp_sync_group`` changed state (published by vrrp)."""
+
+    group: str
+    state: VrrpState
+    previous: VrrpState | None = None
+    members: tuple[str, ...] = ()
+    reason: TransitionReason = TransitionReason.OTHER
+    detail: str = ""
+
+
+class TrackerResult(EventBase, frozen=True, kw_only=True, tag="tracker_result"):
+    """Result of a tracker (published by checker on change and as a heartbeat)."""
+
+    tracker: str
+    kind: TrackerKind
+    ok: bool
+    weight: int = 0
+    contribution: int = 0
+    faults: bool = False
+    value: int | None = None
+    exit_code: int | None = None
+    changed: bool = True
+    detail: str = ""
+
+
+class RealServerHealth(EventBase, frozen=True, kw_only=True, tag="real_server_health"):
+    """Health of one real server of one virtual server (published by checker)."""
+
+    virtual: str
+    real: str
+    up: bool
+    checker: CheckerKind
+    detail: str = ""
+    latency_ms: float | None = None
+    weight: int | None = None
+    consecutive_failures: int = 0
+    changed: bool = True
+
+
+class PoolEvent(EventBase, frozen=True, kw_only=True, tag="pool_event"):
+    """A change to a virtual server's pool in IPVS (published by lvs)."""
+
+    virtual: str
+    kind: PoolEventKind
+    real: str | None = None
+    weight: int | None = None
+    weight_sum: int = 0
+    quorum: int = 1
+    hysteresis: int = 0
+    quorum_up: bool = True
+    sorry_active: bool = False
+    detail: str = ""
+
+
+Event: TypeAlias = InstanceState | GroupState | TrackerResult | RealServerHealth | PoolEvent
+"""Any event on the bus (a msgspec tagged union on ``type``)."""
+
+EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
+    InstanceState,
+    GroupState,
+    TrackerResult,
+    RealServerHealth,
+    PoolEvent,
+)
+
+DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (InstanceState, GroupState, PoolEvent)
+"""Events whose subjects the event stream captures (published with a JetStream ack)."""
+
+
+# --------------------------------------------------------------------------- micro replies
+
+
+class BusCounters(msgspec.Struct, kw_only=True):
+    """Publisher counters, included in every ``status`` reply.
+
+    ``published`` events acknowledged by the server; ``queued`` events waiting
+    in the outbox now; ``dropped`` events discarded by outbox overflow (oldest
+    first); ``resent`` publish attempts repeated after a failure or timeout;
+    ``rejected`` events the server refused for good (logged, not retried).
+    """
+
+    published: int = 0
+    queued: int = 0
+    dropped: int = 0
+    resent: int = 0
+    rejected: int = 0
+
+
+class ServiceStatus(msgspec.Struct, kw_only=True):
+    """Reply of ``lifeline.<node>.<service>.status``: identity, bus counters, service detail."""
+
+    v: int = CONTRACT_VERSION
+    node: str
+    service: str
+    boot_id: str
+    bus: BusCounters | None = None
+    detail: dict[str, object] = msgspec.field(default_factory=dict)
+
+
+class ReloadReply(msgspec.Struct, kw_only=True):
+    """Reply of ``lifeline.<node>.<service>.reload``: applied or refused as a whole, with why."""
+
+    v: int = CONTRACT_VERSION
+    ok: bool
+    errors: list[str] = msgspec.field(default_factory=list)
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- codec
+
+_ENCODER: Final = msgspec.json.Encoder()
+_DECODER: Final = msgspec.json.Decoder(Event)
+
+E = TypeVar("E", bound=EventBase)
+
+
+def encode(event: EventBase) -> bytes:
+    """JSON bytes of an event (or of a status/reload reply)."""
+    return _ENCODER.encode(event)
+
+
+def encode_reply(reply: msgspec.Struct) -> bytes:
+    """JSON bytes of a micro reply Struct."""
+    return _ENCODER.encode(reply)
+
+
+@overload
+def decode(data: bytes | str, expected: None = None) -> Event: ...
+@overload
+def decode(data: bytes | str, expected: type[E]) -> E: ...
+
+
+def decode(data: bytes | str, expected: type[EventBase] | None = None) -> EventBase:
+    """Decode any event payload; with ``expected`` also insist on that type."""
+    event: EventBase = _DECODER.decode(data)
+    if expected is not None and not isinstance(event, expected):
+        raise msgspec.ValidationError(f"expected {expected.__name__}, got {type(event).__name__}")
+    return event
+
+
+def subject_for(event: Event) -> str:
+    """The subject an event is published on (needs a stamped ``node``)."""
+    node = event.node
+    match event:
+        case InstanceState():
+            return instance_subject(node, event.instance)
+        case GroupState():
+            return group_subject(node, event.group)
+        case TrackerResult():
+            return tracker_subject(node, event.tracker)
+        case RealServerHealth():
+            return check_subject(node, event.virtual, event.real)
+        case PoolEvent():
+            return pool_subject(node, event.virtual)
+    assert_never(event)
+
+
+def is_durable(event: EventBase) -> bool:
+    """True when the event stream captures this event's subject (JetStream-acked publish)."""
+    return isinstance(event, DURABLE_TYPES)
+
+
+def msg_id(event: EventBase) -> str:
+    """Value of the ``Nats-Msg-Id`` header: ``boot_id:seq``."""
+    return f"{event.boot_id}:{event.seq}"
+
+
+class SubjectInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A lifeline subject taken apart, names decoded."""
+
+    node: str
+    kind: str
+    names: tuple[str, ...]
+
+
+_KINDS: Final[dict[tuple[str, ...], tuple[type[EventBase], int]]] = {
+    ("vrrp", "state"): (InstanceState, 1),
+    ("vrrp", "group"): (GroupState, 1),
+    ("track",): (TrackerResult, 1),
+    ("check",): (RealServerHealth, 2),
+    ("lvs",): (PoolEvent, 1),
+}
+
+
+def parse_subject(subject: str) -> SubjectInfo:
+    """Take an event subject apart: ``lifeline.n1.check.a.b`` → node n1, kind check, names (a, b)."""
+    parts = subject.split(".")
+    if len(parts) < 4 or parts[0] != PREFIX:
+        raise ValueError(f"not a lifeline event subject: {subject!r}")
+    node, rest = decode_token(parts[1]), parts[2:]
+    for kind_tokens, (_cls, nnames) in _KINDS.items():
+        k = len(kind_tokens)
+        if tuple(rest[:k]) == kind_tokens and len(rest) == k + nnames:
+            names = tuple(decode_token(t) for t in rest[k:])
+            return SubjectInfo(node=node, kind=".".join(kind_tokens), names=names)
+    raise ValueError(f"not a lifeline event subject: {subject!r}")
+
+
+def decode_for_subject(subject: str, data: bytes | str) -> Event:
+    """Decode a payload and check it is the type its subject promises (guards against misrouting)."""
+    info = parse_subject(subject)
+    cls = next(c for kt, (c, _n) in _KINDS.items() if ".".join(kt) == info.kind)
+    event = decode(data)
+    if not isinstance(event, cls):
+        raise msgspec.ValidationError(f"{subject} carries {cls.__name__}, got {type(event).__name__}")
+    return event

@@ -1,0 +1,243 @@
+"""Script keywords and script security, with cases checked against keepalived 2.2.7's dump."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+
+from shared.config.context import Context
+from shared.config.host import FakeHost
+from shared.config.model import Config
+from shared.config.model_global import GlobalDefs
+from shared.config.node import Node
+from shared.config.script import (
+    FakeScriptFiles,
+    FileInfo,
+    Script,
+    ScriptUserRef,
+    check_script_security,
+    iter_scripts,
+    parse_script,
+    split_words,
+)
+
+FILE = "/etc/keepalived/keepalived.conf"
+SAFE = FileInfo(uid=0, gid=0, mode=stat.S_IFREG | 0o755)
+
+
+def script_node(raw: str, keyword: str = "notify_master", line: int = 12) -> Node:
+    return Node(keyword, tuple(raw.split()), FILE, line, raw=raw)
+
+
+def parse(raw: str) -> tuple[Script | None, Context]:
+    ctx = Context()
+    return parse_script(ctx, script_node(raw)), ctx
+
+
+@pytest.mark.parametrize(
+    ("raw", "argv", "user", "group"),
+    [
+        # keepalived: the second unquoted word is the user, not an argument
+        ("/bin/echo hi", ["/bin/echo"], "hi", None),
+        ('"/bin/echo hi"', ["/bin/echo", "hi"], None, None),
+        ('"/bin/echo hi" root', ["/bin/echo", "hi"], "root", None),
+        ('"/bin/echo x" root root extra', ["/bin/echo", "x"], "root", "root"),
+        # dump: '/usr/bin/echo' 'a b' 'c' 'q' 'A'
+        ("\"/bin/echo 'a b' c\\tq \\x41\" root root", ["/bin/echo", "a b", "c", "q", "A"], "root", "root"),
+        # dump: '/usr/bin/echo' 'a' 'bc' 'd'
+        ("/bin/echo\"  a  b\"'c d' root", ["/bin/echo", "a", "bc", "d"], "root", None),
+        # dump: user 'z w', script x
+        ("'x y' \"z w\"", ["x", "y"], "z w", None),
+        ('"/bin/echo \\"a b\\" c"', ["/bin/echo", "a b", "c"], None, None),
+        ('"/bin/echo a\\\\ b"', ["/bin/echo", "a b"], None, None),
+        ("'/bin/echo \"a b\" c' root", ["/bin/echo", "a b", "c"], "root", None),
+        ('"/bin/echo x\\ty\\\\x z"', ["/bin/echo", "x", "yx", "z"], None, None),
+    ],
+)
+def test_tokenizing_matches_keepalived(
+    raw: str, argv: list[str], user: str | None, group: str | None
+) -> None:
+    script, ctx = parse(raw)
+    assert not ctx.diagnostics.items
+    assert script is not None
+    assert (script.argv, script.user, script.group) == (argv, user, group)
+    assert (script.file, script.line, script.keyword) == (FILE, 12, "notify_master")
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('abcd" efg h jkl "mnop', ["abcd efg h jkl mnop"]),
+        ('abcd "efg h jkl" mnop', ["abcd", "efg h jkl", "mnop"]),
+        ("\\a\\b\\E\\f\\n\\r\\v", ["\a\b\x1b\f\n\r\v"]),
+        ("\\101\\0", ["A\0"]),
+        ("\\cA\\c[", ["\x01\x1b"]),
+        ("\\q\\\\", ["q\\"]),
+    ],
+)
+def test_quoted_string_words(text: str, words: list[str]) -> None:
+    assert split_words(text) == words
+
+
+@pytest.mark.parametrize("raw", ['"/bin/echo', "'x", ""])
+def test_bad_script_is_an_error_at_its_line(raw: str) -> None:
+    script, ctx = parse(raw)
+    assert script is None
+    [diag] = ctx.diagnostics.items
+    assert (diag.severity, diag.file, diag.line) == ("error", FILE, 12)
+
+
+def test_command_that_shell_cannot_split() -> None:
+    script, ctx = parse('"/bin/echo \'a"')
+    assert script is None
+    assert "cannot split" in ctx.diagnostics.items[0].message
+
+
+def test_args_fallback_without_raw() -> None:
+    ctx = Context()
+    script = parse_script(ctx, Node("notify", ("/bin/true",), FILE, 3))
+    assert script is not None and script.argv == ["/bin/true"]
+
+
+# --- script security ---
+
+
+def config_with(*scripts: Script, **global_defs: object) -> Config:
+    """Scripts stored the way the other parsers will store them: anywhere in the Config."""
+    config = Config(global_defs=GlobalDefs(**global_defs))  # type: ignore[arg-type]
+    config.global_defs.notify_fifo_script = scripts[0] if scripts else None
+    return config
+
+
+def verdicts(config: Config, host: FakeHost | None = None, files: FakeScriptFiles | None = None) -> list[str]:
+    ctx = Context()
+    check_script_security(ctx, config, host or FakeHost(), files)
+    return [f"{d.severity}:{d.line}:{d.message}" for d in ctx.diagnostics]
+
+
+def make(raw: str, line: int = 12) -> Script:
+    script = parse_script(Context(), script_node(raw, line=line))
+    assert script is not None
+    return script
+
+
+def test_no_scripts_no_verdict() -> None:
+    assert verdicts(config_with()) == []
+
+
+def test_security_violation_without_enable_script_security() -> None:
+    [v] = verdicts(config_with(make("/etc/ka/up.sh")))
+    assert v == "warning:12:SECURITY VIOLATION - scripts are being executed but script_security not enabled."
+
+
+def test_start_shutdown_scripts_have_their_own_violation() -> None:
+    config = config_with()
+    config.global_defs.startup_script = make("/etc/ka/start.sh", line=3)
+    [v] = verdicts(config)
+    assert v.startswith("warning:3:SECURITY VIOLATION - start/shutdown scripts")
+
+
+def test_security_without_default_user_is_an_error() -> None:
+    [v] = verdicts(config_with(make("/etc/ka/up.sh"), enable_script_security=True))
+    assert v == "error:12:Unable to set default user keepalived_script for script"
+
+
+def test_keepalived_script_user_is_the_default() -> None:
+    host = FakeHost(users={"root", "keepalived_script"})
+    assert verdicts(config_with(make("/etc/ka/up.sh"), enable_script_security=True), host) == []
+
+
+def test_script_user_root_is_allowed() -> None:
+    config = config_with(
+        make("/etc/ka/up.sh"), enable_script_security=True, script_user=ScriptUserRef(user="root", line=4)
+    )
+    assert verdicts(config) == []
+
+
+def test_unknown_script_user_is_an_error_at_its_line() -> None:
+    config = config_with(
+        make("/etc/ka/up.sh"), enable_script_security=True, script_user=ScriptUserRef(user="nobody", line=4)
+    )
+    assert verdicts(config) == ["error:4:script_user: no such user/group 'nobody'"]
+
+
+def test_unquoted_argument_is_read_as_a_user() -> None:
+    config = config_with(
+        make("/bin/echo hi"), enable_script_security=True, script_user=ScriptUserRef(user="root")
+    )
+    [v] = verdicts(config)
+    assert v.startswith("error:12:Script user 'hi' does not exist")
+
+
+def test_unknown_group_needs_files_to_be_checked() -> None:
+    config = config_with(make('"/etc/ka/up.sh" root wheel'), enable_script_security=True)
+    assert verdicts(config) == []
+    files = FakeScriptFiles({"/etc/ka/up.sh": SAFE})
+    [v] = verdicts(config, files=files)
+    assert v.startswith("error:12:Script group 'wheel' does not exist")
+
+
+@pytest.mark.parametrize(
+    ("info", "unsafe"),
+    [
+        (FileInfo(0, 0, stat.S_IFREG | 0o755), False),
+        (FileInfo(0, 0, stat.S_IFREG | 0o775), False),  # group-writable by group root: fine
+        (FileInfo(0, 65534, stat.S_IFREG | 0o775), True),
+        (FileInfo(0, 0, stat.S_IFREG | 0o757), True),
+        (FileInfo(65534, 0, stat.S_IFREG | 0o755), True),
+    ],
+)
+def test_unsafe_file_is_disabled(info: FileInfo, unsafe: bool) -> None:
+    files = FakeScriptFiles({"/etc/ka/up.sh": info})
+    config = config_with(
+        make("/etc/ka/up.sh"), enable_script_security=True, script_user=ScriptUserRef(user="root")
+    )
+    expected = ["error:12:Unsafe permissions found for script '/etc/ka/up.sh' - disabling."] if unsafe else []
+    assert verdicts(config, files=files) == expected
+
+
+@pytest.mark.parametrize(("mode", "unsafe"), [(0o1777, False), (0o777, True), (0o755, False)])
+def test_directories_on_the_path(mode: int, unsafe: bool) -> None:
+    files = FakeScriptFiles({"/srv/s.sh": SAFE, "/srv": FileInfo(0, 0, stat.S_IFDIR | mode)})
+    config = config_with(
+        make("/srv/s.sh"), enable_script_security=True, script_user=ScriptUserRef(user="root")
+    )
+    assert bool(verdicts(config, files=files)) is unsafe
+
+
+def test_non_root_script_is_not_permission_checked() -> None:
+    files = FakeScriptFiles({"/srv/s.sh": FileInfo(0, 0, stat.S_IFREG | 0o777)})
+    host = FakeHost(users={"root", "nobody"})
+    config = config_with(
+        make('"/srv/s.sh" nobody'), enable_script_security=True, script_user=ScriptUserRef(user="root")
+    )
+    assert verdicts(config, host, files) == []
+
+
+def test_permissions_not_checked_without_script_security() -> None:
+    files = FakeScriptFiles({"/srv/s.sh": FileInfo(0, 0, stat.S_IFREG | 0o777)})
+    [v] = verdicts(config_with(make("/srv/s.sh"), script_user=ScriptUserRef(user="root")), files=files)
+    assert "SECURITY VIOLATION" in v
+
+
+def test_missing_and_path_searched_scripts_warn() -> None:
+    files = FakeScriptFiles({"/usr/bin/echo": SAFE}, path={"echo": "/usr/bin/echo"})
+    config = config_with(
+        make('"echo hi"'), enable_script_security=True, script_user=ScriptUserRef(user="root")
+    )
+    [v] = verdicts(config, files=files)
+    assert "resolved by path search to `/usr/bin/echo`" in v
+    config = config_with(
+        make("/nonexistent/x"), enable_script_security=True, script_user=ScriptUserRef(user="root")
+    )
+    [v] = verdicts(config, files=files)
+    assert v == "warning:12:Script /nonexistent/x cannot be accessed - No such file or directory"
+
+
+def test_iter_scripts_finds_scripts_anywhere() -> None:
+    config = Config()
+    config.global_defs.startup_script = make("/a")
+    config.global_defs.lvs_notify_fifo_script = make("/b")
+    assert [s.argv[0] for s in iter_scripts(config)] == ["/a", "/b"]
+    assert [s.argv[0] for s in iter_scripts({"x": [make("/c")], "y": (make("/d"),)})] == ["/c", "/d"]
