@@ -1,0 +1,55 @@
+"""Internet checksum (RFC 1071) and the pseudo-headers VRRP needs.
+
+Kept apart from the codec because three different checksum forms are in use
+on real networks (keepalived-behaviour.md §2.2) and the codec, the AH code
+and the tests all need the same primitives.  Pure functions over bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from ipaddress import IPv4Address, IPv6Address
+
+IPPROTO_VRRP = 112
+IPPROTO_AH = 51
+
+
+def ones_complement_sum(data: bytes) -> int:
+    """Fold ``data`` (padded with a zero byte when odd) into a 16-bit one's-complement sum.
+
+    Summing the whole buffer as one big integer and folding it is much faster
+    in CPython than a per-word loop, and VRRP messages are tiny anyway.
+    """
+    if len(data) % 2:
+        data += b"\x00"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def internet_checksum(*parts: bytes) -> int:
+    """RFC 1071 checksum of the concatenation of ``parts``.
+
+    Verifying a message whose checksum field is filled in yields 0, which is
+    how the decoder checks received adverts without copying them.
+    """
+    return ~ones_complement_sum(b"".join(parts)) & 0xFFFF
+
+
+def ipv4_pseudo_header(src: IPv4Address, dst: IPv4Address, length: int, proto: int = IPPROTO_VRRP) -> bytes:
+    """The 12-byte IPv4 pseudo-header (src, dst, zero, protocol, upper-layer length).
+
+    keepalived puts this in front of VRRPv3-over-IPv4 by default, with ``dst``
+    the address the packet is actually sent to (group or unicast peer).
+    """
+    return src.packed + dst.packed + struct.pack("!BBH", 0, proto, length)
+
+
+def ipv6_pseudo_header(src: IPv6Address, dst: IPv6Address, length: int, proto: int = IPPROTO_VRRP) -> bytes:
+    """The 40-byte IPv6 pseudo-header of RFC 8200 §8.1.
+
+    On a raw IPv6 socket the kernel fills the checksum itself (IPV6_CHECKSUM);
+    we compute it for packet sockets, for verification and for tests.
+    """
+    return src.packed + dst.packed + struct.pack("!I3xB", length, proto)
