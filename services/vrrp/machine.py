@@ -1,0 +1,374 @@
+"""The sans-IO VRRP state machine (RFC 9568 as keepalived 2.2.7 behaves).
+
+h11-style: the machine owns no socket and no clock.  The shell calls
+``handle(now, input)`` with its monotonic time and performs the returned
+actions in order, then sleeps until ``next_deadline()`` and calls
+``handle(now, Tick())``.  Every ``handle`` first fires the deadlines already
+due, so a late shell still sees timers in time order.
+
+The behaviour rules (and where keepalived differs from the RFC) are in
+docs/vrrp-machine.md and /work/shared/reference/keepalived-behaviour.md
+sections 2.5, 2.6 and 2.12.
+"""
+
+from __future__ import annotations
+
+from services.vrrp.machine_events import (
+    Action,
+    AddVips,
+    AdvertReceived,
+    Input,
+    LinkChanged,
+    PriorityChanged,
+    RemoveVips,
+    SendAdvert,
+    SendGarp,
+    Start,
+    StateChanged,
+    Stop,
+    Tick,
+    TrackerChanged,
+)
+from services.vrrp.machine_types import GarpBurst, InstanceParams, IPAddress, Reason, State
+from services.vrrp.priority import Tracking, effective_priority
+from services.vrrp.timers import CS, Deadlines, TimerKind, master_down_interval, skew_priority, skew_time
+
+TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
+    {
+        (State.INIT, State.BACKUP),
+        (State.INIT, State.MASTER),
+        (State.INIT, State.FAULT),
+        (State.BACKUP, State.MASTER),
+        (State.BACKUP, State.FAULT),
+        (State.MASTER, State.BACKUP),
+        (State.MASTER, State.FAULT),
+        (State.FAULT, State.BACKUP),
+        (State.FAULT, State.MASTER),
+        (State.BACKUP, State.STOPPED),
+        (State.MASTER, State.STOPPED),
+        (State.FAULT, State.STOPPED),
+    }
+)
+"""The explicit transition table (h11-style): anything else is a bug in this module."""
+
+_GARP_TIMERS = (TimerKind.GARP_MASTER_DELAYED, TimerKind.GARP_REFRESH, TimerKind.GARP_LOWER_PRIO)
+
+
+def _address_key(address: IPAddress) -> tuple[int, int]:
+    """Order addresses numerically (and never compare IPv4 with IPv6 directly)."""
+    return (address.version, int(address))
+
+
+class VrrpMachine:
+    """One VRRP instance: feed it inputs, perform its actions."""
+
+    def __init__(self, params: InstanceParams) -> None:
+        self._p = params
+        self._state = State.INIT
+        self._tracking = Tracking(params.trackers)
+        self._link_up = True
+        self._prio = self._computed_priority()
+        self._timers = Deadlines()
+        self._master_adver_int_cs = params.advert_int_cs
+        self._master_address: IPAddress | None = None
+        self._preempt_until: float | None = None
+        self._down_reason = Reason.MASTER_DOWN_TIMER
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def params(self) -> InstanceParams:
+        """The parameters this machine was built with."""
+        return self._p
+
+    @property
+    def state(self) -> State:
+        """The current state."""
+        return self._state
+
+    @property
+    def effective_priority(self) -> int:
+        """Base priority adjusted by the trackers, clamped to [1, 254] (255 stays 255)."""
+        return self._prio
+
+    @property
+    def master_address(self) -> IPAddress | None:
+        """Who we believe is master: ourselves in MASTER, the last accepted sender in BACKUP."""
+        return self._master_address
+
+    @property
+    def master_adver_int_cs(self) -> int:
+        """Master_Adver_Interval: ours, or the v3 master's while we are BACKUP."""
+        return self._master_adver_int_cs
+
+    def next_deadline(self) -> float | None:
+        """When the shell must call ``handle(now, Tick())`` next; None when idle."""
+        return self._timers.earliest()
+
+    def handle(self, now: float, event: Input) -> list[Action]:
+        """Process due timers, then ``event``; return the actions to perform, in order."""
+        out: list[Action] = []
+        if self._state is State.STOPPED:
+            return out
+        self._fire_due(now, out)
+        if isinstance(event, Start):
+            self._on_start(now, out)
+        elif isinstance(event, Stop):
+            self._on_stop(out)
+        elif isinstance(event, AdvertReceived):
+            self._on_advert(now, event, out)
+        elif isinstance(event, TrackerChanged):
+            if self._tracking.report(event.name, event.ok, event.value):
+                self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
+        elif isinstance(event, LinkChanged):
+            self._on_link(now, event, out)
+        else:
+            assert isinstance(event, Tick)
+        return out
+
+    # ------------------------------------------------------------------ derived values
+
+    def _computed_priority(self) -> int:
+        return effective_priority(self._p.priority, self._tracking.adjustment())
+
+    def _fault_cause(self) -> str | None:
+        """Why the instance must be in FAULT now, or None when it may run."""
+        if not self._link_up:
+            return Reason.INTERFACE_DOWN
+        name = self._tracking.fault()
+        return None if name is None else Reason.tracker_failed(name)
+
+    def _down_interval(self) -> float:
+        p = skew_priority(self._p.priority, self._prio)
+        return master_down_interval(self._p.version, p, self._master_adver_int_cs, self._p.down_timer_adverts)
+
+    def _skew(self) -> float:
+        p = skew_priority(self._p.priority, self._prio)
+        return skew_time(self._p.version, p, self._master_adver_int_cs)
+
+    def _own_interval(self) -> float:
+        return self._p.advert_int_cs / CS
+
+    # ------------------------------------------------------------------ transitions
+
+    def _set_state(self, new: State, reason: str, out: list[Action]) -> None:
+        """Record the transition (checked against the table) and tell the shell, last."""
+        old = self._state
+        if (old, new) not in TRANSITIONS:
+            raise RuntimeError(f"illegal VRRP transition {old.value} -> {new.value}")
+        self._state = new
+        master = self._master_address if new in (State.BACKUP, State.MASTER) else None
+        prio = self._prio
+        out.append(
+            StateChanged(old=old, new=new, reason=reason, effective_priority=prio, master_address=master)
+        )
+
+    def _arm_down_timer(self, now: float, reason: str) -> None:
+        self._timers.arm(TimerKind.MASTER_DOWN, now + self._down_interval())
+        self._down_reason = reason
+
+    def _enter_backup(self, now: float, reason: str, out: list[Action]) -> None:
+        """BACKUP with a full Master_Down_Interval from now."""
+        self._preempt_until = None
+        self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
+        self._set_state(State.BACKUP, reason, out)
+
+    def _become_master(self, now: float, reason: str, out: list[Action]) -> None:
+        """keepalived's order: advert first, VIPs, GARP burst, later bursts armed, notify."""
+        garp = self._p.garp
+        self._timers.cancel(TimerKind.MASTER_DOWN)
+        self._master_adver_int_cs = self._p.advert_int_cs
+        self._master_address = self._p.address
+        self._preempt_until = None
+        self._send_advert(now, self._prio, out)
+        out.append(AddVips(self._p.vips))
+        if garp.master_repeat > 0:
+            out.append(SendGarp(garp.master_repeat, GarpBurst.MASTER))
+            if garp.master_delay > 0:
+                self._timers.arm(TimerKind.GARP_MASTER_DELAYED, now + garp.master_delay)
+        if garp.master_refresh > 0:
+            self._timers.arm(TimerKind.GARP_REFRESH, now + garp.master_refresh)
+        self._set_state(State.MASTER, reason, out)
+
+    def _leave_master(self, out: list[Action]) -> None:
+        """Stop advertising and announcing, drop the VIPs."""
+        self._timers.cancel(TimerKind.ADVERT, *_GARP_TIMERS)
+        out.append(RemoveVips(self._p.vips))
+
+    def _enter_fault(self, reason: str, out: list[Action]) -> None:
+        """A master says goodbye with priority 0; every timer stops."""
+        if self._state is State.MASTER:
+            out.append(SendAdvert(0))
+            self._leave_master(out)
+        self._timers.clear()
+        self._master_adver_int_cs = self._p.advert_int_cs
+        self._master_address = None
+        self._preempt_until = None
+        self._set_state(State.FAULT, reason, out)
+
+    def _leave_fault(self, now: float, reason: str, out: list[Action]) -> None:
+        """Back to BACKUP with a full down timer; an owner goes straight to MASTER."""
+        if self._p.is_owner:
+            self._become_master(now, reason, out)
+        else:
+            self._enter_backup(now, reason, out)
+
+    def _send_advert(self, now: float, priority: int, out: list[Action]) -> None:
+        """Send now and restart the Adver_Timer (RFC 9568: reset after every send)."""
+        out.append(SendAdvert(priority))
+        self._timers.arm(TimerKind.ADVERT, now + self._own_interval())
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_start(self, now: float, out: list[Action]) -> None:
+        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner."""
+        if self._state is not State.INIT:
+            return
+        self._prio = self._computed_priority()
+        out.append(RemoveVips(self._p.vips))
+        if self._fault_cause() is not None:
+            self._enter_fault(Reason.STARTUP, out)
+        elif self._p.is_owner:
+            self._become_master(now, Reason.STARTUP, out)
+        else:
+            self._enter_backup(now, Reason.STARTUP, out)
+
+    def _on_stop(self, out: list[Action]) -> None:
+        """Shutdown: priority 0 and VIPs removed from a master, then STOPPED."""
+        if self._state is State.INIT:
+            self._state = State.STOPPED
+            return
+        if self._state is State.MASTER:
+            out.append(SendAdvert(0))
+            self._leave_master(out)
+        self._timers.clear()
+        self._master_address = None
+        self._set_state(State.STOPPED, Reason.SHUTDOWN, out)
+
+    def _on_link(self, now: float, event: LinkChanged, out: list[Action]) -> None:
+        """The instance interface (unless dont_track_primary) and tracked interfaces."""
+        changed = self._tracking.link(event.interface, event.up)
+        if event.interface == self._p.interface and not self._p.dont_track_primary:
+            changed = changed or self._link_up != event.up
+            self._link_up = event.up
+        if changed:
+            self._reevaluate(now, out, Reason.INTERFACE_UP)
+
+    def _reevaluate(self, now: float, out: list[Action], recovered: str) -> None:
+        """After a tracker or link change: new priority, then FAULT in or out."""
+        if self._state is State.INIT:
+            self._prio = self._computed_priority()
+            return
+        self._update_priority(now, out)
+        cause = self._fault_cause()
+        if cause is not None and self._state in (State.BACKUP, State.MASTER):
+            self._enter_fault(cause, out)
+        elif cause is None and self._state is State.FAULT:
+            self._leave_fault(now, recovered, out)
+
+    def _update_priority(self, now: float, out: list[Action]) -> None:
+        """A new effective priority moves a BACKUP's down-timer deadline (from now)."""
+        new = self._computed_priority()
+        if new == self._prio:
+            return
+        out.append(PriorityChanged(self._prio, new))
+        self._prio = new
+        if self._state is State.BACKUP:
+            keep = Reason.PREEMPT if self._down_reason == Reason.PREEMPT else Reason.MASTER_DOWN_TIMER
+            self._arm_down_timer(now, keep)
+
+    # ------------------------------------------------------------------ timers
+
+    def _fire_due(self, now: float, out: list[Action]) -> None:
+        while (kind := self._timers.pop_due(now)) is not None:
+            self._on_timer(now, kind, out)
+
+    def _on_timer(self, now: float, kind: TimerKind, out: list[Action]) -> None:
+        garp = self._p.garp
+        if kind is TimerKind.MASTER_DOWN:
+            self._become_master(now, self._down_reason, out)
+        elif kind is TimerKind.ADVERT:
+            self._send_advert(now, self._prio, out)
+        elif kind is TimerKind.GARP_MASTER_DELAYED:
+            out.append(SendGarp(garp.master_repeat, GarpBurst.MASTER_DELAYED))
+        elif kind is TimerKind.GARP_REFRESH:
+            out.append(SendGarp(garp.master_refresh_repeat, GarpBurst.REFRESH))
+            self._timers.arm(TimerKind.GARP_REFRESH, now + garp.master_refresh)
+        else:
+            out.append(SendGarp(garp.lower_prio_repeat, GarpBurst.LOWER_PRIO_DELAYED))
+
+    # ------------------------------------------------------------------ adverts
+
+    def _on_advert(self, now: float, advert: AdvertReceived, out: list[Action]) -> None:
+        """Only BACKUP and MASTER listen; INIT and FAULT ignore adverts."""
+        if self._state is State.BACKUP:
+            self._backup_rx(now, advert)
+        elif self._state is State.MASTER:
+            self._master_rx(now, advert, out)
+
+    def _accepts(self, now: float, advert: AdvertReceived) -> bool:
+        """keepalived's backup acceptance: nopreempt, >= our priority, or preempt_delay running."""
+        if self._p.effective_nopreempt or advert.priority >= self._prio:
+            return True
+        if self._p.effective_preempt_delay > 0:
+            return self._preempt_until is None or self._preempt_until > now
+        return False
+
+    def _backup_rx(self, now: float, advert: AdvertReceived) -> None:
+        """Reset the down timer on an accepted advert; a lower one is discarded (preempt)."""
+        if advert.priority == 0:
+            self._timers.arm(TimerKind.MASTER_DOWN, now + self._skew())
+            self._down_reason = Reason.PRIORITY_ZERO_RECEIVED
+            return
+        if not self._accepts(now, advert):
+            self._down_reason = Reason.PREEMPT
+            return
+        self._track_preempt_delay(now, advert)
+        if self._p.version == 3:
+            self._master_adver_int_cs = advert.interval_cs
+        self._master_address = advert.src
+        self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
+
+    def _track_preempt_delay(self, now: float, advert: AdvertReceived) -> None:
+        """Arm preempt_delay on the first lower advert; a >= advert clears it."""
+        delay = self._p.effective_preempt_delay
+        if delay <= 0:
+            return
+        if advert.priority >= self._prio:
+            self._preempt_until = None
+        elif self._preempt_until is None:
+            self._preempt_until = now + delay
+
+    def _master_rx(self, now: float, advert: AdvertReceived, out: list[Action]) -> None:
+        """Answer priority 0 and lower masters; yield to a higher one."""
+        if advert.priority == 0:
+            self._send_advert(now, self._prio, out)
+            return
+        theirs = (advert.priority, _address_key(advert.src))
+        ours = (self._prio, _address_key(self._p.address))
+        if theirs > ours:
+            self._yield_to(now, advert, out)
+        elif theirs < ours:
+            self._assert_mastership(now, out)
+
+    def _yield_to(self, now: float, advert: AdvertReceived, out: list[Action]) -> None:
+        """Higher priority (or equal with a higher address): MASTER -> BACKUP."""
+        if self._p.higher_prio_send_advert:
+            out.append(SendAdvert(self._prio))
+        self._leave_master(out)
+        if self._p.version == 3:
+            self._master_adver_int_cs = advert.interval_cs
+        self._master_address = advert.src
+        self._preempt_until = None
+        self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
+        self._set_state(State.BACKUP, Reason.HIGHER_PRIORITY_ADVERT, out)
+
+    def _assert_mastership(self, now: float, out: list[Action]) -> None:
+        """Lower priority (or equal with a lower address): advert + GARP repeat."""
+        garp = self._p.garp
+        if not self._p.lower_prio_no_advert:
+            self._send_advert(now, self._prio, out)
+        if garp.lower_prio_repeat > 0:
+            out.append(SendGarp(garp.lower_prio_repeat, GarpBurst.LOWER_PRIO))
+            if garp.lower_prio_delay > 0:
+                self._timers.arm(TimerKind.GARP_LOWER_PRIO, now + garp.lower_prio_delay)
