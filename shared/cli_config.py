@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from shared.config.diagnostics import ConfigError
+from shared.config.diagnostics import ConfigError, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
 
@@ -63,7 +63,7 @@ def run_check(args: argparse.Namespace) -> int:
             continue
         for diagnostic in loaded.diagnostics:
             print(diagnostic, file=sys.stderr)
-        if loaded.diagnostics:
+        if any(d.severity is not Severity.NOTE for d in loaded.diagnostics):
             worst = max(worst, EXIT_PROBLEMS)
         elif len(args.file) > 1:
             print(f"{path}: OK", file=sys.stderr)

@@ -34,6 +34,9 @@ class Context:
     def warning(self, node: Node, message: str) -> None:
         self.diagnostics.warning(node, message)
 
+    def note(self, node: Node, message: str) -> None:
+        self.diagnostics.note(node, message)
+
     def value(self, node: Node, convert: Callable[[str], V], index: int = 0) -> V | None:
         """Convert ``node.args[index]``; on failure report what was expected and return None."""
         if index >= len(node.args):

@@ -1,10 +1,13 @@
 """Problems found in a keepalived.conf, each pinned to the file and line that caused it.
 
-keepalived's ``-t`` mode fails on anything it reports, warnings included, so a
-``Diagnostic`` of either severity makes ``lifeline config check`` fail.  The split
-exists for the services: a warning is something keepalived would also shrug off
-at run time, an error is something it would drop or refuse, and a reload that
-produces an error keeps the running configuration.
+keepalived's ``-t`` mode fails on anything it reports, warnings included, so an
+error or a warning makes ``lifeline config check`` fail.  The split exists for
+the services: a warning is something keepalived would also shrug off at run
+time, an error is something it would drop or refuse, and a reload that produces
+an error keeps the running configuration.  A *note* is what keepalived's ``-t``
+stays silent about but an operator wants to hear (a script that does not exist,
+a plain ``include`` that matched nothing): it is printed and never changes the
+verdict, so ours stays keepalived's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import msgspec
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    NOTE = "note"
 
 
 class Where(Protocol):
@@ -54,12 +58,20 @@ class Diagnostics:
     def warning(self, where: Where, message: str) -> None:
         self._items.append(Diagnostic(where.file, where.line, Severity.WARNING, message))
 
+    def note(self, where: Where, message: str) -> None:
+        self._items.append(Diagnostic(where.file, where.line, Severity.NOTE, message))
+
     def add(self, diagnostic: Diagnostic) -> None:
         self._items.append(diagnostic)
 
     @property
     def items(self) -> list[Diagnostic]:
         return list(self._items)
+
+    @property
+    def fails_check(self) -> bool:
+        """keepalived -t's verdict: anything but a note fails it."""
+        return any(d.severity is not Severity.NOTE for d in self._items)
 
     @property
     def has_errors(self) -> bool:

@@ -1,0 +1,344 @@
+"""Whole-file checks for the vrrp blocks: keepalived's ``vrrp_complete_instance`` and host checks.
+
+keepalived reports most of these after parsing, without a line number; we
+report them at the instance (or at the keyword concerned) so the operator
+still sees where to look.  Each check also applies keepalived's correction to
+the model, so the services run what keepalived would run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.config.context import Context
+from shared.config.host import Host
+from shared.config.model import Config
+from shared.config.model_vrrp import Origin, Route, Rule, TrackRef, VirtualAddress, VrrpInstance
+
+
+def finish_vrrp(ctx: Context, config: Config, host: Host) -> None:
+    strict_default = bool(getattr(config.global_defs, "vrrp_strict", False))
+    version_default = int(getattr(config.global_defs, "vrrp_version", 2) or 2)
+    for vi in config.vrrp.instances.values():
+        _complete_instance(ctx, vi, strict_default, version_default)
+        _host_checks_instance(ctx, vi, host)
+    _duplicate_vrids(ctx, config)
+    _sync_groups(ctx, config)
+    _host_checks_static(ctx, config, host)
+
+
+def where(vi: VrrpInstance, keyword: str) -> Origin:
+    return vi.origins.get(keyword, vi.origin)
+
+
+# --------------------------------------------------------------------------- vrrp_complete_instance
+
+
+def _complete_instance(ctx: Context, vi: VrrpInstance, strict_default: bool, version_default: int) -> None:
+    if vi.vrid is None:
+        ctx.diagnostics.error(
+            vi.origin, f"({vi.name}) virtual_router_id is required (1..255): instance unusable"
+        )
+    if vi.interface is None and vi.vrf is None:
+        ctx.diagnostics.error(vi.origin, f"({vi.name}) no 'interface' given: keepalived needs one")
+    if vi.state == "MASTER" and "priority_set" not in vi.origins:
+        vi.priority = 255
+    version = vi.version or version_default
+    if vi.family == 6:
+        version = 3
+    vi.version = version
+    strict = vi.strict_mode if vi.strict_mode is not None else strict_default
+    _check_auth(ctx, vi, version, strict)
+    _check_preempt(ctx, vi)
+    _check_advert_int(ctx, vi, version)
+    _check_unicast(ctx, vi)
+    if strict:
+        _check_strict(ctx, vi, version)
+    if not vi.vips:
+        ctx.diagnostics.error(vi.origin, f"({vi.name}) no virtual_ipaddress: at least one is required")
+    if vi.promote_secondaries and vi.use_vmac:
+        ctx.diagnostics.error(
+            where(vi, "promote_secondaries"),
+            f"({vi.name}) promote_secondaries is set automatically for VMACs (ignored)",
+        )
+
+
+def _check_auth(ctx: Context, vi: VrrpInstance, version: int, strict: bool) -> None:
+    auth = vi.authentication
+    if auth is None or auth.type is None:
+        vi.authentication = None
+        return
+    here = where(vi, "authentication")
+    if not auth.password:
+        ctx.diagnostics.error(here, f"({vi.name}) authentication has auth_type but no auth_pass: ignored")
+        vi.authentication = None
+        return
+    if version == 3:
+        ctx.diagnostics.error(here, f"({vi.name}) VRRP version 3 does not support authentication: ignored")
+        vi.authentication = None
+        return
+    if strict:
+        ctx.diagnostics.error(here, f"({vi.name}) strict mode does not allow authentication: ignored")
+        vi.authentication = None
+        return
+    if auth.type == "AH" and vi.state == "MASTER" and vi.priority != 255:
+        ctx.diagnostics.error(
+            where(vi, "state"),
+            f"({vi.name}) initial state MASTER is incompatible with AH "
+            "authentication unless priority is 255: using BACKUP",
+        )
+        vi.state = "BACKUP"
+
+
+def _check_preempt(ctx: Context, vi: VrrpInstance) -> None:
+    if vi.nopreempt and vi.priority == 255:
+        ctx.diagnostics.error(
+            where(vi, "nopreempt"),
+            f"({vi.name}) nopreempt is incompatible with priority 255 (address owner): nopreempt cleared",
+        )
+        vi.nopreempt = False
+    elif vi.nopreempt and vi.state == "MASTER":
+        ctx.diagnostics.error(
+            where(vi, "nopreempt"),
+            f"({vi.name}) nopreempt does not work with initial state "
+            "MASTER: nopreempt cleared (use state BACKUP)",
+        )
+        vi.nopreempt = False
+    if vi.preempt_delay and vi.state == "MASTER":
+        ctx.diagnostics.error(
+            where(vi, "preempt_delay"),
+            f"({vi.name}) preempt_delay does not work with initial state MASTER: cleared (use state BACKUP)",
+        )
+        vi.preempt_delay = 0.0
+
+
+def _check_advert_int(ctx: Context, vi: VrrpInstance, version: int) -> None:
+    here = where(vi, "advert_int")
+    if version == 2:
+        if vi.advert_int > 255:
+            ctx.diagnostics.error(here, f"({vi.name}) VRRPv2 advert_int must be 1..255 seconds: using 255")
+            vi.advert_int = 255.0
+        elif vi.advert_int != int(vi.advert_int) or vi.advert_int < 1:
+            rounded = max(1.0, float(round(vi.advert_int)))
+            ctx.diagnostics.error(
+                here,
+                f"({vi.name}) VRRPv2 advert_int {vi.advert_int:g}s must be a whole number of "
+                f"seconds: rounded to {rounded:g}",
+            )
+            vi.advert_int = rounded
+        return
+    centis = round(vi.advert_int * 100, 6)
+    if centis != int(centis) or not 1 <= centis <= 4095:
+        rounded = min(40.95, max(0.01, round(vi.advert_int, 2)))
+        ctx.diagnostics.error(
+            here,
+            f"({vi.name}) VRRPv3 advert_int {vi.advert_int:g}s must be a multiple of 10ms in "
+            f"0.01..40.95: using {rounded:g}",
+        )
+        vi.advert_int = rounded
+
+
+def _check_unicast(ctx: Context, vi: VrrpInstance) -> None:
+    if vi.unicast_ttl is not None and not vi.unicast_peers:
+        ctx.diagnostics.error(
+            vi.origins.get("__end__", vi.origin),
+            f"({vi.name}) unicast_ttl needs unicast_peer entries (ignored)",
+        )
+        vi.unicast_ttl = None
+    if not vi.unicast_peers:
+        unicast = "unicast_peer" in vi.origins or "unicast_src_ip" in vi.origins
+        if unicast and not vi.unicast_fault_no_peer:
+            ctx.diagnostics.error(
+                where(vi, "unicast_peer"),
+                f"({vi.name}) unicast keywords but no unicast peers: "
+                "keepalived falls back to multicast (deprecated); "
+                "add peers or unicast_fault_no_peer",
+            )
+        return
+    if vi.mcast_dst_ip is not None:
+        ctx.diagnostics.error(
+            where(vi, "mcast_dst_ip"), f"({vi.name}) mcast_dst_ip is meaningless with unicast peers (ignored)"
+        )
+        vi.mcast_dst_ip = None
+    if vi.use_vmac and not vi.vmac_xmit_base:
+        ctx.diagnostics.error(
+            vi.origins.get("__end__", vi.origin),
+            f"({vi.name}) unicast with use_vmac requires vmac_xmit_base: set",
+        )
+        vi.vmac_xmit_base = True
+
+
+def _check_strict(ctx: Context, vi: VrrpInstance, version: int) -> None:
+    if (vi.state == "MASTER") != (vi.priority == 255):
+        ctx.diagnostics.error(
+            where(vi, "state"),
+            f"({vi.name}) strict mode: state MASTER requires priority 255 (address owner) and vice versa",
+        )
+        vi.state = "MASTER" if vi.priority == 255 else "BACKUP"
+    if vi.preempt_delay:
+        ctx.diagnostics.error(
+            where(vi, "preempt_delay"), f"({vi.name}) preempt_delay is incompatible with strict mode: cleared"
+        )
+        vi.preempt_delay = 0.0
+    if vi.accept and version == 2 and vi.priority != 255:
+        ctx.diagnostics.error(
+            where(vi, "accept"),
+            f"({vi.name}) accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: cleared",
+        )
+        vi.accept = False
+
+
+# --------------------------------------------------------------------------- VRID collisions
+
+
+def _duplicate_vrids(ctx: Context, config: Config) -> None:
+    seen: dict[tuple[str, int, int, str, frozenset[str]], VrrpInstance] = {}
+    for vi in config.vrrp.instances.values():
+        if vi.vrid is None or vi.interface is None:
+            continue
+        dest = str(vi.mcast_dst_ip) if vi.mcast_dst_ip else ""
+        peers = frozenset(str(p.address) for p in vi.unicast_peers)
+        key = (vi.interface, vi.family or 4, vi.vrid, dest, frozenset[str]())
+        if peers:
+            clash = next((other for k, other in seen.items() if k[:3] == key[:3] and k[4] & peers), None)
+            key = (vi.interface, vi.family or 4, vi.vrid, "unicast", peers)
+        else:
+            clash = seen.get(key)
+        if clash is not None:
+            ctx.diagnostics.error(
+                where(vi, "virtual_router_id"),
+                f"{clash.name} and {vi.name} both use VRID {vi.vrid} with IPv{vi.family or 4} on "
+                f"interface {vi.interface}",
+            )
+            continue
+        seen[key] = vi
+
+
+# --------------------------------------------------------------------------- sync groups
+
+
+def _sync_groups(ctx: Context, config: Config) -> None:
+    owner: dict[str, str] = {}
+    for group in list(config.vrrp.sync_groups.values()):
+        members: list[str] = []
+        for name in group.members:
+            here = group.member_origins.get(name, group.origin)
+            if name not in config.vrrp.instances:
+                ctx.diagnostics.error(
+                    here, f"vrrp_instance {name} in sync group {group.name} does not exist (ignored)"
+                )
+            elif name in owner:
+                ctx.diagnostics.error(
+                    here,
+                    f"vrrp_instance {name} is already in sync group {owner[name]}: ignored in {group.name}",
+                )
+            else:
+                members.append(name)
+        group.members = members
+        if not members:
+            ctx.diagnostics.error(group.origin, f"sync group {group.name} has no vrrp instances: removed")
+            del config.vrrp.sync_groups[group.name]
+            continue
+        if len(members) == 1:
+            ctx.diagnostics.error(
+                group.origin, f"sync group {group.name} has only 1 vrrp instance: probably not what you want"
+            )
+        for name in members:
+            owner[name] = group.name
+            _member_tracking(
+                ctx, config.vrrp.instances[name], group.name, {t.name for t in group.track_interfaces}
+            )
+
+
+def _member_tracking(ctx: Context, vi: VrrpInstance, group: str, group_ifs: set[str]) -> None:
+    vi.sync_group = group
+    for tracked in vi.track_interfaces:
+        if tracked.name in group_ifs:
+            ctx.diagnostics.error(
+                tracked.origin,
+                f"({vi.name}) track_interface {tracked.name} is configured on both "
+                f"the instance and sync group {group}: remove one",
+            )
+
+
+# --------------------------------------------------------------------------- the host
+
+
+def _missing(host: Host, name: str | None) -> bool:
+    return name is not None and not host.has_interface(name)
+
+
+def _host_checks_instance(ctx: Context, vi: VrrpInstance, host: Host) -> None:
+    if _missing(host, vi.interface):
+        ctx.diagnostics.error(
+            where(vi, "interface"),
+            f"interface {vi.interface} for vrrp_instance {vi.name} does not exist on this host",
+        )
+    for tracked in vi.track_interfaces:
+        if _missing(host, tracked.name):
+            ctx.diagnostics.error(
+                tracked.origin, f"({vi.name}) tracked interface {tracked.name} does not exist on this host"
+            )
+    _check_addresses(ctx, host, [*vi.vips, *vi.excluded_vips])
+    _check_routes(ctx, host, vi.routes)
+    _check_rules(ctx, host, vi.rules)
+
+
+def _check_addresses(ctx: Context, host: Host, addresses: Iterable[VirtualAddress]) -> None:
+    for vip in addresses:
+        if _missing(host, vip.dev):
+            ctx.diagnostics.error(
+                vip.origin, f"interface {vip.dev} for address {vip.address} does not exist on this host"
+            )
+
+
+def _check_routes(ctx: Context, host: Host, routes: Iterable[Route]) -> None:
+    for route in routes:
+        devs = [route.dev, *(hop.dev for hop in route.nexthops)]
+        for dev in devs:
+            if _missing(host, dev):
+                ctx.diagnostics.error(
+                    route.origin, f"interface {dev} for route {route.destination} does not exist on this host"
+                )
+
+
+def _check_rules(ctx: Context, host: Host, rules: Iterable[Rule]) -> None:
+    for rule in rules:
+        for dev in (rule.iif, rule.oif):
+            if _missing(host, dev):
+                ctx.diagnostics.error(rule.origin, f"interface {dev} for rule does not exist on this host")
+
+
+def _host_checks_static(ctx: Context, config: Config, host: Host) -> None:
+    vrrp = config.vrrp
+    _check_addresses(ctx, host, vrrp.static_addresses)
+    _check_routes(ctx, host, vrrp.static_routes)
+    _check_rules(ctx, host, vrrp.static_rules)
+    for group in vrrp.garp_groups:
+        for name, here in group.interface_origins.items():
+            if _missing(host, name):
+                ctx.diagnostics.error(here, f"interface {name} in garp_group does not exist on this host")
+    for beat in vrrp.linkbeat_interfaces:
+        if _missing(host, beat.name):
+            ctx.diagnostics.error(beat.origin, f"linkbeat interface {beat.name} does not exist on this host")
+    for delay in vrrp.up_down_delays.values():
+        if _missing(host, delay.interface):
+            ctx.diagnostics.error(
+                delay.origin,
+                f"interface {delay.interface} in interface_up_down_delays does not exist on this host",
+            )
+
+
+def resolve_refs(ctx: Context, owner: str, refs: list[TrackRef], known: Iterable[str], what: str) -> None:
+    """Drop references to trackers not defined (yet): keepalived resolves them while parsing."""
+    names = set(known)
+    kept = []
+    for ref in refs:
+        if ref.name in names:
+            kept.append(ref)
+        else:
+            ctx.diagnostics.error(
+                ref.origin,
+                f"({owner}) {what} {ref.name} not found (it must be defined before it is used): ignored",
+            )
+    refs[:] = kept
