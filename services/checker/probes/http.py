@@ -1,0 +1,163 @@
+"""HTTP_GET and SSL_GET: one fresh connection per url, all urls must pass.
+
+The request is keepalived's: ``GET path HTTP/1.x``, ``User-Agent: KeepAliveClient``
+and a ``Host:`` header (url virtualhost, else the checker's, else the address,
+with ``:port`` unless it is the scheme's default port); ``1.0C`` and ``1.1`` add
+``Connection: close``.  A url passes when the status is in one of its ranges,
+the MD5 of the body equals ``digest`` (if set) and ``regex`` matches (or, with
+``regex_no_match``, does not).  The body is only read when digest or regex needs
+it.  SSL_GET does not verify the server certificate, as keepalived does not;
+``enable_sni`` sends ``sni_name``, else the virtualhost, as SNI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import socket
+import ssl
+
+from services.checker.probes.base import ProbeFailure, ProbeResult, Success, Target, measure, timeout_of
+from services.checker.probes.sockets import close_stream, family_of, open_stream
+from shared.config.model_lvs import Checker, HttpGetCheck, HttpUrl, SslConfig, SslGetCheck
+
+MAX_BODY = 16 * 1024 * 1024
+MAX_HEADER = 64 * 1024
+REGEX_FLAGS = {"caseless": re.I, "multiline": re.M, "dotall": re.S, "extended": re.X}
+
+
+async def probe(check: Checker, target: Target) -> ProbeResult:
+    return await measure(_check_urls(check, target))
+
+
+async def _check_urls(check: Checker, target: Target) -> Success:
+    if not isinstance(check, HttpGetCheck):
+        raise ProbeFailure(f"not an HTTP checker: {type(check).__name__}")
+    if target.port is None:
+        raise ProbeFailure("no port to connect to")
+    urls = check.urls or [HttpUrl(path="/")]
+    tls = client_context(target.ssl) if isinstance(check, SslGetCheck) else None
+    details = [await _check_url(check, url, target, tls) for url in urls]
+    return Success("; ".join(details))
+
+
+def client_context(config: SslConfig | None) -> ssl.SSLContext:
+    """keepalived's SSL_GET context: no certificate verification, optional client certificate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if config is not None and config.certificate:
+        ctx.load_cert_chain(config.certificate, config.key, config.password)
+    return ctx
+
+
+def host_header(check: HttpGetCheck, url: HttpUrl, target: Target, tls: bool) -> str:
+    vhost = url.virtualhost or check.virtualhost
+    if vhost:
+        return vhost
+    host = f"[{target.host}]" if family_of(target.host) == socket.AF_INET6 else target.host
+    default_port = 443 if tls else 80
+    return host if target.port == default_port else f"{host}:{target.port}"
+
+
+def build_request(check: HttpGetCheck, url: HttpUrl, host: str) -> bytes:
+    version = "1.1" if check.http_protocol == "1.1" else "1.0"
+    close = "Connection: close\r\n" if check.http_protocol in ("1.0C", "1.1") else ""
+    return (
+        f"GET {url.path or '/'} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n"
+    ).encode("latin-1")
+
+
+async def _check_url(check: HttpGetCheck, url: HttpUrl, target: Target, tls: ssl.SSLContext | None) -> str:
+    assert target.port is not None
+    timeout = timeout_of(check)
+    sni = (check.sni_name or url.virtualhost or check.virtualhost) if check.enable_sni else None
+    reader, writer = await open_stream(check, target.host, target.port, timeout, tls=tls, server_hostname=sni)
+    try:
+        writer.write(build_request(check, url, host_header(check, url, target, tls is not None)))
+        async with asyncio.timeout(timeout):
+            await writer.drain()
+            status, headers = await read_head(reader)
+        if not any(lo <= status <= hi for lo, hi in url.status_codes):
+            raise ProbeFailure(f"{url.path}: status {status}")
+        if url.digest is None and url.regex is None:
+            return f"{url.path}: {status}"
+        body = await read_body(reader, headers, timeout)
+        check_body(url, body)
+        return f"{url.path}: {status}, {len(body)} bytes"
+    finally:
+        await close_stream(writer)
+
+
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    """Status code and lower-cased headers of the response."""
+    raw = await reader.readuntil(b"\r\n\r\n")
+    if len(raw) > MAX_HEADER:
+        raise ProbeFailure("response header too large")
+    lines = raw.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ProbeFailure(f"malformed status line {lines[0][:60]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), headers
+
+
+async def read_body(reader: asyncio.StreamReader, headers: dict[str, str], timeout: float) -> bytes:
+    """The body by Content-Length, chunked encoding, or until the server closes."""
+    async with asyncio.timeout(timeout):
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return await _read_chunked(reader)
+        length = headers.get("content-length")
+        if length is not None and length.isdigit():
+            if int(length) > MAX_BODY:
+                raise ProbeFailure("body too large")
+            return await reader.readexactly(int(length))
+        body = await reader.read(MAX_BODY + 1)
+        while chunk := await reader.read(MAX_BODY + 1 - len(body)):
+            body += chunk
+        if len(body) > MAX_BODY:
+            raise ProbeFailure("body too large")
+        return body
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    body = bytearray()
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            return bytes(body)
+        if len(body) + size > MAX_BODY:
+            raise ProbeFailure("body too large")
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)
+
+
+def check_body(url: HttpUrl, body: bytes) -> None:
+    """Digest, then regex; raises ``ProbeFailure`` naming what did not match."""
+    if url.digest is not None:
+        got = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        if got != url.digest.lower():
+            raise ProbeFailure(f"{url.path}: digest {got} != {url.digest.lower()}")
+    if url.regex is not None:
+        matched = regex_matches(url, body)
+        if matched == url.regex_no_match:
+            raise ProbeFailure(f"{url.path}: regex {'matched' if matched else 'did not match'}")
+
+
+def regex_matches(url: HttpUrl, body: bytes) -> bool:
+    """PCRE-like search honouring the supported options and the start/max offsets."""
+    assert url.regex is not None
+    flags = 0
+    for option in url.regex_options:
+        flags |= REGEX_FLAGS.get(option, 0)
+    pattern = re.compile(url.regex.encode("utf-8"), flags)
+    match = pattern.search(body, url.regex_min_offset or 0)
+    if match is None:
+        return False
+    return url.regex_max_offset is None or match.start() <= url.regex_max_offset
