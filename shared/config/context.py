@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from shared.config.diagnostics import Diagnostics
+from shared.config.host import Host, NoHost
 from shared.config.node import Node
 from shared.config.values import BadValue, to_bool, to_choice, to_int, to_timer
 
@@ -23,10 +24,16 @@ Handler = Callable[["Context", Node, Any], None]
 
 @dataclass
 class Context:
-    """State shared by one load: where problems go and which config id selects ``@id`` lines."""
+    """State shared by one load: where problems go, which ``@id`` lines count, the host checked against.
+
+    keepalived looks at the host while it parses (a script's user must exist
+    when its block closes, or later references to it fail), so parsers may ask
+    ``host`` too; ``NoHost`` answers yes to everything.
+    """
 
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
     config_id: str = ""
+    host: Host = field(default_factory=NoHost)
 
     def error(self, node: Node, message: str) -> None:
         self.diagnostics.error(node, message)

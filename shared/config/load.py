@@ -30,9 +30,10 @@ def load(path: str | Path, *, config_id: str | None = None, host: Host | None = 
 
     Only an unreadable top-level file raises ``ConfigError``: there is nothing to run.
     """
-    ctx = Context(config_id=default_config_id() if config_id is None else config_id)
+    host = host if host is not None else LocalHost()
+    ctx = Context(config_id=default_config_id() if config_id is None else config_id, host=host)
     roots = read_tree(Path(path), ctx)
-    config = build(ctx, roots, host if host is not None else LocalHost())
+    config = build(ctx, roots, host)
     return Loaded(config, ctx.diagnostics.items)
 
 

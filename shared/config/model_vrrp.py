@@ -156,6 +156,7 @@ class VrrpScript(msgspec.Struct, kw_only=True):
     user: str | None = None  # None: global script_user
     group: str | None = None
     init_fail: bool = False
+    user_invalid: bool = False  # 'user' named nobody on this host: keepalived drops the script
     origin: Origin = Origin()
 
 

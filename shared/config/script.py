@@ -284,11 +284,17 @@ def is_unsafe(info: FileInfo) -> bool:
 
 
 def path_is_unsafe(path: str, files: ScriptFiles) -> bool:
-    """True if the file or any directory above it could be changed by a non-root user."""
+    """True if the file or any directory above it could be changed by a non-root user.
+
+    The sticky-bit pardon applies to directories above the script only: a
+    script that is itself world-writable (even ``/tmp``) is unsafe.
+    """
     current = path
     while True:
         info = files.file_info(current)
         if info is not None and is_unsafe(info):
+            return True
+        if current == path and info is not None and info.mode & stat.S_IWOTH:
             return True
         parent = os.path.dirname(current)
         if parent == current or not parent:
@@ -326,7 +332,8 @@ def check_script_security(
     default_user = _check_global_user(ctx, gd.script_user, host, files)
     if not found:
         return
-    _warn_security_violation(ctx, gd.enable_script_security, found, gd.startup_script, gd.shutdown_script)
+    present = found if files is None else [s for s in found if files.resolve_script(s.argv[0]) is not None]
+    _warn_security_violation(ctx, gd.enable_script_security, present, gd.startup_script, gd.shutdown_script)
     for script in found:
         _check_one(
             ctx, script, default_user=default_user, security=gd.enable_script_security, host=host, files=files
@@ -361,7 +368,10 @@ def _warn_security_violation(
     startup: Script | None,
     shutdown: Script | None,
 ) -> None:
-    """keepalived prints these (without a line) and ``-t`` exits non-zero, but scripts still run."""
+    """keepalived prints these (without a line) and ``-t`` exits non-zero, but scripts still run.
+
+    Only scripts that exist count: keepalived says nothing about a missing notify script.
+    """
     if enabled:
         return
     lifecycle = [s for s in scripts if s is startup or s is shutdown]
@@ -397,7 +407,11 @@ def _check_one(
     if resolved is None or not security or user != ROOT_USER:
         return
     if path_is_unsafe(resolved, files):
-        ctx.diagnostics.error(where, f"Unsafe permissions found for script '{resolved}' - disabling.")
+        message = f"unsafe permissions for script '{resolved}' (writable by a non-root user): it will not run"
+        if _is_track_script(script):
+            ctx.diagnostics.error(where, message)
+        else:  # keepalived -t passes these and disables the script only at run time
+            ctx.diagnostics.note(where, message)
 
 
 def _run_as(
@@ -438,14 +452,22 @@ def _resolve(ctx: Context, script: Script, files: ScriptFiles) -> str | None:
     where = _where(script)
     resolved = files.resolve_script(name)
     if resolved is None:
-        ctx.diagnostics.warning(where, f"Script {name} cannot be accessed - No such file or directory")
+        message = f"script {name} cannot be accessed (no such file or directory): it will not run"
+        if _is_track_script(script):  # keepalived -t disables the vrrp_script and fails
+            ctx.diagnostics.warning(where, message)
+        else:  # keepalived -t says nothing about a missing notify or check script
+            ctx.diagnostics.note(where, message)
         return None
     if "/" not in name:
-        ctx.diagnostics.warning(
-            where,
-            f"WARNING - script `{name}` resolved by path search to `{resolved}`. Please specify full path.",
+        ctx.diagnostics.note(
+            where, f"script '{name}' found by PATH search at '{resolved}': give the full path"
         )
     return resolved
+
+
+def _is_track_script(script: Script) -> bool:
+    """A vrrp_script's ``script``: keepalived's -t verdict is stricter for these than for notify scripts."""
+    return script.keyword == "script"
 
 
 @dataclass(frozen=True)

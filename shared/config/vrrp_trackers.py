@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from shared.config.context import Context, Handler, dispatch, require_block, set_flag, set_int
 from shared.config.model import Config
 from shared.config.model_vrrp import BfdInstance, TrackFile, TrackProcess, VrrpScript
@@ -79,6 +81,9 @@ def _script_user(ctx: Context, node: Node, target: VrrpScript) -> None:
     target.user = node.args[0]
     if len(node.args) > 1:
         target.group = node.args[1].lstrip(":")
+    if not ctx.host.has_user(target.user):
+        ctx.error(node, f"cannot run script as '{target.user}': no such user (the vrrp_script is removed)")
+        target.user_invalid = True
 
 
 SCRIPT_KEYWORDS: dict[str, Handler] = {
@@ -102,6 +107,10 @@ def parse_vrrp_script(ctx: Context, node: Node, config: Config) -> None:
     if script.script is None:
         ctx.diagnostics.error(block_end(node), f"vrrp_script {name} has no 'script': it is removed")
         return
+    if script.user_invalid:
+        return
+    if script.user is not None:  # the block's 'user' keyword names who runs the script
+        script.script = msgspec.structs.replace(script.script, user=script.user, group=script.group)
     if name in config.vrrp.scripts:
         ctx.error(node, f"vrrp_script {name} is already defined (the later definition wins)")
     config.vrrp.scripts[name] = script
