@@ -1,0 +1,137 @@
+"""SMTP alerts in keepalived's layout, with what keepalived lacks: TLS, AUTH and a reason to retry.
+
+Plain mode is keepalived's dialogue: a new connection per alert, ``HELO``
+(not EHLO) with ``smtp_helo_name``, ``MAIL FROM``, one ``RCPT TO`` per
+recipient, DATA in keepalived's header order, ``QUIT``.  Asking for STARTTLS,
+implicit TLS or AUTH switches to EHLO, since those are ESMTP extensions.  One
+header is added: a ``Message-ID`` built from the event's ``boot_id`` and
+``seq``, so a mail re-sent after an uncertain failure is recognizable as the
+same alert (mail clients thread or de-duplicate on it).
+
+keepalived drops an alert when the server is down; here that is a retryable
+``DeliveryError`` and the core decides.  A permanent refusal (5xx) is not
+retryable.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable, Sequence
+
+import aiosmtplib
+
+from services.notifier.formats import Mail, mail_data, mail_date, mail_for, message_id
+from services.notifier.sinks.base import DeliveryContext, DeliveryError
+from shared.events import Event, VrrpState
+
+log = logging.getLogger("lifeline.notifier.smtp")
+
+
+class SmtpSink:
+    """Mails one alert per event that keepalived would mail for.
+
+    ``alert_filter`` is the resolved per-object ``smtp_alert`` (default: every
+    object alerts); ``no_email_faults`` suppresses FAULT mails as keepalived does.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 25,
+        sender: str,
+        recipients: Sequence[str],
+        router_id: str,
+        helo_name: str,
+        connect_timeout: float = 30.0,
+        timeout: float = 30.0,
+        starttls: bool = False,
+        use_tls: bool = False,
+        tls_context: ssl.SSLContext | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        message_id_domain: str | None = None,
+        no_email_faults: bool = False,
+        alert_filter: Callable[[Event], bool] | None = None,
+        utc_dates: bool = False,
+        name: str = "smtp",
+    ) -> None:
+        if not recipients:
+            raise ValueError("an SMTP sink needs at least one recipient (notification_email)")
+        self.name = name
+        self.host, self.port = host, port
+        self.sender, self.recipients = sender, list(recipients)
+        self.router_id, self.helo_name = router_id, helo_name
+        self.connect_timeout, self.timeout = connect_timeout, timeout
+        self.starttls, self.use_tls, self.tls_context = starttls, use_tls, tls_context
+        self.username, self.password = username, password
+        self.message_id_domain = message_id_domain or helo_name
+        self.no_email_faults = no_email_faults
+        self.alert_filter = alert_filter
+        self.utc_dates = utc_dates
+
+    def message_for(self, event: Event) -> bytes | None:
+        """The exact DATA for ``event``, None when no mail is due."""
+        if self.alert_filter is not None and not self.alert_filter(event):
+            return None
+        if self.no_email_faults and getattr(event, "state", None) is VrrpState.FAULT:
+            return None
+        mail: Mail | None = mail_for(event, self.router_id)
+        if mail is None:
+            return None
+        ts = event.ts or time.time_ns()
+        return mail_data(
+            date=mail_date(ts, utc=self.utc_dates),
+            sender=self.sender,
+            recipients=self.recipients,
+            mail=mail,
+            extra_headers=[("Message-ID", message_id(event, self.message_id_domain))],
+        )
+
+    async def deliver(self, event: Event, context: DeliveryContext) -> None:
+        data = self.message_for(event)
+        if data is None:
+            return
+        try:
+            await self._send(data)
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"SMTP server {self.host}:{self.port} refused: {exc.code} {exc.message}",
+                retryable=not 500 <= exc.code < 600,
+            ) from exc
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            retry = any(not 500 <= c < 600 for c in codes)
+            raise DeliveryError(f"SMTP recipients refused: {exc}", retryable=retry) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"SMTP to {self.host}:{self.port} failed: {exc}", retryable=True) from exc
+
+    async def _send(self, data: bytes) -> None:
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            local_hostname=self.helo_name,
+            timeout=self.timeout,
+            use_tls=self.use_tls,
+            start_tls=False,
+            tls_context=self.tls_context,
+        )
+        await client.connect(timeout=self.connect_timeout)
+        try:
+            if self.starttls or self.use_tls or self.username is not None:
+                await client.ehlo()
+                if self.starttls:
+                    await client.starttls(tls_context=self.tls_context)
+                    await client.ehlo()
+                if self.username is not None:
+                    await client.login(self.username, self.password or "")
+            else:
+                await client.helo()
+            refused, _reply = await client.sendmail(self.sender, self.recipients, data)
+            for rcpt, response in refused.items():
+                log.warning("SMTP server refused recipient %s: %s", rcpt, response)
+            await client.quit()
+        finally:
+            client.close()

@@ -1,0 +1,127 @@
+"""The FIFO sink against a real FIFO: created 0644, ordered, nothing lost or doubled with a slow reader."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from services.notifier.sinks.base import DeliveryContext, DeliveryError
+from services.notifier.sinks.fifo import FifoSink
+from shared.events import InstanceState, PoolEvent, PoolEventKind, VrrpState
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+def event(seq: int, state: VrrpState = VrrpState.MASTER) -> InstanceState:
+    return InstanceState(
+        instance=f"VI_{seq}", vrid=1, interface="eth0", state=state, base_priority=100,
+        effective_priority=100, seq=seq, boot_id="b",
+    )  # fmt: skip
+
+
+class SlowReader(threading.Thread):
+    """Reads the FIFO in small bites with pauses, like a busy consumer script."""
+
+    def __init__(self, path: Path, expected: int, delay: float = 0.0) -> None:
+        super().__init__(daemon=True)
+        self.path, self.expected, self.delay = path, expected, delay
+        self.data = bytearray()
+
+    def run(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            while self.data.count(b"\n") < self.expected:
+                chunk = os.read(fd, 512)
+                if not chunk:
+                    break
+                self.data += chunk
+                time.sleep(self.delay)
+        finally:
+            os.close(fd)
+
+
+async def test_creates_fifo_0644_and_writes_keepalived_lines(tmp_path: Path) -> None:
+    path = tmp_path / "notify.fifo"
+    old = os.umask(0o077)
+    try:
+        sink = FifoSink(path)
+        reader = SlowReader(path, 2)
+        await sink.deliver(event(1), DeliveryContext())
+    finally:
+        os.umask(old)
+    reader.start()
+    await sink.deliver(
+        PoolEvent(virtual="10.0.0.1:80/tcp", kind=PoolEventKind.QUORUM_UP, seq=2), DeliveryContext()
+    )
+    reader.join(5)
+    await sink.close()
+    mode = os.stat(path).st_mode
+    assert stat.S_ISFIFO(mode) and stat.S_IMODE(mode) == 0o644
+    assert bytes(reader.data) == b'INSTANCE "VI_1" MASTER 100\nVS [10.0.0.1]:tcp:80 UP\n'
+
+
+async def test_slow_reader_loses_no_line(tmp_path: Path) -> None:
+    path = tmp_path / "slow.fifo"
+    sink = FifoSink(path, write_timeout=10.0)
+    fcntl.fcntl(sink.open(), F_SETPIPE_SZ, 4096)  # one page: the writer must wait many times
+    count = 2000
+    reader = SlowReader(path, count, delay=0.001)
+    reader.start()
+    for seq in range(1, count + 1):
+        await sink.deliver(event(seq), DeliveryContext())
+    reader.join(20)
+    await sink.close()
+    lines = bytes(reader.data).decode().splitlines()
+    assert lines == [f'INSTANCE "VI_{i}" MASTER 100' for i in range(1, count + 1)]
+    assert sink.stats.lines == count
+    assert sink.stats.waits > 0  # the buffer really was full
+
+
+async def test_full_fifo_is_a_reported_retryable_failure_then_exactly_once(tmp_path: Path) -> None:
+    path = tmp_path / "full.fifo"
+    sink = FifoSink(path, write_timeout=0.2)
+    fcntl.fcntl(sink.open(), F_SETPIPE_SZ, 4096)
+    delivered, seq = 0, 0
+    with pytest.raises(DeliveryError) as err:
+        while True:  # nobody reads: fill the pipe until the bound trips
+            seq += 1
+            await sink.deliver(event(seq), DeliveryContext())
+            delivered += 1
+    assert err.value.retryable and "too slow" in str(err.value)
+    assert sink.stats.timeouts == 1
+    reader = SlowReader(path, seq)
+    reader.start()
+    await sink.deliver(event(seq), DeliveryContext(attempt=2))  # the core retries the same event
+    await sink.deliver(event(seq), DeliveryContext(attempt=3))  # an extra re-delivery is not written twice
+    reader.join(5)
+    await sink.close()
+    lines = bytes(reader.data).decode().splitlines()
+    assert lines == [f'INSTANCE "VI_{i}" MASTER 100' for i in range(1, seq + 1)]
+    assert delivered == seq - 1
+
+
+async def test_scopes_split_vrrp_and_lvs(tmp_path: Path) -> None:
+    vrrp, lvs = FifoSink(tmp_path / "v", scope="vrrp"), FifoSink(tmp_path / "l", scope="lvs")
+    for sink in (vrrp, lvs):
+        await sink.deliver(event(1), DeliveryContext())
+        await sink.deliver(
+            PoolEvent(virtual="fwmark:3", kind=PoolEventKind.QUORUM_DOWN, seq=2), DeliveryContext()
+        )
+    assert os.read(vrrp.open(), 4096) == b'INSTANCE "VI_1" MASTER 100\n'
+    assert os.read(lvs.open(), 4096) == b"VS FWM 3 DOWN\n"
+    await vrrp.close()
+    await lvs.close()
+
+
+async def test_refuses_a_regular_file(tmp_path: Path) -> None:
+    path = tmp_path / "notafifo"
+    path.write_text("")
+    with pytest.raises(DeliveryError) as err:
+        await FifoSink(path).deliver(event(1), DeliveryContext())
+    assert not err.value.retryable
