@@ -182,8 +182,10 @@ class _Reader:
             self._expand_multi(*multi, pos, depth)
             return
         expanded = self.params.substitute(text, lambda msg: self.ctx.diagnostics.error(pos, msg))
-        if expanded != text:
-            expanded = self._condition(expanded.strip(WS))
+        if expanded != text and expanded.lstrip(WS).startswith(("@", "~")):
+            # a parameter produced a condition or a loop prefix ($IF_MAIN=@main): apply it now
+            self.line(expanded, pos, depth + 1)
+            return
         self._emit(expanded, pos)
 
     def _expand_multi(self, name: str, lines: list[str], pos: Pos, depth: int) -> None:
