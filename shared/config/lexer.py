@@ -78,8 +78,12 @@ class _Reader:
 
     # ---- files -------------------------------------------------------------------------
 
-    def read_file(self, display: str, include_pos: Pos | None) -> None:
-        """Read one file (top-level or included); an include loop is reported, not followed."""
+    def read_file(self, display: str, include_pos: Pos | None, must_read: bool = False) -> None:
+        """Read one file (top-level or included); an include loop is reported, not followed.
+
+        ``must_read`` is the ``includer``/``includea`` check: an unreadable match is then an
+        error rather than a warning.
+        """
         try:
             real = os.path.realpath(display)
         except (OSError, ValueError):
@@ -90,7 +94,7 @@ class _Reader:
         if len(self.reading) >= MAX_INCLUDE_DEPTH:
             self._error(include_pos, f"includes nested deeper than {MAX_INCLUDE_DEPTH} at '{display}'")
             return
-        text = self._load(display, include_pos)
+        text = self._load(display, include_pos, must_read)
         if text is None:
             return
         saved_pwd = self.params.pwd
@@ -102,7 +106,7 @@ class _Reader:
             self.reading.pop()
             self.params.pwd = saved_pwd
 
-    def _load(self, display: str, include_pos: Pos | None) -> str | None:
+    def _load(self, display: str, include_pos: Pos | None, must_read: bool) -> str | None:
         try:
             return Path(display).read_bytes().decode("utf-8", errors="replace")
         except (OSError, ValueError) as exc:
@@ -110,7 +114,8 @@ class _Reader:
             if include_pos is None:
                 msg = f"cannot read configuration file: {reason}"
                 raise ConfigError([Diagnostic(display, 0, Severity.ERROR, msg)]) from exc
-            self.ctx.diagnostics.warning(include_pos, f"cannot read included file '{display}': {reason}")
+            report = self.ctx.diagnostics.error if must_read else self.ctx.diagnostics.warning
+            report(include_pos, f"cannot read included file '{display}': {reason}")
             return None
 
     def _read_lines(self, text: str, display: str) -> None:
@@ -148,11 +153,12 @@ class _Reader:
         if len(words) < 2:
             self.ctx.diagnostics.warning(pos, f"'{words[0]}' needs a file name")
             return
-        resolved = resolve(words[1], os.path.dirname(display), VARIANTS[words[0]])
+        checks = VARIANTS[words[0]]
+        resolved = resolve(words[1], os.path.dirname(display), checks)
         for message in resolved.errors:
             self.ctx.diagnostics.error(pos, message)
         for path in resolved.paths:
-            self.read_file(path, pos)
+            self.read_file(path, pos, must_read="r" in checks)
 
     # ---- logical lines -----------------------------------------------------------------
 
