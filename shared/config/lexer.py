@@ -36,6 +36,7 @@ from shared.config.lexer_params import DEFINITION_RE, Param, Params
 from shared.config.lexer_seq import Loop, LoopError, parse_loop, split_prefix
 from shared.config.lexer_text import WS, Segment, decomment, simple_words, split_segments
 from shared.config.node import Node
+from shared.config.schema import ROOT, BlockRule, opens_block
 
 MAX_DEPTH = 32  # nested ~SEQ prefixes and multi-line parameters on one line
 MAX_INCLUDE_DEPTH = 64
@@ -157,6 +158,9 @@ class _Reader:
         resolved = resolve(words[1], os.path.dirname(display), checks)
         for message in resolved.errors:
             self.ctx.diagnostics.error(pos, message)
+        if not resolved.paths and not resolved.errors:
+            # keepalived -t passes this (plain include never fails) but an operator wants to know
+            self.ctx.diagnostics.note(pos, f"'{words[1]}' matched no file: nothing included")
         for path in resolved.paths:
             self.read_file(path, pos, must_read="r" in checks)
 
@@ -282,60 +286,101 @@ class _Frame:
     opened_at: Pos
     children: list[Node] = field(default_factory=list)
 
+    @property
+    def kind(self) -> str:
+        return ROOT if self.owner is None else self.owner.keyword
+
 
 @dataclass
 class _TreeBuilder:
-    """Turns the flat stream of logical lines into nested ``Node``s without recursion."""
+    """Turns the flat stream of logical lines into nested ``Node``s the way keepalived does.
+
+    Braces alone do not decide the structure: ``schema.opens_block`` does (see its
+    docstring), so a file with a misplaced brace produces keepalived's tree and
+    keepalived's complaints, at keepalived's lines.  No recursion, so deep
+    nesting cannot blow the stack.
+    """
 
     ctx: Context
+    opens_block: BlockRule | None = opens_block
     stack: list[_Frame] = field(default_factory=lambda: [_Frame(None, Pos("", 0))])
+    pending: Node | None = None  # a block keyword waiting for its '{'
+    ignored_opens: int = 0  # '{' keepalived ignored; a '}' at file level may match one
 
     def feed(self, item: Item) -> None:
         seg, frame = item.segment, self.stack[-1]
+        if seg.kind != "open" and self.pending is not None:
+            self._missing_open(item.pos)
         if seg.kind == "words":
             keyword, *args = seg.words
-            frame.children.append(Node(keyword, tuple(args), item.pos.file, item.pos.line, seg.raw))
+            node = Node(keyword, tuple(args), item.pos.file, item.pos.line, seg.raw)
+            if self.opens_block is not None and self.opens_block(frame.kind, keyword):
+                self.pending = node
+            else:
+                frame.children.append(node)
         elif seg.kind == "open":
-            self._open(item, frame)
+            self._open(item)
         else:
             self._close(item)
 
-    def _open(self, item: Item, frame: _Frame) -> None:
-        """A ``{`` belongs to the keyword line just before it; otherwise its block is dropped."""
-        if frame.children and frame.children[-1].children is None:
-            self.stack.append(_Frame(frame.children.pop(), item.pos))
+    def _open(self, item: Item) -> None:
+        frame = self.stack[-1]
+        if self.pending is not None:
+            self.stack.append(_Frame(self.pending, item.pos))
+            self.pending = None
             return
-        self.ctx.diagnostics.error(item.pos, "unexpected '{' with no keyword before it (block ignored)")
-        self.stack.append(_Frame(None, item.pos))
+        if self.opens_block is None and frame.children and frame.children[-1].children is None:
+            self.stack.append(_Frame(frame.children.pop(), item.pos))  # brace-only structure
+            return
+        self.ignored_opens += 1
+        self.ctx.diagnostics.error(
+            item.pos, "unexpected '{' (ignored): the keyword before it takes no block here"
+        )
+
+    def _missing_open(self, pos: Pos) -> None:
+        """keepalived reports this at the line where '{' was expected and drops the block keyword."""
+        assert self.pending is not None
+        keyword = self.pending.keyword
+        self.ctx.diagnostics.error(pos, f"missing '{{' at the beginning of the '{keyword}' block")
+        self.pending = None
 
     def _close(self, item: Item) -> None:
-        if len(self.stack) == 1:
+        if len(self.stack) > 1:
+            self._pop(item.pos.line)
+        elif self.ignored_opens:
+            self.ignored_opens -= 1
+            self.ctx.diagnostics.error(item.pos, "'}' closes an ignored '{' (not a keyword)")
+        else:
             self.ctx.diagnostics.error(item.pos, "extra '}' with no block to close")
-            return
-        self._pop()
 
-    def _pop(self) -> None:
+    def _pop(self, end_line: int) -> None:
         frame = self.stack.pop()
         if frame.owner is not None:
-            self.stack[-1].children.append(replace(frame.owner, children=tuple(frame.children)))
+            node = replace(frame.owner, children=tuple(frame.children), end_line=end_line)
+            self.stack[-1].children.append(node)
 
     def finish(self) -> list[Node]:
         """Close what EOF left open, reporting each at the line of the keyword that opened it."""
+        if self.pending is not None:
+            self._missing_open(Pos(self.pending.file, self.pending.line))
         while len(self.stack) > 1:
             frame = self.stack[-1]
             if frame.owner is None:
                 self.ctx.diagnostics.error(frame.opened_at, "missing '}' for block")
+                self._pop(frame.opened_at.line)
             else:
                 self.ctx.diagnostics.error(frame.owner, f"missing '}}' for '{frame.owner.keyword}' block")
-            self._pop()
+                self._pop(frame.owner.line)
         return self.stack[0].children
 
 
-def read_tree(path: Path, ctx: Context) -> list[Node]:
+def read_tree(path: Path, ctx: Context, opens_block: BlockRule | None = opens_block) -> list[Node]:
     """Read ``path`` and everything it includes into a tree of keyword lines.
 
     Raises ``ConfigError`` only if ``path`` itself cannot be read; every other
     problem is reported to ``ctx`` and reading carries on, as keepalived does.
+    ``opens_block`` None builds the tree from braces alone (for testing the
+    lexer apart from keepalived's keyword tables).
     """
     params = Params(instance=ctx.config_id)
     reader = _Reader(ctx, params)
@@ -343,7 +388,7 @@ def read_tree(path: Path, ctx: Context) -> list[Node]:
         reader.read_file(str(path), None)
     except RecursionError:
         ctx.diagnostics.error(Pos(str(path), 0), "configuration nested too deeply")
-    builder = _TreeBuilder(ctx)
+    builder = _TreeBuilder(ctx, opens_block)
     for item in reader.items:
         builder.feed(item)
     return builder.finish()

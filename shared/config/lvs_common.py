@@ -28,22 +28,8 @@ def where(node: Node) -> Where:
 
 
 def end_of(node: Node) -> Where:
-    """The closing brace of ``node``'s block.
-
-    Uses the lexer's ``end_line`` when it records one; otherwise the line after
-    the last line inside the block, which is right for the usual one-brace-per-line layout.
-    """
-    recorded = getattr(node, "end_line", None)
-    if isinstance(recorded, int) and recorded > 0:
-        return Where(file=node.file, line=recorded)
-    return Where(file=node.file, line=_last_line(node) + 1)
-
-
-def _last_line(node: Node) -> int:
-    last = node.line
-    for child in node.children or ():
-        last = max(last, _last_line(child))
-    return last
+    """The line of a block's closing ``}``: keepalived reports block-level problems there."""
+    return Where(file=node.file, line=node.end_line or node.line)
 
 
 def to_port(word: str) -> int:

@@ -18,18 +18,8 @@ def origin(node: Node) -> Origin:
 
 
 def end_line(node: Node) -> int:
-    """The line of a block's closing brace: the lexer's ``end_line`` if it gives one, else estimated.
-
-    The estimate (one line after the last line inside the block) is right for the
-    usual layout with ``}`` on its own line.
-    """
-    explicit = getattr(node, "end_line", None)
-    if isinstance(explicit, int) and explicit > 0:
-        return explicit
-    last = node.line
-    for child in node.children or ():
-        last = max(last, end_line(child) if child.is_block else child.line)
-    return last + 1 if node.children else last
+    """The line of a block's closing ``}`` (the lexer records it); a plain line's own line."""
+    return node.end_line or node.line
 
 
 def block_end(node: Node) -> Origin:
