@@ -26,6 +26,8 @@ def decomment(line: str) -> str:
     ``#`` inside ``"..."`` survives and a comment can never hide a ``\\``
     continuation from the reader.
     """
+    if not any(c in line for c in '#!"\\'):
+        return line  # most lines: nothing to strip
     out: list[str] = []
     quoted = False
     i = 0
