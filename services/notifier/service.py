@@ -1,0 +1,210 @@
+"""The notifier process: config and settings in, one ``SinkRunner`` per sink, a ``status`` endpoint.
+
+Why it creates two streams of its own: the event stream holds VRRP and LVS
+subjects only, while real-server up/down (``notify_up``/``notify_down``, the
+"Realserver ... DOWN" mail, the ``RS`` FIFO line) travels as core NATS on
+``lifeline.<node>.check.>``.  ``LIFELINE_NOTIFY_HEALTH`` captures those
+subjects so they survive a notifier restart too (heartbeats are stored as
+well; they are acknowledged without delivery and age out after a day).
+``LIFELINE_NOTIFY_DEAD`` keeps the dead letters.  Both are the notifier's own
+and appear nowhere in ``shared.events``; see docs/notifier.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from nats.micro.service import Service as MicroService
+
+from services.notifier.delivery import (
+    DEAD_LETTER_STREAM,
+    DEAD_LETTER_SUBJECTS,
+    DeadLetter,
+    dead_letter_subject,
+)
+from services.notifier.delivery_lease import Lease, ensure_lease_bucket
+from services.notifier.delivery_runner import FeedSpec, SinkRunner
+from services.notifier.wiring import SinkPlan, build_sinks
+from shared.bus import connect, ensure_event_stream, register_service
+from shared.config.model import Config
+from shared.events import EVENT_STREAM, MSG_ID_HEADER, PREFIX, Service
+from shared.settings import Settings
+
+log = logging.getLogger("lifeline.notifier")
+
+VERSION: Final = "0.1.0"
+HEALTH_STREAM: Final = "LIFELINE_NOTIFY_HEALTH"
+HEALTH_SUBJECTS: Final = (f"{PREFIX}.*.check.>",)
+_NAME_IN_USE: Final = 10058
+DAY: Final = 86400.0
+
+
+def health_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=HEALTH_STREAM,
+        description="lifeline notifier: real-server health, kept for notify_up/down and mail",
+        subjects=list(HEALTH_SUBJECTS),
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        max_age=DAY,
+        max_bytes=64 * 1024 * 1024,
+        max_msg_size=64 * 1024,
+        duplicate_window=120.0,
+    )
+
+
+def dead_letter_stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=DEAD_LETTER_STREAM,
+        description="lifeline notifier: events a sink gave up on, with the reason",
+        subjects=list(DEAD_LETTER_SUBJECTS),
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        max_age=30 * DAY,
+        max_bytes=64 * 1024 * 1024,
+        duplicate_window=600.0,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.add_stream(config)
+    except BadRequestError as exc:
+        if exc.err_code != _NAME_IN_USE:
+            raise
+        await js.update_stream(config)
+
+
+@dataclass
+class NotifierOptions:
+    """Knobs beyond keepalived.conf and lifeline.toml (tests and benchmarks shorten them)."""
+
+    health: bool = True
+    lease_ttl: float = 6.0
+    script_timeout: float = 30.0
+    delivery: dict[str, Any] = field(default_factory=dict)
+    """Defaults for every sink's ``RunnerOptions``/``RetryPolicy`` (``ack_wait``, ``initial_delay``...)."""
+
+
+class NotifierService:
+    """Connects, prepares streams, runs every sink, answers ``status``; ``stop`` drains gracefully."""
+
+    def __init__(
+        self,
+        config: Config,
+        settings: Settings,
+        *,
+        node: str | None = None,
+        nats_url: str | None = None,
+        options: NotifierOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.node = node or settings.node
+        self.nats_url = nats_url or settings.nats_url
+        self.options = options or NotifierOptions()
+        self.owner = f"{self.node}:{uuid.uuid4().hex[:12]}"
+        self.runners: list[SinkRunner] = []
+        self.nc: Client | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._micro: MicroService | None = None
+
+    async def start(self) -> None:
+        """Return once every sink's durable consumer exists: events published after this are kept."""
+        self.nc = await connect(self.nats_url, f"lifeline-notifier-{self.node}", **self._credentials())
+        js = self.nc.jetstream(timeout=5.0)
+        await ensure_event_stream(js)
+        await ensure_stream(js, dead_letter_stream_config())
+        if self.options.health:
+            await ensure_stream(js, health_stream_config())
+        kv = await ensure_lease_bucket(js, self.options.lease_ttl)
+        plans = build_sinks(
+            self.config,
+            self.settings,
+            nc=self.nc,
+            script_timeout=self.options.script_timeout,
+            delivery=self.options.delivery,
+        )
+        for plan in plans:
+            lease = Lease(kv, plan.sink.name, self.owner, self.options.lease_ttl)
+            runner = SinkRunner(
+                js,
+                plan.sink,
+                self._feeds(plan),
+                node=self.node,
+                options=plan.options,
+                lease=lease if plan.options.exclusive else None,
+                dead_letter=self._dead_letter(js),
+                flush=self.nc.flush,
+            )
+            await runner.ensure_consumers()
+            self.runners.append(runner)
+        self._micro = await register_service(
+            self.nc, node=self.node, service=Service.NOTIFIER, version=VERSION, status=self.status
+        )
+        self._tasks = [asyncio.create_task(r.run(), name=f"sink-{r.sink.name}") for r in self.runners]
+        log.info("notifier %s: %d sink(s): %s", self.owner, len(plans), ", ".join(_names(plans)))
+
+    def _credentials(self) -> dict[str, Any]:
+        s = self.settings
+        creds: dict[str, Any] = {}
+        if s.nats_creds:
+            creds["user_credentials"] = s.nats_creds
+        if s.nats_user:
+            creds["user"], creds["password"] = s.nats_user, s.nats_password or ""
+        return creds
+
+    def _feeds(self, plan: SinkPlan) -> list[FeedSpec]:
+        feeds = [FeedSpec(EVENT_STREAM)] if "events" in plan.feeds else []
+        if self.options.health and "health" in plan.feeds:
+            feeds.append(FeedSpec(HEALTH_STREAM))
+        return feeds
+
+    def _dead_letter(self, js: JetStreamContext) -> Any:
+        node = self.node
+
+        async def publish(letter: DeadLetter) -> None:
+            await js.publish(
+                dead_letter_subject(node, letter.sink),
+                msgspec.json.encode(letter),
+                headers={MSG_ID_HEADER: f"{letter.sink}:{letter.event_id}"},
+                stream=DEAD_LETTER_STREAM,
+            )
+
+        return publish
+
+    async def status(self) -> dict[str, object]:
+        """Per sink: backlog (consumer pending + unacked), held here, counters, last success and error."""
+        sinks = {r.sink.name: await r.status() for r in self.runners}
+        return {"owner": self.owner, "sinks": sinks}
+
+    async def stop(self) -> None:
+        """Finish what is in hand (acked), hand leases over, close."""
+        await asyncio.gather(*(r.stop() for r in self.runners), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._micro is not None:
+            with contextlib.suppress(Exception):
+                await self._micro.stop()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+
+def _names(plans: list[SinkPlan]) -> list[str]:
+    return [p.sink.name for p in plans]

@@ -1,0 +1,358 @@
+"""keepalived.conf (and lifeline.toml) → the notifier's sinks, script targets and mail rules.
+
+Why a module of its own: the sinks know nothing of the config model, and the
+delivery core nothing of keepalived; this is the one place that knows both and
+applies keepalived's rules:
+
+- SMTP only when ``notification_email`` and ``smtp_server`` are set; per-object
+  ``smtp_alert`` with the global ``smtp_alert`` / ``smtp_alert_vrrp`` /
+  ``smtp_alert_checker`` defaults (real servers inherit their virtual server's);
+  ``no_email_faults``; a mail only when the object's state differs from the
+  state last mailed for it (``MailStateGate``).
+- Scripts run as their own user, else ``script_user``, else
+  ``keepalived_script`` if it exists, else root; with
+  ``enable_script_security`` a script that would fall back to root, or run as
+  root from a path a non-root user can write, is not run (as keepalived).
+- ``notify_fifo`` gets VRRP and LVS lines, ``vrrp_notify_fifo`` VRRP only,
+  ``lvs_notify_fifo`` LVS only; a FIFO is delivered in one global order.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from nats.aio.client import Client
+
+from services.notifier.delivery import RetryPolicy
+from services.notifier.delivery_runner import RunnerOptions
+from services.notifier.plugins import create_sink
+from services.notifier.sinks.base import DeliveryContext, Sink
+from services.notifier.sinks.fifo import FifoScope, FifoSink
+from services.notifier.sinks.script import ScriptSink
+from services.notifier.sinks.smtp import SmtpSink
+from services.notifier.targets import NotifyTarget, NotifyTargets
+from shared.config.model import Config
+from shared.config.model_global import GlobalDefs, NotifyFifo
+from shared.config.model_lvs import RealServer, VirtualServer
+from shared.config.script import DEFAULT_SCRIPT_USER, LocalScriptFiles, Script, path_is_unsafe
+from shared.events import (
+    Event,
+    GroupState,
+    InstanceState,
+    PoolEvent,
+    PoolEventKind,
+    RealServerHealth,
+    fwmark_virtual_server_key,
+    group_virtual_server_key,
+    real_server_key,
+    virtual_server_key,
+)
+from shared.settings import Settings
+
+log = logging.getLogger("lifeline.notifier.wiring")
+
+FeedName = Literal["events", "health"]
+
+
+@dataclass
+class SinkPlan:
+    """One sink to run, how to deliver it, and which streams it reads."""
+
+    sink: Sink
+    options: RunnerOptions = field(default_factory=RunnerOptions)
+    feeds: tuple[FeedName, ...] = ("events", "health")
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def vs_key(vs: VirtualServer) -> str:
+    """The bus key of a virtual server (``shared.events`` builders; UDP when no protocol, as keepalived)."""
+    if vs.fwmark is not None:
+        return fwmark_virtual_server_key(vs.fwmark, vs.ip_family or "inet")
+    if vs.group is not None:
+        return group_virtual_server_key(vs.group)
+    return virtual_server_key(str(vs.address), vs.port, (vs.protocol or "UDP").lower())
+
+
+def rs_key(vs: VirtualServer, rs: RealServer) -> str:
+    return real_server_key(str(rs.address), rs.port if rs.port is not None else vs.port)
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+@dataclass(frozen=True)
+class ScriptUsers:
+    """Who runs scripts naming no user: ``default_user`` None means the notifier's own user."""
+
+    default_user: str | None
+    default_group: str | None
+    root_fallback: bool  # no script_user and no keepalived_script: root by fallback
+    security: bool
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def script_users(gd: GlobalDefs) -> ScriptUsers:
+    """keepalived's default script user; switching users needs root, else scripts run as ourselves."""
+    root = os.geteuid() == 0
+    if gd.script_user is not None:
+        user, group, fallback = gd.script_user.user, gd.script_user.group, False
+    elif _user_exists(DEFAULT_SCRIPT_USER):
+        user, group, fallback = DEFAULT_SCRIPT_USER, None, False
+    else:
+        user, group, fallback = None, None, True
+    if not root:
+        user, group = None, None
+    return ScriptUsers(user, group, fallback, gd.enable_script_security)
+
+
+def allowed(script: Script | None, users: ScriptUsers) -> Script | None:
+    """The script if keepalived would run it under script security, else None (logged)."""
+    if script is None or not users.security:
+        return script
+    if script.user is None and users.root_fallback:
+        log.error("%s:%d: no script_user for %s: not run (enable_script_security)", *_at(script))
+        return None
+    runs_as_root = (script.user or users.default_user or "root") == "root"
+    resolved = LocalScriptFiles().resolve_script(script.argv[0])
+    if runs_as_root and resolved is not None and path_is_unsafe(resolved, LocalScriptFiles()):
+        log.error("%s:%d: %s is writable by a non-root user: not run as root", *_at(script), resolved)
+        return None
+    return script
+
+
+def _at(script: Script) -> tuple[str, int, str]:
+    return script.file or "?", script.line, script.argv[0] if script.argv else script.command
+
+
+def _target(users: ScriptUsers, scripts: Mapping[str, Script | None], **kw: Any) -> NotifyTarget | None:
+    kept = {state: s for state, raw in scripts.items() if (s := allowed(raw, users)) is not None}
+    generic = allowed(kw.pop("generic", None), users)
+    if not kept and generic is None:
+        return None
+    return NotifyTarget(scripts=kept, generic=generic, **kw)
+
+
+def build_targets(config: Config, users: ScriptUsers | None = None) -> NotifyTargets:
+    """One ``NotifyTarget`` per instance, group, virtual server and real server that has scripts."""
+    users = users or script_users(config.global_defs)
+    instances: dict[str, NotifyTarget] = {}
+    for name, vi in config.vrrp.instances.items():
+        states = {
+            "MASTER": vi.notify_master,
+            "BACKUP": vi.notify_backup,
+            "FAULT": vi.notify_fault,
+            "STOP": vi.notify_stop,
+            "DELETED": vi.notify_deleted,
+        }
+        report = vi.notify_deleted_set or vi.notify_deleted is not None
+        if (t := _target(users, states, generic=vi.notify, report_deleted=report)) is not None:
+            instances[name] = t
+    groups: dict[str, NotifyTarget] = {}
+    for name, sg in config.vrrp.sync_groups.items():
+        states = {
+            "MASTER": sg.notify_master,
+            "BACKUP": sg.notify_backup,
+            "FAULT": sg.notify_fault,
+            "STOP": sg.notify_stop,
+        }
+        if (t := _target(users, states, generic=sg.notify)) is not None:
+            groups[name] = t
+    virtuals: dict[str, NotifyTarget] = {}
+    reals: dict[tuple[str, str], NotifyTarget] = {}
+    for vs in config.lvs.virtual_servers:
+        vkey = vs_key(vs)
+        if (t := _target(users, {"UP": vs.quorum_up, "DOWN": vs.quorum_down})) is not None:
+            virtuals[vkey] = t
+        for rs in vs.real_servers:
+            if (t := _target(users, {"UP": rs.notify_up, "DOWN": rs.notify_down})) is not None:
+                reals[(vkey, rs_key(vs, rs))] = t
+    return NotifyTargets(instances=instances, groups=groups, real_servers=reals, virtual_servers=virtuals)
+
+
+# --------------------------------------------------------------------------- mail
+
+
+def _pick(*values: bool | None) -> bool:
+    """The first configured value; objects default to off (keepalived)."""
+    return next((v for v in values if v is not None), False)
+
+
+def alert_filter(config: Config) -> Callable[[Event], bool]:
+    """The resolved per-object ``smtp_alert``; objects not in the config take the global default."""
+    gd = config.global_defs
+    vrrp_default = _pick(gd.smtp_alert_vrrp, gd.smtp_alert)
+    checker_default = _pick(gd.smtp_alert_checker, gd.smtp_alert)
+    instances = {n: _pick(vi.smtp_alert, vrrp_default) for n, vi in config.vrrp.instances.items()}
+    groups = {n: _pick(sg.smtp_alert, vrrp_default) for n, sg in config.vrrp.sync_groups.items()}
+    virtuals: dict[str, bool] = {}
+    reals: dict[tuple[str, str], bool] = {}
+    for vs in config.lvs.virtual_servers:
+        vkey = vs_key(vs)
+        virtuals[vkey] = _pick(vs.smtp_alert, checker_default)
+        for rs in vs.real_servers:
+            reals[(vkey, rs_key(vs, rs))] = _pick(rs.smtp_alert, virtuals[vkey])
+
+    def wants(event: Event) -> bool:
+        match event:
+            case InstanceState():
+                return instances.get(event.instance, vrrp_default)
+            case GroupState():
+                return groups.get(event.group, vrrp_default)
+            case RealServerHealth():
+                fallback = virtuals.get(event.virtual, checker_default)
+                return reals.get((event.virtual, event.real), fallback)
+            case PoolEvent():
+                return virtuals.get(event.virtual, checker_default)
+        return False
+
+    return wants
+
+
+def mailed_state(event: Event) -> tuple[str, str] | None:
+    """(object, state) for the "only when the state differs from the last mailed" rule."""
+    match event:
+        case InstanceState():
+            return (f"i:{event.node}:{event.instance}", event.state.value)
+        case GroupState():
+            return (f"g:{event.node}:{event.group}", event.state.value)
+        case RealServerHealth():
+            return (f"r:{event.node}:{event.virtual}:{event.real}", "UP" if event.up else "DOWN")
+        case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):
+            return (f"v:{event.node}:{event.virtual}", event.kind.value)
+    return None
+
+
+class MailStateGate:
+    """Wraps the SMTP sink: no mail when the object's state equals the one last mailed for it.
+
+    The memory is this process's (keepalived's is too): after a restart or a
+    lease takeover the first mail per object is sent again.  A suppressed mail
+    (``smtp_alert`` off, ``no_email_faults``) does not change the memory.
+    """
+
+    def __init__(self, inner: SmtpSink) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.last: dict[str, str] = {}
+
+    async def deliver(self, event: Event, context: DeliveryContext) -> None:
+        if self.inner.message_for(event) is None:
+            return
+        state = mailed_state(event)
+        if state is not None and self.last.get(state[0]) == state[1]:
+            return
+        await self.inner.deliver(event, context)
+        if state is not None:
+            self.last[state[0]] = state[1]
+
+
+def smtp_sink(config: Config, settings: Settings) -> SmtpSink | None:
+    """keepalived's SMTP alerts, or None when ``notification_email`` or ``smtp_server`` is missing."""
+    gd = config.global_defs
+    if not gd.notification_email or gd.smtp_server is None:
+        return None
+    tls = settings.smtp
+    return SmtpSink(
+        host=gd.smtp_server.host,
+        port=gd.smtp_server.port,
+        sender=gd.effective_email_from(),
+        recipients=gd.notification_email,
+        router_id=gd.effective_router_id(),
+        helo_name=gd.effective_helo_name(),
+        connect_timeout=float(gd.smtp_connect_timeout),
+        starttls=tls.starttls,
+        use_tls=tls.use_tls,
+        username=tls.username,
+        password=tls.password,
+        no_email_faults=gd.no_email_faults,
+        alert_filter=alert_filter(config),
+    )
+
+
+# --------------------------------------------------------------------------- FIFOs
+
+
+def fifo_sink(fifo: NotifyFifo, scope: FifoScope, name: str) -> FifoSink:
+    """A FIFO sink, created now with keepalived's owner (``notify_fifo PATH [user [group]]``)."""
+    sink = FifoSink(fifo.path, scope=scope, name=name)
+    try:
+        sink.open()
+        if fifo.user is not None and os.geteuid() == 0:
+            entry = pwd.getpwnam(fifo.user)
+            gid = grp.getgrnam(fifo.group).gr_gid if fifo.group else entry.pw_gid
+            os.chown(fifo.path, entry.pw_uid, gid)
+    except Exception as exc:  # a FIFO problem must not stop the notifier
+        log.warning("%s %s: %s (will retry when delivering)", name, fifo.path, exc)
+    return sink
+
+
+# --------------------------------------------------------------------------- everything
+
+
+def _options_from(raw: Mapping[str, Any]) -> RunnerOptions:
+    """``delivery = {max_attempts=..., initial_delay=..., ordering="global", exclusive=false}``."""
+    policy_keys = {"max_attempts", "initial_delay", "max_delay", "multiplier", "jitter"}
+    policy = RetryPolicy(**{k: v for k, v in raw.items() if k in policy_keys})
+    rest = {k: v for k, v in raw.items() if k not in policy_keys}
+    return RunnerOptions(policy=policy, **rest)
+
+
+def build_sinks(
+    config: Config,
+    settings: Settings,
+    *,
+    nc: Client | None = None,
+    script_timeout: float = 30.0,
+    delivery: Mapping[str, Any] | None = None,
+) -> list[SinkPlan]:
+    """Every sink keepalived.conf and lifeline.toml ask for, each with its delivery options."""
+    base = dict(delivery or {})
+    plans: list[SinkPlan] = []
+    targets = build_targets(config)
+    users = script_users(config.global_defs)
+    if any((targets.instances, targets.groups, targets.real_servers, targets.virtual_servers)):
+        scripts = ScriptSink(
+            targets,
+            default_user=users.default_user,
+            default_group=users.default_group,
+            timeout=script_timeout,
+        )
+        plans.append(SinkPlan(scripts, _options_from(base)))
+    if (mail := smtp_sink(config, settings)) is not None:
+        plans.append(SinkPlan(MailStateGate(mail), _options_from(base)))
+    gd = config.global_defs
+    fifos: list[tuple[NotifyFifo | None, FifoScope, str, tuple[FeedName, ...]]] = [
+        (gd.notify_fifo, "all", "notify_fifo", ("events", "health")),
+        (gd.vrrp_notify_fifo, "vrrp", "vrrp_notify_fifo", ("events",)),
+        (gd.lvs_notify_fifo, "lvs", "lvs_notify_fifo", ("events", "health")),
+    ]
+    for fifo, scope, name, feeds in fifos:
+        if fifo is not None:
+            options = _options_from({**base, "ordering": "global"})
+            plans.append(SinkPlan(fifo_sink(fifo, scope, name), options, feeds))
+    for extra in settings.sinks:
+        opts = dict(extra.options)
+        raw_delivery = opts.pop("delivery", {})
+        if extra.kind == "republish" and "nc" not in opts:
+            opts["nc"] = nc
+        sink = create_sink(extra.kind, name=extra.name, **opts)
+        plans.append(SinkPlan(sink, _options_from({**base, **raw_delivery})))
+    names = [p.sink.name for p in plans]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two sinks share a name (each names its durable consumer): {names}")
+    return plans

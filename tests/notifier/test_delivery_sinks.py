@@ -1,0 +1,212 @@
+"""The notifier end to end with a real nats-server and real sinks: scripts, FIFO, SMTP down, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope, Session
+
+from services.notifier.delivery import DEAD_LETTER_STREAM, decode_dead_letter
+from shared.bus import connect
+from shared.events import VrrpState, status_subject
+from tests.notifier.test_delivery_support import (
+    flip,
+    instance_block,
+    lines,
+    publisher,
+    recorder,
+    seqs,
+    service,
+    transition,
+    wait_for,
+    write_config,
+)
+from tests.support.nats import NatsServer, free_port
+
+pytestmark = pytest.mark.nats
+
+
+@pytest.fixture
+async def server(nats_server_factory: Callable[[], NatsServer]) -> NatsServer:
+    return nats_server_factory()
+
+
+@pytest.fixture
+async def nc(server: NatsServer) -> AsyncIterator[Any]:
+    client = await connect(server.url, "test", reconnect_wait=0.1)
+    yield client
+    await client.close()
+
+
+async def test_scripts_get_keepalived_arguments_in_order_for_a_burst_of_100(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    out = tmp_path / "out"
+    rec = recorder(tmp_path / "rec.sh", out)
+    conf = write_config(tmp_path / "k.conf", instances=[instance_block("VI_1", 51, f"{rec} generic")])
+    svc = service(conf, "n1", server.url)
+    await svc.start()
+    try:
+        pub = await publisher(nc, "n1")
+        for i in range(100):
+            pub.publish(transition("VI_1", flip(i), priority=100 + i % 50))
+        await wait_for(lambda: len(lines(out)) >= 100, 30, "100 script runs")
+        expected = [
+            f"generic INSTANCE VI_1 {flip(i).value} {100 + i % 50} seq={i + 1} attempt=1" for i in range(100)
+        ]
+        assert lines(out) == expected
+        await pub.close()
+    finally:
+        await svc.stop()
+
+
+async def test_a_fifo_reader_that_pauses_still_gets_every_line_in_order(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    fifo = tmp_path / "notify.fifo"
+    conf = write_config(
+        tmp_path / "k.conf",
+        global_defs=f"  notify_fifo {fifo}\n",
+        instances=[instance_block(f"VI_{n}", 50 + n) for n in range(3)],
+    )
+    svc = service(conf, "n1", server.url)
+    await svc.start()  # creates the FIFO
+    got: list[str] = []
+    paused = threading.Event()
+
+    def reader() -> None:
+        fd = os.open(fifo, os.O_RDONLY)
+        fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ: a small pipe, so the pause fills it
+        with os.fdopen(fd, "r") as f:
+            for line in f:
+                got.append(line.rstrip("\n"))
+                if len(got) == 20:
+                    paused.set()
+                    threading.Event().wait(1.5)  # the reader stalls; the notifier must wait, not drop
+                if len(got) >= 300:
+                    return
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        pub = await publisher(nc, "n1")
+        for i in range(300):
+            pub.publish(transition(f"VI_{i % 3}", flip(i // 3), priority=i))
+        await wait_for(lambda: len(got) >= 300, 30, "300 FIFO lines")
+        assert paused.is_set()
+        assert got == [f'INSTANCE "VI_{i % 3}" {flip(i // 3).value} {i}' for i in range(300)]
+        await pub.close()
+    finally:
+        await svc.stop()
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.messages.append(envelope.content.decode())
+        return "250 OK"
+
+    def header(self, name: str) -> list[str]:
+        found = []
+        for m in self.messages:
+            for line in m.splitlines():
+                if line.startswith(f"{name}: "):
+                    found.append(line[len(name) + 2 :])
+        return found
+
+
+async def test_smtp_down_for_a_while_every_mail_arrives_after_in_order_none_twice(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    port = free_port()
+    box = Mailbox()
+    smtp = Controller(box, hostname="127.0.0.1", port=port)
+    conf = write_config(
+        tmp_path / "k.conf",
+        global_defs=(
+            "  notification_email {\n    ops@example.net\n  }\n  notification_email_from ka@example.net\n"
+            f"  smtp_server 127.0.0.1 {port}\n  smtp_helo_name helo.example\n  smtp_connect_timeout 1\n"
+            "  smtp_alert\n"
+        ),
+        instances=[instance_block("VI_1", 51), instance_block("VI_2", 52)],
+    )
+    svc = service(conf, "n1", server.url, initial_delay=0.2, max_delay=1.0)
+    await svc.start()
+    try:
+        pub = await publisher(nc, "n1")
+        states = [VrrpState.BACKUP, VrrpState.MASTER, VrrpState.FAULT, VrrpState.BACKUP, VrrpState.MASTER]
+        for state in states:
+            pub.publish(transition("VI_1", state))
+            pub.publish(transition("VI_2", state))
+        pub.publish(transition("VI_1", VrrpState.MASTER))  # same state as last mailed: no mail
+        await asyncio.sleep(6)  # the SMTP server is down all this time
+        assert svc.runners[0].stats.failed_attempts > 0
+        smtp.start()
+        await wait_for(lambda: len(box.messages) >= 10, 20, "10 mails")
+        await asyncio.sleep(0.5)
+        subjects = box.header("Subject")
+        for name in ("VI_1", "VI_2"):
+            mine = [s for s in subjects if f" {name} " in s]
+            assert mine == [
+                f"[lab1] VRRP Instance {name} - Entering BACKUP state",
+                f"[lab1] VRRP Instance {name} - Entering MASTER state",
+                f"[lab1] VRRP Instance {name} - Entering FAULT state",
+                f"[lab1] VRRP Instance {name} - Entering BACKUP state",
+                f"[lab1] VRRP Instance {name} - Entering MASTER state",
+            ]
+        ids = box.header("Message-ID")
+        assert len(ids) == len(set(ids)) == 10
+        status = msgspec.json.decode(
+            (await nc.request(status_subject("n1", "notifier"), b"", timeout=5)).data
+        )
+        smtp_status = status["detail"]["sinks"]["smtp"]
+        assert smtp_status["delivered"] == 11 and smtp_status["last_error"] and smtp_status["last_success"]
+        assert smtp_status["backlog"]["LIFELINE_EVENTS"] == {"pending": 0, "unacked": 0}
+        await pub.close()
+    finally:
+        await svc.stop()
+        smtp.stop()
+
+
+async def test_a_script_that_keeps_failing_is_dead_lettered_and_the_others_go_on(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    out = tmp_path / "out"
+    bad = tmp_path / "bad.sh"
+    bad.write_text("#!/bin/sh\nexit 3\n")
+    bad.chmod(0o755)
+    rec = recorder(tmp_path / "rec.sh", out)
+    conf = write_config(
+        tmp_path / "k.conf",
+        instances=[instance_block("VI_1", 51, str(bad)), instance_block("VI_2", 52, str(rec))],
+    )
+    svc = service(conf, "n1", server.url, max_attempts=3)
+    await svc.start()
+    try:
+        pub = await publisher(nc, "n1")
+        pub.publish(transition("VI_1", VrrpState.MASTER))
+        for i in range(5):
+            pub.publish(transition("VI_2", flip(i)))
+        await wait_for(lambda: len(lines(out)) >= 5, 10, "VI_2's scripts")
+        js = nc.jetstream()
+        sub = await js.pull_subscribe("lifeline.*.notify.dead.>", stream=DEAD_LETTER_STREAM)
+        [msg] = await sub.fetch(1, timeout=10)
+        letter = decode_dead_letter(msg.data)
+        assert letter.sink == "script" and letter.attempts == 3 and "exited with 3" in letter.reason
+        assert letter.event.seq == 1 and msg.subject == "lifeline.n1.notify.dead.script"
+        assert seqs(out) == [2, 3, 4, 5, 6]
+        await pub.close()
+    finally:
+        await svc.stop()

@@ -1,0 +1,132 @@
+"""keepalived's notifier rules from a real keepalived.conf: which sinks, smtp_alert, last-mailed state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.notifier.sinks.base import DeliveryContext
+from services.notifier.sinks.fifo import FifoSink
+from services.notifier.sinks.script import ScriptSink
+from services.notifier.wiring import MailStateGate, ScriptUsers, alert_filter, build_sinks, build_targets
+from shared.config.load import load
+from shared.events import InstanceState, PoolEvent, PoolEventKind, RealServerHealth, VrrpState
+from shared.settings import Settings
+
+MAIL = """  notification_email {
+    ops@example.net
+  }
+  smtp_server 127.0.0.1 2525
+"""
+
+
+def conf(tmp_path: Path, global_defs: str = "", body: str = "") -> Path:
+    path = tmp_path / "k.conf"
+    path.write_text(f"global_defs {{\n  router_id lab1\n{global_defs}}}\n{body}")
+    return path
+
+
+def instance(name: str, extra: str = "") -> str:
+    return (
+        f"vrrp_instance {name} {{\n  interface lo\n  virtual_router_id 51\n"
+        f"  virtual_ipaddress {{\n    10.1.1.1\n  }}\n{extra}}}\n"
+    )
+
+
+VS = """virtual_server 10.0.0.1 80 {
+  protocol TCP
+  quorum_up /bin/true
+  real_server 10.0.1.1 80 {
+    notify_down "/bin/echo down"
+    TCP_CHECK {
+      connect_timeout 1
+    }
+  }
+}
+"""
+
+
+def ev(name: str, state: VrrpState = VrrpState.MASTER) -> InstanceState:
+    return InstanceState(
+        instance=name,
+        vrid=51,
+        interface="lo",
+        state=state,
+        base_priority=100,
+        effective_priority=100,
+        node="n",
+    )
+
+
+def test_no_mail_without_notification_email_and_smtp_server(tmp_path: Path) -> None:
+    config = load(conf(tmp_path, "  smtp_alert\n  smtp_server 127.0.0.1\n", instance("VI_1"))).config
+    assert [p.sink.name for p in build_sinks(config, Settings())] == []
+    config = load(conf(tmp_path, MAIL, instance("VI_1"))).config
+    assert [p.sink.name for p in build_sinks(config, Settings())] == ["smtp"]
+
+
+def test_smtp_alert_defaults_and_per_object_overrides(tmp_path: Path) -> None:
+    body = instance("VI_1") + instance("VI_2", "  smtp_alert\n") + VS
+    config = load(conf(tmp_path, MAIL + "  smtp_alert_checker\n", body)).config
+    wants = alert_filter(config)
+    assert not wants(ev("VI_1")) and wants(ev("VI_2"))
+    rs = RealServerHealth(virtual="10.0.0.1:80/tcp", real="10.0.1.1:80", up=False, checker="TCP_CHECK")  # type: ignore[arg-type]
+    assert wants(rs) and wants(PoolEvent(virtual="10.0.0.1:80/tcp", kind=PoolEventKind.QUORUM_UP))
+    config = load(conf(tmp_path, MAIL + "  smtp_alert\n  smtp_alert_vrrp off\n", body)).config
+    wants = alert_filter(config)
+    assert not wants(ev("VI_1")) and wants(ev("VI_2")) and wants(rs)
+
+
+async def test_mail_only_when_the_state_differs_from_the_last_mailed() -> None:
+    sent: list[VrrpState] = []
+
+    class Fake:
+        name = "smtp"
+
+        def message_for(self, event: InstanceState) -> bytes | None:
+            return None if event.state is VrrpState.FAULT else b"x"  # no_email_faults
+
+        async def deliver(self, event: InstanceState, context: DeliveryContext) -> None:
+            sent.append(event.state)
+
+    gate = MailStateGate(Fake())  # type: ignore[arg-type]
+    for state in ("MASTER", "MASTER", "FAULT", "MASTER", "BACKUP", "BACKUP", "MASTER"):
+        await gate.deliver(ev("VI_1", VrrpState(state)), DeliveryContext())
+    assert sent == [VrrpState.MASTER, VrrpState.BACKUP, VrrpState.MASTER]
+
+
+def test_targets_cover_instances_virtual_and_real_servers(tmp_path: Path) -> None:
+    body = instance("VI_1", '  notify_master "/bin/echo m"\n  notify /bin/true\n') + VS
+    config = load(conf(tmp_path, "", body)).config
+    targets = build_targets(config, ScriptUsers(None, None, root_fallback=False, security=False))
+    assert targets.instances["VI_1"].scripts["MASTER"].argv == ["/bin/echo", "m"]
+    assert targets.virtual_servers["10.0.0.1:80/tcp"].scripts["UP"].argv == ["/bin/true"]
+    assert targets.real_servers[("10.0.0.1:80/tcp", "10.0.1.1:80")].scripts["DOWN"].argv == [
+        "/bin/echo",
+        "down",
+    ]
+
+
+def test_script_security_refuses_the_root_fallback(tmp_path: Path) -> None:
+    config = load(conf(tmp_path, "", instance("VI_1", "  notify /bin/true\n"))).config
+    users = ScriptUsers(None, None, root_fallback=True, security=True)
+    assert build_targets(config, users).instances == {}
+    users = ScriptUsers(None, None, root_fallback=True, security=False)
+    assert "VI_1" in build_targets(config, users).instances
+
+
+def test_fifos_by_scope_in_one_global_order(tmp_path: Path) -> None:
+    gd = f"  notify_fifo {tmp_path}/all\n  vrrp_notify_fifo {tmp_path}/v\n  lvs_notify_fifo {tmp_path}/l\n"
+    config = load(conf(tmp_path, gd, instance("VI_1", "  notify /bin/true\n"))).config
+    plans = build_sinks(config, Settings())
+    assert isinstance(plans[0].sink, ScriptSink)
+    fifos = {p.sink.name: p for p in plans[1:]}
+    assert {
+        n: (p.sink.scope, p.options.ordering, p.feeds)
+        for n, p in fifos.items()
+        if isinstance(p.sink, FifoSink)
+    } == {
+        "notify_fifo": ("all", "global", ("events", "health")),
+        "vrrp_notify_fifo": ("vrrp", "global", ("events",)),
+        "lvs_notify_fifo": ("lvs", "global", ("events", "health")),
+    }
+    assert (tmp_path / "all").is_fifo()
