@@ -39,7 +39,10 @@ class SinkPluginError(LookupError):
 
 
 def _installed() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    """Entry points other than lifeline's own registrations of its built-ins, so a plugin can replace one."""
+    return {
+        ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if BUILTIN_SINKS.get(ep.name) != ep.value
+    }
 
 
 def available_sinks() -> dict[str, str]:
