@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared import cli_config
+from shared import cli_config, cli_up
 
 EXIT_INTERNAL = 70
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifeline", description="keepalived, as small services on NATS")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_config.register(commands)
+    cli_up.register(commands)
     return parser
 
 

@@ -1,0 +1,368 @@
+"""One VRRP instance's IO shell: the machine, its timer, its adverts, VIPs, GARPs and events.
+
+Why it is thin: every decision is the sans-IO machine's (``machine.py``); this
+class only turns inputs into ``machine.handle(now, input)`` calls and performs
+the returned actions, in order:
+
+* ``SendAdvert`` is sent **inline**, at once: adverts are the timing-critical
+  path and never wait for netlink, GARP pacing or the bus;
+* ``AddVips`` / ``RemoveVips`` / ``SendGarp`` / ``StateChanged`` go through a
+  per-instance FIFO worker, so a transition's VIP change always completes
+  before the next transition's and the state event is published after the
+  addresses really moved (keepalived runs its notifies last too);
+* publishing is ``Publisher.publish``: synchronous and queued, never waiting
+  for NATS.
+
+Time is the event loop's monotonic clock (``loop.time()``), which is also
+what ``loop.call_at`` schedules on, so the machine's deadlines are used as
+they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address
+
+import msgspec
+
+from services.vrrp import addresses
+from services.vrrp.addresses import Rtnl, Vip
+from services.vrrp.announce import Announcer
+from services.vrrp.machine import VrrpMachine
+from services.vrrp.machine_events import (
+    Action,
+    AddVips,
+    AdvertReceived,
+    Input,
+    PriorityChanged,
+    RemoveVips,
+    SendAdvert,
+    SendGarp,
+    StateChanged,
+    Stop,
+    Tick,
+)
+from services.vrrp.machine_types import Reason, State
+from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, new_drop_counters
+from services.vrrp.params import InstancePlan
+from services.vrrp.sockets import IpIdCounter, send_advert_v4, send_advert_v6
+from services.vrrp.trackers import TrackerBook
+from shared.bus import Publisher
+from shared.events import Family, InstanceState, TransitionReason, VrrpState
+
+log = logging.getLogger("lifeline.vrrp")
+
+REASONS: dict[str, TransitionReason] = {
+    Reason.STARTUP: TransitionReason.STARTUP,
+    Reason.MASTER_DOWN_TIMER: TransitionReason.MASTER_DOWN_TIMER,
+    Reason.HIGHER_PRIORITY_ADVERT: TransitionReason.HIGHER_PRIORITY_SEEN,
+    Reason.PRIORITY_ZERO_RECEIVED: TransitionReason.PRIORITY_ZERO_SEEN,
+    Reason.PREEMPT: TransitionReason.PREEMPT,
+    Reason.TRACKER_FAILED: TransitionReason.TRACKER_FAILED,
+    Reason.INTERFACE_DOWN: TransitionReason.INTERFACE_DOWN,
+    Reason.INTERFACE_UP: TransitionReason.INTERFACE_UP,
+    Reason.TRACKER_RECOVERED: TransitionReason.TRACKER_RECOVERED,
+    Reason.SHUTDOWN: TransitionReason.SHUTDOWN,
+}
+
+STATES: dict[State, VrrpState] = {
+    State.INIT: VrrpState.INIT,
+    State.BACKUP: VrrpState.BACKUP,
+    State.MASTER: VrrpState.MASTER,
+    State.FAULT: VrrpState.FAULT,
+    State.STOPPED: VrrpState.STOP,
+}
+
+
+def bus_reason(reason: str) -> tuple[TransitionReason, str]:
+    """The machine's reason string → the bus enum and a detail (the tracker's name)."""
+    base, _, detail = reason.partition(":")
+    return REASONS.get(base, TransitionReason.OTHER), detail
+
+
+class Counters(msgspec.Struct, kw_only=True):
+    """Per-instance counters shown by ``status``."""
+
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    send_errors: int = 0
+    transitions: int = 0
+    garps_sent: int = 0
+    vip_errors: int = 0
+    drops: dict[str, int] = msgspec.field(
+        default_factory=lambda: {str(k): v for k, v in new_drop_counters().items()}
+    )
+
+
+class AdvertSender:
+    """Builds and sends this instance's adverts on a shared send socket (own IP ID and AH counters)."""
+
+    def __init__(self, plan: InstancePlan, sock: socket.socket, ifindex: int) -> None:
+        self._t = plan.transport
+        self._sock = sock
+        self._ifindex = ifindex
+        self._ids = IpIdCounter()
+        self._ah_seq = 0
+        p = plan.params
+        self._template = Advert(
+            version=p.version,
+            vrid=p.vrid,
+            priority=p.priority,
+            interval_cs=p.advert_int_cs,
+            addresses=plan.advert_addresses,
+            auth_type=plan.rx.auth_type if plan.rx.auth_type == AuthType.PASS else AuthType.NONE,
+            auth_data=plan.rx.auth_data if plan.rx.auth_type == AuthType.PASS else bytes(8),
+        )
+
+    def send(self, priority: int) -> int:
+        """Send one copy per destination; returns how many left (transient errors count 0)."""
+        advert = msgspec.structs.replace(self._template, priority=priority)
+        t = self._t
+        if isinstance(t.src, IPv6Address):
+            dsts6 = [d for d in t.dsts if isinstance(d, IPv6Address)]
+            return send_advert_v6(self._sock, advert, src=t.src, dsts=dsts6, ifindex=self._ifindex)
+        if t.ah_key is not None:
+            self._ah_seq += 1
+        dsts4 = [d for d in t.dsts if isinstance(d, IPv4Address)]
+        return send_advert_v4(
+            self._sock,
+            advert,
+            src=t.src,
+            dsts=dsts4,
+            ids=self._ids,
+            ttl=t.ttl,
+            checksum_mode=t.checksum_mode,
+            ah_key=t.ah_key,
+            ah_seq=self._ah_seq,
+        )
+
+
+class InstanceIo(msgspec.Struct, kw_only=True):
+    """What the service lends an instance: shared sockets, netlink, the bus."""
+
+    sender: AdvertSender
+    ipr: Rtnl
+    netlink_lock: asyncio.Lock
+    """One request at a time on the shared netlink socket (pyroute2 answers EBUSY otherwise)."""
+    publisher: Publisher
+    announcer_for: Callable[[str], Announcer | None]
+
+
+class InstanceRunner:
+    """Drives one ``VrrpMachine`` with real time, sockets, netlink and the bus."""
+
+    def __init__(self, plan: InstancePlan, io: InstanceIo, book: TrackerBook) -> None:
+        self.plan = plan
+        self.machine = VrrpMachine(plan.params)
+        self.counters = Counters()
+        self._io = io
+        self._book = book
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._effects: collections.deque[Action] = collections.deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._garps: set[asyncio.Task[int]] = set()
+        self._stop_reason: tuple[TransitionReason, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+    # ------------------------------------------------------------------ inputs
+
+    def feed(self, event: Input) -> None:
+        """Hand one input to the machine and perform what it asks, then re-arm the timer."""
+        actions = self.machine.handle(self._loop.time(), event)
+        for action in actions:
+            self._perform(action)
+        self._arm_timer()
+
+    def on_advert(self, accepted: Accepted) -> None:
+        """A validated advert for our VRID (the receiver already chose us)."""
+        self.counters.adverts_received += 1
+        advert = accepted.advert
+        self.feed(
+            AdvertReceived(src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs)
+        )
+
+    def on_drop(self, drop: Drop) -> None:
+        """Count a refused advert; the detail is logged at debug level only (peers can flood)."""
+        key = str(drop.reason)
+        self.counters.drops[key] = self.counters.drops.get(key, 0) + 1
+        if drop.reason is not DropReason.UNKNOWN_VRID:
+            log.debug("(%s) advert dropped: %s %s", self.name, drop.reason, drop.detail)
+
+    def stop(self, reason: TransitionReason = TransitionReason.SHUTDOWN, detail: str = "") -> None:
+        """Stop the machine (priority 0 from a master, VIPs removed); ``drain`` waits for it."""
+        self._stop_reason = (reason, detail)
+        self.feed(Stop())
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def drain(self) -> None:
+        """Wait until every queued VIP change and event of this instance is done."""
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    def close(self) -> None:
+        """Cancel timers and GARP bursts still pacing (used after drain on shutdown)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in self._garps:
+            task.cancel()
+
+    # ------------------------------------------------------------------ timer
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.machine.next_deadline()
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self.feed(Tick())
+
+    # ------------------------------------------------------------------ actions
+
+    def _perform(self, action: Action) -> None:
+        if isinstance(action, SendAdvert):
+            self._send_advert(action.priority)
+        elif isinstance(action, PriorityChanged):
+            log.info("(%s) Changing effective priority from %d to %d", self.name, action.old, action.new)
+        else:
+            self._effects.append(action)
+            if self._worker is None or self._worker.done():
+                self._worker = self._loop.create_task(self._run_effects(), name=f"vrrp-{self.name}-effects")
+
+    def _send_advert(self, priority: int) -> None:
+        try:
+            sent = self._io.sender.send(priority)
+        except OSError as exc:
+            self.counters.send_errors += 1
+            log.warning("(%s) cannot send advert: %s", self.name, exc)
+            return
+        self.counters.adverts_sent += sent
+        self.counters.send_errors += len(self.plan.transport.dsts) - sent
+
+    async def _run_effects(self) -> None:
+        """Perform queued non-advert actions one by one, in the machine's order."""
+        while self._effects:
+            action = self._effects.popleft()
+            try:
+                await self._effect(action)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # netlink refused something: count, log, go on
+                self.counters.vip_errors += 1
+                log.error("(%s) %s failed: %s: %s", self.name, type(action).__name__, type(exc).__name__, exc)
+
+    async def _effect(self, action: Action) -> None:
+        dev = self.plan.params.interface
+        if isinstance(action, AddVips):
+            async with self._io.netlink_lock:
+                await addresses.add_vips(self._io.ipr, self._vips(action.vips), default_dev=dev)
+        elif isinstance(action, RemoveVips):
+            async with self._io.netlink_lock:
+                await addresses.remove_vips(self._io.ipr, self._vips(action.vips), default_dev=dev)
+        elif isinstance(action, SendGarp):
+            self._start_garps(action.count)
+        elif isinstance(action, StateChanged):
+            self._state_changed(action)
+
+    @staticmethod
+    def _vips(vips: tuple[object, ...]) -> list[Vip]:
+        return [v for v in vips if isinstance(v, Vip)]
+
+    def _start_garps(self, count: int) -> None:
+        """One paced burst per interface, as a task of its own (pacing never delays adverts or events)."""
+        by_dev: dict[str, list[IPv4Address | IPv6Address]] = {}
+        for vip in self.plan.all_vips:
+            by_dev.setdefault(vip.dev or self.plan.params.interface, []).append(vip.ip)
+        for dev, ips in by_dev.items():
+            announcer = self._io.announcer_for(dev)
+            if announcer is None:
+                continue
+            task = self._loop.create_task(
+                announcer.send_garps(ips, count, self.plan.garp_interval, na_interval=self.plan.gna_interval)
+            )
+            self._garps.add(task)
+            task.add_done_callback(self._garp_done)
+
+    def _garp_done(self, task: asyncio.Task[int]) -> None:
+        self._garps.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            self.counters.garps_sent += task.result()
+
+    def _state_changed(self, change: StateChanged) -> None:
+        """keepalived's log line, then the InstanceState event (queued; never waits for NATS)."""
+        self.counters.transitions += 1
+        reason, detail = bus_reason(change.reason)
+        if change.new is State.STOPPED and self._stop_reason is not None:
+            reason, detail = self._stop_reason
+        log.info("(%s) Entering %s STATE (%s)", self.name, STATES[change.new].value, change.reason)
+        p = self.plan.params
+        event = InstanceState(
+            instance=self.name,
+            vrid=p.vrid,
+            interface=p.interface,
+            family=Family.INET6 if self.plan.transport.family == 6 else Family.INET,
+            version=p.version,
+            state=STATES[change.new],
+            previous=STATES[change.old],
+            base_priority=p.priority,
+            effective_priority=change.effective_priority,
+            reason=reason,
+            detail=detail,
+            master_address=str(change.master_address) if change.master_address is not None else None,
+            vips=tuple(str(v.address) for v in self.plan.all_vips),
+            group=None,
+        )
+        self._io.publisher.publish(event)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, object]:
+        """This instance for the ``status`` endpoint (JSON-ready values only)."""
+        m, p = self.machine, self.plan.params
+        trackers = [
+            msgspec.to_builtins(self._book.view(t.name, t.kind, self.plan.stale_after.get(t.name)))
+            for t in p.trackers
+            if t.kind != "interface"
+        ]
+        return {
+            "state": STATES[m.state].value,
+            "vrid": p.vrid,
+            "interface": p.interface,
+            "version": p.version,
+            "base_priority": p.priority,
+            "effective_priority": m.effective_priority,
+            "master_address": str(m.master_address) if m.master_address is not None else None,
+            "advert_int": p.advert_int_cs / 100,
+            "master_adver_int": m.master_adver_int_cs / 100,
+            "source": str(self.plan.transport.src),
+            "destinations": [str(d) for d in self.plan.transport.dsts],
+            "vips": [str(v.address) for v in self.plan.vips],
+            "excluded_vips": [str(v.address) for v in self.plan.excluded_vips],
+            "trackers": trackers,
+            "tracked_interfaces": [t.name for t in p.trackers if t.kind == "interface"],
+            "counters": msgspec.to_builtins(self.counters),
+        }
+
+
+async def cancel_quietly(task: asyncio.Task[object] | None) -> None:
+    """Cancel a helper task and wait for it, swallowing its cancellation."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

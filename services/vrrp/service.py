@@ -1,0 +1,351 @@
+"""The vrrp service: config → plans → running instances, wired to netlink, signals and the bus.
+
+Why the bus is a side task: the advert path (sockets, timers, VIPs) must work
+with NATS stopped (DESIGN §1).  So instances start before the bus is
+connected; ``connect`` retries forever in its own task; events are queued by
+``Publisher.publish`` and flushed in order whenever NATS is there.
+
+Order at start (keepalived's): every configured instance's VIPs are removed
+first (a restarted service never leaves a stale VIP), link states and known
+tracker results are fed in, then ``Start``.  SIGTERM: ``Stop`` on every
+machine (priority 0 from masters, VIPs removed, STOP events), the publisher
+gets at most one second to flush, exit 0.  SIGHUP (or the ``reload``
+endpoint): re-read the file; a config with errors is refused as a whole; else
+removed/changed instances are restarted and unchanged ones are not touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from pyroute2 import AsyncIPRoute
+
+from services.vrrp.addresses import InterfaceInfo, Rtnl, interface_info, link_states, remove_stale_vips
+from services.vrrp.announce import Announcer
+from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
+from services.vrrp.machine_events import LinkChanged, Start
+from services.vrrp.params import InstancePlan, PlanError, build_plan, configured_source, family_of
+from services.vrrp.receivers import SocketPool
+from services.vrrp.trackers import TrackerBook
+from shared.bus import Publisher, connect, register_service
+from shared.config.diagnostics import ConfigError, Diagnostic, Severity
+from shared.config.load import load
+from shared.config.model import Config
+from shared.events import STATE_BUCKET, ReloadReply, TrackerResult, TransitionReason, decode, encode_token
+
+log = logging.getLogger("lifeline.vrrp")
+
+VERSION = "0.1.0"
+FLUSH_ON_EXIT = 1.0
+"""Seconds the publisher may spend flushing at exit: never block exit on NATS."""
+
+
+def errors_of(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.severity == Severity.ERROR]
+
+
+def log_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
+    """Each diagnostic as one log line, at the level its severity deserves."""
+    for d in diagnostics:
+        level = logging.ERROR if d.severity == Severity.ERROR else logging.WARNING
+        log.log(level, "%s", d)
+
+
+class VrrpService:
+    """Everything one vrrp process runs (one per node)."""
+
+    def __init__(self, *, config_path: str, node: str, nats_url: str, config_id: str | None = None) -> None:
+        self.config_path = config_path
+        self.node = node
+        self.nats_url = nats_url
+        self.config_id = config_id
+        self.publisher = Publisher(node)
+        self.runners: dict[str, InstanceRunner] = {}
+        self.pool = SocketPool()
+        self._announcers: dict[str, Announcer] = {}
+        self._links: dict[str, bool] = {}
+        self._stopping = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._netlink_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._nc: Client | None = None
+        self._ipr: Rtnl = None
+        self.book = TrackerBook(asyncio.get_running_loop().time)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, config: Config) -> int:
+        """Start everything, wait for SIGTERM/SIGINT, stop cleanly; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        self._ipr = AsyncIPRoute()
+        try:
+            plans = await self._plans(config)
+            for plan in plans.values():
+                await self._remove_stale(plan)
+            await self._read_links(plans.values())
+            self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
+            for plan in plans.values():
+                await self._start_instance(plan)
+            self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
+            self._install_signals(loop)
+            await self._stopping.wait()
+            await self._shutdown()
+        finally:
+            self.pool.close()
+            for announcer in self._announcers.values():
+                announcer.close()
+            self._ipr.close()
+        return 0
+
+    def stop(self) -> None:
+        """Ask ``run`` to shut down (what SIGTERM does)."""
+        self._stopping.set()
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+
+    async def _shutdown(self) -> None:
+        """Stop every machine (priority 0, VIPs removed, STOP events), flush the bus briefly."""
+        log.info("Stopping")
+        for runner in self.runners.values():
+            runner.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(r.drain() for r in self.runners.values())), 3.0)
+        for runner in self.runners.values():
+            runner.close()
+        if self.publisher.ready.is_set():
+            await self.publisher.close(flush_timeout=FLUSH_ON_EXIT)
+        for task in self._tasks:
+            await cancel_quietly(task)
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.close(), 0.5)
+        log.info("Stopped")
+
+    # ------------------------------------------------------------------ plans and instances
+
+    async def _interface(self, name: str) -> InterfaceInfo | None:
+        try:
+            async with self._netlink_lock:
+                return await interface_info(self._ipr, name)
+        except LookupError:
+            return None
+
+    async def _plans(self, config: Config) -> dict[str, InstancePlan]:
+        """Resolve every instance; one that cannot run here is logged and left out, not fatal."""
+        plans: dict[str, InstancePlan] = {}
+        for inst in config.vrrp.instances.values():
+            if not inst.interface:
+                log.error("(%s) instances without an interface are not supported yet; skipped", inst.name)
+                continue
+            own = None
+            if configured_source(inst) is None:
+                info = await self._interface(inst.interface)
+                if info is not None:
+                    own = info.ipv6_link_local if family_of(inst) == 6 else info.ipv4
+            try:
+                plans[inst.name] = build_plan(inst, config.global_defs, config.vrrp, own)
+            except PlanError as exc:
+                log.error("%s; instance skipped", exc)
+        return plans
+
+    async def _remove_stale(self, plan: InstancePlan) -> None:
+        async with self._netlink_lock:
+            removed = await remove_stale_vips(self._ipr, plan.all_vips, default_dev=plan.params.interface)
+        if removed:
+            log.info("(%s) removed %d stale VIP(s) left by a previous run", plan.name, len(removed))
+
+    async def _announcer(self, dev: str) -> Announcer | None:
+        """The GARP/NA sender of ``dev``, opened once (None if the interface is missing)."""
+        if dev in self._announcers:
+            return self._announcers[dev]
+        info = await self._interface(dev)
+        if info is None:
+            return None
+        self._announcers[dev] = Announcer.open(dev, mac=info.mac, ipv6_src=info.ipv6_link_local)
+        return self._announcers[dev]
+
+    async def _start_instance(self, plan: InstancePlan) -> None:
+        """Sockets, runner, current link and tracker facts, then ``Start``."""
+        for dev in {v.dev or plan.params.interface for v in plan.all_vips}:
+            await self._announcer(dev)
+        try:
+            sock, ifindex = self.pool.sender(plan.transport)
+            runner = InstanceRunner(
+                plan,
+                InstanceIo(
+                    sender=AdvertSender(plan, sock, ifindex),
+                    ipr=self._ipr,
+                    netlink_lock=self._netlink_lock,
+                    publisher=self.publisher,
+                    announcer_for=self._announcers.get,
+                ),
+                self.book,
+            )
+            self.pool.attach(runner)
+        except OSError as exc:
+            log.error(
+                "(%s) cannot open sockets on %s: %s; instance skipped", plan.name, plan.params.interface, exc
+            )
+            return
+        self.runners[plan.name] = runner
+        for ifname in sorted(plan.tracked_interfaces):
+            runner.feed(LinkChanged(interface=ifname, up=self._links.get(ifname, False)))
+        for spec in plan.params.trackers:
+            known = self.book.current(spec.name) if spec.kind != "interface" else None
+            if known is not None:
+                runner.feed(known)
+        runner.feed(Start())
+
+    async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
+        runner = self.runners.pop(name)
+        runner.stop(reason)
+        await runner.drain()
+        runner.close()
+        self.pool.detach(runner)
+
+    # ------------------------------------------------------------------ links
+
+    async def _read_links(self, plans: Iterable[InstancePlan]) -> None:
+        """Carrier of every interface an instance tracks, before any instance starts."""
+        for plan in plans:
+            for ifname in plan.tracked_interfaces:
+                info = await self._interface(ifname)
+                self._links[ifname] = info is not None and info.up
+
+    async def _watch_links(self) -> None:
+        """Every link change → ``LinkChanged`` for the instances that track that interface."""
+        try:
+            async for state in link_states():
+                tracked = any(state.ifname in r.plan.tracked_interfaces for r in self.runners.values())
+                if not tracked or self._links.get(state.ifname) == state.up:
+                    continue
+                self._links[state.ifname] = state.up
+                log.info("Netlink reports %s %s", state.ifname, "UP" if state.up else "DOWN")
+                for runner in list(self.runners.values()):
+                    if state.ifname in runner.plan.tracked_interfaces:
+                        runner.feed(LinkChanged(interface=state.ifname, up=state.up))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("link watcher failed; link changes are no longer seen")
+
+    # ------------------------------------------------------------------ trackers
+
+    def on_tracker(self, result: TrackerResult, *, initial: bool = False) -> None:
+        """A result from the bus (or the KV at start) → the instances tracking that name."""
+        change = self.book.update(result, initial=initial)
+        if change is None:
+            return
+        for runner in list(self.runners.values()):
+            if any(t.name == result.tracker and t.kind != "interface" for t in runner.plan.params.trackers):
+                runner.feed(change)
+
+    async def _on_tracker_msg(self, msg: Msg) -> None:
+        try:
+            result = decode(msg.data, TrackerResult)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("ignoring a bad tracker message on %s: %s", msg.subject, exc)
+            return
+        self.on_tracker(result)
+
+    async def _read_tracker_kv(self, nc: Client) -> None:
+        """Initial tracker values from the state bucket (what the checker last said)."""
+        prefix = f"{encode_token(self.node)}.track."
+        try:
+            await asyncio.wait_for(self.publisher.ready.wait(), 10.0)
+            kv = await nc.jetstream().key_value(STATE_BUCKET)
+            keys = await kv.keys()
+        except Exception as exc:  # no bucket or no keys yet: nothing known, which is fine
+            log.debug("no tracker state in KV: %s", exc)
+            return
+        for key in keys:
+            if not key.startswith(prefix):
+                continue
+            with contextlib.suppress(Exception):
+                entry = await kv.get(key)
+                if entry.value:
+                    self.on_tracker(decode(entry.value, TrackerResult), initial=True)
+
+    # ------------------------------------------------------------------ bus
+
+    async def _bus(self) -> None:
+        """Connect (forever), start publishing, listen for trackers, serve status/reload."""
+        nc = await connect(self.nats_url, f"lifeline-vrrp-{self.node}")
+        self._nc = nc
+        await self.publisher.start(nc)
+        track = f"lifeline.{encode_token(self.node)}.track.>"
+        await nc.subscribe(track, cb=self._on_tracker_msg)
+        await register_service(
+            nc,
+            node=self.node,
+            service="vrrp",
+            version=VERSION,
+            status=self.status,
+            reload=self._reload_request,
+            publisher=self.publisher,
+        )
+        await self._read_tracker_kv(nc)
+
+    async def status(self) -> dict[str, object]:
+        """The ``status`` endpoint's detail: every instance, every receive socket."""
+        return {
+            "config": self.config_path,
+            "instances": {name: r.status() for name, r in self.runners.items()},
+            "receivers": [r.status() for r in self.pool.receivers.values()],
+            "links": dict(self._links),
+        }
+
+    async def _reload_request(self, _body: bytes) -> ReloadReply:
+        return await self.reload()
+
+    # ------------------------------------------------------------------ reload
+
+    async def reload(self) -> ReloadReply:
+        """Re-read the config; refuse it whole on errors, else restart only what changed."""
+        log.info("Reloading %s", self.config_path)
+        try:
+            loaded = await asyncio.to_thread(load, Path(self.config_path), config_id=self.config_id)
+        except ConfigError as exc:
+            log.error("reload refused: %s", exc)
+            return ReloadReply(ok=False, errors=[str(exc)])
+        errors = errors_of(loaded.diagnostics)
+        log_diagnostics(loaded.diagnostics)
+        if errors:
+            log.error("reload refused: %d error(s); the running configuration stays", len(errors))
+            return ReloadReply(ok=False, errors=[str(d) for d in errors])
+        async with self._reload_lock:
+            changed = await self._apply(loaded.config)
+        detail = f"restarted {', '.join(changed)}" if changed else "nothing changed"
+        log.info("Reload done: %s", detail)
+        return ReloadReply(ok=True, detail=detail)
+
+    async def _apply(self, config: Config) -> list[str]:
+        """Stop removed/changed instances, start new/changed ones; unchanged ones are untouched."""
+        plans = await self._plans(config)
+        touched: list[str] = []
+        for name in [n for n in self.runners if n not in plans]:
+            await self._stop_instance(name, TransitionReason.REMOVED)
+            touched.append(name)
+        for name, plan in plans.items():
+            current = self.runners.get(name)
+            if current is not None and current.plan == plan:
+                continue
+            if current is not None:
+                await self._stop_instance(name, TransitionReason.RELOAD)
+            else:
+                await self._remove_stale(plan)
+            await self._read_links([plan])
+            await self._start_instance(plan)
+            touched.append(name)
+        return touched

@@ -1,0 +1,170 @@
+"""Config → InstancePlan mapping (services/vrrp/params.py): which value wins, without root."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address, ip_interface
+
+import pytest
+
+from services.vrrp.machine_types import TrackerSpec
+from services.vrrp.packet import VRRP_GROUP_V4, VRRP_GROUP_V6, AuthType
+from services.vrrp.params import PlanError, advert_int_cs, build_plan, garp_params, tracker_specs, vip_of
+from shared.config.model_global import GlobalDefs
+from shared.config.model_vrrp import (
+    Authentication,
+    SyncGroup,
+    TrackedInterface,
+    TrackFile,
+    TrackRef,
+    UnicastPeer,
+    VirtualAddress,
+    VrrpConfig,
+    VrrpInstance,
+    VrrpScript,
+)
+
+SRC = IPv4Address("10.0.0.1")
+
+
+def inst(**kw: object) -> VrrpInstance:
+    base: dict[str, object] = {
+        "name": "VI_1",
+        "interface": "eth0",
+        "vrid": 51,
+        "family": 4,
+        "vips": [VirtualAddress(address=ip_interface("192.0.2.100/32"))],
+    }
+    base.update(kw)
+    return VrrpInstance(**base)  # type: ignore[arg-type]
+
+
+def test_advert_interval_units() -> None:
+    assert advert_int_cs(inst(advert_int=1.0), 2) == 100
+    assert advert_int_cs(inst(advert_int=3.0), 2) == 300
+    assert advert_int_cs(inst(advert_int=0.25), 3) == 25
+    plan = build_plan(inst(advert_int=0.1, version=3), GlobalDefs(), VrrpConfig(), SRC)
+    assert (plan.params.version, plan.params.advert_int_cs, plan.rx.interval_cs) == (3, 10, 10)
+
+
+def test_version_from_global_and_ipv6_forces_v3() -> None:
+    assert build_plan(inst(), GlobalDefs(vrrp_version=3), VrrpConfig(), SRC).params.version == 3
+    six = inst(family=6, version=2, vips=[VirtualAddress(address=ip_interface("2001:db8::1/128"))])
+    plan = build_plan(six, GlobalDefs(), VrrpConfig(), IPv6Address("fe80::1"))
+    assert plan.params.version == 3
+    assert plan.transport.dsts == (VRRP_GROUP_V6,)
+    assert plan.vips[0].preferred_lft == 0  # /128 deprecated as keepalived does
+    assert plan.vips[0].nodad
+
+
+def test_garp_from_globals_instance_overrides_and_min_garp() -> None:
+    g = GlobalDefs(vrrp_garp_master_delay=7, vrrp_garp_master_repeat=3)
+    p = garp_params(inst(), g)
+    assert (p.master_delay, p.master_repeat, p.lower_prio_delay, p.lower_prio_repeat) == (7, 3, 7, 3)
+    p = garp_params(inst(garp_master_repeat=9), g)
+    assert p.master_repeat == 9
+    p = garp_params(inst(), GlobalDefs(vrrp_min_garp=True))
+    assert (p.master_repeat, p.master_delay) == (1, 0)
+
+
+def test_tracker_weights_instance_beats_script() -> None:
+    vrrp = VrrpConfig(
+        scripts={"chk": VrrpScript(name="chk", weight=-20, weight_reverse=True, init_fail=True)},
+        track_files={"f": TrackFile(name="f", weight=3)},
+    )
+    i = inst(
+        track_scripts=[TrackRef(name="chk"), TrackRef(name="chk", weight=-60, reverse=False)],
+        track_files=[TrackRef(name="f")],
+        track_interfaces=[TrackedInterface(name="eth1", weight=-10)],
+    )
+    assert tracker_specs(i, vrrp) == (
+        TrackerSpec(name="eth1", kind="interface", weight=-10),
+        TrackerSpec(name="chk", kind="script", weight=-20, reverse=True, init_fail=True),
+        TrackerSpec(name="chk", kind="script", weight=-60, reverse=False, init_fail=True),
+        TrackerSpec(name="f", kind="file", weight=3),
+    )
+
+
+def test_sync_group_forces_weights_to_zero_unless_tracking_weight() -> None:
+    vrrp = VrrpConfig(
+        scripts={"chk": VrrpScript(name="chk", weight=-20)},
+        sync_groups={
+            "G": SyncGroup(name="G", members=["VI_1"], track_interfaces=[TrackedInterface(name="eth2")])
+        },
+    )
+    i = inst(sync_group="G", track_scripts=[TrackRef(name="chk")])
+    assert [(s.name, s.weight) for s in tracker_specs(i, vrrp)] == [("chk", 0), ("eth2", 0)]
+    vrrp.sync_groups["G"].sync_group_tracking_weight = True
+    assert [(s.name, s.weight) for s in tracker_specs(i, vrrp)] == [("chk", -20), ("eth2", 0)]
+
+
+def test_vips_excluded_vips_and_advert_addresses() -> None:
+    i = inst(
+        vips=[VirtualAddress(address=ip_interface("192.0.2.100/24"), broadcast="+", label="eth0:1")],
+        excluded_vips=[VirtualAddress(address=ip_interface("2001:db8::5/64"), dev="eth1")],
+    )
+    plan = build_plan(i, GlobalDefs(), VrrpConfig(), SRC)
+    assert plan.advert_addresses == (IPv4Address("192.0.2.100"),)
+    assert plan.rx.addresses == plan.advert_addresses
+    assert plan.vips[0].brd == IPv4Address("192.0.2.255")
+    assert [str(v.address) for v in plan.all_vips] == ["192.0.2.100/24", "2001:db8::5/64"]
+    assert plan.params.vips == plan.all_vips
+    assert vip_of(VirtualAddress(address=ip_interface("10.1.1.1/8"), broadcast="-")).brd == IPv4Address(
+        "10.0.0.0"
+    )
+
+
+def test_multicast_source_and_group() -> None:
+    plan = build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC)
+    t = plan.transport
+    assert (t.src, t.dsts, t.unicast, t.ttl, t.proto) == (SRC, (VRRP_GROUP_V4,), False, 255, 112)
+    own = build_plan(inst(mcast_src_ip=IPv4Address("10.0.0.9")), GlobalDefs(), VrrpConfig(), SRC)
+    assert own.transport.src == own.params.address == IPv4Address("10.0.0.9")
+    group = IPv4Address("224.0.0.19")
+    assert build_plan(inst(), GlobalDefs(vrrp_mcast_group4=group), VrrpConfig(), SRC).transport.dsts == (
+        group,
+    )
+    with pytest.raises(PlanError):
+        build_plan(inst(), GlobalDefs(), VrrpConfig(), None)
+
+
+def test_unicast_peers() -> None:
+    peers = [UnicastPeer(address=IPv4Address("10.0.0.2")), UnicastPeer(address=IPv4Address("10.0.0.3"))]
+    i = inst(
+        unicast_peers=peers, unicast_src_ip=IPv4Address("10.0.0.1"), unicast_ttl=64, check_unicast_src=True
+    )
+    plan = build_plan(i, GlobalDefs(), VrrpConfig(), None)
+    assert plan.transport.unicast and plan.transport.dsts == (
+        IPv4Address("10.0.0.2"),
+        IPv4Address("10.0.0.3"),
+    )
+    assert plan.transport.ttl == 64
+    assert plan.rx.unicast and plan.rx.check_unicast_src
+    assert plan.rx.unicast_peers == frozenset(p.address for p in peers)
+
+
+def test_pass_auth_v2_only() -> None:
+    auth = Authentication(type="PASS", password=b"secret12")
+    plan = build_plan(inst(authentication=auth), GlobalDefs(), VrrpConfig(), SRC)
+    assert (plan.rx.auth_type, plan.rx.auth_data) == (AuthType.PASS, b"secret12")
+    v3 = build_plan(inst(authentication=auth, version=3), GlobalDefs(), VrrpConfig(), SRC)
+    assert v3.rx.auth_type == AuthType.NONE
+    ah = build_plan(
+        inst(authentication=Authentication(type="AH", password=b"k")), GlobalDefs(), VrrpConfig(), SRC
+    )
+    assert (ah.transport.proto, ah.transport.ah_key) == (51, b"k" + bytes(7))
+
+
+def test_election_flags_and_globals() -> None:
+    g = GlobalDefs(vrrp_strict=True, vrrp_higher_prio_send_advert=True, vrrp_down_timer_adverts=5)
+    p = build_plan(inst(nopreempt=True, preempt_delay=2.0), g, VrrpConfig(), SRC).params
+    assert (p.nopreempt, p.preempt_delay, p.accept) == (True, 2.0, False)  # strict: accept only for owners
+    assert (p.lower_prio_no_advert, p.higher_prio_send_advert, p.down_timer_adverts) == (True, True, 5)
+    local = inst(down_timer_adverts=4, origins={"down_timer_adverts": inst().origin})
+    assert build_plan(local, g, VrrpConfig(), SRC).params.down_timer_adverts == 4
+    assert build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC).params.accept
+
+
+def test_plans_compare_by_value() -> None:
+    a = build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC)
+    assert a == build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC)
+    assert a != build_plan(inst(priority=101), GlobalDefs(), VrrpConfig(), SRC)
