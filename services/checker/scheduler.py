@@ -1,0 +1,254 @@
+"""The real-server check loop: probes on keepalived's timing, results per real server.
+
+Layering: ``retry.CheckerState`` decides up/down and when to probe next (sans-IO),
+``probes.run_probe`` does the IO, ``dedupe.SingleFlight`` makes identical
+probes due at the same moment share one connection, and ``publish.RealServerChannel``
+turns states into events.  One asyncio task per checker keeps it simple; a
+sleeping task costs ~1 KiB and no CPU, so 10,000 real servers are fine.
+
+The unit of sharding is a real server *address* (``RealServerUnit``): every
+virtual server's checks of ``10.0.0.1:80`` land on the same replica, so the
+same-target dedupe still works and each ``RealServerState`` sees all its checkers.
+
+Never a default "up": a real server's event goes out only once its state is
+confirmed by probes (every checker has succeeded once, or one has gone down);
+until then keepalived's initial state (up unless ``alpha``) is internal only.
+A new owner starts the checkers from the last published state in the KV and
+probes within a second instead of waiting for the warmup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from services.checker.dedupe import SingleFlight, Subscriber
+from services.checker.probes import ProbeResult, Target, kind_of, run_probe
+from services.checker.publish import RealServerChannel, Sink, StateCache
+from services.checker.retry import CheckerState, RealServerState, Timing
+from shared.config.model import Config
+from shared.config.model_lvs import FileCheck, RealServer, VirtualServer
+from shared.events import (
+    CheckerKind,
+    RealServerHealth,
+    fwmark_virtual_server_key,
+    group_virtual_server_key,
+    real_server_key,
+    virtual_server_key,
+)
+
+log = logging.getLogger("lifeline.checker.scheduler")
+
+TAKEOVER_JITTER = 1.0
+"""A new owner with a KV baseline probes within this many seconds (not after the warmup)."""
+
+
+def virtual_key(vs: VirtualServer) -> str:
+    if vs.fwmark is not None:
+        return fwmark_virtual_server_key(vs.fwmark, vs.ip_family or "inet")
+    if vs.group is not None:
+        return group_virtual_server_key(vs.group)
+    return virtual_server_key(str(vs.address), vs.port, (vs.protocol or "tcp").lower())
+
+
+def real_key(rs: RealServer) -> str:
+    return real_server_key(str(rs.address), rs.port or 0)
+
+
+@dataclass(eq=False)
+class CheckSlot:
+    """One checker of one real server of one virtual server, with its state and last result."""
+
+    sub: Subscriber
+    target: Target
+    state: CheckerState | None = None
+    confirmed: bool = False
+    last: ProbeResult | None = None
+    probes: int = 0
+    failures_total: int = 0
+    transitions: int = 0
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.sub.checker)
+
+
+@dataclass(eq=False)
+class RealServerEntry:
+    """One (virtual, real) pair: its checkers, aggregate state and event channel."""
+
+    virtual: str
+    real: str
+    configured_weight: int
+    slots: list[CheckSlot] = field(default_factory=list)
+    rstate: RealServerState | None = None
+    channel: RealServerChannel | None = None
+
+
+def build_entries(config: Config) -> dict[str, list[RealServerEntry]]:
+    """Shard key (``rs:<real>``) → the (virtual, real) entries checking that address."""
+    by_pair: dict[tuple[str, str], RealServerEntry] = {}
+    ssl = config.lvs.ssl
+    for vs, rs, check in config.lvs.checks():
+        if kind_of(check) == "BFD_CHECK":
+            continue
+        pair = (virtual_key(vs), real_key(rs))
+        entry = by_pair.get(pair)
+        if entry is None:
+            weight = rs.weight if rs.weight is not None else vs.weight
+            entry = by_pair[pair] = RealServerEntry(pair[0], pair[1], weight)
+        index = next(i for i, c in enumerate(rs.checkers) if c is check)
+        path = None
+        if isinstance(check, FileCheck) and check.track_file is not None:
+            tf = config.vrrp.track_files.get(check.track_file)
+            path = tf.file if tf is not None else None
+        target = Target.of(check, track_file_path=path, ssl=ssl)
+        entry.slots.append(CheckSlot(Subscriber(vs, rs, check, index), target))
+    shards: dict[str, list[RealServerEntry]] = defaultdict(list)
+    for entry in by_pair.values():
+        shards[f"rs:{entry.real}"].append(entry)
+    return dict(shards)
+
+
+class RealServerUnit:
+    """The checks of one real-server address, run while this replica owns them."""
+
+    def __init__(
+        self,
+        key: str,
+        entries: list[RealServerEntry],
+        sink: Sink,
+        cache: StateCache | None,
+        flight: SingleFlight[ProbeResult],
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.key = key
+        self.entries = entries
+        self.sink = sink
+        self.cache = cache
+        self.flight = flight
+        self.rng = rng or random.Random()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for entry in self.entries:
+            baseline = self.cache.real(entry.virtual, entry.real) if self.cache is not None else None
+            interval = min(_timing(s).delay_loop for s in entry.slots)
+            entry.channel = RealServerChannel(
+                self.sink, entry.virtual, entry.real, interval=interval, baseline=baseline
+            )
+            for slot in entry.slots:
+                timing = _timing(slot)
+                slot.state = CheckerState(timing, now, self.rng.uniform)
+                slot.confirmed = False
+                if baseline is not None:
+                    slot.state.up = baseline.up
+                    slot.state.next_at = now + self.rng.uniform(0.0, min(TAKEOVER_JITTER, timing.warmup))
+            entry.rstate = RealServerState((i, s.state.up) for i, s in enumerate(entry.slots) if s.state)
+            for i, slot in enumerate(entry.slots):
+                self._tasks.append(
+                    asyncio.create_task(self._loop(entry, i, slot), name=f"check {entry.real}")
+                )
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self, entry: RealServerEntry, index: int, slot: CheckSlot) -> None:
+        loop = asyncio.get_running_loop()
+        assert slot.state is not None
+        check = slot.sub.checker
+        key = (check.probe_key(), slot.target)
+        while True:
+            delay = slot.state.next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            result = await self.flight.run(key, lambda: run_probe(check, slot.target))
+            self._apply(entry, index, slot, result, loop.time())
+
+    def _apply(
+        self, entry: RealServerEntry, index: int, slot: CheckSlot, result: ProbeResult, now: float
+    ) -> None:
+        assert slot.state is not None and entry.rstate is not None and entry.channel is not None
+        slot.probes += 1
+        slot.last = result
+        if not result.ok:
+            slot.failures_total += 1
+            if check_logs(slot):
+                log.info("%s %s %s: %s", slot.kind, entry.virtual, entry.real, result.detail)
+        step = slot.state.on_result(now, result.ok)
+        if step.changed:
+            slot.transitions += 1
+        if result.ok or not step.up:
+            slot.confirmed = True
+        entry.rstate.update(index, step.up)
+        if result.ok and result.weight is not None:
+            entry.rstate.set_weight(index, result.weight, absolute=slot.kind == "MISC_CHECK")
+        if not (
+            any(s.confirmed and s.state is not None and not s.state.up for s in entry.slots)
+            or all(s.confirmed for s in entry.slots)
+        ):
+            return  # nothing real to say yet
+        failed = [s for i, s in enumerate(entry.slots) if i in entry.rstate.failed]
+        culprit = failed[0] if failed else slot
+        detail = culprit.last.detail if culprit.last is not None else result.detail
+        dynamic = any(s.kind in ("MISC_CHECK", "FILE_CHECK") for s in entry.slots)
+        entry.channel.observe(
+            up=entry.rstate.alive,
+            checker=CheckerKind(culprit.kind),
+            detail=detail,
+            latency_ms=result.latency_ms,
+            weight=entry.rstate.effective_weight(entry.configured_weight) if dynamic else None,
+            failures=culprit.state.failures if culprit.state is not None else 0,
+        )
+
+    def status(self) -> list[dict[str, object]]:
+        out: list[dict[str, object]] = []
+        for entry in self.entries:
+            last: RealServerHealth | None = entry.channel.last if entry.channel is not None else None
+            for slot in entry.slots:
+                out.append(
+                    {
+                        "virtual": entry.virtual,
+                        "real": entry.real,
+                        "checker": slot.kind,
+                        "state": ("up" if slot.state.up else "down") if slot.state is not None else "idle",
+                        "confirmed": slot.confirmed,
+                        "last_result": None
+                        if slot.last is None
+                        else {"ok": slot.last.ok, "detail": slot.last.detail},
+                        "last_latency_ms": None if slot.last is None else slot.last.latency_ms,
+                        "counters": {
+                            "probes": slot.probes,
+                            "failures": slot.failures_total,
+                            "consecutive_failures": slot.state.failures if slot.state is not None else 0,
+                            "transitions": slot.transitions,
+                        },
+                        "server_up": None if last is None else last.up,
+                    }
+                )
+        return out
+
+
+def _timing(slot: CheckSlot) -> Timing:
+    return Timing.of(slot.sub.checker)
+
+
+def check_logs(slot: CheckSlot) -> bool:
+    """keepalived logs every failure with ``log_all_failures``, else only those that change state."""
+    return bool(slot.sub.checker.log_all_failures)

@@ -1,0 +1,281 @@
+"""The checker service: config in, trackers and real-server checks shared among replicas, events out.
+
+Start-up order matters for "a restart publishes nothing false": connect, load
+the KV snapshot of this node's last results (``StateCache``), join the replica
+set and wait until it settles, and only then start the units this replica
+owns.  Each unit publishes after its first real observation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pwd
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from nats.aio.client import Client
+
+from services.checker.dedupe import SingleFlight
+from services.checker.probes import ProbeResult
+from services.checker.publish import Sink, StateCache
+from services.checker.scheduler import RealServerUnit, build_entries
+from services.checker.sharding import Membership, owner
+from services.checker.trackers.base import Report, Tracker
+from services.checker.trackers.file import FileTracker, init_file
+from services.checker.trackers.process import ProcessTracker
+from services.checker.trackers.script import ScriptTracker, run_as
+from services.checker.units import TrackerUnit
+from shared.bus import Publisher, connect, ensure_state_bucket, register_service
+from shared.config.model import Config
+from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
+from shared.config.script import DEFAULT_SCRIPT_USER
+from shared.events import Service, TrackerKind
+
+log = logging.getLogger("lifeline.checker")
+
+VERSION = "0.1.0"
+
+
+class Unit(Protocol):
+    key: str
+
+    @property
+    def running(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Options:
+    node: str
+    nats_url: str
+    replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    tracker_heartbeat: float = 1.0
+    """Heartbeat interval of trackers that have no interval of their own (process, file)."""
+    process_scan: float | None = None
+    beat: float = 0.25
+    ttl: float = 1.0
+
+
+def default_script_user(config: Config) -> tuple[str | None, str | None]:
+    ref = config.global_defs.script_user
+    if ref is not None:
+        return ref.user, ref.group
+    try:
+        pwd.getpwnam(DEFAULT_SCRIPT_USER)
+    except KeyError:
+        return None, None
+    return DEFAULT_SCRIPT_USER, None
+
+
+def build_tracker_units(
+    config: Config, options: Options, sink: Sink, cache: StateCache | None
+) -> list[TrackerUnit]:
+    """One unit per vrrp_script, vrrp_track_process and track_file (invalid ones logged, skipped)."""
+    out: list[TrackerUnit] = []
+    user, group = default_script_user(config)
+
+    def script(spec: VrrpScript) -> None:
+        if spec.user_invalid or spec.script is None:
+            log.error("vrrp_script %s: script or user invalid, not run", spec.name)
+            return
+        s_user, s_group = run_as(spec, user, group)
+
+        def factory(report: Report, baseline: bool | None) -> Tracker:
+            return ScriptTracker(spec, report, user=s_user, group=s_group, baseline=baseline)
+
+        out.append(
+            TrackerUnit(
+                f"track:{spec.name}",
+                name=spec.name,
+                kind=TrackerKind.SCRIPT,
+                weight=spec.weight,
+                reverse=spec.weight_reverse,
+                interval=spec.interval,
+                factory=factory,
+                sink=sink,
+                cache=cache,
+            )
+        )
+
+    def process(spec: TrackProcess) -> None:
+        if not spec.process:
+            log.error("vrrp_track_process %s: no process, not run", spec.name)
+            return
+
+        def factory(report: Report, baseline: bool | None) -> Tracker:
+            return ProcessTracker(spec, report, scan_interval=options.process_scan, baseline=baseline)
+
+        out.append(
+            TrackerUnit(
+                f"track:{spec.name}",
+                name=spec.name,
+                kind=TrackerKind.PROCESS,
+                weight=spec.weight,
+                reverse=spec.weight_reverse,
+                interval=options.tracker_heartbeat,
+                factory=factory,
+                sink=sink,
+                cache=cache,
+            )
+        )
+
+    def track_file(spec: TrackFile) -> None:
+        if spec.file is None:
+            log.error("track_file %s: no file, not run", spec.name)
+            return
+
+        def factory(report: Report, baseline: bool | None) -> Tracker:
+            return FileTracker(spec, report, refresh=options.tracker_heartbeat)
+
+        out.append(
+            TrackerUnit(
+                f"track:{spec.name}",
+                name=spec.name,
+                kind=TrackerKind.FILE,
+                weight=spec.weight,
+                reverse=spec.weight_reverse,
+                interval=options.tracker_heartbeat,
+                factory=factory,
+                sink=sink,
+                cache=cache,
+            )
+        )
+
+    for s in config.vrrp.scripts.values():
+        script(s)
+    for p in config.vrrp.track_processes.values():
+        process(p)
+    for f in config.vrrp.track_files.values():
+        track_file(f)
+    return out
+
+
+class CheckerService:
+    def __init__(self, config: Config, options: Options) -> None:
+        self.config = config
+        self.options = options
+        self.publisher = Publisher(options.node)
+        self.cache = StateCache(options.node)
+        self.flight: SingleFlight[ProbeResult] = SingleFlight()
+        sink = self.publisher.publish
+        self.units: dict[str, Unit] = {}
+        for tu in build_tracker_units(config, options, sink, self.cache):
+            self.units[tu.key] = tu
+        for key, entries in build_entries(config).items():
+            self.units[key] = RealServerUnit(key, entries, sink, self.cache, self.flight)
+        self.live: frozenset[str] = frozenset()
+        self.nc: Client | None = None
+        self.membership: Membership | None = None
+        self._reassign_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        for spec in self.config.vrrp.track_files.values():
+            init_file(spec)
+        self.nc = await connect(
+            self.options.nats_url, f"checker-{self.options.node}-{self.options.replica_id}"
+        )
+        await self.publisher.start(self.nc)
+        kv = await ensure_state_bucket(self.nc.jetstream())
+        try:
+            await asyncio.wait_for(self.cache.start(kv), 5.0)
+        except TimeoutError:
+            log.warning("state KV snapshot not complete after 5 s; starting without the rest")
+        await register_service(
+            self.nc,
+            node=self.options.node,
+            service=Service.CHECKER.value,
+            version=VERSION,
+            status=self.status,
+            publisher=self.publisher,
+        )
+        self.membership = Membership(
+            self.nc,
+            self.options.node,
+            self.options.replica_id,
+            self._on_members,
+            beat=self.options.beat,
+            ttl=self.options.ttl,
+        )
+        await self.membership.start()
+        log.info("checker %s on %s: %d units", self.options.replica_id, self.options.node, len(self.units))
+
+    def _on_members(self, live: frozenset[str]) -> None:
+        self.live = live
+        asyncio.get_running_loop().create_task(self._reassign())
+
+    async def _reassign(self) -> None:
+        async with self._reassign_lock:
+            if self._stopping.is_set():
+                return
+            me = self.options.replica_id
+            live = sorted(self.live)
+            stops = []
+            for key, unit in self.units.items():
+                mine = owner(key, live) == me
+                if mine and not unit.running:
+                    unit.start()
+                elif not mine and unit.running:
+                    stops.append(unit.stop())
+            await asyncio.gather(*stops)
+            log.info(
+                "replica %s owns %d of %d units",
+                me,
+                sum(u.running for u in self.units.values()),
+                len(self.units),
+            )
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        async with self._reassign_lock:
+            if self.membership is not None:
+                await self.membership.stop()
+            await asyncio.gather(*(u.stop() for u in self.units.values() if u.running))
+        await self.cache.stop()
+        await self.publisher.close()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+    async def status(self) -> Mapping[str, object]:
+        live = sorted(self.live)
+        trackers: list[object] = []
+        reals: list[object] = []
+        for key, unit in self.units.items():
+            who = owner(key, live)
+            if isinstance(unit, TrackerUnit):
+                row = unit.status()
+                cached = self.cache.tracker(unit.name)
+                if not unit.running and cached is not None:  # another replica runs it: its last result
+                    row["state"] = "ok" if cached.ok else "failed"
+                    row["last_result"] = {
+                        "ok": cached.ok,
+                        "detail": cached.detail,
+                        "contribution": cached.contribution,
+                        "faults": cached.faults,
+                    }
+                trackers.append({**row, "owner": who, "running_here": unit.running})
+            elif isinstance(unit, RealServerUnit):
+                for row in unit.status():
+                    health = self.cache.real(str(row["virtual"]), str(row["real"]))
+                    if not unit.running and health is not None:
+                        row["server_up"] = health.up
+                        row["last_result"] = {"ok": health.up, "detail": health.detail}
+                        row["last_latency_ms"] = health.latency_ms
+                    reals.append({**row, "owner": who, "running_here": unit.running})
+        return {
+            "replica": self.options.replica_id,
+            "replicas": live,
+            "owned": sum(u.running for u in self.units.values()),
+            "units": len(self.units),
+            "probe_runs": self.flight.runs,
+            "trackers": trackers,
+            "real_servers": reals,
+        }
