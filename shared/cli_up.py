@@ -24,7 +24,7 @@ from typing import Any
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 
-SERVICES: tuple[str, ...] = ("services.vrrp",)
+SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier")
 """Modules run as ``python -m MODULE --config F --node N --nats URL`` (one line per service)."""
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -92,7 +92,8 @@ class Supervisor:
         port = self.args.nats_port
         argv = [binary, "--addr", "127.0.0.1", "--port", str(port), "--jetstream"]
         argv += ["--store_dir", store_dir(self.args.store_dir), "--server_name", f"lifeline-{self.args.node}"]
-        self.nats = subprocess.Popen(argv)
+        # own session: a terminal's Ctrl-C reaches only us, so nats-server outlives the services' goodbyes
+        self.nats = subprocess.Popen(argv, start_new_session=True)
         if not wait_accepting(port, self.nats):
             print(f"lifeline up: nats-server did not start on port {port}", file=sys.stderr)
             return False
@@ -102,7 +103,7 @@ class Supervisor:
         url = f"nats://127.0.0.1:{self.args.nats_port}"
         for module in SERVICES:
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
-            self.children.append(subprocess.Popen([*argv, "--nats", url]))
+            self.children.append(subprocess.Popen([*argv, "--nats", url], start_new_session=True))
             self.names.append(module)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
