@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.config.context import Context, Handler, dispatch, require_block
-from shared.config.lvs_common import TIMING_HANDLERS, set_bool, set_value, to_port, to_u32, where
+from shared.config.context import Context, Handler, dispatch, require_block, set_flag, set_with
+from shared.config.lvs_common import TIMING_HANDLERS, to_port, to_u32, where
 from shared.config.model_lvs import Checker, RealServer
 from shared.config.node import Node
 from shared.config.values import to_ip
 
 CONNECT_HANDLERS: dict[str, Handler] = {
-    "connect_ip": set_value("connect_ip", to_ip),
-    "connect_port": set_value("connect_port", to_port),
-    "bindto": set_value("bindto", to_ip),
-    "bind_port": set_value("bind_port", to_port),
-    "bind_if": set_value("bind_if", str),
-    "fwmark": set_value("fwmark", to_u32),
+    "connect_ip": set_with("connect_ip", to_ip),
+    "connect_port": set_with("connect_port", to_port),
+    "bindto": set_with("bindto", to_ip),
+    "bind_port": set_with("bind_port", to_port),
+    "bind_if": set_with("bind_if", str),
+    "fwmark": set_with("fwmark", to_u32),
 }
 
 LATE_HANDLERS: dict[str, Handler] = {
@@ -29,8 +29,8 @@ LATE_HANDLERS: dict[str, Handler] = {
     "delay_before_retry": TIMING_HANDLERS["delay_before_retry"],
     "warmup": TIMING_HANDLERS["warmup"],
     "delay_loop": TIMING_HANDLERS["delay_loop"],
-    "alpha": set_bool("alpha"),
-    "log_all_failures": set_bool("log_all_failures"),
+    "alpha": set_flag("alpha"),
+    "log_all_failures": set_flag("log_all_failures"),
 }
 """What MISC_CHECK accepts of the common keywords (no address, port or connect_timeout)."""
 

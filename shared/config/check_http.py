@@ -10,8 +10,15 @@ from __future__ import annotations
 import re
 
 from shared.config.check_common import COMMON_HANDLERS, CheckerKind, register
-from shared.config.context import Context, Handler, dispatch, require_block, set_str
-from shared.config.lvs_common import end_of, set_bool, where
+from shared.config.context import (
+    Context,
+    Handler,
+    dispatch,
+    require_block,
+    set_flag,
+    set_str,
+)
+from shared.config.lvs_common import end_of, where
 from shared.config.model_lvs import Checker, HttpGetCheck, HttpUrl, SslGetCheck
 from shared.config.node import Node
 from shared.config.values import BadValue, to_int
@@ -83,7 +90,7 @@ URL_TABLE: dict[str, Handler] = {
     "status_code": _status_code,
     "virtualhost": set_str("virtualhost"),
     "regex": set_str("regex"),
-    "regex_no_match": set_bool("regex_no_match"),
+    "regex_no_match": set_flag("regex_no_match"),
     "regex_options": _words("regex_options"),
     "regex_stack": _regex_stack,
     "regex_min_offset": _lenient_int("regex_min_offset"),
@@ -133,10 +140,10 @@ HTTP_TABLE: dict[str, Handler] = {
     "url": _url,
     "http_protocol": _http_protocol,
     "virtualhost": set_str("virtualhost"),
-    "fast_recovery": set_bool("fast_recovery"),
-    "enable_sni": set_bool("enable_sni"),
+    "fast_recovery": set_flag("fast_recovery"),
+    "enable_sni": set_flag("enable_sni"),
     "sni_name": _newer("sni_name", set_str("sni_name")),
-    "tls_compliant": _newer("tls_compliant", set_bool("tls_compliant")),
+    "tls_compliant": _newer("tls_compliant", set_flag("tls_compliant")),
     "nb_get_retry": _nb_get_retry,
 }
 

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from shared.config.check_common import COMMON_HANDLERS, CONNECT_HANDLERS, LATE_HANDLERS, CheckerKind, register
-from shared.config.context import Context, Handler, dispatch, require_block, set_str
-from shared.config.lvs_common import end_of, set_bare_flag, set_bool, set_value, to_u32, where
+from shared.config.check_common import (
+    COMMON_HANDLERS,
+    CONNECT_HANDLERS,
+    LATE_HANDLERS,
+    CheckerKind,
+    Finisher,
+    register,
+)
+from shared.config.context import (
+    Context,
+    Handler,
+    dispatch,
+    require_block,
+    set_bare_flag,
+    set_flag,
+    set_str,
+    set_with,
+)
+from shared.config.lvs_common import end_of, to_u32, where
 from shared.config.model_lvs import (
     BfdCheck,
     Checker,
@@ -20,7 +37,7 @@ from shared.config.model_lvs import (
     UdpCheck,
 )
 from shared.config.node import Node
-from shared.config.script import parse_script
+from shared.config.script import set_script
 from shared.config.values import BadValue, to_int
 
 DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
@@ -106,8 +123,8 @@ UDP_TABLE: dict[str, Handler] = {
     **COMMON_HANDLERS,
     "payload": _payload,
     "require_reply": _require_reply,
-    "min_reply_length": set_value("min_reply_length", _reply_length),
-    "max_reply_length": set_value("max_reply_length", _reply_length),
+    "min_reply_length": set_with("min_reply_length", _reply_length),
+    "max_reply_length": set_with("max_reply_length", _reply_length),
 }
 
 
@@ -125,13 +142,6 @@ def _udp_finish(ctx: Context, node: Node, check: Checker) -> bool:
 # ------------------------------------------------------------------ MISC
 
 
-def _misc_path(ctx: Context, node: Node, check: object) -> None:
-    assert isinstance(check, MiscCheck)
-    script = parse_script(ctx, node)
-    if script is not None:
-        check.misc_path = script
-
-
 def _misc_user(ctx: Context, node: Node, check: object) -> None:
     assert isinstance(check, MiscCheck)
     if not node.args:
@@ -144,19 +154,23 @@ def _misc_user(ctx: Context, node: Node, check: object) -> None:
 
 MISC_TABLE: dict[str, Handler] = {
     **LATE_HANDLERS,
-    "misc_path": _misc_path,
-    "misc_timeout": set_value("misc_timeout", lambda w: float(to_u32(w))),
+    "misc_path": set_script("misc_path"),
+    "misc_timeout": set_with("misc_timeout", lambda w: float(to_u32(w))),
     "misc_dynamic": set_bare_flag("misc_dynamic"),
     "user": _misc_user,
 }
 
 
-def _misc_finish(ctx: Context, node: Node, check: Checker) -> bool:
-    assert isinstance(check, MiscCheck)
-    if check.misc_path is None:
-        ctx.diagnostics.warning(end_of(node), "MISC_CHECK has no misc_path - ignoring this checker")
-        return False
-    return True
+def _needs(attr: str, kind: str) -> Finisher:
+    """A checker keepalived drops, with a warning at its closing brace, when ``attr`` was never given."""
+
+    def finish(ctx: Context, node: Node, check: Checker) -> bool:
+        if getattr(check, attr) is None:
+            ctx.diagnostics.warning(end_of(node), f"{kind} has no {attr} - ignoring this checker")
+            return False
+        return True
+
+    return finish
 
 
 # ------------------------------------------------------------------ FILE / BFD
@@ -171,43 +185,30 @@ def _file_weight(ctx: Context, node: Node, check: object) -> None:
     check.reverse = len(node.args) > 1 and node.args[1] == "reverse"
 
 
-def _track_file(ctx: Context, node: Node, check: object) -> None:
-    assert isinstance(check, FileCheck)
-    if not node.args:
-        ctx.error(node, "'track_file' needs the name of a track_file block")
-        return
-    check.track_file = node.args[0]
-    check.where_ref = where(node)
+def _reference(attr: str, what: str) -> Handler:
+    """A checker naming a block defined elsewhere; the line is kept so an unknown name is reported there."""
+
+    def handle(ctx: Context, node: Node, check: Any) -> None:
+        if not node.args:
+            ctx.error(node, f"'{node.keyword}' needs the name of {what}")
+            return
+        setattr(check, attr, node.args[0])
+        check.where_ref = where(node)
+
+    return handle
 
 
-def _bfd_name(ctx: Context, node: Node, check: object) -> None:
-    assert isinstance(check, BfdCheck)
-    if not node.args:
-        ctx.error(node, "'name' needs the name of a bfd_instance")
-        return
-    check.name = node.args[0]
-    check.where_ref = where(node)
-
-
-FILE_TABLE: dict[str, Handler] = {"track_file": _track_file, "weight": _file_weight}
-BFD_TABLE: dict[str, Handler] = {"name": _bfd_name, "alpha": set_bool("alpha")}
+FILE_TABLE: dict[str, Handler] = {
+    "track_file": _reference("track_file", "a track_file block"),
+    "weight": _file_weight,
+}
+BFD_TABLE: dict[str, Handler] = {"name": _reference("name", "a bfd_instance"), "alpha": set_flag("alpha")}
 
 
 def _file_finish(ctx: Context, node: Node, check: Checker) -> bool:
     assert isinstance(check, FileCheck)
     check.where_end = end_of(node)
-    if check.track_file is None:
-        ctx.diagnostics.warning(end_of(node), "FILE_CHECK has no track_file - ignoring this checker")
-        return False
-    return True
-
-
-def _bfd_finish(ctx: Context, node: Node, check: Checker) -> bool:
-    assert isinstance(check, BfdCheck)
-    if check.name is None:
-        ctx.diagnostics.warning(end_of(node), "BFD_CHECK has no name - ignoring this checker")
-        return False
-    return True
+    return _needs("track_file", "FILE_CHECK")(ctx, node, check)
 
 
 def expand_smtp_hosts(rs: RealServer) -> None:
@@ -235,6 +236,6 @@ register("PING_CHECK", CheckerKind(PingCheck, dict(COMMON_HANDLERS)))
 register("SMTP_CHECK", CheckerKind(SmtpCheck, SMTP_TABLE))
 register("DNS_CHECK", CheckerKind(DnsCheck, DNS_TABLE))
 register("UDP_CHECK", CheckerKind(UdpCheck, UDP_TABLE, _udp_finish))
-register("MISC_CHECK", CheckerKind(MiscCheck, MISC_TABLE, _misc_finish))
+register("MISC_CHECK", CheckerKind(MiscCheck, MISC_TABLE, _needs("misc_path", "MISC_CHECK")))
 register("FILE_CHECK", CheckerKind(FileCheck, FILE_TABLE, _file_finish))
-register("BFD_CHECK", CheckerKind(BfdCheck, BFD_TABLE, _bfd_finish))
+register("BFD_CHECK", CheckerKind(BfdCheck, BFD_TABLE, _needs("name", "BFD_CHECK")))

@@ -71,26 +71,42 @@ def dispatch(ctx: Context, block: Node, table: Mapping[str, Handler], target: ob
         handler(ctx, child, target)
 
 
-def set_int(attr: str, lo: int | None = None, hi: int | None = None) -> Handler:
+def set_with(attr: str, convert: Callable[[str], object]) -> Handler:
+    """The common handler: convert the first word, store it; a bad word is reported and the old value kept."""
+
     def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, lambda w: to_int(w, lo, hi))
+        value = ctx.value(node, convert)
         if value is not None:
             setattr(target, attr, value)
 
     return handle
+
+
+def set_parsed(attr: str, parse: Callable[[Context, Node], object]) -> Handler:
+    """A keyword with a parser of its own, which reports problems and answers None (the old value stays)."""
+
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        value = parse(ctx, node)
+        if value is not None:
+            setattr(target, attr, value)
+
+    return handle
+
+
+def set_int(attr: str, lo: int | None = None, hi: int | None = None) -> Handler:
+    return set_with(attr, lambda w: to_int(w, lo, hi))
 
 
 def set_timer(attr: str, lo: float | None = None, hi: float | None = None) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, lambda w: to_timer(w, lo, hi))
-        if value is not None:
-            setattr(target, attr, value)
+    return set_with(attr, lambda w: to_timer(w, lo, hi))
 
-    return handle
+
+def set_choice(attr: str, choices: tuple[str, ...]) -> Handler:
+    return set_with(attr, lambda w: to_choice(w, choices))
 
 
 def set_flag(attr: str) -> Handler:
-    """A bare keyword means true; an optional <BOOL> argument may say otherwise."""
+    """A bare keyword means true; an optional <BOOL> may say otherwise (a bad one is reported, ignored)."""
 
     def handle(ctx: Context, node: Node, target: object) -> None:
         if not node.args:
@@ -103,30 +119,21 @@ def set_flag(attr: str) -> Handler:
     return handle
 
 
+def set_bare_flag(attr: str) -> Handler:
+    """A flag keepalived sets whatever follows it (``enable_dbus no`` still enables D-Bus)."""
+
+    def handle(ctx: Context, node: Node, target: object) -> None:
+        setattr(target, attr, True)
+
+    return handle
+
+
 def set_str(attr: str) -> Handler:
     def handle(ctx: Context, node: Node, target: object) -> None:
         if not node.args:
             ctx.error(node, f"'{node.keyword}' needs a value")
             return
         setattr(target, attr, node.args[0])
-
-    return handle
-
-
-def set_choice(attr: str, choices: tuple[str, ...]) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, lambda w: to_choice(w, choices))
-        if value is not None:
-            setattr(target, attr, value)
-
-    return handle
-
-
-def set_with(attr: str, convert: Callable[[str], object]) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, convert)
-        if value is not None:
-            setattr(target, attr, value)
 
     return handle
 

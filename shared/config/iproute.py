@@ -10,7 +10,7 @@ still uses it.  Messages say what was wrong and what was expected.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
@@ -422,85 +422,70 @@ def _route_from(ctx: Context, node: Node, words: Words, state: RouteState) -> bo
     return True
 
 
-def _route_dev(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "dev", "an interface name")
-    if value is None:
-        return False
-    state.route.dev = value
-    return True
-
-
-def _route_table(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "table", "a table number or name")
-    if value is None:
-        return False
+def _table_number(value: str) -> int | None:
+    """A routing table by name (rt_tables) or number, for routes and rules alike."""
     table = route_tables().get(value)
-    if table is None:
-        table = _number(value, 0, 0xFFFFFFFF)
-    if table is None:
-        ctx.error(
-            node,
-            f"routing table '{value}' not found: expected a number or a name from /etc/iproute2/rt_tables",
-        )
+    return _number(value, 0, 0xFFFFFFFF) if table is None else table
+
+
+TABLE_NOT_FOUND = (
+    "routing table '{value}' not found: expected a number or a name from /etc/iproute2/rt_tables"
+)
+
+
+def _route_word(key: str, what: str, parse: Callable[[str], object] = str, invalid: str = "") -> RouteOption:
+    """A route option of one word, stored in ``Route.<key>`` as ``parse`` gives it (None: a bad word).
+
+    A missing word drops the route; a bad one is reported with ``invalid`` but the route is kept,
+    as keepalived does.
+    """
+
+    def handle(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
+        value = _route_need(ctx, node, words, key, what)
+        if value is None:
+            return False
+        parsed = parse(value)
+        if parsed is None:
+            ctx.error(node, invalid.format(value=value))
+            return True
+        setattr(state.route, key, parsed)
         return True
-    state.route.table = table
-    return True
+
+    return handle
 
 
-def _route_scope(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "scope", "a scope")
-    if value is None:
-        return False
-    if value not in SCOPES and _number(value, 0, 255) is None:
-        ctx.error(node, f"invalid route scope '{value}': expected one of {', '.join(SCOPES)} or 0..255")
-        return True
-    state.route.scope = value
-    return True
+def _named_or_byte(names: Callable[[], Mapping[str, int]]) -> Callable[[str], str | None]:
+    """Scope and protocol: kept as written when a known name or a number 0..255."""
+    return lambda value: value if value in names() or _number(value, 0, 255) is not None else None
 
 
-def _route_protocol(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "protocol", "a protocol number or name")
-    if value is None:
-        return False
-    if value not in route_protocols() and _number(value, 0, 255) is None:
-        ctx.error(
-            node, f"invalid route protocol '{value}': expected 0..255 or a name from /etc/iproute2/rt_protos"
-        )
-        return True
-    state.route.protocol = value
-    return True
-
-
-def _route_metric(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "metric", "a number")
-    if value is None:
-        return False
-    metric = _number(value, 0, 0xFFFFFFFF)
-    if metric is None:
-        ctx.error(node, f"invalid route metric '{value}': expected a number 0..4294967295")
-        return True
-    state.route.metric = metric
-    return True
-
-
-def _route_tos(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "tos", "a number")
-    if value is None:
-        return False
-    tos = _number(value, 0, 255)
-    if tos is None:
-        ctx.error(node, f"invalid route tos '{value}': expected 0..255")
-        return True
-    state.route.tos = tos
-    return True
-
-
-def _route_realms(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
-    value = _route_need(ctx, node, words, "realms", "a realm")
-    if value is None:
-        return False
-    state.route.realms = value
-    return True
+_route_dev = _route_word("dev", "an interface name")
+_route_realms = _route_word("realms", "a realm")
+_route_table = _route_word("table", "a table number or name", _table_number, TABLE_NOT_FOUND)
+_route_scope = _route_word(
+    "scope",
+    "a scope",
+    _named_or_byte(lambda: SCOPES),
+    f"invalid route scope '{{value}}': expected one of {', '.join(SCOPES)} or 0..255",
+)
+_route_protocol = _route_word(
+    "protocol",
+    "a protocol number or name",
+    _named_or_byte(route_protocols),
+    "invalid route protocol '{value}': expected 0..255 or a name from /etc/iproute2/rt_protos",
+)
+_route_metric = _route_word(
+    "metric",
+    "a number",
+    lambda value: _number(value, 0, 0xFFFFFFFF),
+    "invalid route metric '{value}': expected a number 0..4294967295",
+)
+_route_tos = _route_word(
+    "tos",
+    "a number",
+    lambda value: _number(value, 0, 255),
+    "invalid route tos '{value}': expected 0..255",
+)
 
 
 def _route_pref(ctx: Context, node: Node, words: Words, state: RouteState) -> bool:
@@ -757,33 +742,66 @@ def _rule_prefix(attr: str, key: str) -> RuleOption:
     return handle
 
 
-def _rule_int(attr: str, key: str, hi: int = 0xFFFFFFFF) -> RuleOption:
+def _rule_word(
+    attr: str, key: str, what: str, parse: Callable[[str], object] = str, invalid: str = ""
+) -> RuleOption:
+    """A rule option of one word stored as ``parse`` gives it; ``parse`` answers None for a bad word.
+
+    Unlike a route's, a rule's bad value drops the whole rule, as keepalived does.
+    """
+
     def handle(ctx: Context, node: Node, words: Words, state: RuleState) -> bool:
-        value = _rule_need(ctx, node, words, key, "a number")
+        value = _rule_need(ctx, node, words, key, what)
         if value is None:
             return False
-        number = _number(value, 0, hi)
-        if number is None:
-            ctx.error(node, f"invalid rule {key} '{value}': expected a number 0..{hi}")
+        parsed = parse(value)
+        if parsed is None:
+            ctx.error(node, invalid.format(value=value))
             return False
-        setattr(state.rule, attr, number)
+        setattr(state.rule, attr, parsed)
         return True
 
     return handle
+
+
+def _rule_int(attr: str, key: str, hi: int = 0xFFFFFFFF) -> RuleOption:
+    return _rule_word(
+        attr,
+        key,
+        "a number",
+        lambda value: _number(value, 0, hi),
+        f"invalid rule {key} '{{value}}': expected a number 0..{hi}",
+    )
+
+
+def _rule_range(attr: str, key: str, hi: int) -> RuleOption:
+    def low_high(value: str) -> tuple[int, int] | None:
+        low_text, dash, high_text = value.partition("-")
+        low = _number(low_text, 0, hi)
+        high = _number(high_text, 0, hi) if dash else None
+        return None if low is None or high is None else (low, high)
+
+    return _rule_word(
+        attr, key, "a range LOW-HIGH", low_high, f"invalid rule {key} range '{{value}}': expected LOW-HIGH"
+    )
+
+
+_rule_ipproto = _rule_word(
+    "ipproto",
+    "ipproto",
+    "a protocol",
+    lambda value: IPPROTOS.get(value.lower(), _number(value, 0, 255)),
+    "invalid rule ipproto '{value}': expected a protocol name or 0..255",
+)
 
 
 def _rule_table(ctx: Context, node: Node, words: Words, state: RuleState) -> bool:
     value = _rule_need(ctx, node, words, "table", "a table number or name")
     if value is None:
         return False
-    table = route_tables().get(value)
+    table = _table_number(value)
     if table is None:
-        table = _number(value, 0, 0xFFFFFFFF)
-    if table is None:
-        ctx.error(
-            node,
-            f"routing table '{value}' not found: expected a number or a name from /etc/iproute2/rt_tables",
-        )
+        ctx.error(node, TABLE_NOT_FOUND.format(value=value))
         return False
     state.rule.table = table
     return _set_action(ctx, node, state, "table")
@@ -826,46 +844,6 @@ def _rule_fwmark(ctx: Context, node: Node, words: Words, state: RuleState) -> bo
     return True
 
 
-def _rule_range(attr: str, key: str, hi: int) -> RuleOption:
-    def handle(ctx: Context, node: Node, words: Words, state: RuleState) -> bool:
-        value = _rule_need(ctx, node, words, key, "a range LOW-HIGH")
-        if value is None:
-            return False
-        low_text, dash, high_text = value.partition("-")
-        low = _number(low_text, 0, hi)
-        high = _number(high_text, 0, hi) if dash else None
-        if low is None or high is None:
-            ctx.error(node, f"invalid rule {key} range '{value}': expected LOW-HIGH")
-            return False
-        setattr(state.rule, attr, (low, high))
-        return True
-
-    return handle
-
-
-def _rule_ipproto(ctx: Context, node: Node, words: Words, state: RuleState) -> bool:
-    value = _rule_need(ctx, node, words, "ipproto", "a protocol")
-    if value is None:
-        return False
-    proto = IPPROTOS.get(value.lower(), _number(value, 0, 255))
-    if proto is None:
-        ctx.error(node, f"invalid rule ipproto '{value}': expected a protocol name or 0..255")
-        return False
-    state.rule.ipproto = proto
-    return True
-
-
-def _rule_str(attr: str, key: str) -> RuleOption:
-    def handle(ctx: Context, node: Node, words: Words, state: RuleState) -> bool:
-        value = _rule_need(ctx, node, words, key, "a value")
-        if value is None:
-            return False
-        setattr(state.rule, attr, value)
-        return True
-
-    return handle
-
-
 def _rule_not(ctx: Context, node: Node, words: Words, state: RuleState) -> bool:
     state.rule.invert = True
     return True
@@ -901,9 +879,9 @@ RULE_OPTIONS: dict[str, RuleOption] = {
     "tos": _rule_int("tos", "tos", 255),
     "dsfield": _rule_int("tos", "dsfield", 255),
     "fwmark": _rule_fwmark,
-    "realms": _rule_str("realms", "realms"),
-    "iif": _rule_str("iif", "iif"),
-    "oif": _rule_str("oif", "oif"),
+    "realms": _rule_word("realms", "realms", "a value"),
+    "iif": _rule_word("iif", "iif", "a value"),
+    "oif": _rule_word("oif", "oif", "a value"),
     "goto": _rule_goto,
     "uidrange": _rule_range("uidrange", "uidrange", 0xFFFFFFFF),
     "sport": _rule_range("sport", "sport", 65535),

@@ -128,7 +128,7 @@ class _Reader:
             if pending is not None:
                 pending = self._continue_definition(pending, stripped)
                 continue
-            words = simple_words(stripped)
+            words = simple_words(stripped) if "include" in stripped else None  # every variant says it
             if words and words[0] in VARIANTS:
                 self._include(words, pos, display)
                 continue
@@ -177,6 +177,9 @@ class _Reader:
             return
         text = self._condition(text.strip(WS))
         if not text:
+            return
+        if "$" not in text and text[0] != "~":
+            self._emit(text, pos)  # most lines: no definition, loop or parameter to expand
             return
         m = DEFINITION_RE.fullmatch(text)
         if m is not None:

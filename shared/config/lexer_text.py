@@ -99,6 +99,8 @@ def split_segments(text: str) -> tuple[list[Segment], bool]:
     keepalived 2.2.7 drops everything from there, so only quoted ones are
     usable as literals.
     """
+    if '"' not in text and "#" not in text and "!" not in text:
+        return _split_plain(text), False
     st = _Splitter(text, [], [])
     i, n = 0, len(text)
     while i < n:
@@ -129,3 +131,36 @@ def split_segments(text: str) -> tuple[list[Segment], bool]:
             i = j
     st.flush(i)
     return st.segments, st.unmatched
+
+
+_PLAIN_TOKEN_RE = re.compile(r"[{}]|[^{}\x20\t\r\n\v\f]+")
+_OPEN = Segment("open")
+_CLOSE = Segment("close")
+
+
+def _split_plain(text: str) -> list[Segment]:
+    """``split_segments`` for a line with no quote and no comment character: most lines.
+
+    Why a second path: the general scan steps through the line a character at a
+    time in Python, which made it the lexer's largest cost; here one regex finds
+    the words and braces.  The result is the same: a brace ends the words before
+    it, and a segment's ``raw`` runs from the end of its keyword to the end of
+    its last word's run (a brace or the end of the line), stripped.
+    """
+    segments: list[Segment] = []
+    words: list[str] = []
+    kw_end = -1
+    for m in _PLAIN_TOKEN_RE.finditer(text):
+        token = m.group()
+        if token in {"{", "}"}:
+            if words:
+                segments.append(Segment("words", tuple(words), text[kw_end : m.start()].strip(WS)))
+                words = []
+            segments.append(_OPEN if token == "{" else _CLOSE)
+            continue
+        if not words:
+            kw_end = m.end()
+        words.append(token)
+    if words:
+        segments.append(Segment("words", tuple(words), text[kw_end:].strip(WS)))
+    return segments

@@ -7,13 +7,12 @@ gives that line.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from shared.config.context import Context, Handler
+from shared.config.context import Context, Handler, set_parsed, set_with
 from shared.config.model_lvs import LvsMethod, Where
 from shared.config.node import Node
-from shared.config.values import BadValue, IPAddress, to_bool, to_int, to_ip, to_timer
+from shared.config.values import BadValue, IPAddress, to_int, to_ip, to_timer
 
 MIN_TIMER = 0.000001
 MAX_CONNECT_TIMEOUT = 4294.967295
@@ -123,41 +122,7 @@ def _tunnel_ok(ctx: Context, node: Node, tunnel_type: str, port: int | None, che
 
 
 def set_method(attr: str) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        method = parse_lvs_method(ctx, node)
-        if method is not None:
-            setattr(target, attr, method)
-
-    return handle
-
-
-def set_bare_flag(attr: str) -> Handler:
-    """A flag whose arguments keepalived ignores (virtual_server ``alpha``, ``omega``, ``ha_suspend``)."""
-
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        setattr(target, attr, True)
-
-    return handle
-
-
-def set_bool(attr: str) -> Handler:
-    """A flag with an optional <BOOL>: bare means true, a bad word is reported and ignored."""
-
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = True if not node.args else ctx.value(node, to_bool)
-        if value is not None:
-            setattr(target, attr, value)
-
-    return handle
-
-
-def set_value(attr: str, convert: Callable[[str], object]) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, convert)
-        if value is not None:
-            setattr(target, attr, value)
-
-    return handle
+    return set_parsed(attr, parse_lvs_method)
 
 
 def positive_timer(word: str) -> float:
@@ -177,9 +142,9 @@ def nonneg_int(word: str) -> int:
 
 
 TIMING_HANDLERS: dict[str, Handler] = {
-    "connect_timeout": set_value("connect_timeout", connect_timer),
-    "retry": set_value("retry", nonneg_int),
-    "delay_before_retry": set_value("delay_before_retry", nonneg_timer),
-    "warmup": set_value("warmup", nonneg_timer),
-    "delay_loop": set_value("delay_loop", positive_timer),
+    "connect_timeout": set_with("connect_timeout", connect_timer),
+    "retry": set_with("retry", nonneg_int),
+    "delay_before_retry": set_with("delay_before_retry", nonneg_timer),
+    "warmup": set_with("warmup", nonneg_timer),
+    "delay_loop": set_with("delay_loop", positive_timer),
 }

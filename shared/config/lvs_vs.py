@@ -11,16 +11,22 @@ import ipaddress
 
 from shared.config import check_http, check_kinds  # noqa: F401  (registers checker kinds)
 from shared.config.check_common import KINDS, parse_checker
-from shared.config.context import Context, Handler, dispatch, require_block, set_str
+from shared.config.context import (
+    Context,
+    Handler,
+    dispatch,
+    require_block,
+    set_bare_flag,
+    set_flag,
+    set_str,
+    set_with,
+)
 from shared.config.lvs_common import (
     MAX_U32,
     MAX_WEIGHT,
     TIMING_HANDLERS,
     end_of,
-    set_bare_flag,
-    set_bool,
     set_method,
-    set_value,
     to_address_port,
     to_u32,
     where,
@@ -34,7 +40,7 @@ from shared.config.model_lvs import (
     VirtualServer,
 )
 from shared.config.node import Node
-from shared.config.script import parse_script
+from shared.config.script import set_script
 from shared.config.values import BadValue, to_int
 
 MAX_PERSISTENCE = 2678400
@@ -95,15 +101,6 @@ def _sched_flag(ctx: Context, node: Node, target: object) -> None:
         vs.sched_flags.append(node.keyword)
 
 
-def _script(attr: str) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        script = parse_script(ctx, node)
-        if script is not None:
-            setattr(target, attr, script)
-
-    return handle
-
-
 def _sorry_server(ctx: Context, node: Node, target: object) -> None:
     parsed = to_address_port(ctx, node, node.args, "sorry server")
     if parsed is not None:
@@ -139,16 +136,16 @@ def _weight(word: str) -> int:
 
 
 RS_TABLE: dict[str, Handler] = {
-    "weight": set_value("weight", _weight),
-    "inhibit_on_failure": set_bool("inhibit_on_failure"),
-    "notify_up": _script("notify_up"),
-    "notify_down": _script("notify_down"),
+    "weight": set_with("weight", _weight),
+    "inhibit_on_failure": set_flag("inhibit_on_failure"),
+    "notify_up": set_script("notify_up"),
+    "notify_down": set_script("notify_down"),
     "lvs_method": set_method("lvs_method"),
-    "uthreshold": set_value("uthreshold", to_u32),
-    "lthreshold": set_value("lthreshold", to_u32),
-    "alpha": set_bool("alpha"),
+    "uthreshold": set_with("uthreshold", to_u32),
+    "lthreshold": set_with("lthreshold", to_u32),
+    "alpha": set_flag("alpha"),
     **TIMING_HANDLERS,
-    "smtp_alert": set_bool("smtp_alert"),
+    "smtp_alert": set_flag("smtp_alert"),
     "virtualhost": set_str("virtualhost"),
     "snmp_name": set_str("snmp_name"),
     **dict.fromkeys(KINDS, parse_checker),
@@ -161,7 +158,7 @@ VS_TABLE: dict[str, Handler] = {
     "lvs_method": set_method("lvs_method"),
     "protocol": _protocol,
     "persistence_timeout": _persistence_timeout,
-    "persistence_granularity": set_value("persistence_granularity", to_granularity),
+    "persistence_granularity": set_with("persistence_granularity", to_granularity),
     "persistence_engine": set_str("persistence_engine"),
     "ops": set_bare_flag("ops"),
     **dict.fromkeys(SH_MH_FLAGS + OTHER_FLAGS, _sched_flag),
@@ -170,18 +167,18 @@ VS_TABLE: dict[str, Handler] = {
     "alpha": set_bare_flag("alpha"),
     "omega": set_bare_flag("omega"),
     "ha_suspend": set_bare_flag("ha_suspend"),
-    "quorum": set_value("quorum", lambda w: to_int(w, 1, MAX_U32)),
-    "hysteresis": set_value("hysteresis", lambda w: to_int(w, 0, MAX_U32)),
-    "quorum_up": _script("quorum_up"),
-    "quorum_down": _script("quorum_down"),
+    "quorum": set_with("quorum", lambda w: to_int(w, 1, MAX_U32)),
+    "hysteresis": set_with("hysteresis", lambda w: to_int(w, 0, MAX_U32)),
+    "quorum_up": set_script("quorum_up"),
+    "quorum_down": set_script("quorum_down"),
     "sorry_server": _sorry_server,
     "sorry_server_inhibit": set_bare_flag("sorry_server_inhibit"),
     "sorry_server_lvs_method": _sorry_method,
     "virtualhost": set_str("virtualhost"),
-    "smtp_alert": set_bool("smtp_alert"),
+    "smtp_alert": set_flag("smtp_alert"),
     "snmp_name": set_str("snmp_name"),
     "ip_family": _ip_family,
-    "weight": set_value("weight", _weight),
+    "weight": set_with("weight", _weight),
     "real_server": _real_server,
 }
 

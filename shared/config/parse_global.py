@@ -13,7 +13,16 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.config.context import Context, Handler, dispatch, require_block, set_flag, set_int
+from shared.config.context import (
+    Context,
+    Handler,
+    dispatch,
+    require_block,
+    set_bare_flag,
+    set_flag,
+    set_int,
+    set_with,
+)
 from shared.config.host import Host, LocalHost
 from shared.config.model import Config
 from shared.config.model_global import (
@@ -31,7 +40,7 @@ from shared.config.script import (
     ScriptFiles,
     ScriptUserRef,
     check_script_security,
-    parse_script,
+    set_script,
 )
 from shared.config.values import BadValue, to_int, to_ip, to_timer
 
@@ -51,15 +60,6 @@ UMASK_BITS = {
 
 
 # --- handler factories particular to global_defs ---
-
-
-def bare_flag(attr: str) -> Handler:
-    """A flag keepalived sets whatever follows it (``enable_dbus no`` still enables D-Bus)."""
-
-    def handle(ctx: Context, node: Node, target: Any) -> None:
-        setattr(target, attr, True)
-
-    return handle
 
 
 def set_uint_clamped(attr: str, hi: int, floor: int) -> Handler:
@@ -94,13 +94,7 @@ def set_rt_priority(attr: str) -> Handler:
 
 def set_timer_range(attr: str, lo: float, hi: float) -> Handler:
     """A <TIMER> with keepalived's microsecond resolution: more decimals is an error, not rounding."""
-
-    def handle(ctx: Context, node: Node, target: Any) -> None:
-        value = ctx.value(node, lambda w: _timer_us(w, lo, hi))
-        if value is not None:
-            setattr(target, attr, value)
-
-    return handle
+    return set_with(attr, lambda w: _timer_us(w, lo, hi))
 
 
 def _timer_us(word: str, lo: float, hi: float) -> float:
@@ -121,15 +115,6 @@ def set_cpu_list(attr: str) -> Handler:
         cpus = [ctx.value(node, lambda w: to_int(w, 0, 4095), i) for i in range(len(node.args))]
         if all(c is not None for c in cpus):
             setattr(target, attr, [c for c in cpus if c is not None])
-
-    return handle
-
-
-def set_script(attr: str) -> Handler:
-    def handle(ctx: Context, node: Node, target: Any) -> None:
-        script = parse_script(ctx, node)
-        if script is not None:
-            setattr(target, attr, script)
 
     return handle
 
@@ -444,7 +429,7 @@ def _process_table() -> dict[str, Handler]:
     for proc in ("vrrp", "checker", "bfd"):
         table[f"{proc}_priority"] = set_int(f"{proc}_priority", -20, 19)
         table[f"{proc}_rt_priority"] = set_rt_priority(f"{proc}_rt_priority")
-        table[f"{proc}_no_swap"] = bare_flag(f"{proc}_no_swap")
+        table[f"{proc}_no_swap"] = set_bare_flag(f"{proc}_no_swap")
         table[f"{proc}_cpu_affinity"] = set_cpu_list(f"{proc}_cpu_affinity")
         table[f"{proc}_rlimit_rttime"] = _uint(f"{proc}_rlimit_rttime")
         table[f"{proc}_rlimit_rtime"] = _uint(f"{proc}_rlimit_rttime")  # accepted silently by 2.2.7
@@ -485,13 +470,13 @@ GLOBAL_DEFS_TABLE: Mapping[str, Handler] = {
     "smtp_alert": _optional_bool("smtp_alert"),
     "smtp_alert_vrrp": _optional_bool("smtp_alert_vrrp"),
     "smtp_alert_checker": _optional_bool("smtp_alert_checker"),
-    "no_email_faults": bare_flag("no_email_faults"),
+    "no_email_faults": set_bare_flag("no_email_faults"),
     "checker_log_all_failures": set_flag("checker_log_all_failures"),
     "no_checker_emails": set_flag("no_checker_emails"),
     "rs_init_notifies": set_flag("rs_init_notifies"),
     # scripts
     "script_user": _script_user,
-    "enable_script_security": bare_flag("enable_script_security"),
+    "enable_script_security": set_bare_flag("enable_script_security"),
     "startup_script": set_script("startup_script"),
     "startup_script_timeout": set_int("startup_script_timeout", 1, 1000),
     "shutdown_script": set_script("shutdown_script"),
@@ -499,19 +484,19 @@ GLOBAL_DEFS_TABLE: Mapping[str, Handler] = {
     "umask": _umask,
     # FIFOs
     **_fifo_table(),
-    "fifo_write_vrrp_states_on_reload": bare_flag("fifo_write_vrrp_states_on_reload"),
+    "fifo_write_vrrp_states_on_reload": set_bare_flag("fifo_write_vrrp_states_on_reload"),
     "vrrp_notify_priority_changes": set_flag("vrrp_notify_priority_changes"),
     # VRRP defaults
     "vrrp_version": _vrrp_version,
     "vrrp_mcast_group4": _mcast_group("vrrp_mcast_group4", 4),
     "vrrp_mcast_group6": _mcast_group("vrrp_mcast_group6", 6),
-    "vrrp_strict": bare_flag("vrrp_strict"),
-    "vrrp_skip_check_adv_addr": bare_flag("vrrp_skip_check_adv_addr"),
-    "vrrp_check_unicast_src": bare_flag("vrrp_check_unicast_src"),
+    "vrrp_strict": set_bare_flag("vrrp_strict"),
+    "vrrp_skip_check_adv_addr": set_bare_flag("vrrp_skip_check_adv_addr"),
+    "vrrp_check_unicast_src": set_bare_flag("vrrp_check_unicast_src"),
     "vrrp_down_timer_adverts": set_int("vrrp_down_timer_adverts", 1, 100),
     "vrrp_lower_prio_no_advert": set_flag("vrrp_lower_prio_no_advert"),
     "vrrp_higher_prio_send_advert": set_flag("vrrp_higher_prio_send_advert"),
-    "log_unknown_vrids": bare_flag("log_unknown_vrids"),
+    "log_unknown_vrids": set_bare_flag("log_unknown_vrids"),
     "default_interface": _str_required("default_interface", "an interface name"),
     # GARP / NA
     "vrrp_garp_master_delay": set_int("vrrp_garp_master_delay", 0, SECS_MAX),
@@ -529,22 +514,22 @@ GLOBAL_DEFS_TABLE: Mapping[str, Handler] = {
     "vrrp_iptables": _vrrp_iptables,
     "nftables": _nftables("nftables", "keepalived"),
     "nftables_priority": set_int("nftables_priority", INT_MIN, INT_MAX),
-    "nftables_counters": bare_flag("nftables_counters"),
-    "nftables_ifindex": bare_flag("nftables_ifindex"),
+    "nftables_counters": set_bare_flag("nftables_counters"),
+    "nftables_ifindex": set_bare_flag("nftables_ifindex"),
     "nftables_ipvs": _nftables("nftables_ipvs", "keepalived_ipvs"),
     "nftables_ipvs_priority": set_int("nftables_ipvs_priority", INT_MIN, INT_MAX),
     "nftables_ipvs_start_fwmark": set_int("nftables_ipvs_start_fwmark", 1, UINT_MAX),
-    "disable_local_igmp": bare_flag("disable_local_igmp"),
+    "disable_local_igmp": set_bare_flag("disable_local_igmp"),
     # start-up and scheduling
     "vrrp_startup_delay": set_timer_range("vrrp_startup_delay", 0.001, TIMER_MAX),
     "max_auto_priority": _max_auto_priority,
     "min_auto_priority_delay": set_int("min_auto_priority_delay", 1, 10_000_000),
     **_process_table(),
     "lvs_process_name": _str_required("checker_process_name", "a name"),
-    "process_names": bare_flag("process_names"),
+    "process_names": set_bare_flag("process_names"),
     "process_name": _str_required("process_name", "a name"),
     # LVS
-    "lvs_flush": bare_flag("lvs_flush"),
+    "lvs_flush": set_bare_flag("lvs_flush"),
     "lvs_flush_on_stop": _lvs_flush_on_stop,
     "lvs_flush_onstop": _lvs_flush_on_stop,  # 2.2.7 accepts the old spelling silently
     "lvs_timeouts": _lvs_timeouts,
@@ -558,19 +543,19 @@ GLOBAL_DEFS_TABLE: Mapping[str, Handler] = {
     "vmac_addr_prefix": _str_required("vmac_addr_prefix", "a prefix"),
     # SNMP and D-Bus
     "snmp_socket": _str_required("snmp_socket", "a socket name such as udp:1.2.3.4:705"),
-    "enable_snmp_vrrp": bare_flag("enable_snmp_vrrp"),
-    "enable_snmp_keepalived": bare_flag("enable_snmp_vrrp"),  # old name, accepted silently by 2.2.7
-    "enable_snmp_checker": bare_flag("enable_snmp_checker"),
+    "enable_snmp_vrrp": set_bare_flag("enable_snmp_vrrp"),
+    "enable_snmp_keepalived": set_bare_flag("enable_snmp_vrrp"),  # old name, accepted silently by 2.2.7
+    "enable_snmp_checker": set_bare_flag("enable_snmp_checker"),
     "enable_snmp_rfc": _snmp_rfc,
-    "enable_snmp_rfcv2": bare_flag("enable_snmp_rfcv2"),
-    "enable_snmp_rfcv3": bare_flag("enable_snmp_rfcv3"),
-    "enable_traps": bare_flag("enable_traps"),
-    "enable_dbus": bare_flag("enable_dbus"),
+    "enable_snmp_rfcv2": set_bare_flag("enable_snmp_rfcv2"),
+    "enable_snmp_rfcv3": set_bare_flag("enable_snmp_rfcv3"),
+    "enable_traps": set_bare_flag("enable_traps"),
+    "enable_dbus": set_bare_flag("enable_dbus"),
     "dbus_service_name": _str_required("dbus_service_name", "a service name"),
     # reload, dumps, parsing
     "reload_check_config": _reload_check_config,
     "reload_time_file": _str_required("reload_time_file", "a file path"),
-    "reload_repeat": bare_flag("reload_repeat"),
+    "reload_repeat": set_bare_flag("reload_repeat"),
     "reload_file": _reload_file,
     "config_save_dir": _str_required("config_save_dir", "a directory"),
     "tmp_config_directory": _str_required("tmp_config_directory", "a directory"),
@@ -619,11 +604,11 @@ ROOT_HANDLERS: dict[str, RootHandler] = {
     "global_defs": _global_defs,
     "net_namespace": _root_once("net_namespace"),
     "net_namespace_ipvs": _net_namespace_ipvs,
-    "namespace_with_ipsets": _root(bare_flag("namespace_with_ipsets")),
-    "use_pid_dir": _root(bare_flag("use_pid_dir")),
+    "namespace_with_ipsets": _root(set_bare_flag("namespace_with_ipsets")),
+    "use_pid_dir": _root(set_bare_flag("use_pid_dir")),
     "instance": _root_once("instance"),
     "child_wait_time": _root(set_int("child_wait_time", 0, UINT_MAX)),
-    "linkbeat_use_polling": _root(bare_flag("linkbeat_use_polling")),
+    "linkbeat_use_polling": _root(set_bare_flag("linkbeat_use_polling")),
 }
 
 

@@ -16,6 +16,7 @@ from shared.config.iproute import RulePreferences, parse_address, parse_route, p
 from shared.config.model import Config
 from shared.config.model_vrrp import GarpGroup, LinkbeatInterface, Origin, SyncGroup, TrackGroup, UpDownDelay
 from shared.config.node import Node
+from shared.config.script import set_script
 from shared.config.values import BadValue, to_bool, to_timer
 from shared.config.vrrp_blocks import block_end, list_lines, origin, track_interfaces, track_refs
 from shared.config.vrrp_finish import finish_vrrp, resolve_refs
@@ -78,17 +79,6 @@ def _track_group_known(ctx: Context, line: Node, config: Config, name: str | Non
         ctx.error(line, f"track_group {name} not found (it must be defined before it is used)")
 
 
-def _script_attr(attr: str) -> Callable[[Context, Node, SyncGroup], None]:
-    from shared.config.script import parse_script
-
-    def handle(ctx: Context, node: Node, group: SyncGroup) -> None:
-        script = parse_script(ctx, node)
-        if script is not None:
-            setattr(group, attr, script)
-
-    return handle
-
-
 def _group_members(ctx: Context, node: Node, group: SyncGroup | TrackGroup) -> None:
     for line in list_lines(ctx, node):
         for name in line.words:
@@ -126,11 +116,11 @@ SYNC_KEYWORDS: dict[str, Callable[[Context, Node, SyncGroup], None]] = {
     "track_process": lambda ctx, node, g: track_refs(ctx, node, g.track_processes, 254, "track_process"),
     "track_file": lambda ctx, node, g: track_refs(ctx, node, g.track_files, 254, "track_file"),
     "track_bfd": lambda ctx, node, g: track_refs(ctx, node, g.track_bfds, 253, "track_bfd"),
-    "notify_master": _script_attr("notify_master"),
-    "notify_backup": _script_attr("notify_backup"),
-    "notify_fault": _script_attr("notify_fault"),
-    "notify_stop": _script_attr("notify_stop"),
-    "notify": _script_attr("notify"),
+    "notify_master": set_script("notify_master"),
+    "notify_backup": set_script("notify_backup"),
+    "notify_fault": set_script("notify_fault"),
+    "notify_stop": set_script("notify_stop"),
+    "notify": set_script("notify"),
     "notify_priority_changes": _sync_bool("notify_priority_changes"),
     "smtp_alert": _sync_bool("smtp_alert"),
     "global_tracking": _global_tracking,

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import msgspec
 
-from shared.config.context import Context
+from shared.config.context import Context, Handler, set_parsed
 from shared.config.node import Node
 
 if TYPE_CHECKING:
@@ -499,3 +499,8 @@ class _At:
 
 def _where(script: Script) -> _At:
     return _At(script.file, script.line)
+
+
+def set_script(attr: str) -> Handler:
+    """A keyword naming a script: a line ``parse_script`` rejects leaves the earlier value in place."""
+    return set_parsed(attr, parse_script)

@@ -8,13 +8,14 @@ strict mode, VRID required...) are in ``vrrp_finish``.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from shared.config.context import Context, Handler, dispatch, require_block, set_flag
 from shared.config.iproute import RulePreferences, parse_address, parse_route, parse_rule
 from shared.config.model import Config
 from shared.config.model_vrrp import Authentication, UnicastPeer, VirtualAddress, VrrpInstance
 from shared.config.node import Node
-from shared.config.script import parse_script
+from shared.config.script import parse_script, set_script
 from shared.config.values import BadValue, to_bool, to_int, to_ip, to_timer
 from shared.config.vrrp_blocks import block_end, list_lines, origin, track_interfaces, track_refs
 from shared.config.vrrp_finish import resolve_refs
@@ -55,18 +56,22 @@ def _vrf(ctx: Context, node: Node, vi: VrrpInstance) -> None:
     vi.vrf = node.args[0]
 
 
-def _ranged(attr: str, lo: int, hi: int, what: str) -> Handler:
-    """An integer keyword whose bad value keepalived ignores (keeping the default)."""
+def _or_ignored(attr: str, convert: Callable[[str], object], what: str) -> Handler:
+    """A keyword whose bad value keepalived reports (naming the instance) and ignores, keeping the default."""
 
     def handle(ctx: Context, node: Node, vi: VrrpInstance) -> None:
         try:
-            value = to_int(node.args[0] if node.args else "", lo, hi)
+            value = convert(node.args[0] if node.args else "")
         except BadValue as exc:
             ctx.error(node, f"({vi.name}) invalid {what}: expected {exc} (ignored)")
             return
         setattr(vi, attr, value)
 
     return handle
+
+
+def _ranged(attr: str, lo: int, hi: int, what: str) -> Handler:
+    return _or_ignored(attr, lambda w: to_int(w, lo, hi), what)
 
 
 def _priority(ctx: Context, node: Node, vi: VrrpInstance) -> None:
@@ -79,15 +84,7 @@ def _priority(ctx: Context, node: Node, vi: VrrpInstance) -> None:
 
 
 def _timer(attr: str, lo: float, hi: float | None, what: str) -> Handler:
-    def handle(ctx: Context, node: Node, vi: VrrpInstance) -> None:
-        try:
-            value = to_timer(node.args[0] if node.args else "", lo, hi)
-        except BadValue as exc:
-            ctx.error(node, f"({vi.name}) invalid {what}: expected {exc} (ignored)")
-            return
-        setattr(vi, attr, value)
-
-    return handle
+    return _or_ignored(attr, lambda w: to_timer(w, lo, hi), what)
 
 
 def _advert_int(ctx: Context, node: Node, vi: VrrpInstance) -> None:
@@ -239,15 +236,6 @@ def _ip(attr: str, multicast: bool = False) -> Handler:
             ctx.error(node, f"({vi.name}) {node.keyword} {value} is not a multicast address (ignored)")
             return
         setattr(vi, attr, value)
-
-    return handle
-
-
-def _script(attr: str) -> Handler:
-    def handle(ctx: Context, node: Node, vi: object) -> None:
-        script = parse_script(ctx, node)
-        if script is not None:
-            setattr(vi, attr, script)
 
     return handle
 
@@ -441,13 +429,13 @@ def instance_keywords(prefs: RulePreferences) -> dict[str, Handler]:
             "garp_master_refresh_repeat", 0, 2**31 - 1, "garp_master_refresh_repeat"
         ),
         "garp_extra_if": _garp_extra_if,
-        "notify_master": _script("notify_master"),
-        "notify_backup": _script("notify_backup"),
-        "notify_fault": _script("notify_fault"),
-        "notify_stop": _script("notify_stop"),
-        "notify": _script("notify"),
+        "notify_master": set_script("notify_master"),
+        "notify_backup": set_script("notify_backup"),
+        "notify_fault": set_script("notify_fault"),
+        "notify_stop": set_script("notify_stop"),
+        "notify": set_script("notify"),
         "notify_deleted": _notify_deleted,
-        "notify_master_rx_lower_pri": _script("notify_master_rx_lower_pri"),
+        "notify_master_rx_lower_pri": set_script("notify_master_rx_lower_pri"),
         "notify_priority_changes": _bool_opt("notify_priority_changes"),
         "smtp_alert": _bool_opt("smtp_alert"),
         "lvs_sync_daemon_interface": _lvs_sync_daemon_interface,

@@ -8,11 +8,21 @@ stored, so references to it are reported as not found, as keepalived does.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
-from shared.config.context import Context, Handler, dispatch, require_block, set_flag, set_int
+from shared.config.context import (
+    Context,
+    Handler,
+    dispatch,
+    require_block,
+    set_flag,
+    set_int,
+    set_timer,
+    set_with,
+)
 from shared.config.model import Config
 from shared.config.model_vrrp import BfdInstance, TrackFile, TrackProcess, VrrpScript
 from shared.config.node import Node
@@ -20,12 +30,24 @@ from shared.config.script import parse_script
 from shared.config.values import BadValue, to_int, to_ip, to_timer
 from shared.config.vrrp_blocks import block_end, origin
 
+T = TypeVar("T")
+
 
 def _name(ctx: Context, node: Node) -> str | None:
     if not node.args:
         ctx.error(node, f"'{node.keyword}' needs a name")
         return None
     return node.args[0]
+
+
+def _read_block(ctx: Context, node: Node, make: Callable[..., T], table: dict[str, Handler]) -> T | None:
+    """The part every tracker block shares: a name, a ``{``, then its keywords; None if either is missing."""
+    name = _name(ctx, node)
+    if name is None or not require_block(ctx, node):
+        return None
+    tracker = make(name=name, origin=origin(node))
+    dispatch(ctx, node, table, tracker)
+    return tracker
 
 
 def _weight(limit: int) -> Handler:
@@ -99,11 +121,10 @@ SCRIPT_KEYWORDS: dict[str, Handler] = {
 
 
 def parse_vrrp_script(ctx: Context, node: Node, config: Config) -> None:
-    name = _name(ctx, node)
-    if name is None or not require_block(ctx, node):
+    script = _read_block(ctx, node, VrrpScript, SCRIPT_KEYWORDS)
+    if script is None:
         return
-    script = VrrpScript(name=name, origin=origin(node))
-    dispatch(ctx, node, SCRIPT_KEYWORDS, script)
+    name = script.name
     if script.script is None:
         ctx.diagnostics.error(block_end(node), f"vrrp_script {name} has no 'script': it is removed")
         return
@@ -150,11 +171,10 @@ PROCESS_KEYWORDS: dict[str, Handler] = {
 
 
 def parse_track_process(ctx: Context, node: Node, config: Config) -> None:
-    name = _name(ctx, node)
-    if name is None or not require_block(ctx, node):
+    proc = _read_block(ctx, node, TrackProcess, PROCESS_KEYWORDS)
+    if proc is None:
         return
-    proc = TrackProcess(name=name, origin=origin(node))
-    dispatch(ctx, node, PROCESS_KEYWORDS, proc)
+    name = proc.name
     if proc.quorum_max is not None and proc.quorum_max < proc.quorum:
         where = next((c for c in node.children or () if c.keyword == "quorum_max"), node)
         ctx.error(where, "quorum_max is less than quorum: quorum_max ignored")
@@ -192,42 +212,23 @@ FILE_KEYWORDS: dict[str, Handler] = {
 
 
 def parse_track_file(ctx: Context, node: Node, config: Config) -> None:
-    name = _name(ctx, node)
-    if name is None or not require_block(ctx, node):
+    tracked = _read_block(ctx, node, TrackFile, FILE_KEYWORDS)
+    if tracked is None:
         return
-    tracked = TrackFile(name=name, origin=origin(node))
-    dispatch(ctx, node, FILE_KEYWORDS, tracked)
+    name = tracked.name
     if tracked.file is None:
         ctx.diagnostics.error(block_end(node), f"track_file {name} has no 'file': it is ignored")
         return
     config.vrrp.track_files[name] = tracked
 
 
-def _bfd_ip(attr: str) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, to_ip)
-        if value is not None:
-            setattr(target, attr, value)
-
-    return handle
-
-
-def _bfd_ms(attr: str) -> Handler:
-    def handle(ctx: Context, node: Node, target: object) -> None:
-        value = ctx.value(node, lambda w: to_timer(w, 0))
-        if value is not None:
-            setattr(target, attr, value)
-
-    return handle
-
-
 BFD_KEYWORDS: dict[str, Handler] = {
-    "neighbor_ip": _bfd_ip("neighbor_ip"),
-    "neighbour_ip": _bfd_ip("neighbor_ip"),
-    "source_ip": _bfd_ip("source_ip"),
-    "min_rx": _bfd_ms("min_rx"),
-    "min_tx": _bfd_ms("min_tx"),
-    "idle_tx": _bfd_ms("idle_tx"),
+    "neighbor_ip": set_with("neighbor_ip", to_ip),
+    "neighbour_ip": set_with("neighbor_ip", to_ip),
+    "source_ip": set_with("source_ip", to_ip),
+    "min_rx": set_timer("min_rx", 0),
+    "min_tx": set_timer("min_tx", 0),
+    "idle_tx": set_timer("idle_tx", 0),
     "multiplier": set_int("multiplier", 1, 255),
     "passive": set_flag("passive"),
     "ttl": set_int("ttl", 1, 255),
@@ -240,11 +241,10 @@ BFD_KEYWORDS: dict[str, Handler] = {
 
 
 def parse_bfd_instance(ctx: Context, node: Node, config: Config) -> None:
-    name = _name(ctx, node)
-    if name is None or not require_block(ctx, node):
+    bfd = _read_block(ctx, node, BfdInstance, BFD_KEYWORDS)
+    if bfd is None:
         return
-    bfd = BfdInstance(name=name, origin=origin(node))
-    dispatch(ctx, node, BFD_KEYWORDS, bfd)
+    name = bfd.name
     if bfd.neighbor_ip is None:
         ctx.diagnostics.error(block_end(node), f"bfd_instance {name} has no neighbor_ip: it is removed")
         return
