@@ -31,10 +31,16 @@ PREFIX: Final = "lifeline"
 """First token of every lifeline subject."""
 
 EVENT_STREAM: Final = "LIFELINE_EVENTS"
-"""JetStream stream holding the human-relevant events (vrrp and lvs subjects)."""
+"""JetStream stream holding the human-relevant events (vrrp, real-server transitions, lvs)."""
 
-EVENT_STREAM_SUBJECTS: Final = (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.lvs.>")
+EVENT_STREAM_SUBJECTS: Final = (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.health.>", f"{PREFIX}.*.lvs.>")
 """Subjects captured by ``EVENT_STREAM``."""
+
+DEAD_LETTER_STREAM: Final = "LIFELINE_NOTIFY_DEAD"
+"""JetStream stream (created by the notifier) keeping every ``DeadLetter`` for 30 days."""
+
+DEAD_LETTER_SUBJECTS: Final = (f"{PREFIX}.*.notify.dead.>",)
+"""Subjects captured by ``DEAD_LETTER_STREAM``."""
 
 STATE_BUCKET: Final = "lifeline_state"
 """JetStream KV bucket holding the latest state per instance, group, tracker, real server and pool."""
@@ -158,13 +164,30 @@ def tracker_subject(node: str, tracker: str) -> str:
 
 
 def check_subject(node: str, virtual: str, real: str) -> str:
-    """``lifeline.<node>.check.<virtual>.<real>``: real-server health (changes and heartbeats)."""
+    """``lifeline.<node>.check.<virtual>.<real>``: real-server health (changes and heartbeats, core NATS)."""
     return f"{PREFIX}.{_t(node)}.check.{_t(virtual)}.{_t(real)}"
+
+
+def health_subject(node: str, virtual: str, real: str) -> str:
+    """``lifeline.<node>.health.<virtual>.<real>``: real-server up/down transitions, in the event stream.
+
+    The checker publishes every transition (``RealServerHealth`` with
+    ``changed`` true) twice: on ``check_subject`` like every result (core NATS,
+    for lvs and the KV baseline) and here, durably, for consumers that must not
+    miss one (the notifier's ``notify_up``/``notify_down``, mail, FIFO lines).
+    Heartbeats never come here, so the stream holds only what happened.
+    """
+    return f"{PREFIX}.{_t(node)}.health.{_t(virtual)}.{_t(real)}"
 
 
 def pool_subject(node: str, virtual: str) -> str:
     """``lifeline.<node>.lvs.<virtual>``: pool changes of one virtual server."""
     return f"{PREFIX}.{_t(node)}.lvs.{_t(virtual)}"
+
+
+def dead_letter_subject(node: str, sink: str) -> str:
+    """``lifeline.<node>.notify.dead.<sink>``: a ``DeadLetter`` (a sink gave up on an event)."""
+    return f"{PREFIX}.{_t(node)}.notify.dead.{_t(sink)}"
 
 
 def service_subject(node: str, service: str, endpoint: str) -> str:
@@ -359,6 +382,16 @@ class RealServerHealth(EventBase, frozen=True, kw_only=True, tag="real_server_he
     changed: bool = True
 
 
+class RealServerTransition(RealServerHealth, frozen=True, kw_only=True, tag="real_server_health"):
+    """Publishing side only: the durable copy of a ``RealServerHealth`` transition.
+
+    Same fields and same wire payload (``type`` is ``real_server_health``, so
+    every decoder returns a plain ``RealServerHealth``); the class only tells
+    ``subject_for`` and ``is_durable`` to send it to ``health_subject`` through
+    the event stream.  Build it with ``durable_transition``.
+    """
+
+
 class PoolEvent(EventBase, frozen=True, kw_only=True, tag="pool_event"):
     """A change to a virtual server's pool in IPVS (published by lvs)."""
 
@@ -385,8 +418,51 @@ EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
     PoolEvent,
 )
 
-DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (InstanceState, GroupState, PoolEvent)
+DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
+    InstanceState,
+    GroupState,
+    RealServerTransition,
+    PoolEvent,
+)
 """Events whose subjects the event stream captures (published with a JetStream ack)."""
+
+
+def durable_transition(event: RealServerHealth) -> RealServerTransition:
+    """The copy of a real-server transition that goes to ``health_subject`` (``changed`` must be true).
+
+    The envelope is reset (the publisher stamps its own ``seq``) except ``ts``,
+    so both copies carry the time of the observation when the caller set it.
+    """
+    if not event.changed:
+        raise ValueError("only transitions (changed=True) are durable; heartbeats stay on check subjects")
+    fields = {f: getattr(event, f) for f in RealServerHealth.__struct_fields__}
+    fields.update(node="", seq=0, boot_id="")
+    return RealServerTransition(**fields)
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, tag="delivery_failed", tag_field="type"):
+    """A notifier sink gave up on an event: which sink, what, why (``dead_letter_subject``).
+
+    Published by the notifier (not through ``Publisher``: no ``seq``) into
+    ``DEAD_LETTER_STREAM`` with ``Nats-Msg-Id: <sink>:<event_id>``; the event
+    was acknowledged for that sink only after this was stored, so the dead
+    letter *is* the failure event.  ``event`` is the original payload
+    unchanged; ``stream``/``stream_seq`` let an operator re-drive it once the
+    cause is fixed.
+    """
+
+    v: int = CONTRACT_VERSION
+    node: str
+    ts: int
+    sink: str
+    reason: str
+    retryable: bool
+    attempts: int
+    subject: str
+    stream: str
+    stream_seq: int
+    event_id: str
+    event: Event
 
 
 # --------------------------------------------------------------------------- micro replies
@@ -436,7 +512,7 @@ _DECODER: Final = msgspec.json.Decoder(Event)
 E = TypeVar("E", bound=EventBase)
 
 
-def encode(event: EventBase) -> bytes:
+def encode(event: EventBase | DeadLetter) -> bytes:
     """JSON bytes of an event (or of a status/reload reply)."""
     return _ENCODER.encode(event)
 
@@ -470,6 +546,8 @@ def subject_for(event: Event) -> str:
             return group_subject(node, event.group)
         case TrackerResult():
             return tracker_subject(node, event.tracker)
+        case RealServerTransition():
+            return health_subject(node, event.virtual, event.real)
         case RealServerHealth():
             return check_subject(node, event.virtual, event.real)
         case PoolEvent():
@@ -500,6 +578,7 @@ _KINDS: Final[dict[tuple[str, ...], tuple[type[EventBase], int]]] = {
     ("vrrp", "group"): (GroupState, 1),
     ("track",): (TrackerResult, 1),
     ("check",): (RealServerHealth, 2),
+    ("health",): (RealServerHealth, 2),
     ("lvs",): (PoolEvent, 1),
 }
 
@@ -516,6 +595,11 @@ def parse_subject(subject: str) -> SubjectInfo:
             names = tuple(decode_token(t) for t in rest[k:])
             return SubjectInfo(node=node, kind=".".join(kind_tokens), names=names)
     raise ValueError(f"not a lifeline event subject: {subject!r}")
+
+
+def decode_dead_letter(data: bytes | str) -> DeadLetter:
+    """Read a ``DeadLetter`` back (operators' tools, tests)."""
+    return msgspec.json.decode(data, type=DeadLetter)
 
 
 def decode_for_subject(subject: str, data: bytes | str) -> Event:

@@ -7,6 +7,12 @@ replica watches the state KV for its node's tracker and real-server keys
 (``StateCache``); a channel starts from that entry and publishes only after a
 real observation, with ``changed`` true only when the observation differs.
 Heartbeats re-send the last real result (``changed`` false) each interval.
+
+Why a real-server transition goes out twice: the ``check`` subject is core
+NATS (heartbeats would flood a stream), which lvs and the KV baseline want,
+but a notifier that is down or busy must not miss an up/down.  So every
+transition is also published as ``durable_transition(event)`` on the
+``health`` subject, which the event stream captures (docs/bus.md).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from shared.events import (
     TrackerResult,
     check_subject,
     decode,
+    durable_transition,
     encode_token,
     kv_key_for_subject,
     tracker_subject,
@@ -226,7 +233,10 @@ class RealServerChannel:
 
     def _send(self, event: RealServerHealth) -> RealServerHealth:
         self.published_at = self.clock()
-        self.sink(event)
+        stamped = self.sink(event)
+        if event.changed:  # the durable copy, same observation time (docs/bus.md)
+            ts = stamped.ts if isinstance(stamped, RealServerHealth) else event.ts
+            self.sink(msgspec.structs.replace(durable_transition(event), ts=ts))
         return event
 
 

@@ -40,14 +40,13 @@ import msgspec
 
 from services.notifier.sinks.base import DeliveryContext, DeliveryError, Sink
 from shared.events import (
-    PREFIX,
+    DeadLetter,
     Event,
     GroupState,
     InstanceState,
     PoolEvent,
     RealServerHealth,
     TrackerResult,
-    encode_token,
     msg_id,
 )
 
@@ -55,16 +54,6 @@ log = logging.getLogger("lifeline.notifier.delivery")
 
 Ordering = Literal["key", "global"]
 """``key``: order per instance/group/virtual server, keys in parallel; ``global``: one queue (FIFOs)."""
-
-DEAD_LETTER_STREAM: Final = "LIFELINE_NOTIFY_DEAD"
-"""Stream (created by the notifier) keeping dead letters: ``lifeline.<node>.notify.dead.<sink>``."""
-
-DEAD_LETTER_SUBJECTS: Final = (f"{PREFIX}.*.notify.dead.>",)
-
-
-def dead_letter_subject(node: str, sink: str) -> str:
-    """``lifeline.<node>.notify.dead.<sink>``: outside the event stream's ``vrrp``/``lvs`` subjects."""
-    return f"{PREFIX}.{encode_token(node)}.notify.dead.{encode_token(sink)}"
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -137,27 +126,6 @@ class Delivery:
     @property
     def ident(self) -> tuple[str, int]:
         return (self.stream, self.stream_seq)
-
-
-class DeadLetter(msgspec.Struct, kw_only=True, tag="delivery_failed", tag_field="type"):
-    """The failure event, published on the dead-letter subject: which sink gave up on what, and why.
-
-    ``event`` is the original payload unchanged; ``stream``/``stream_seq`` let
-    an operator re-drive it (``jetstream get``) once the cause is fixed.
-    """
-
-    v: int = 1
-    node: str
-    ts: int
-    sink: str
-    reason: str
-    retryable: bool
-    attempts: int
-    subject: str
-    stream: str
-    stream_seq: int
-    event_id: str
-    event: Event
 
 
 DeadLetterPublisher = Callable[[DeadLetter], Awaitable[None]]
@@ -389,8 +357,3 @@ async def _quiet_ack(msg: Acker) -> None:
         await msg.ack()
     except Exception as exc:
         log.info("ack failed (%s); the event may be delivered again", exc)
-
-
-def decode_dead_letter(data: bytes) -> DeadLetter:
-    """Read a dead letter back (tests, operators' tools)."""
-    return msgspec.json.decode(data, type=DeadLetter)

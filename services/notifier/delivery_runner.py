@@ -28,7 +28,7 @@ log = logging.getLogger("lifeline.notifier.runner")
 
 @dataclass(frozen=True)
 class FeedSpec:
-    """A stream the sink reads (the event stream, the notifier's health stream)."""
+    """A stream the sink reads, and the subjects of it (None: all)."""
 
     stream: str
     filter_subjects: list[str] | None = None

@@ -1,13 +1,11 @@
 """The notifier process: config and settings in, one ``SinkRunner`` per sink, a ``status`` endpoint.
 
-Why it creates two streams of its own: the event stream holds VRRP and LVS
-subjects only, while real-server up/down (``notify_up``/``notify_down``, the
-"Realserver ... DOWN" mail, the ``RS`` FIFO line) travels as core NATS on
-``lifeline.<node>.check.>``.  ``LIFELINE_NOTIFY_HEALTH`` captures those
-subjects so they survive a notifier restart too (heartbeats are stored as
-well; they are acknowledged without delivery and age out after a day).
-``LIFELINE_NOTIFY_DEAD`` keeps the dead letters.  Both are the notifier's own
-and appear nowhere in ``shared.events``; see docs/notifier.md.
+Everything a sink reacts to is in the event stream (``shared.events``): VRRP
+transitions, real-server up/down (the checker's durable ``health`` subject,
+never its heartbeats) and LVS pool events, so one durable consumer per sink,
+filtered to the feeds it needs, sees them all in one order.  The notifier
+creates one stream of its own, ``DEAD_LETTER_STREAM``, for the dead letters
+(both are in docs/bus.md).
 """
 
 from __future__ import annotations
@@ -19,49 +17,41 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 from nats.micro.service import Service as MicroService
 
-from services.notifier.delivery import (
-    DEAD_LETTER_STREAM,
-    DEAD_LETTER_SUBJECTS,
-    DeadLetter,
-    dead_letter_subject,
-)
 from services.notifier.delivery_lease import Lease, ensure_lease_bucket
 from services.notifier.delivery_runner import FeedSpec, SinkRunner
-from services.notifier.wiring import SinkPlan, build_sinks
+from services.notifier.wiring import FeedName, SinkPlan, build_sinks
 from shared.bus import connect, ensure_event_stream, register_service
 from shared.config.model import Config
-from shared.events import EVENT_STREAM, MSG_ID_HEADER, PREFIX, Service
+from shared.events import (
+    DEAD_LETTER_STREAM,
+    DEAD_LETTER_SUBJECTS,
+    EVENT_STREAM,
+    MSG_ID_HEADER,
+    PREFIX,
+    DeadLetter,
+    Service,
+    dead_letter_subject,
+    encode,
+)
 from shared.settings import Settings
 
 log = logging.getLogger("lifeline.notifier")
 
 VERSION: Final = "0.1.0"
-HEALTH_STREAM: Final = "LIFELINE_NOTIFY_HEALTH"
-HEALTH_SUBJECTS: Final = (f"{PREFIX}.*.check.>",)
 _NAME_IN_USE: Final = 10058
 DAY: Final = 86400.0
 
-
-def health_stream_config() -> StreamConfig:
-    return StreamConfig(
-        name=HEALTH_STREAM,
-        description="lifeline notifier: real-server health, kept for notify_up/down and mail",
-        subjects=list(HEALTH_SUBJECTS),
-        retention=RetentionPolicy.LIMITS,
-        discard=DiscardPolicy.OLD,
-        storage=StorageType.FILE,
-        max_age=DAY,
-        max_bytes=64 * 1024 * 1024,
-        max_msg_size=64 * 1024,
-        duplicate_window=120.0,
-    )
+FEED_SUBJECTS: Final[dict[FeedName, tuple[str, ...]]] = {
+    "events": (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.lvs.>"),
+    "health": (f"{PREFIX}.*.health.>",),
+}
+"""The event-stream subjects behind each feed a sink may read (see ``SinkPlan.feeds``)."""
 
 
 def dead_letter_stream_config() -> StreamConfig:
@@ -127,8 +117,6 @@ class NotifierService:
         js = self.nc.jetstream(timeout=5.0)
         await ensure_event_stream(js)
         await ensure_stream(js, dead_letter_stream_config())
-        if self.options.health:
-            await ensure_stream(js, health_stream_config())
         kv = await ensure_lease_bucket(js, self.options.lease_ttl)
         plans = build_sinks(
             self.config,
@@ -167,10 +155,10 @@ class NotifierService:
         return creds
 
     def _feeds(self, plan: SinkPlan) -> list[FeedSpec]:
-        feeds = [FeedSpec(EVENT_STREAM)] if "events" in plan.feeds else []
-        if self.options.health and "health" in plan.feeds:
-            feeds.append(FeedSpec(HEALTH_STREAM))
-        return feeds
+        """One consumer on the event stream, filtered to the sink's feeds (``--no-health`` drops health)."""
+        names = [f for f in plan.feeds if f != "health" or self.options.health]
+        subjects = [s for f in names for s in FEED_SUBJECTS[f]]
+        return [FeedSpec(EVENT_STREAM, subjects)] if subjects else []
 
     def _dead_letter(self, js: JetStreamContext) -> Any:
         node = self.node
@@ -178,7 +166,7 @@ class NotifierService:
         async def publish(letter: DeadLetter) -> None:
             await js.publish(
                 dead_letter_subject(node, letter.sink),
-                msgspec.json.encode(letter),
+                encode(letter),
                 headers={MSG_ID_HEADER: f"{letter.sink}:{letter.event_id}"},
                 stream=DEAD_LETTER_STREAM,
             )

@@ -22,10 +22,8 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +31,6 @@ from pathlib import Path
 import nats
 import pytest
 from nats.js.api import DeliverPolicy
-from pyroute2 import netns as pr_netns
 
 from shared.events import (
     InstanceState,
@@ -43,7 +40,7 @@ from shared.events import (
     encode,
     tracker_subject,
 )
-from tests.support.lab import LabHost
+from tests.support.lab import LabHost, NatsProxy
 from tests.support.nats import NatsServer
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
@@ -56,57 +53,6 @@ VIP6 = "2001:db8::100"
 def mdi(advert: float, priority: int, adverts: int = 3) -> float:
     """Master_Down_Interval of a v3 backup: adverts x interval + (256 - p) x interval / 256."""
     return adverts * advert + (256 - priority) * advert / 256
-
-
-# --------------------------------------------------------------------------- NATS relay
-
-
-class NatsProxy:
-    """Listen on 127.0.0.1:<port> inside a namespace, relay each connection to the real server."""
-
-    def __init__(self, ns: str, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        sock: socket.socket = pr_netns.create_socket(ns, socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        sock.setblocking(False)
-        self.port = int(sock.getsockname()[1])
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name=f"proxy-{ns}")
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(sock), self._loop).result(5)
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    async def _serve(self, sock: socket.socket) -> None:
-        self._server = await asyncio.start_server(self._relay, sock=sock)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            writer.close()
-            return
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self._server.close()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
 
 
 # --------------------------------------------------------------------------- the service as a process

@@ -7,14 +7,13 @@ import asyncio
 import pytest
 
 from services.notifier.delivery import (
-    DeadLetter,
     Delivery,
     KeyedDispatcher,
     RetryPolicy,
     order_key,
 )
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
-from shared.events import Event, GroupState, PoolEvent, PoolEventKind, RealServerHealth, VrrpState
+from shared.events import DeadLetter, Event, GroupState, PoolEvent, PoolEventKind, RealServerHealth, VrrpState
 from tests.notifier.test_delivery_support import flip, transition
 
 
@@ -149,3 +148,12 @@ def test_retry_policy_backs_off_and_gives_up() -> None:
     assert [p.delay(n) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
     assert not p.exhausted(2) and p.exhausted(3)
     assert not RetryPolicy(max_attempts=0).exhausted(10**6)
+
+
+def test_the_default_policy_spans_a_60s_outage_many_times_over() -> None:
+    """Worst case (every delay at -jitter): the default keeps trying for minutes, not seconds."""
+    policy = RetryPolicy(jitter=0.0)
+    low = 1 - RetryPolicy().jitter
+    span = sum(policy.delay(n) * low for n in range(1, policy.max_attempts))
+    assert span > 5 * 60
+    assert not policy.exhausted(8) and sum(policy.delay(n) * low for n in range(1, 8)) > 50

@@ -6,6 +6,7 @@ import asyncio
 import fcntl
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
-from services.notifier.delivery import DEAD_LETTER_STREAM, decode_dead_letter
+from services.notifier.delivery import RetryPolicy
 from shared.bus import connect
-from shared.events import VrrpState, status_subject
+from shared.events import DEAD_LETTER_STREAM, VrrpState, decode_dead_letter, status_subject
 from tests.notifier.test_delivery_support import (
     flip,
     instance_block,
@@ -127,9 +128,11 @@ class Mailbox:
         return found
 
 
-async def test_smtp_down_for_a_while_every_mail_arrives_after_in_order_none_twice(
-    tmp_path: Path, server: NatsServer, nc: Any
-) -> None:
+async def smtp_outage(tmp_path: Path, server: NatsServer, nc: Any, outage: float, **delivery: Any) -> float:
+    """10 mails' worth of transitions while the SMTP server is down for ``outage`` s; checks them all.
+
+    Returns the seconds from the server's return to the last mail accepted.
+    """
     port = free_port()
     box = Mailbox()
     smtp = Controller(box, hostname="127.0.0.1", port=port)
@@ -142,7 +145,7 @@ async def test_smtp_down_for_a_while_every_mail_arrives_after_in_order_none_twic
         ),
         instances=[instance_block("VI_1", 51), instance_block("VI_2", 52)],
     )
-    svc = service(conf, "n1", server.url, initial_delay=0.2, max_delay=1.0)
+    svc = service(conf, "n1", server.url, **delivery)
     await svc.start()
     try:
         pub = await publisher(nc, "n1")
@@ -151,10 +154,13 @@ async def test_smtp_down_for_a_while_every_mail_arrives_after_in_order_none_twic
             pub.publish(transition("VI_1", state))
             pub.publish(transition("VI_2", state))
         pub.publish(transition("VI_1", VrrpState.MASTER))  # same state as last mailed: no mail
-        await asyncio.sleep(6)  # the SMTP server is down all this time
+        await asyncio.sleep(outage)  # the SMTP server is down all this time
         assert svc.runners[0].stats.failed_attempts > 0
+        assert svc.runners[0].stats.dead_lettered == 0
         smtp.start()
-        await wait_for(lambda: len(box.messages) >= 10, 20, "10 mails")
+        back = time.monotonic()
+        await wait_for(lambda: len(box.messages) >= 10, 45, "10 mails")
+        took = time.monotonic() - back
         await asyncio.sleep(0.5)
         subjects = box.header("Subject")
         for name in ("VI_1", "VI_2"):
@@ -173,11 +179,45 @@ async def test_smtp_down_for_a_while_every_mail_arrives_after_in_order_none_twic
         )
         smtp_status = status["detail"]["sinks"]["smtp"]
         assert smtp_status["delivered"] == 11 and smtp_status["last_error"] and smtp_status["last_success"]
+        assert smtp_status["dead_lettered"] == 0
         assert smtp_status["backlog"]["LIFELINE_EVENTS"] == {"pending": 0, "unacked": 0}
         await pub.close()
+        return took
     finally:
         await svc.stop()
         smtp.stop()
+
+
+async def test_smtp_down_for_a_while_every_mail_arrives_after_in_order_none_twice(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    await smtp_outage(tmp_path, server, nc, 6, initial_delay=0.2, max_delay=1.0)
+
+
+@pytest.mark.timeout(240)
+async def test_slow_60s_smtp_outage_with_the_default_retry_policy_every_mail_arrives_in_order_once(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    """SLOW (60 s outage + up to one ``max_delay`` after): the issue's case, with the shipped policy.
+
+    Only the ack wait is shortened; ``RetryPolicy()``'s defaults (25 attempts,
+    0.5 s doubling to 30 s, about 9.5 minutes in all) keep retrying through the
+    outage, so nothing is dead-lettered, and each key's next try after the
+    server returns is at most ``max_delay`` (+ jitter) away.
+    """
+    default = RetryPolicy()
+    took = await smtp_outage(
+        tmp_path,
+        server,
+        nc,
+        60,
+        max_attempts=default.max_attempts,
+        initial_delay=default.initial_delay,
+        max_delay=default.max_delay,
+        jitter=default.jitter,
+    )
+    print(f"\n60 s SMTP outage: all 10 mails accepted {took:.1f} s after the server returned")
+    assert took <= default.max_delay * (1 + default.jitter) + 5
 
 
 async def test_a_script_that_keeps_failing_is_dead_lettered_and_the_others_go_on(

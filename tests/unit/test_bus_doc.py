@@ -36,7 +36,11 @@ def test_names_in_doc() -> None:
         events.STATE_BUCKET,
         events.MSG_ID_HEADER,
         *events.EVENT_STREAM_SUBJECTS,
+        events.DEAD_LETTER_STREAM,
+        *events.DEAD_LETTER_SUBJECTS,
     ):
         assert name in text
-    for struct in events.EVENT_TYPES:
+    for struct in (*events.EVENT_TYPES, events.DeadLetter):
         assert f"`{struct.__struct_config__.tag}`" in text
+    for builder in ("health_subject", "dead_letter_subject", "durable_transition"):
+        assert builder in text

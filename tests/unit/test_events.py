@@ -13,22 +13,33 @@ from hypothesis import strategies as st
 from shared.bus_outbox import Outbox
 from shared.events import (
     CONTRACT_VERSION,
+    DEAD_LETTER_SUBJECTS,
     EVENT_STREAM_SUBJECTS,
     EVENT_TYPES,
+    CheckerKind,
+    DeadLetter,
     GroupState,
     InstanceState,
     PoolEvent,
+    RealServerHealth,
+    RealServerTransition,
     TrackerResult,
     check_subject,
+    dead_letter_subject,
     decode,
+    decode_dead_letter,
     decode_for_subject,
     decode_token,
+    durable_transition,
     encode,
     encode_token,
     group_subject,
+    health_subject,
     instance_subject,
+    is_durable,
     is_token,
     kv_key_for_subject,
+    msg_id,
     parse_subject,
     pool_subject,
     real_server_key,
@@ -87,7 +98,9 @@ def test_subject_builders() -> None:
         check_subject("n1", vs, rs)
         == "lifeline.n1.check.172=2E16=2E0=2E100=3A80=2Ftcp.=5B2001=3Adb8=3A=3A2=5D=3A80"
     )
+    assert health_subject("n1", vs, rs) == check_subject("n1", vs, rs).replace(".check.", ".health.")
     assert pool_subject("n1.x", vs) == "lifeline.n1=2Ex.lvs.172=2E16=2E0=2E100=3A80=2Ftcp"
+    assert dead_letter_subject("n1", "smtp") == "lifeline.n1.notify.dead.smtp"
     assert status_subject("n1", "vrrp") == "lifeline.n1.ctl.vrrp.status"
     assert reload_subject("n1", "lvs") == "lifeline.n1.ctl.lvs.reload"
 
@@ -108,6 +121,54 @@ def test_stream_captures_exactly_the_durable_events(event: msgspec.Struct) -> No
     subject = subject_for(stamped)  # type: ignore[arg-type]
     captured = any(_matches(p, subject) for p in EVENT_STREAM_SUBJECTS)
     assert captured == isinstance(event, InstanceState | GroupState | PoolEvent)
+
+
+def _health(changed: bool = True) -> RealServerHealth:
+    return RealServerHealth(
+        virtual="10.0.0.1:80/tcp",
+        real="10.0.1.1:80",
+        up=False,
+        checker=CheckerKind.TCP_CHECK,
+        changed=changed,
+    )
+
+
+def test_real_server_transitions_have_a_durable_copy_on_the_health_subject() -> None:
+    """Additive (contract v1): every result stays on ``check``; transitions also go to ``health``."""
+    event = msgspec.structs.replace(_health(), node="n1", ts=5, seq=9, boot_id="b")
+    durable = msgspec.structs.replace(durable_transition(event), node="n1", seq=10, boot_id="b")
+    assert type(durable) is RealServerTransition and durable.ts == 5 and durable.up is False
+    assert not is_durable(event) and is_durable(durable)
+    assert subject_for(event) == check_subject("n1", event.virtual, event.real)
+    subject = subject_for(durable)
+    assert subject == health_subject("n1", event.virtual, event.real)
+    assert any(_matches(p, subject) for p in EVENT_STREAM_SUBJECTS)
+    assert not any(_matches(p, subject_for(event)) for p in EVENT_STREAM_SUBJECTS)
+    data = encode(durable)
+    assert msgspec.json.decode(data)["type"] == "real_server_health"  # same payload on the wire
+    back = decode_for_subject(subject, data)
+    assert type(back) is RealServerHealth and back == msgspec.structs.replace(event, seq=10)
+    assert parse_subject(subject).kind == "health"
+    assert (
+        kv_key_for_subject(subject) == f"n1.health.{encode_token(event.virtual)}.{encode_token(event.real)}"
+    )
+    with pytest.raises(ValueError):
+        durable_transition(_health(changed=False))  # heartbeats never go to the stream
+
+
+def test_dead_letter_round_trips_and_stays_out_of_the_event_stream() -> None:
+    event = msgspec.structs.replace(_health(), node="n1", seq=3, boot_id="b")
+    letter = DeadLetter(
+        node="n1", ts=1, sink="smtp", reason="550 no such user", retryable=False, attempts=1,
+        subject=health_subject("n1", event.virtual, event.real), stream="LIFELINE_EVENTS", stream_seq=42,
+        event_id=msg_id(event), event=event,
+    )  # fmt: skip
+    data = encode(letter)
+    assert msgspec.json.decode(data)["type"] == "delivery_failed"
+    assert decode_dead_letter(data) == letter and letter.v == CONTRACT_VERSION
+    subject = dead_letter_subject("n1", "smtp")
+    assert any(_matches(p, subject) for p in DEAD_LETTER_SUBJECTS)
+    assert not any(_matches(p, subject) for p in EVENT_STREAM_SUBJECTS)
 
 
 @pytest.mark.parametrize("service", ["vrrp", "lvs", "checker", "notifier"])

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.notifier.service import FEED_SUBJECTS
 from services.notifier.sinks.base import DeliveryContext
 from services.notifier.sinks.fifo import FifoSink
 from services.notifier.sinks.script import ScriptSink
 from services.notifier.wiring import MailStateGate, ScriptUsers, alert_filter, build_sinks, build_targets
 from shared.config.load import load
-from shared.events import InstanceState, PoolEvent, PoolEventKind, RealServerHealth, VrrpState
+from shared.events import (
+    EVENT_STREAM_SUBJECTS,
+    InstanceState,
+    PoolEvent,
+    PoolEventKind,
+    RealServerHealth,
+    VrrpState,
+)
 from shared.settings import Settings
 
 MAIL = """  notification_email {
@@ -130,3 +138,9 @@ def test_fifos_by_scope_in_one_global_order(tmp_path: Path) -> None:
         "lvs_notify_fifo": ("lvs", "global", ("events", "health")),
     }
     assert (tmp_path / "all").is_fifo()
+
+
+def test_feeds_cover_exactly_the_event_stream() -> None:
+    """The notifier reads only ``LIFELINE_EVENTS``: its feeds are the stream's subjects, no more, no less."""
+    together = [s for subjects in FEED_SUBJECTS.values() for s in subjects]
+    assert sorted(together) == sorted(EVENT_STREAM_SUBJECTS)
