@@ -22,6 +22,7 @@ import logging
 import signal
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client
@@ -45,6 +46,7 @@ log = logging.getLogger("lifeline.vrrp")
 
 VERSION = "0.1.0"
 FLUSH_ON_EXIT = 1.0
+TRACKER_STATE_WAIT = 2.0  # seconds a start waits for the bus's last tracker results
 """Seconds the publisher may spend flushing at exit: never block exit on NATS."""
 
 
@@ -73,6 +75,7 @@ class VrrpService:
         self._announcers: dict[str, Announcer] = {}
         self._links: dict[str, bool] = {}
         self._stopping = asyncio.Event()
+        self._trackers_read = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._netlink_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,9 +95,10 @@ class VrrpService:
                 await self._remove_stale(plan)
             await self._read_links(plans.values())
             self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
+            self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
+            await self._await_tracker_state(plans.values())
             for plan in plans.values():
                 await self._start_instance(plan)
-            self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
             self._install_signals(loop)
             await self._stopping.wait()
             await self._shutdown()
@@ -104,6 +108,19 @@ class VrrpService:
                 announcer.close()
             self._ipr.close()
         return 0
+
+    async def _await_tracker_state(self, plans: Iterable[InstancePlan]) -> None:
+        """Give the bus a moment to say what unweighted trackers last reported.
+
+        An unweighted tracker with no result means FAULT (keepalived's rule for a
+        script that has not run yet), but keepalived knows a tracked process at
+        once; without this wait every start would pass through a spurious FAULT
+        (and mail it) until the KV answer arrives a few ms later.  Bounded, so
+        the service still starts when NATS is away.
+        """
+        if any(s.kind != "interface" and s.weight == 0 for p in plans for s in p.params.trackers):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._trackers_read.wait(), TRACKER_STATE_WAIT)
 
     def stop(self) -> None:
         """Ask ``run`` to shut down (what SIGTERM does)."""
@@ -268,7 +285,11 @@ class VrrpService:
             keys = await kv.keys()
         except Exception as exc:  # no bucket or no keys yet: nothing known, which is fine
             log.debug("no tracker state in KV: %s", exc)
+            self._trackers_read.set()
             return
+        await self._read_tracker_keys(kv, keys, prefix)
+
+    async def _read_tracker_keys(self, kv: Any, keys: list[str], prefix: str) -> None:
         for key in keys:
             if not key.startswith(prefix):
                 continue
@@ -276,6 +297,7 @@ class VrrpService:
                 entry = await kv.get(key)
                 if entry.value:
                     self.on_tracker(decode(entry.value, TrackerResult), initial=True)
+        self._trackers_read.set()
 
     # ------------------------------------------------------------------ bus
 
