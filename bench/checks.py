@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import msgspec
@@ -123,9 +124,15 @@ async def cpu_many(reals: int, delay_loop: float, seconds: float) -> dict[str, o
     for u in units:
         u.start()
     await asyncio.sleep(delay_loop + 1)  # past the warmup spread
-    cpu0, t0, runs0 = time.process_time(), time.perf_counter(), flight.runs
+    slots = [s for u in units for e in u.entries for s in e.slots]
+    fails0 = sum(s.failures_total for s in slots)
+    cpu0, t0, runs0, times0 = time.process_time(), time.perf_counter(), flight.runs, os.times()
     await asyncio.sleep(seconds)
     cpu, wall, runs = time.process_time() - cpu0, time.perf_counter() - t0, flight.runs - runs0
+    times = os.times()
+    user, system = times.user - times0.user, times.system - times0.system
+    failures = sum(s.failures_total for s in slots) - fails0
+    details = Counter(s.last.detail for s in slots if s.last is not None and not s.last.ok)
     for u in units:
         await u.stop()
     for p in procs:
@@ -137,7 +144,11 @@ async def cpu_many(reals: int, delay_loop: float, seconds: float) -> dict[str, o
         "window_s": round(wall, 1),
         "probes_per_s": round(runs / wall),
         "events": sent[0],
+        "failed_probes": failures,
+        "failure_details": dict(details.most_common(3)),
         "cpu_share_of_one_core": round(cpu / wall, 3),
+        "user_share": round(user / wall, 3),
+        "system_share": round(system / wall, 3),
         "target": 0.30,
     }
 

@@ -174,12 +174,16 @@ class RealServerUnit:
         assert slot.state is not None
         check = slot.sub.checker
         key = (check.probe_key(), slot.target)
-        while True:
-            delay = slot.state.next_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            result = await self.flight.run(key, lambda: run_probe(check, slot.target))
-            self._apply(entry, index, slot, result, loop.time())
+        self.flight.join(key)
+        try:
+            while True:
+                delay = slot.state.next_at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                result = await self.flight.run(key, lambda: run_probe(check, slot.target))
+                self._apply(entry, index, slot, result, loop.time())
+        finally:
+            self.flight.leave(key)
 
     def _apply(
         self, entry: RealServerEntry, index: int, slot: CheckSlot, result: ProbeResult, now: float

@@ -171,7 +171,7 @@ async def test_process_death_is_seen_fast_and_restart_within_the_scan(
         p.kill()
         at, _ = await seen.wait_for(lambda o: not o.ok, timeout=2)
         latency_ms = (at - t0) * 1000
-        assert latency_ms < 500, latency_ms  # pidfd: typically ~1 ms (see bench/RESULTS-checker.md)
+        assert latency_ms < 500, latency_ms  # pidfd: typically ~1 ms (bench/RESULTS.md, "Checker")
         p.wait()
         fake_daemon()
         await seen.wait_for(lambda o: o.ok, timeout=2)  # found by the periodic scan
@@ -196,6 +196,32 @@ async def test_quorum_and_terminate_delay_absorb_a_quick_restart(
         fake_daemon()  # back within the terminate_delay: no KO at all
         await asyncio.sleep(1.4)
         assert all(o.ok for _, o in seen.items)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_terminate_delay_longer_than_the_scan_still_reports_the_death(
+    fake_daemon: Callable[[], subprocess.Popen[bytes]],
+) -> None:
+    """Regression: each scan used to re-arm the terminate_delay timer, so with a scan shorter
+    than the delay (keepalived's ``delay 1`` with our 1 s scan, as in the seed's example) a
+    dead process was never reported."""
+    tag = fake_daemon.tag  # type: ignore[attr-defined]
+    p = fake_daemon()
+    await asyncio.sleep(0.2)
+    seen = Seen()
+    tracker = ProcessTracker(proc_spec(tag, terminate_delay=0.5, fork_delay=0.5), seen, scan_interval=0.1)
+    task = asyncio.create_task(tracker.run())
+    try:
+        await seen.wait_for(lambda o: o.ok)
+        t0 = time.perf_counter()
+        p.kill()
+        at, _ = await seen.wait_for(lambda o: not o.ok, timeout=3)
+        assert at - t0 >= 0.45  # the delay is honoured, and the report does come
+        p.wait()
+        fake_daemon()
+        await seen.wait_for(lambda o: o.ok, timeout=3)  # fork_delay likewise
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -8,6 +8,7 @@ connecting.  Nothing here forks or blocks: every wait is an asyncio wait.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl as ssl_mod
@@ -20,7 +21,9 @@ SO_MARK = getattr(socket, "SO_MARK", 36)
 SockAddr = tuple[str, int] | tuple[str, int, int, int]
 
 
+@functools.lru_cache(maxsize=65536)
 def family_of(host: str) -> socket.AddressFamily:
+    """The address family of a literal address (cached: parsing it showed up in profiles)."""
     return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
 
 

@@ -76,6 +76,7 @@ class ProcessTracker:
         self._reported: bool | None = baseline
         self._first = True
         self._pending: asyncio.TimerHandle | None = None
+        self._pending_ok = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -140,6 +141,8 @@ class ProcessTracker:
                 self._pending.cancel()
                 self._pending = None
             return
+        if self._pending is not None and self._pending_ok == ok and not immediate:
+            return  # already on its way: a later scan must not push the report back
         delay = 0.0 if immediate else (self.spec.fork_delay if ok else self.spec.terminate_delay)
         if self._pending is not None:
             self._pending.cancel()
@@ -149,6 +152,7 @@ class ProcessTracker:
         else:
             assert self._loop is not None
             self._pending = self._loop.call_later(delay, self._delayed, ok)
+            self._pending_ok = ok
 
     def _delayed(self, ok: bool) -> None:
         self._pending = None
