@@ -45,13 +45,8 @@ from pyroute2 import netns as pr_netns
 from shared.events import Event, RealServerHealth, TrackerResult
 from tests.checker.servers import DnsResponder, UdpEcho, self_signed
 from tests.checker.service_support import Recorder
-from tests.support.lab import LabHost, PacketCapture
+from tests.support.lab import LabHost, NatsProxy, PacketCapture
 from tests.support.nats import NatsServer
-
-try:  # another engineer is moving the relay into tests.support.lab
-    from tests.support.lab import NatsProxy  # type: ignore[attr-defined, unused-ignore]
-except ImportError:
-    from tests.lab.test_vrrp_service import NatsProxy  # type: ignore[attr-defined, unused-ignore]
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
