@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import selectors
 import sys
 from collections.abc import Sequence
 
@@ -77,15 +78,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = read_config(settings.config, config_id)
     if config is None:
         return EXIT_CONFIG
-    return asyncio.run(
-        serve(
-            config,
-            config_path=settings.config,
-            node=settings.node,
-            nats_url=settings.nats_url,
-            config_id=config_id,
+    with asyncio.Runner(loop_factory=precise_loop) as runner:
+        return runner.run(
+            serve(
+                config,
+                config_path=settings.config,
+                node=settings.node,
+                nats_url=settings.nats_url,
+                config_id=config_id,
+            )
         )
-    )
+
+
+def precise_loop() -> asyncio.AbstractEventLoop:
+    """An event loop whose timers fire on time, not up to a millisecond late.
+
+    asyncio's default selector is epoll, whose timeout is whole milliseconds
+    (rounded up), so every advert left about 1 ms late (measured: median 0.9 ms
+    at advert_int 0.1).  ``select()`` takes microseconds; the vrrp service
+    watches a handful of descriptors, so its O(n) scan costs nothing here.
+    """
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
 if __name__ == "__main__":
