@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared import cli_config, cli_up
+from shared import cli_config, cli_demo, cli_up
 
 EXIT_INTERNAL = 70
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_config.register(commands)
     cli_up.register(commands)
+    cli_demo.register(commands)
     return parser
 
 
