@@ -1,0 +1,215 @@
+"""The lvs engine: pools + reconciler + kernel, without the bus (so tests and the bench drive it directly).
+
+Why separate from ``service.py``: everything that decides and programs IPVS is
+here and synchronous; ``service.py`` only wires it to NATS, signals and the
+status endpoint.  The engine keeps a cached view of the kernel rows it owns, so
+a health change costs one diff of one virtual server and a few netlink
+messages, not a table dump; start and reload read the real kernel table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from services.lvs.desired import (
+    FWD_NAMES,
+    ServiceEntry,
+    ServiceKey,
+    Table,
+    VirtualPlan,
+    build_plans,
+    plan_table,
+)
+from services.lvs.pool import Pool
+from services.lvs.reconcile import Op, apply_to, diff
+from shared.config.model_lvs import LvsConfig
+from shared.events import PoolEvent
+
+log = logging.getLogger("lifeline.lvs")
+
+
+class Kernel(Protocol):
+    """What the engine needs from ``ipvs.Ipvs`` (a fake in unit tests)."""
+
+    ops_applied: int
+
+    def read_table(self) -> Table: ...
+
+    def apply(self, ops: list[Op]) -> object: ...
+
+
+@dataclass
+class ReconcileReport:
+    reason: str
+    ops: int
+    seconds: float
+    kinds: dict[str, int] = field(default_factory=dict)
+
+
+class Engine:
+    """Owns the pools of one configuration and keeps the kernel equal to their membership."""
+
+    def __init__(self, kernel: Kernel, lvs: LvsConfig, state_file: Path | None = None) -> None:
+        self.kernel = kernel
+        self.state_file = state_file
+        self.plans: dict[str, VirtualPlan] = build_plans(lvs)
+        self.pools: dict[str, Pool] = {name: Pool(plan) for name, plan in self.plans.items()}
+        self.cache: Table = {}
+        self.owned: set[ServiceKey] = self._load_owned()
+        self.last: ReconcileReport | None = None
+        self.latencies_ms: deque[float] = deque(maxlen=10_000)
+
+    # ------------------------------------------------------------------ whole-table paths
+
+    def desired(self) -> Table:
+        table: Table = {}
+        for name, plan in self.plans.items():
+            table.update(plan_table(plan, self.pools[name].members()))
+        return table
+
+    def reconcile(self, reason: str = "start") -> ReconcileReport:
+        """Read the kernel, apply the difference, remember what we own now. Never flushes."""
+        started = time.perf_counter()
+        kernel = self.kernel.read_table()
+        desired = self.desired()
+        ops = diff(kernel, desired, self.owned)
+        self._apply(ops)
+        self.cache = {k: v for k, v in kernel.items() if k in desired}
+        apply_to(self.cache, ops)
+        self.owned = set(desired)
+        self._save_owned()
+        kinds: dict[str, int] = {}
+        for op in ops:
+            kinds[str(op.kind)] = kinds.get(str(op.kind), 0) + 1
+        self.last = ReconcileReport(reason, len(ops), time.perf_counter() - started, kinds)
+        log.info("reconcile (%s): %d operations %s in %.3f s", reason, len(ops), kinds, self.last.seconds)
+        return self.last
+
+    def reload(self, lvs: LvsConfig) -> ReconcileReport:
+        """New configuration: pools keep the health of servers that stayed, the kernel gets the diff."""
+        plans = build_plans(lvs)
+        self.pools = {name: Pool(plan, previous=self.pools.get(name)) for name, plan in plans.items()}
+        self.plans = plans
+        return self.reconcile("reload")
+
+    def release(self) -> int:
+        """Stop without ``--keep``: delete every service we own (and only those)."""
+        kernel = self.kernel.read_table()
+        ops = diff(kernel, {}, self.owned)
+        self._apply(ops)
+        self.owned = set()
+        self._save_owned()
+        return len(ops)
+
+    # ------------------------------------------------------------------ the hot path
+
+    def health(
+        self,
+        virtual: str,
+        real: str,
+        up: bool,
+        *,
+        checker: str = "check",
+        weight: int | None = None,
+        ts_ns: int = 0,
+    ) -> list[PoolEvent]:
+        """One health fact: update the pool, push its new rows to the kernel, return the events."""
+        pool = self.pools.get(virtual)
+        if pool is None:
+            return []
+        events = pool.health(real, up, checker, weight)
+        if events:
+            self.sync_virtual(virtual)
+            if ts_ns:
+                self.latencies_ms.append((time.time_ns() - ts_ns) / 1e6)
+        return events
+
+    def sync_virtual(self, virtual: str) -> int:
+        """Diff one virtual server's rows against the cached kernel view and apply."""
+        want = plan_table(self.plans[virtual], self.pools[virtual].members())
+        have = {k: self.cache[k] for k in want if k in self.cache}
+        ops = diff(have, want)
+        self._apply(ops)
+        apply_to(self.cache, ops)
+        return len(ops)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, object]:
+        kernel = self.kernel.read_table()
+        desired = self.desired()
+        mine = {k: v for k, v in kernel.items() if k in self.owned or k in desired}
+        return {
+            "in_sync": not diff(mine, desired, self.owned),
+            "desired": render(desired),
+            "kernel": render(mine),
+            "pools": {name: pool.status() for name, pool in self.pools.items()},
+            "ops_applied": self.kernel.ops_applied,
+            "last_reconcile": self.last.__dict__ if self.last else None,
+            "health_to_kernel_ms": percentiles(self.latencies_ms),
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def _apply(self, ops: list[Op]) -> None:
+        if not ops:
+            return
+        result = self.kernel.apply(ops)
+        for op, err in getattr(result, "errors", []):
+            log.error("IPVS refused %s: errno %d", op, err)
+
+    def _load_owned(self) -> set[ServiceKey]:
+        if self.state_file is None or not self.state_file.exists():
+            return set()
+        try:
+            rows = json.loads(self.state_file.read_text())
+            return {ServiceKey(*row) for row in rows}
+        except (OSError, ValueError, TypeError):
+            log.warning("ignoring unreadable state file %s", self.state_file)
+            return set()
+
+    def _save_owned(self) -> None:
+        if self.state_file is None:
+            return
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(sorted((list(k) for k in self.owned), key=str)))
+            tmp.replace(self.state_file)
+        except OSError as exc:
+            log.warning("cannot write state file %s: %s", self.state_file, exc)
+
+
+def render(table: Table) -> dict[str, object]:
+    """A table as ``ipvsadm -Ln`` would group it, JSON-friendly, sorted for stable output."""
+    out: dict[str, object] = {}
+    for key in sorted(table, key=str):
+        entry: ServiceEntry = table[key]
+        out[str(key)] = {
+            "scheduler": entry.attrs.sched,
+            "flags": entry.attrs.flags,
+            "timeout": entry.attrs.timeout,
+            "dests": {
+                str(d): {"fwd": FWD_NAMES.get(a.fwd, a.fwd), "weight": a.weight}
+                for d, a in sorted(entry.dests.items())
+            },
+        }
+    return out
+
+
+def percentiles(values: Iterable[float]) -> dict[str, float]:
+    data = sorted(values)
+    if not data:
+        return {}
+
+    def pick(q: float) -> float:
+        return round(data[min(len(data) - 1, int(q * len(data)))], 3)
+
+    return {"n": len(data), "p50": pick(0.5), "p99": pick(0.99), "max": round(data[-1], 3)}

@@ -1,0 +1,195 @@
+"""The lvs service on the bus: health in, kernel programmed, PoolEvents out, status and reload.
+
+Why the kernel comes first: the table is reconciled from the configuration
+before NATS is even reached, so a node that boots with the bus down still
+forwards traffic to every real server (all start alive, as in keepalived
+without ``alpha``).  The bus only refines membership afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from services.lvs.engine import Engine
+from services.lvs.ipvs import Ipvs, IpvsError
+from services.lvs.sync import sync_plan, wanted
+from shared.bus import Publisher, connect, register_service
+from shared.config.load import load
+from shared.config.model import Config
+from shared.config.model_lvs import LvsConfig
+from shared.events import (
+    PREFIX,
+    InstanceState,
+    RealServerHealth,
+    ReloadReply,
+    Service,
+    VrrpState,
+    decode_for_subject,
+    encode_token,
+    instance_subject,
+)
+
+log = logging.getLogger("lifeline.lvs")
+VERSION = "0.1.0"
+
+
+@dataclass
+class Options:
+    config: str
+    node: str
+    nats_url: str
+    keep: bool = False
+    """Leave the table in the kernel at stop (keepalived's ``-I``/``--dont-release-ipvs``)."""
+    state_file: Path | None = None
+    config_id: str | None = None
+
+
+def load_config(path: str, config_id: str | None) -> Config:
+    """keepalived.conf as the lvs service uses it.
+
+    Like keepalived, errors are logged and what parsed is used: an unresolvable
+    ``smtp_server`` (the seed's third example) must not stop load balancing.
+    """
+    loaded = load(path, config_id=config_id)
+    for d in loaded.diagnostics:
+        log.log(logging.ERROR if d.severity == "error" else logging.WARNING, "%s", d)
+    return loaded.config
+
+
+def load_lvs(path: str, config_id: str | None) -> LvsConfig:
+    """The virtual_server slice of keepalived.conf."""
+    return load_config(path, config_id).lvs
+
+
+class LvsService:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.ipvs = Ipvs()
+        config = load_config(options.config, options.config_id)
+        self.engine = Engine(self.ipvs, config.lvs, options.state_file)
+        self.sync = sync_plan(config)
+        self.vrrp_state: VrrpState | None = None
+        self.publisher = Publisher(options.node)
+        self.nc: Client | None = None
+        self._bus_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        report = self.engine.reconcile("start")
+        log.info("kernel ready: %d operations", report.ops)
+        self._apply_sync()
+        for pool in self.engine.pools.values():
+            for event in pool.startup_events():
+                self.publisher.publish(event)
+        self._bus_task = asyncio.create_task(self._bus())
+
+    async def _bus(self) -> None:
+        self.nc = await connect(self.options.nats_url, f"lvs-{self.options.node}")
+        await self.nc.subscribe(f"{PREFIX}.{encode_token(self.options.node)}.check.>", cb=self._on_health)
+        if self.sync is not None and self.sync.instance:
+            await self.nc.subscribe(instance_subject(self.options.node, self.sync.instance), cb=self._on_vrrp)
+        await self.publisher.start(self.nc)
+        await register_service(
+            self.nc,
+            node=self.options.node,
+            service=Service.LVS,
+            version=VERSION,
+            status=self.status,
+            reload=self._reload_request,
+            publisher=self.publisher,
+        )
+        log.info("on the bus as %s", self.options.node)
+
+    async def _on_health(self, msg: Msg) -> None:
+        try:
+            event = decode_for_subject(msg.subject, msg.data)
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            log.warning("ignoring %s: %s", msg.subject, exc)
+            return
+        if not isinstance(event, RealServerHealth):
+            return
+        async with self._lock:
+            events = self.engine.health(
+                event.virtual,
+                event.real,
+                event.up,
+                checker=str(event.checker),
+                weight=event.weight,
+                ts_ns=event.ts,
+            )
+        for pool_event in events:
+            log.info("%s %s %s", pool_event.virtual, pool_event.kind, pool_event.real or "")
+            self.publisher.publish(pool_event)
+
+    async def _on_vrrp(self, msg: Msg) -> None:
+        """The instance ``lvs_sync_daemon`` names changed state: master or backup sync daemon."""
+        try:
+            event = decode_for_subject(msg.subject, msg.data)
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            log.warning("ignoring %s: %s", msg.subject, exc)
+            return
+        if isinstance(event, InstanceState) and event.state != self.vrrp_state:
+            self.vrrp_state = event.state
+            async with self._lock:
+                self._apply_sync()
+
+    def _apply_sync(self) -> None:
+        if self.sync is None:
+            return
+        try:
+            changed = self.ipvs.set_daemons(wanted(self.sync, self.vrrp_state))
+        except IpvsError as exc:
+            log.error("lvs_sync_daemon: %s", exc)
+            return
+        if changed:
+            log.info("sync daemon follows %s %s", self.sync.instance, self.vrrp_state or "(no state yet)")
+
+    async def status(self) -> dict[str, object]:
+        async with self._lock:
+            detail = self.engine.status()
+            if self.sync is not None:
+                detail["sync_daemons"] = [d.__dict__ for d in self.ipvs.daemons()]
+            return detail
+
+    async def reload(self) -> ReloadReply:
+        """Re-read the file and apply only the difference (SIGHUP and the ``reload`` endpoint)."""
+        try:
+            config = load_config(self.options.config, self.options.config_id)
+        except OSError as exc:
+            return ReloadReply(ok=False, errors=[str(exc)])
+        async with self._lock:
+            report = self.engine.reload(config.lvs)
+            self.sync = sync_plan(config)
+            self._apply_sync()
+        return ReloadReply(ok=True, detail=f"{report.ops} operations {report.kinds}")
+
+    async def _reload_request(self, _body: bytes) -> ReloadReply:
+        return await self.reload()
+
+    async def stop(self) -> None:
+        if self._bus_task is not None:
+            self._bus_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._bus_task
+        if self.options.keep:
+            log.info("leaving the IPVS table in place (--keep)")
+        else:
+            removed = self.engine.release()
+            log.info("removed %d services we created", removed)
+            if self.sync is not None:
+                with contextlib.suppress(IpvsError):
+                    self.ipvs.set_daemons(set())
+        with contextlib.suppress(Exception):
+            await self.publisher.close()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        self.ipvs.close()

@@ -1,0 +1,168 @@
+"""Fixtures for the tests that run *inside* the VM (``LIFELINE_IN_VM=1``); never collected on the host.
+
+One session: the lab, one nats-server, lvs "a" on the seed's third example
+with the real checker following its TCP_CHECKs, lvs "b" on ``scenario.conf``
+whose health the tests drive by publishing ``RealServerHealth`` themselves.
+All Python daemons start together at session start: under emulation each
+costs ~20 s, so they overlap instead of queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.kernel.inside.lab import Daemon, Lab
+from tests.support.nats import NatsServer
+
+IN_VM = os.environ.get("LIFELINE_IN_VM") == "1"
+if not IN_VM:
+    collect_ignore_glob = ["test_*.py"]
+
+REPO = Path(__file__).resolve().parents[3]
+ARCHWIKI = REPO / "docs" / "examples" / "archwiki-3-lvs-host-a.conf"
+SCENARIO = Path(__file__).with_name("scenario.conf")
+OUT = Path(os.environ.get("LIFELINE_VM_OUT", "/tmp"))
+
+
+@dataclass
+class Env:
+    lab: Lab
+    nats: NatsServer
+    workdir: Path
+    lvs_a: Daemon
+    lvs_b: Daemon
+    checker_a: Daemon | None
+    scenario: Path
+    """lvs b's config file (a writable copy the reload test edits)."""
+    results: dict[str, object]
+    daemons: list[Daemon] = field(default_factory=list)
+
+    def start_lvs_b(self, *, keep: bool) -> Daemon:
+        argv = [sys.executable, "-m", "services.lvs", "--config", str(self.scenario), "--node", "b"]
+        argv += ["--nats", self.nats.url, "--state-file", str(self.workdir / "lvs-b.json")]
+        self.lvs_b = Daemon(
+            f"lvs-b-{len(self.results)}", [*argv, *(["--keep"] if keep else [])], self.workdir
+        )
+        return self.lvs_b
+
+    def record(self, key: str, value: object) -> None:
+        """Numbers for bench/RESULTS-lvs.md, written next to the junit XML."""
+        self.results[key] = value
+        (OUT / "kernel-results.json").write_text(json.dumps(self.results, indent=2))
+
+    def publish(self, node: str, events: list[object]) -> None:
+        asyncio.run(_publish(self.nats.url, node, events))
+
+    def status(self, node: str) -> dict[str, object]:
+        return asyncio.run(_status(self.nats.url, node))
+
+    def pool_events(self, node: str, virtual: str) -> list[dict[str, object]]:
+        """Every PoolEvent of one virtual server in the JetStream event stream, oldest first."""
+        return asyncio.run(_pool_events(self.nats.url, node, virtual))
+
+
+async def _publish(url: str, node: str, events: list[object]) -> None:
+    import nats
+
+    from shared.events import encode, subject_for
+
+    nc = await nats.connect(url)
+    for event in events:
+        # ts is stamped as the message leaves: the service's health_to_kernel_ms starts here.
+        stamped = event.__class__(**{**_fields(event), "node": node, "ts": time.time_ns()})  # type: ignore[call-arg]
+        await nc.publish(subject_for(stamped), encode(stamped))  # type: ignore[arg-type]
+    await nc.flush()
+    await nc.close()
+
+
+def _fields(event: object) -> dict[str, object]:
+    import msgspec
+
+    return msgspec.structs.asdict(event)  # type: ignore[arg-type]
+
+
+async def _status(url: str, node: str) -> dict[str, object]:
+    import nats
+
+    from shared.events import status_subject
+
+    nc = await nats.connect(url)
+    try:
+        reply = await nc.request(status_subject(node, "lvs"), b"", timeout=30)
+    finally:
+        await nc.close()
+    return json.loads(reply.data)  # type: ignore[no-any-return]
+
+
+async def _pool_events(url: str, node: str, virtual: str) -> list[dict[str, object]]:
+    import nats
+
+    from shared.events import pool_subject
+
+    nc = await nats.connect(url)
+    out: list[dict[str, object]] = []
+    try:
+        sub = await nc.jetstream().subscribe(pool_subject(node, virtual), ordered_consumer=True)
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=2)
+            except Exception:
+                break
+            out.append(json.loads(msg.data))
+    finally:
+        await nc.close()
+    return out
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    workdir = tmp_path_factory.mktemp("kernel")
+    lab = Lab(workdir)
+    lab.up()
+    nats = NatsServer(workdir / "nats")
+    nats.start()
+    scenario = workdir / "scenario.conf"
+    shutil.copy(SCENARIO, scenario)
+    py = sys.executable
+    lvs_a = Daemon(
+        "lvs-a",
+        [
+            *(py, "-m", "services.lvs", "--config", str(ARCHWIKI), "--node", "a", "--nats", nats.url),
+            *("--state-file", str(workdir / "lvs-a.json")),
+        ],
+        workdir,
+    )
+    checker = None
+    if (REPO / "services" / "checker" / "__main__.py").exists():
+        # The example names mail.example.net; give the checker (only) a hosts file that resolves it.
+        hosts = workdir / "hosts"
+        cmd = f"mount --bind {hosts} /etc/hosts && exec {py} -m services.checker"
+        cmd += f" --config {ARCHWIKI} --node a --nats {nats.url}"
+        checker = Daemon("checker-a", ["unshare", "-m", "sh", "-c", cmd], workdir)
+    e = Env(lab, nats, workdir, lvs_a, lvs_a, checker, scenario, {})
+    e.start_lvs_b(keep=True)
+    e.lvs_a.wait_for("lvs: ready", 180)
+    e.lvs_b.wait_for("lvs: ready", 180)
+    e.lvs_a.wait_for("on the bus", 60)
+    e.lvs_b.wait_for("on the bus", 60)
+    try:
+        yield e
+    finally:
+        for daemon in (e.lvs_a, e.lvs_b, e.checker_a):
+            if daemon is not None:
+                daemon.stop()
+        nats.kill()
+        lab.down()
+        for daemon in (e.lvs_a, e.checker_a, *e.daemons):
+            if daemon is not None:
+                (OUT / daemon.log.name).write_text(daemon.output()[-20000:])
