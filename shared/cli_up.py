@@ -23,9 +23,16 @@ from typing import Any
 
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
+from shared.config.model import Config
 
-SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier")
+SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier", "services.lvs")
 """Modules run as ``python -m MODULE --config F --node N --nats URL`` (one line per service)."""
+
+
+def wanted(module: str, config: Config) -> bool:
+    """lvs only when the file has virtual servers: it needs the kernel's IPVS, which a VRRP-only host may lack."""
+    return module != "services.lvs" or bool(config.lvs.virtual_servers)
+
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 STOP_GRACE = 5.0
@@ -62,16 +69,18 @@ def store_dir(explicit: str | None) -> str:
         return tempfile.mkdtemp(prefix="lifeline-nats-")
 
 
-def check_config(path: str) -> bool:
+def check_config(path: str) -> Config | None:
     """Refuse to start anything on a config with errors; diagnostics on stderr."""
     try:
         loaded = load(path)
     except ConfigError as exc:
         print(f"lifeline up: {exc}", file=sys.stderr)
-        return False
+        return None
     for d in loaded.diagnostics:
         print(d, file=sys.stderr)
-    return not any(d.severity == Severity.ERROR for d in loaded.diagnostics)
+    if any(d.severity == Severity.ERROR for d in loaded.diagnostics):
+        return None
+    return loaded.config
 
 
 class Supervisor:
@@ -99,9 +108,9 @@ class Supervisor:
             return False
         return True
 
-    def start_services(self) -> None:
+    def start_services(self, config: Config) -> None:
         url = f"nats://127.0.0.1:{self.args.nats_port}"
-        for module in SERVICES:
+        for module in (m for m in SERVICES if wanted(m, config)):
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
             self.children.append(subprocess.Popen([*argv, "--nats", url], start_new_session=True))
             self.names.append(module)
@@ -142,13 +151,14 @@ class Supervisor:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not check_config(args.config):
+    config = check_config(args.config)
+    if config is None:
         return 1
     sup = Supervisor(args)
     try:
         if not sup.start_nats():
             return 1
-        sup.start_services()
+        sup.start_services(config)
         return sup.watch()
     finally:
         sup.shutdown()
