@@ -30,7 +30,7 @@ SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.noti
 
 
 def wanted(module: str, config: Config) -> bool:
-    """lvs only when the file has virtual servers: it needs the kernel's IPVS, which a VRRP-only host may lack."""
+    """lvs only when the file has virtual servers: it needs IPVS, which a VRRP-only host may lack."""
     return module != "services.lvs" or bool(config.lvs.virtual_servers)
 
 
