@@ -158,6 +158,16 @@ def group_subject(node: str, group: str) -> str:
     return f"{PREFIX}.{_t(node)}.vrrp.group.{_t(group)}"
 
 
+def notice_subject(node: str, kind: str, instance: str) -> str:
+    """``lifeline.<node>.notice.<kind>.<instance>``: vrrp operator notices (``control``, ``split_brain``).
+
+    Core NATS only, outside the event stream and the ``Event`` union on purpose:
+    stream consumers decode every payload as an ``Event``, so new kinds there
+    need every consumer extended first (see docs/bus.md, "Notices").
+    """
+    return f"{PREFIX}.{_t(node)}.notice.{_t(kind)}.{_t(instance)}"
+
+
 def tracker_subject(node: str, tracker: str) -> str:
     """``lifeline.<node>.track.<tracker>``: tracker results (changes and heartbeats)."""
     return f"{PREFIX}.{_t(node)}.track.{_t(tracker)}"
@@ -351,6 +361,52 @@ class GroupState(EventBase, frozen=True, kw_only=True, tag="group_state"):
     members: tuple[str, ...] = ()
     reason: TransitionReason = TransitionReason.OTHER
     detail: str = ""
+
+
+class InstanceControl(EventBase, frozen=True, kw_only=True, tag="instance_control"):
+    """An operator changed a running instance over the bus (``notice_subject(node, "control", instance)``)."""
+
+    instance: str
+    action: str
+    requested_by: str
+    priority: int | None = None
+    base_priority: int
+    maintenance_until: int | None = None
+    detail: str = ""
+
+
+class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):
+    """A MASTER heard another node's advert for its VRID (``notice_subject(node, "split_brain", ...)``)."""
+
+    instance: str
+    vrid: int
+    interface: str
+    peer: str
+    peer_priority: int
+    own_priority: int
+    count: int
+    suppressed: int = 0
+
+
+Notice: TypeAlias = InstanceControl | SplitBrain
+"""vrrp operator notices: core NATS on ``notice_subject``, never in the event stream."""
+
+_NOTICE_DECODER: Final[msgspec.json.Decoder[Notice]] = msgspec.json.Decoder(Notice)
+
+
+def decode_notice(data: bytes | str) -> InstanceControl | SplitBrain:
+    """Decode a notice payload (``InstanceControl`` or ``SplitBrain``)."""
+    return _NOTICE_DECODER.decode(data)
+
+
+class ControlReply(msgspec.Struct, kw_only=True):
+    """Answer of the vrrp control endpoints (``set_priority``, ``maintenance``, ``clear``)."""
+
+    ok: bool
+    error: str = ""
+    instance: str = ""
+    base_priority: int | None = None
+    maintenance_until: int | None = None
 
 
 class TrackerResult(EventBase, frozen=True, kw_only=True, tag="tracker_result"):

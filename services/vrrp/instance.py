@@ -27,6 +27,7 @@ import logging
 import socket
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
+from typing import Protocol
 
 import msgspec
 
@@ -46,14 +47,16 @@ from services.vrrp.machine_events import (
     StateChanged,
     Stop,
     Tick,
+    WantMaster,
 )
 from services.vrrp.machine_types import Reason, State
 from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, new_drop_counters
 from services.vrrp.params import InstancePlan
 from services.vrrp.sockets import IpIdCounter, send_advert_v4, send_advert_v6
+from services.vrrp.split_brain import SplitBrainDetector
 from services.vrrp.trackers import TrackerBook
 from shared.bus import Publisher
-from shared.events import Family, InstanceState, TransitionReason, VrrpState
+from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -68,6 +71,8 @@ REASONS: dict[str, TransitionReason] = {
     Reason.INTERFACE_UP: TransitionReason.INTERFACE_UP,
     Reason.TRACKER_RECOVERED: TransitionReason.TRACKER_RECOVERED,
     Reason.SHUTDOWN: TransitionReason.SHUTDOWN,
+    Reason.SYNC_GROUP: TransitionReason.SYNC_GROUP,
+    Reason.MAINTENANCE: TransitionReason.ADMIN,
 }
 
 STATES: dict[State, VrrpState] = {
@@ -151,20 +156,40 @@ class InstanceIo(msgspec.Struct, kw_only=True):
     """One request at a time on the shared netlink socket (pyroute2 answers EBUSY otherwise)."""
     publisher: Publisher
     announcer_for: Callable[[str], Announcer | None]
+    notice: Callable[[Notice], None] = lambda _notice: None
+    """Publish an operator notice (core NATS; the service stamps and sends it)."""
+
+
+Effect = Action | Callable[[], None]
+"""A queued effect: a machine action, or a callback run after the actions queued before it."""
+
+
+class Feeder(Protocol):
+    """Where a runner's inputs go when it is a sync-group member (``group_runner.GroupDriver``)."""
+
+    def feed(self, member: str, event: Input) -> None: ...
 
 
 class InstanceRunner:
     """Drives one ``VrrpMachine`` with real time, sockets, netlink and the bus."""
 
-    def __init__(self, plan: InstancePlan, io: InstanceIo, book: TrackerBook) -> None:
+    def __init__(
+        self, plan: InstancePlan, io: InstanceIo, book: TrackerBook, *, group: str | None = None
+    ) -> None:
+        """``group``: the sync group this instance runs in (its machine is then gated)."""
         self.plan = plan
-        self.machine = VrrpMachine(plan.params)
+        self.group_name = group
+        self.group: Feeder | None = None
+        self.machine = VrrpMachine(plan.params, gated=group is not None)
+        self.split_brain = SplitBrainDetector(plan.transport.src)
+        self.control: dict[str, object] = {}
+        """The runtime override in force (who asked, priority, maintenance end), for status."""
         self.counters = Counters()
         self._io = io
         self._book = book
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
-        self._effects: collections.deque[Action] = collections.deque()
+        self._effects: collections.deque[Effect] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         self._garps: set[asyncio.Task[int]] = set()
         self._stop_reason: tuple[TransitionReason, str] | None = None
@@ -173,19 +198,56 @@ class InstanceRunner:
     def name(self) -> str:
         return self.plan.name
 
+    def now(self) -> float:
+        """The clock the machine's deadlines use (the loop's monotonic time)."""
+        return self._loop.time()
+
     # ------------------------------------------------------------------ inputs
 
     def feed(self, event: Input) -> None:
-        """Hand one input to the machine and perform what it asks, then re-arm the timer."""
+        """Hand one input to the machine (through its sync group, if any) and perform what it asks."""
+        if self.group is not None:
+            self.group.feed(self.name, event)
+            return
         actions = self.machine.handle(self._loop.time(), event)
         for action in actions:
-            self._perform(action)
-        self._arm_timer()
+            self.perform(action)
+        self.arm_timer()
+
+    def after_effects(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once every effect queued so far is done (group events follow member events)."""
+        self._queue(callback)
 
     def on_advert(self, accepted: Accepted) -> None:
         """A validated advert for our VRID (the receiver already chose us)."""
         self.counters.adverts_received += 1
         advert = accepted.advert
+        m = self.machine
+        occ = self.split_brain.observe(
+            self._loop.time(), m.state, accepted.frame.src, advert.priority, m.effective_priority
+        )
+        if occ is not None:
+            log.warning(
+                "(%s) split brain: %s also claims MASTER (priority %d, ours %d), seen %d time(s)",
+                self.name,
+                occ.peer,
+                occ.peer_priority,
+                occ.own_priority,
+                occ.count,
+            )
+            p = self.plan.params
+            self._io.notice(
+                SplitBrain(
+                    instance=self.name,
+                    vrid=p.vrid,
+                    interface=p.interface,
+                    peer=str(occ.peer),
+                    peer_priority=occ.peer_priority,
+                    own_priority=occ.own_priority,
+                    count=occ.count,
+                    suppressed=occ.suppressed,
+                )
+            )
         self.feed(
             AdvertReceived(src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs)
         )
@@ -220,7 +282,8 @@ class InstanceRunner:
 
     # ------------------------------------------------------------------ timer
 
-    def _arm_timer(self) -> None:
+    def arm_timer(self) -> None:
+        """Sleep until the machine's next deadline (called after every input)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -232,17 +295,25 @@ class InstanceRunner:
         self._timer = None
         self.feed(Tick())
 
+    def _queue(self, effect: Effect) -> None:
+        self._effects.append(effect)
+        if self._worker is None or self._worker.done():
+            self._worker = self._loop.create_task(self._run_effects(), name=f"vrrp-{self.name}-effects")
+
     # ------------------------------------------------------------------ actions
 
-    def _perform(self, action: Action) -> None:
+    def perform(self, action: Action) -> None:
+        """Adverts inline, logs at once, everything else through the ordered effects queue."""
         if isinstance(action, SendAdvert):
             self._send_advert(action.priority)
         elif isinstance(action, PriorityChanged):
             log.info("(%s) Changing effective priority from %d to %d", self.name, action.old, action.new)
+        elif isinstance(action, WantMaster):
+            log.info(
+                "(%s) wants MASTER (%s); waiting for sync group %s", self.name, action.reason, self.group_name
+            )
         else:
-            self._effects.append(action)
-            if self._worker is None or self._worker.done():
-                self._worker = self._loop.create_task(self._run_effects(), name=f"vrrp-{self.name}-effects")
+            self._queue(action)
 
     def _send_advert(self, priority: int) -> None:
         try:
@@ -266,9 +337,11 @@ class InstanceRunner:
                 self.counters.vip_errors += 1
                 log.error("(%s) %s failed: %s: %s", self.name, type(action).__name__, type(exc).__name__, exc)
 
-    async def _effect(self, action: Action) -> None:
+    async def _effect(self, action: Effect) -> None:
         dev = self.plan.params.interface
-        if isinstance(action, AddVips):
+        if callable(action):
+            action()
+        elif isinstance(action, AddVips):
             async with self._io.netlink_lock:
                 await addresses.add_vips(self._io.ipr, self._vips(action.vips), default_dev=dev)
         elif isinstance(action, RemoveVips):
@@ -319,13 +392,13 @@ class InstanceRunner:
             version=p.version,
             state=STATES[change.new],
             previous=STATES[change.old],
-            base_priority=p.priority,
+            base_priority=self.machine.base_priority,
             effective_priority=change.effective_priority,
             reason=reason,
             detail=detail,
             master_address=str(change.master_address) if change.master_address is not None else None,
             vips=tuple(str(v.address) for v in self.plan.all_vips),
-            group=None,
+            group=self.group_name,
         )
         self._io.publisher.publish(event)
 
@@ -344,8 +417,20 @@ class InstanceRunner:
             "vrid": p.vrid,
             "interface": p.interface,
             "version": p.version,
-            "base_priority": p.priority,
+            "base_priority": m.base_priority,
+            "configured_priority": p.priority,
             "effective_priority": m.effective_priority,
+            "sync_group": self.group_name,
+            "control": dict(self.control),
+            "split_brain": {
+                "count": self.split_brain.count,
+                "last_peer": str(self.split_brain.last_peer) if self.split_brain.last_peer else None,
+                "seconds_ago": (
+                    round(self._loop.time() - self.split_brain.last_at, 3)
+                    if self.split_brain.last_at is not None
+                    else None
+                ),
+            },
             "master_address": str(m.master_address) if m.master_address is not None else None,
             "advert_int": p.advert_int_cs / 100,
             "master_adver_int": m.master_adver_int_cs / 100,

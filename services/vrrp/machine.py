@@ -17,17 +17,23 @@ from services.vrrp.machine_events import (
     Action,
     AddVips,
     AdvertReceived,
+    GroupBackup,
+    GroupFault,
+    GroupGo,
     Input,
     LinkChanged,
+    Maintenance,
     PriorityChanged,
     RemoveVips,
     SendAdvert,
     SendGarp,
+    SetPriority,
     Start,
     StateChanged,
     Stop,
     Tick,
     TrackerChanged,
+    WantMaster,
 )
 from services.vrrp.machine_types import GarpBurst, InstanceParams, IPAddress, Reason, State
 from services.vrrp.priority import Tracking, effective_priority
@@ -62,8 +68,15 @@ def _address_key(address: IPAddress) -> tuple[int, int]:
 class VrrpMachine:
     """One VRRP instance: feed it inputs, perform its actions."""
 
-    def __init__(self, params: InstanceParams) -> None:
+    def __init__(self, params: InstanceParams, *, gated: bool = False) -> None:
+        """``gated``: a sync-group member, whose down timer asks (``WantMaster``) instead of taking over."""
         self._p = params
+        self._gated = gated
+        self._base = params.priority
+        self._wants_master = False
+        self._want_reason = Reason.MASTER_DOWN_TIMER
+        self._group_fault: str | None = None
+        self._maintenance_until: float | None = None
         self._state = State.INIT
         self._tracking = Tracking(params.trackers)
         self._link_up = True
@@ -90,6 +103,33 @@ class VrrpMachine:
     def effective_priority(self) -> int:
         """Base priority adjusted by the trackers, clamped to [1, 254] (255 stays 255)."""
         return self._prio
+
+    @property
+    def base_priority(self) -> int:
+        """The configured priority, or the runtime override (``SetPriority``)."""
+        return self._base
+
+    @property
+    def wants_master(self) -> bool:
+        """A gated member whose down timer fired and which waits for its group."""
+        return self._wants_master
+
+    @property
+    def maintenance_until(self) -> float | None:
+        """When maintenance ends (machine clock), or None when not in maintenance."""
+        return self._maintenance_until
+
+    @property
+    def group_fault(self) -> str | None:
+        """The group member whose FAULT holds this one in FAULT, if any."""
+        return self._group_fault
+
+    def own_fault_cause(self) -> str | None:
+        """Why this instance itself must be in FAULT (its link or trackers), ignoring its group."""
+        if not self._link_up:
+            return Reason.INTERFACE_DOWN
+        name = self._tracking.fault()
+        return None if name is None else Reason.tracker_failed(name)
 
     @property
     def master_address(self) -> IPAddress | None:
@@ -122,6 +162,13 @@ class VrrpMachine:
                 self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
         elif isinstance(event, LinkChanged):
             self._on_link(now, event, out)
+        elif isinstance(event, GroupGo | GroupBackup | GroupFault):
+            self._on_group(now, event, out)
+        elif isinstance(event, SetPriority):
+            self._base = self._p.priority if event.priority is None else event.priority
+            self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
+        elif isinstance(event, Maintenance):
+            self._on_maintenance(now, event.until, out)
         else:
             assert isinstance(event, Tick)
         return out
@@ -129,14 +176,14 @@ class VrrpMachine:
     # ------------------------------------------------------------------ derived values
 
     def _computed_priority(self) -> int:
-        return effective_priority(self._p.priority, self._tracking.adjustment())
+        return effective_priority(self._base, self._tracking.adjustment())
 
     def _fault_cause(self) -> str | None:
-        """Why the instance must be in FAULT now, or None when it may run."""
-        if not self._link_up:
-            return Reason.INTERFACE_DOWN
-        name = self._tracking.fault()
-        return None if name is None else Reason.tracker_failed(name)
+        """Why the instance must be in FAULT now (its own cause first, then its group's)."""
+        own = self.own_fault_cause()
+        if own is not None or self._group_fault is None:
+            return own
+        return Reason.sync_group(self._group_fault)
 
     def _down_interval(self) -> float:
         p = skew_priority(self._p.priority, self._prio)
@@ -163,9 +210,13 @@ class VrrpMachine:
             StateChanged(old=old, new=new, reason=reason, effective_priority=prio, master_address=master)
         )
 
-    def _arm_down_timer(self, now: float, reason: str) -> None:
-        self._timers.arm(TimerKind.MASTER_DOWN, now + self._down_interval())
+    def _arm_down_timer(self, now: float, reason: str, at: float | None = None) -> None:
+        """Arm the down timer (default: a full interval); in maintenance it stays off."""
         self._down_reason = reason
+        if self._maintenance_until is not None:
+            self._timers.cancel(TimerKind.MASTER_DOWN)
+            return
+        self._timers.arm(TimerKind.MASTER_DOWN, now + self._down_interval() if at is None else at)
 
     def _enter_backup(self, now: float, reason: str, out: list[Action]) -> None:
         """BACKUP with a full Master_Down_Interval from now."""
@@ -177,6 +228,7 @@ class VrrpMachine:
         """keepalived's order: advert first, VIPs, GARP burst, later bursts armed, notify."""
         garp = self._p.garp
         self._timers.cancel(TimerKind.MASTER_DOWN)
+        self._wants_master = False
         self._master_adver_int_cs = self._p.advert_int_cs
         self._master_address = self._p.address
         self._preempt_until = None
@@ -201,6 +253,9 @@ class VrrpMachine:
             out.append(SendAdvert(0))
             self._leave_master(out)
         self._timers.clear()
+        if self._maintenance_until is not None:
+            self._timers.arm(TimerKind.MAINTENANCE_END, self._maintenance_until)
+        self._wants_master = False
         self._master_adver_int_cs = self._p.advert_int_cs
         self._master_address = None
         self._preempt_until = None
@@ -208,7 +263,7 @@ class VrrpMachine:
 
     def _leave_fault(self, now: float, reason: str, out: list[Action]) -> None:
         """Back to BACKUP with a full down timer; an owner goes straight to MASTER."""
-        if self._p.is_owner:
+        if self._p.is_owner and self._maintenance_until is None and not self._gated:
             self._become_master(now, reason, out)
         else:
             self._enter_backup(now, reason, out)
@@ -228,7 +283,7 @@ class VrrpMachine:
         out.append(RemoveVips(self._p.vips))
         if self._fault_cause() is not None:
             self._enter_fault(Reason.STARTUP, out)
-        elif self._p.is_owner:
+        elif self._p.is_owner and not self._gated:
             self._become_master(now, Reason.STARTUP, out)
         else:
             self._enter_backup(now, Reason.STARTUP, out)
@@ -286,7 +341,9 @@ class VrrpMachine:
     def _on_timer(self, now: float, kind: TimerKind, out: list[Action]) -> None:
         garp = self._p.garp
         if kind is TimerKind.MASTER_DOWN:
-            self._become_master(now, self._down_reason, out)
+            self._down_timer_fired(now, out)
+        elif kind is TimerKind.MAINTENANCE_END:
+            self._end_maintenance(now, out)
         elif kind is TimerKind.ADVERT:
             self._send_advert(now, self._prio, out)
         elif kind is TimerKind.GARP_MASTER_DELAYED:
@@ -317,12 +374,12 @@ class VrrpMachine:
     def _backup_rx(self, now: float, advert: AdvertReceived) -> None:
         """Reset the down timer on an accepted advert; a lower one is discarded (preempt)."""
         if advert.priority == 0:
-            self._timers.arm(TimerKind.MASTER_DOWN, now + self._skew())
-            self._down_reason = Reason.PRIORITY_ZERO_RECEIVED
+            self._arm_down_timer(now, Reason.PRIORITY_ZERO_RECEIVED, now + self._skew())
             return
         if not self._accepts(now, advert):
             self._down_reason = Reason.PREEMPT
             return
+        self._wants_master = False
         self._track_preempt_delay(now, advert)
         if self._p.version == 3:
             self._master_adver_int_cs = advert.interval_cs
@@ -372,3 +429,58 @@ class VrrpMachine:
             out.append(SendGarp(garp.lower_prio_repeat, GarpBurst.LOWER_PRIO))
             if garp.lower_prio_delay > 0:
                 self._timers.arm(TimerKind.GARP_LOWER_PRIO, now + garp.lower_prio_delay)
+
+    # ------------------------------------------------------------------ sync groups and runtime control
+
+    def _down_timer_fired(self, now: float, out: list[Action]) -> None:
+        """Take over, or (a sync-group member) say so and wait with a re-armed timer."""
+        if not self._gated:
+            self._become_master(now, self._down_reason, out)
+            return
+        self._wants_master = True
+        self._want_reason = self._down_reason
+        self._arm_down_timer(now, self._down_reason)
+        out.append(WantMaster(reason=self._want_reason))
+
+    def _on_group(self, now: float, event: GroupGo | GroupBackup | GroupFault, out: list[Action]) -> None:
+        """What the sync group coordinator decided for this member."""
+        if isinstance(event, GroupGo):
+            if self._state is State.BACKUP and self._wants_master and self._maintenance_until is None:
+                self._become_master(now, self._want_reason, out)
+        elif isinstance(event, GroupBackup):
+            if self._state is State.MASTER:
+                self._step_down(now, Reason.sync_group(event.member), out)
+        elif event.member != self._group_fault:
+            released = self._group_fault
+            self._group_fault = event.member
+            self._reevaluate(now, out, Reason.sync_group(event.member or released or ""))
+
+    def _step_down(self, now: float, reason: str, out: list[Action]) -> None:
+        """MASTER -> BACKUP on our own initiative: priority 0 first, so a backup takes over after skew."""
+        out.append(SendAdvert(0))
+        self._leave_master(out)
+        self._master_address = None
+        self._wants_master = False
+        self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
+        self._set_state(State.BACKUP, reason, out)
+
+    def _on_maintenance(self, now: float, until: float | None, out: list[Action]) -> None:
+        """Maintenance: hand over (priority 0) if MASTER, then BACKUP without a down timer until ``until``."""
+        if until is None:
+            if self._maintenance_until is not None:
+                self._end_maintenance(now, out)
+            return
+        self._maintenance_until = until
+        self._timers.arm(TimerKind.MAINTENANCE_END, until)
+        self._wants_master = False
+        if self._state is State.MASTER:
+            self._step_down(now, Reason.MAINTENANCE, out)
+        else:
+            self._timers.cancel(TimerKind.MASTER_DOWN)
+
+    def _end_maintenance(self, now: float, out: list[Action]) -> None:
+        """Compete again: a BACKUP gets a full down timer (so it preempts a lower master)."""
+        self._maintenance_until = None
+        self._timers.cancel(TimerKind.MAINTENANCE_END)
+        if self._state is State.BACKUP:
+            self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)

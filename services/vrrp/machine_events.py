@@ -53,7 +53,47 @@ class LinkChanged(msgspec.Struct, frozen=True, kw_only=True, tag="link"):
     up: bool
 
 
-Input = Start | Stop | Tick | AdvertReceived | TrackerChanged | LinkChanged
+class GroupGo(msgspec.Struct, frozen=True, tag="group_go"):
+    """Sync group: every member wants MASTER, so a waiting member may take it now."""
+
+
+class GroupBackup(msgspec.Struct, frozen=True, kw_only=True, tag="group_backup"):
+    """Sync group: ``member`` left MASTER for BACKUP, so a MASTER member follows it."""
+
+    member: str
+
+
+class GroupFault(msgspec.Struct, frozen=True, kw_only=True, tag="group_fault"):
+    """Sync group: ``member`` is in FAULT (None: no member is), which holds this one in FAULT."""
+
+    member: str | None
+
+
+class SetPriority(msgspec.Struct, frozen=True, kw_only=True, tag="set_priority"):
+    """Runtime control: replace the configured base priority (None restores the configured one)."""
+
+    priority: int | None
+
+
+class Maintenance(msgspec.Struct, frozen=True, kw_only=True, tag="maintenance"):
+    """Runtime control: stay BACKUP and do not compete until ``until`` (None ends maintenance now)."""
+
+    until: float | None
+
+
+Input = (
+    Start
+    | Stop
+    | Tick
+    | AdvertReceived
+    | TrackerChanged
+    | LinkChanged
+    | GroupGo
+    | GroupBackup
+    | GroupFault
+    | SetPriority
+    | Maintenance
+)
 
 # --------------------------------------------------------------------------- actions
 
@@ -100,4 +140,10 @@ class StateChanged(msgspec.Struct, frozen=True, kw_only=True, tag="state_changed
     master_address: IPAddress | None = None
 
 
-Action = SendAdvert | AddVips | RemoveVips | SendGarp | PriorityChanged | StateChanged
+class WantMaster(msgspec.Struct, frozen=True, kw_only=True, tag="want_master"):
+    """A sync-group member's down timer fired: it stays BACKUP until its group says ``GroupGo``."""
+
+    reason: str
+
+
+Action = SendAdvert | AddVips | RemoveVips | SendGarp | PriorityChanged | StateChanged | WantMaster

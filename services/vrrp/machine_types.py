@@ -43,6 +43,15 @@ class Reason:
     INTERFACE_UP = "interface_up"
     TRACKER_RECOVERED = "tracker_recovered"
     SHUTDOWN = "shutdown"
+    SYNC_GROUP = "sync_group"
+    """A sync group moved this member (``sync_group:MEMBER`` names the member that caused it)."""
+    MAINTENANCE = "maintenance"
+    """An operator put the instance in maintenance (runtime control)."""
+
+    @staticmethod
+    def sync_group(member: str) -> str:
+        """The reason string naming the group member whose change moved this one."""
+        return f"{Reason.SYNC_GROUP}:{member}"
 
     @staticmethod
     def tracker_failed(name: str) -> str:

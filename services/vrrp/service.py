@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from pyroute2 import AsyncIPRoute
 
 from services.vrrp.addresses import InterfaceInfo, Rtnl, interface_info, link_states, remove_stale_vips
 from services.vrrp.announce import Announcer
+from services.vrrp.control import Control
+from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
 from services.vrrp.machine_events import LinkChanged, Start
 from services.vrrp.params import InstancePlan, PlanError, build_plan, configured_source, family_of
@@ -40,7 +43,17 @@ from shared.bus import Publisher, connect, register_service
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.load import load
 from shared.config.model import Config
-from shared.events import STATE_BUCKET, ReloadReply, TrackerResult, TransitionReason, decode, encode_token
+from shared.events import (
+    STATE_BUCKET,
+    Notice,
+    ReloadReply,
+    TrackerResult,
+    TransitionReason,
+    decode,
+    encode,
+    encode_token,
+    notice_subject,
+)
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -71,6 +84,9 @@ class VrrpService:
         self.config_id = config_id
         self.publisher = Publisher(node)
         self.runners: dict[str, InstanceRunner] = {}
+        self.groups: dict[str, GroupDriver] = {}
+        self._group_members: dict[str, list[str]] = {}
+        self.control = Control(self)
         self.pool = SocketPool()
         self._announcers: dict[str, Announcer] = {}
         self._links: dict[str, bool] = {}
@@ -79,6 +95,7 @@ class VrrpService:
         self._reload_lock = asyncio.Lock()
         self._netlink_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._notices: set[asyncio.Task[None]] = set()
         self._nc: Client | None = None
         self._ipr: Rtnl = None
         self.book = TrackerBook(asyncio.get_running_loop().time)
@@ -97,8 +114,7 @@ class VrrpService:
             self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
             self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
             await self._await_tracker_state(plans.values())
-            for plan in plans.values():
-                await self._start_instance(plan)
+            await self._start_instances(list(plans.values()))
             self._install_signals(loop)
             await self._stopping.wait()
             await self._shutdown()
@@ -160,6 +176,7 @@ class VrrpService:
 
     async def _plans(self, config: Config) -> dict[str, InstancePlan]:
         """Resolve every instance; one that cannot run here is logged and left out, not fatal."""
+        self._group_members = {g.name: list(g.members) for g in config.vrrp.sync_groups.values()}
         plans: dict[str, InstancePlan] = {}
         for inst in config.vrrp.instances.values():
             if not inst.interface:
@@ -192,8 +209,45 @@ class VrrpService:
         self._announcers[dev] = Announcer.open(dev, mac=info.mac, ipv6_src=info.ipv6_link_local)
         return self._announcers[dev]
 
-    async def _start_instance(self, plan: InstancePlan) -> None:
-        """Sockets, runner, current link and tracker facts, then ``Start``."""
+    def _group_of(self, name: str, names: Iterable[str]) -> str | None:
+        """The sync group ``name`` runs in, if at least two of its members run (smaller: ignored)."""
+        present = set(names)
+        for group, members in self._group_members.items():
+            if name in members and sum(m in present for m in members) >= 2:
+                return group
+        return None
+
+    async def _start_instances(self, plans: list[InstancePlan]) -> None:
+        """Create every runner first, tie sync groups together, then boot them (so ``Start`` is grouped)."""
+        names = [*self.runners, *(p.name for p in plans)]
+        created = [
+            r for plan in plans if (r := await self._create_runner(plan, self._group_of(plan.name, names)))
+        ]
+        self._link_groups()
+        for runner in created:
+            self._boot(runner)
+
+    def _link_groups(self) -> None:
+        """(Re)build every sync group's driver from the runners now running."""
+        groups: dict[str, GroupDriver] = {}
+        for group, members in self._group_members.items():
+            runners = {
+                m: self.runners[m]
+                for m in members
+                if m in self.runners and self.runners[m].group_name == group
+            }
+            current = self.groups.get(group)
+            if current is not None and current.runners == runners:
+                groups[group] = current
+            elif len(runners) >= 2:
+                groups[group] = GroupDriver(group, runners, self.publisher)
+        for name, driver in self.groups.items():
+            if groups.get(name) is not driver:
+                driver.detach()
+        self.groups = groups
+
+    async def _create_runner(self, plan: InstancePlan, group: str | None) -> InstanceRunner | None:
+        """Sockets and the runner (its machine gated when in a sync group)."""
         for dev in {v.dev or plan.params.interface for v in plan.all_vips}:
             await self._announcer(dev)
         try:
@@ -206,22 +260,30 @@ class VrrpService:
                     netlink_lock=self._netlink_lock,
                     publisher=self.publisher,
                     announcer_for=self._announcers.get,
+                    notice=self.notice,
                 ),
                 self.book,
+                group=group,
             )
             self.pool.attach(runner)
         except OSError as exc:
             log.error(
                 "(%s) cannot open sockets on %s: %s; instance skipped", plan.name, plan.params.interface, exc
             )
-            return
+            return None
         self.runners[plan.name] = runner
+        return runner
+
+    def _boot(self, runner: InstanceRunner) -> None:
+        """Current link and tracker facts, runtime overrides kept across reloads, then ``Start``."""
+        plan = runner.plan
         for ifname in sorted(plan.tracked_interfaces):
             runner.feed(LinkChanged(interface=ifname, up=self._links.get(ifname, False)))
         for spec in plan.params.trackers:
             known = self.book.current(spec.name) if spec.kind != "interface" else None
             if known is not None:
                 runner.feed(known)
+        self.control.restore(runner)
         runner.feed(Start())
 
     async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
@@ -308,7 +370,7 @@ class VrrpService:
         await self.publisher.start(nc)
         track = f"lifeline.{encode_token(self.node)}.track.>"
         await nc.subscribe(track, cb=self._on_tracker_msg)
-        await register_service(
+        svc = await register_service(
             nc,
             node=self.node,
             service="vrrp",
@@ -317,6 +379,7 @@ class VrrpService:
             reload=self._reload_request,
             publisher=self.publisher,
         )
+        await self.control.register(svc)
         await self._read_tracker_kv(nc)
 
     async def status(self) -> dict[str, object]:
@@ -324,9 +387,25 @@ class VrrpService:
         return {
             "config": self.config_path,
             "instances": {name: r.status() for name, r in self.runners.items()},
+            "sync_groups": {name: g.status() for name, g in self.groups.items()},
             "receivers": [r.status() for r in self.pool.receivers.values()],
             "links": dict(self._links),
         }
+
+    def notice(self, notice: Notice) -> None:
+        """Stamp and send an operator notice on core NATS (dropped, with a log line, while NATS is away)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            log.warning("bus away: %s notice for %s not sent", type(notice).__name__, notice.instance)
+            return
+        kind = "control" if type(notice).__name__ == "InstanceControl" else "split_brain"
+        stamped = msgspec.structs.replace(
+            notice, node=self.node, ts=time.time_ns(), boot_id=self.publisher.boot_id
+        )
+        subject = notice_subject(self.node, kind, notice.instance)
+        task = asyncio.get_running_loop().create_task(nc.publish(subject, encode(stamped)))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
 
     async def _reload_request(self, _body: bytes) -> ReloadReply:
         return await self.reload()
@@ -359,15 +438,25 @@ class VrrpService:
         for name in [n for n in self.runners if n not in plans]:
             await self._stop_instance(name, TransitionReason.REMOVED)
             touched.append(name)
+        changed = {
+            n
+            for n, p in plans.items()
+            if (r := self.runners.get(n)) is None or r.plan != p or r.group_name != self._group_of(n, plans)
+        }
+        # A sync group is restarted whole: its coordinator must see every member from INIT.
+        for members in self._group_members.values():
+            if changed & set(members):
+                changed |= {m for m in members if m in plans}
+        fresh: list[InstancePlan] = []
         for name, plan in plans.items():
-            current = self.runners.get(name)
-            if current is not None and current.plan == plan:
+            if name not in changed:
                 continue
-            if current is not None:
+            if name in self.runners:
                 await self._stop_instance(name, TransitionReason.RELOAD)
             else:
                 await self._remove_stale(plan)
             await self._read_links([plan])
-            await self._start_instance(plan)
+            fresh.append(plan)
             touched.append(name)
+        await self._start_instances(fresh)
         return touched

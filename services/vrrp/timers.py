@@ -24,6 +24,7 @@ class TimerKind(enum.Enum):
     GARP_MASTER_DELAYED = "garp_master_delayed"
     GARP_REFRESH = "garp_refresh"
     GARP_LOWER_PRIO = "garp_lower_prio"
+    MAINTENANCE_END = "maintenance_end"
 
 
 def skew_time(version: int, priority: int, master_adver_int_cs: int) -> float:

@@ -31,15 +31,18 @@ from services.vrrp.machine_events import (
     AdvertReceived,
     Input,
     LinkChanged,
+    Maintenance,
     PriorityChanged,
     RemoveVips,
     SendAdvert,
     SendGarp,
+    SetPriority,
     Start,
     StateChanged,
     Stop,
     Tick,
     TrackerChanged,
+    WantMaster,
 )
 from services.vrrp.machine_types import GarpParams, InstanceParams, TrackerSpec
 
@@ -53,6 +56,7 @@ _REQUIRED = {
     "priority": {"old", "new"},
     "add_vips": set(),
     "remove_vips": set(),
+    "want_master": set(),
 }
 _GARP_KEYS = {
     "garp_master_delay": ("master_delay", float),
@@ -212,6 +216,10 @@ def _input(step: Step) -> Input:
         return TrackerChanged(name=positional[0], ok=ok, value=value)
     if step.verb == "link":
         return LinkChanged(interface=positional[0], up=positional[1] == "up")
+    if step.verb == "set_priority":
+        return SetPriority(priority=None if positional[0] == "none" else int(positional[0]))
+    if step.verb == "maintenance":
+        return Maintenance(until=None if positional and positional[0] == "clear" else float(kv["until"]))
     raise ValueError(f"unknown verb {step.verb!r}")
 
 
@@ -229,6 +237,8 @@ def render(action: Action) -> tuple[str, dict[str, str]]:
         return "garp", {"count": str(action.count), "burst": action.burst.value}
     if isinstance(action, PriorityChanged):
         return "priority", {"old": str(action.old), "new": str(action.new)}
+    if isinstance(action, WantMaster):
+        return "want_master", {"reason": action.reason}
     assert isinstance(action, StateChanged)
     master = "none" if action.master_address is None else str(action.master_address)
     fields = {"new": action.new.value, "from": action.old.value, "reason": action.reason}
