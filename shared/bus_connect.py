@@ -51,7 +51,7 @@ async def connect(
             await on_disconnected()
 
     async def reconnected_cb() -> None:
-        log.info("nats %s: reconnected to %s", name, nc.connected_url.netloc if nc.connected_url else "?")
+        log.info("nats %s: reconnected to %s", name, _where(nc))
         if on_reconnected is not None:
             await on_reconnected()
 
@@ -74,5 +74,11 @@ async def connect(
         closed_cb=closed_cb,
         **options,
     )
-    log.info("nats %s: connected to %s", name, nc.connected_url.netloc if nc.connected_url else "?")
+    log.info("nats %s: connected to %s", name, _where(nc))
     return nc
+
+
+def _where(nc: Client) -> str:
+    """host:port of the server we are on; never the netloc, which carries user:password@."""
+    url = nc.connected_url
+    return f"{url.hostname}:{url.port}" if url is not None else "?"

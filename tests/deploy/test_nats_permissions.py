@@ -1,0 +1,396 @@
+"""The generated per-service NATS users against a real nats-server.
+
+Each service user does its job through the code the services use (the
+``Publisher`` into JetStream and the KV bucket, micro endpoints, the notifier's
+streams, lease bucket and durable consumer), and is refused, by the server, on
+what belongs to another service or another node: the refusal is the
+``permissions violation`` nats-py reports to the error callback, and the
+admin sees nothing of the refused event in the stream or the bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
+
+from services.notifier.delivery_lease import Lease, ensure_lease_bucket
+from services.notifier.service import dead_letter_stream_config, ensure_stream
+from shared.bus_micro import register_service
+from shared.bus_publisher import Publisher
+from shared.bus_setup import ensure_event_stream, ensure_state_bucket
+from shared.events import (
+    DEAD_LETTER_STREAM,
+    EVENT_STREAM,
+    MSG_ID_HEADER,
+    STATE_BUCKET,
+    DeadLetter,
+    Event,
+    durable_transition,
+    encode,
+    encode_token,
+    kv_key_for_subject,
+    status_subject,
+    subject_for,
+)
+from shared.nats_users import ADMIN, SERVICE_USERS, generate_passwords, render_config, service_permissions
+from tests.nats.events_sample import every_event, instance
+from tests.support.nats import free_port, nats_server_binary
+
+pytestmark = pytest.mark.nats
+
+NODE = "lb-1.test"  # a dot: the node name is token-encoded in every permission
+OTHER = "lb-2"
+N = encode_token(NODE)
+PASSWORDS = generate_passwords()
+
+
+class Server:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.conf = workdir / "nats-server.conf"
+        self.conf.write_text(
+            render_config(NODE, PASSWORDS, port=self.port, store_dir=str(workdir / "js"), host="127.0.0.1")
+        )
+        self.log = workdir / "nats-server.log"
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-c", str(self.conf), "-l", str(self.log)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while "Server is ready" not in (self.log.read_text() if self.log.exists() else ""):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nats-server did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("nats-perms"))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+class User:
+    """A connection as one user, with every asynchronous error the server sent it."""
+
+    def __init__(self, nc: Client, errors: list[str]) -> None:
+        self.nc = nc
+        self.errors = errors
+
+    async def violation(self, subject: str, timeout: float = 2.0) -> bool:
+        """True once the server reported a permissions violation naming ``subject``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(
+                "permissions violation" in e.lower() and subject.lower() in e.lower() for e in self.errors
+            ):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+
+@contextlib.asynccontextmanager
+async def login(server: Server, user: str) -> AsyncIterator[User]:
+    errors: list[str] = []
+
+    async def error_cb(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await nats.connect(
+        server.url, user=user, password=PASSWORDS[user], error_cb=error_cb, allow_reconnect=False
+    )
+    try:
+        yield User(nc, errors)
+    finally:
+        await nc.close()
+
+
+async def publish_all(user: User, events: list[Event]) -> Publisher:
+    pub = Publisher(NODE, ack_timeout=1.0)
+    for event in events:
+        pub.publish(event)
+    await pub.start(user.nc)
+    return pub
+
+
+async def stored(admin: Client, subject: str) -> bool:
+    """Is there a state-bucket entry for ``subject`` (what every published event leaves)?"""
+    kv = await admin.jetstream().key_value(STATE_BUCKET)
+    try:
+        await kv.get(kv_key_for_subject(subject))
+    except Exception:
+        return False
+    return True
+
+
+def by_kind(kind: str) -> list[Event]:
+    return [e for e in every_event() if subject_for(e.__class__(**_fields(e, NODE))).split(".")[2] == kind]
+
+
+def _fields(event: Event, node: str) -> dict[str, object]:
+    return {f: getattr(event, f) for f in event.__struct_fields__} | {"node": node}
+
+
+# --------------------------------------------------------------------------- each does its job
+
+
+async def test_config_lists_every_service_user() -> None:
+    text = render_config(NODE, PASSWORDS)
+    for user in (*SERVICE_USERS, ADMIN):
+        assert f'user: "{user}"' in text
+    assert "jetstream: enabled" in text
+    assert f"lifeline.{N}.vrrp.>" in service_permissions(NODE, "vrrp").publish
+
+
+def test_checked_in_config_is_the_generated_one() -> None:
+    checked_in = Path(__file__).parents[2] / "deploy" / "nats-server.conf"
+    assert checked_in.read_text() == render_config("lb1")
+
+
+async def test_vrrp_publishes_state_reads_trackers_answers_status(server: Server) -> None:
+    async with login(server, "vrrp") as vrrp, login(server, ADMIN) as admin:
+        events = [instance(), *by_kind("vrrp")]
+        got: list[str] = []
+        await vrrp.nc.subscribe(f"lifeline.{N}.track.>", cb=_collect(got))
+        pub = await publish_all(vrrp, events)
+        assert await pub.flush(10)
+        assert pub.counters.published == len(events) and pub.counters.rejected == 0
+        info = await admin.nc.jetstream().stream_info(EVENT_STREAM, subjects_filter=f"lifeline.{N}.vrrp.>")
+        assert info.state.subjects and len(info.state.subjects) >= 2
+        # the vrrp service's start-up read of the bucket (services/vrrp/service.py)
+        kv = await vrrp.nc.jetstream().key_value(STATE_BUCKET)
+        keys = await kv.keys()
+        own = [k for k in keys if k.startswith(f"{N}.vrrp.")]
+        assert own
+        for key in own:
+            assert (await kv.get(key)).value
+        await admin.nc.publish(f"lifeline.{N}.track.chk", b"{}")
+        svc = await register_service(
+            vrrp.nc, node=NODE, service="vrrp", version="0.1.0", status=_status, publisher=pub
+        )
+        for asker in (admin, vrrp):  # the operator, and the container healthcheck as the service itself
+            reply = await asker.nc.request(status_subject(NODE, "vrrp"), b"", timeout=2)
+            assert b'"service":"vrrp"' in reply.data
+        assert (await admin.nc.request("$SRV.PING.lifeline-vrrp", b"", timeout=2)).data
+        await _until(lambda: bool(got))
+        await svc.stop()
+        await pub.close()
+        assert not vrrp.errors
+
+
+async def test_checker_publishes_results_and_transitions(server: Server) -> None:
+    async with login(server, "checker") as checker, login(server, ADMIN) as admin:
+        events = by_kind("track") + by_kind("check")
+        events.append(durable_transition(by_kind("check")[0]))  # type: ignore[arg-type]
+        pub = await publish_all(checker, events)
+        assert await pub.flush(10)
+        assert pub.counters.published == len(events) and pub.counters.rejected == 0
+        assert await stored(admin.nc, subject_for(_stamped(events[-1])))
+        # replica heartbeats (services/checker/sharding.py) and the KV watch on its own keys
+        beats: list[str] = []
+        await checker.nc.subscribe(f"lifeline.{N}.ctl.checker.replicas", cb=_collect(beats))
+        await checker.nc.publish(f"lifeline.{N}.ctl.checker.replicas", b"{}")
+        kv = await ensure_state_bucket(checker.nc.jetstream())
+        watcher = await kv.watch(f"{N}.track.>")
+        assert await watcher.updates(timeout=2) is not None
+        await watcher.stop()
+        await _until(lambda: bool(beats))
+        await pub.close()
+        assert not checker.errors
+
+
+async def test_lvs_publishes_pool_events_and_follows_checks(server: Server) -> None:
+    async with login(server, "lvs") as lvs, login(server, ADMIN) as admin:
+        seen: list[str] = []
+        await lvs.nc.subscribe(f"lifeline.{N}.check.>", cb=_collect(seen))
+        await lvs.nc.subscribe(f"lifeline.{N}.vrrp.state.*", cb=_collect(seen))
+        events = by_kind("lvs")
+        pub = await publish_all(lvs, events)
+        assert await pub.flush(10)
+        assert pub.counters.published == len(events) and pub.counters.rejected == 0
+        await admin.nc.publish(f"lifeline.{N}.check.a.b", b"{}")
+        await admin.nc.publish(f"lifeline.{N}.vrrp.state.VI_1", b"{}")
+        await _until(lambda: len(seen) == 2)
+        await pub.close()
+        assert not lvs.errors
+
+
+async def test_notifier_consumes_leases_and_dead_letters(server: Server) -> None:
+    async with login(server, "vrrp") as vrrp, login(server, "notifier") as notifier:
+        pub = await publish_all(vrrp, [instance("VI_NOTIFY")])
+        assert await pub.flush(10)
+        await pub.close()
+        js = notifier.nc.jetstream(timeout=5.0)
+        await ensure_event_stream(js)
+        await ensure_stream(js, dead_letter_stream_config())
+        kv = await ensure_lease_bucket(js, 6.0)
+        lease = Lease(kv, "mail", "t:1", 6.0)
+        assert await lease.try_acquire()
+        durable = "notifier_mail"
+        await js.add_consumer(
+            EVENT_STREAM,
+            ConsumerConfig(
+                durable_name=durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                filter_subjects=["lifeline.*.vrrp.>", "lifeline.*.lvs.>"],
+            ),
+        )
+        sub = await js.pull_subscribe_bind(durable=durable, stream=EVENT_STREAM)
+        msgs = await sub.fetch(100, timeout=3)
+        assert any(m.subject.endswith("VI_NOTIFY") for m in msgs)
+        for m in msgs:
+            await m.ack()
+        letter = DeadLetter(
+            node=NODE,
+            ts=1,
+            sink="mail",
+            reason="SMTP 550",
+            retryable=False,
+            attempts=1,
+            subject=msgs[0].subject,
+            stream=EVENT_STREAM,
+            stream_seq=msgs[0].metadata.sequence.stream,
+            event_id="x:1",
+            event=instance(),
+        )
+        ack = await js.publish(
+            f"lifeline.{N}.notify.dead.mail",
+            encode(letter),
+            headers={MSG_ID_HEADER: "mail:x:1"},
+            stream=DEAD_LETTER_STREAM,
+        )
+        assert ack.stream == DEAD_LETTER_STREAM
+        await notifier.nc.publish("mirror.lifeline.x", b"{}")  # the republish sink's default target
+        await notifier.nc.flush()
+        await lease.release()
+        assert not notifier.errors
+
+
+# --------------------------------------------------------------------------- and is refused the rest
+
+REFUSED_PUBLISH = [
+    ("notifier", f"lifeline.{N}.track.chk"),
+    ("notifier", f"lifeline.{N}.vrrp.state.VI_1"),
+    ("notifier", f"$KV.{STATE_BUCKET}.{N}.track.chk"),
+    ("notifier", f"lifeline.{N}.ctl.vrrp.reload"),
+    ("checker", f"lifeline.{N}.vrrp.state.VI_1"),
+    ("checker", f"$KV.{STATE_BUCKET}.{N}.vrrp.state.VI_1"),
+    ("checker", f"lifeline.{N}.lvs.x"),
+    ("checker", f"lifeline.{OTHER}.track.chk"),
+    ("vrrp", f"lifeline.{N}.track.chk"),
+    ("vrrp", f"lifeline.{N}.health.a.b"),
+    ("vrrp", f"lifeline.{OTHER}.vrrp.state.VI_1"),
+    ("vrrp", f"$KV.{STATE_BUCKET}.{OTHER}.vrrp.state.VI_1"),
+    ("vrrp", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}"),
+    ("vrrp", f"$JS.API.STREAM.PURGE.{EVENT_STREAM}"),
+    ("vrrp", f"lifeline.{N}.ctl.checker.reload"),
+    ("lvs", f"lifeline.{N}.vrrp.state.VI_1"),
+    ("lvs", f"lifeline.{N}.check.a.b"),
+    ("lvs", "mirror.lifeline.x"),
+]
+
+
+@pytest.mark.parametrize(("user", "subject"), REFUSED_PUBLISH)
+async def test_refused_publish(server: Server, user: str, subject: str) -> None:
+    async with login(server, user) as u:
+        await u.nc.publish(subject, b"{}")
+        await u.nc.flush()
+        assert await u.violation(subject), u.errors
+
+
+REFUSED_SUBSCRIBE = [
+    ("notifier", f"lifeline.{N}.ctl.vrrp.>"),  # cannot impersonate another service's endpoints
+    ("checker", f"lifeline.{N}.ctl.vrrp.reload"),
+    ("vrrp", f"lifeline.{N}.ctl.lvs.status"),
+    ("lvs", f"lifeline.{OTHER}.check.>"),
+]
+
+
+@pytest.mark.parametrize(("user", "subject"), REFUSED_SUBSCRIBE)
+async def test_refused_subscribe(server: Server, user: str, subject: str) -> None:
+    async with login(server, user) as u:
+        await u.nc.subscribe(subject)
+        await u.nc.flush()
+        assert await u.violation(subject), u.errors
+
+
+@pytest.mark.parametrize(
+    ("user", "kind"),
+    [("notifier", "track"), ("notifier", "vrrp"), ("checker", "vrrp"), ("lvs", "health")],
+)
+async def test_publisher_of_a_foreign_event_is_refused(server: Server, user: str, kind: str) -> None:
+    """Through the real Publisher: the server refuses, nothing reaches the stream or the bucket."""
+    event = _stamped(by_kind(kind)[0] if kind != "health" else durable_transition(by_kind("check")[0]))
+    event = event.__class__(**(_fields(event, NODE) | {"detail": f"forged by {user}"}))
+    subject = subject_for(event)
+    async with login(server, user) as u, login(server, ADMIN) as admin:
+        with contextlib.suppress(Exception):  # the KV key may exist from a legitimate test
+            kv = await admin.nc.jetstream().key_value(STATE_BUCKET)
+            await kv.delete(kv_key_for_subject(subject))
+        pub = await publish_all(u, [event])
+        assert not await pub.flush(2)  # never acknowledged: the publisher keeps it and retries
+        assert pub.counters.published == 0
+        assert await u.violation(subject)
+        await pub.close(flush_timeout=0.1)
+        assert not await _stored_value(admin.nc, subject, f"forged by {user}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _status() -> dict[str, object]:
+    return {"ok": True}
+
+
+def _collect(into: list[str]) -> Callable[[Msg], Awaitable[None]]:
+    async def cb(msg: Msg) -> None:
+        into.append(msg.subject)
+
+    return cb
+
+
+async def _until(predicate: object, timeout: float = 3.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def _stamped(event: Event) -> Event:
+    return event.__class__(**_fields(event, NODE))
+
+
+async def _stored_value(admin: Client, subject: str, needle: str) -> bool:
+    kv = await admin.jetstream().key_value(STATE_BUCKET)
+    try:
+        entry = await kv.get(kv_key_for_subject(subject))
+    except (NotFoundError, Exception):
+        return False
+    return entry.value is not None and needle.encode() in entry.value
