@@ -12,6 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from shared import cli_config, cli_demo, cli_up
+from shared.cli_ctl import register as register_ctl
+from shared.cli_events import register as register_events
+from shared.cli_status import register as register_status
+from shared.metrics import register as register_metrics
 
 EXIT_INTERNAL = 70
 
@@ -21,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_config.register(commands)
     cli_up.register(commands)
+    register_status(commands)
+    register_events(commands)
+    register_ctl(commands)
+    register_metrics(commands)
     cli_demo.register(commands)
     return parser
 

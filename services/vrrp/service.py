@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -115,6 +116,7 @@ class VrrpService:
             self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
             await self._await_tracker_state(plans.values())
             await self._start_instances(list(plans.values()))
+            gc.freeze()  # start-up objects never die: keep them out of every later collection's scan
             self._install_signals(loop)
             await self._stopping.wait()
             await self._shutdown()
