@@ -10,7 +10,10 @@ same alert (mail clients thread or de-duplicate on it).
 
 keepalived drops an alert when the server is down; here that is a retryable
 ``DeliveryError`` and the core decides.  A permanent refusal (5xx) is not
-retryable.
+retryable, nor is a server that does not offer STARTTLS when ``starttls`` is
+on (the mail is never sent in clear instead).  TLS always verifies the server's
+certificate and name: against the system's trust store, or ``tls_context``
+(e.g. ``ssl.create_default_context(cafile=...)`` for a private CA).
 """
 
 from __future__ import annotations
@@ -123,6 +126,14 @@ class SmtpSink:
             if self.starttls or self.use_tls or self.username is not None:
                 await client.ehlo()
                 if self.starttls:
+                    if not client.supports_extension("starttls"):
+                        # Same server, same answer: a configuration mismatch, not a passing fault,
+                        # and the mail is never sent in clear instead.
+                        raise DeliveryError(
+                            f"SMTP server {self.host}:{self.port} does not offer STARTTLS"
+                            " (starttls is on; not sending in clear)",
+                            retryable=False,
+                        )
                     await client.starttls(tls_context=self.tls_context)
                     await client.ehlo()
                 if self.username is not None:

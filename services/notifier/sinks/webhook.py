@@ -9,6 +9,12 @@ receiver can drop the re-sends a retry may cause.
 
 Status codes: 2xx delivered; 408, 425, 429 and 5xx retryable; other codes
 (redirects included: a webhook URL should be exact) are not.
+
+TLS: an ``https://`` URL is always verified (certificate chain and host name)
+against the system's trust store, or against ``cafile`` (a PEM bundle, for a
+receiver behind a private CA; settable from ``lifeline.toml`` options), or by a
+caller's own ``ssl_context``.  There is deliberately no switch to turn
+verification off.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class WebhookSink:
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
         ssl_context: ssl.SSLContext | None = None,
+        cafile: str | None = None,
         name: str = "webhook",
     ) -> None:
         parts = urlsplit(url)
@@ -45,9 +52,11 @@ class WebhookSink:
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if cafile is not None and (ssl_context is not None or parts.scheme != "https"):
+            raise ValueError("webhook cafile needs an https:// URL and no ssl_context")
         self.ssl: ssl.SSLContext | None = None
         if parts.scheme == "https":
-            self.ssl = ssl_context or ssl.create_default_context()
+            self.ssl = ssl_context or ssl.create_default_context(cafile=cafile)
         netloc = parts.netloc.rpartition("@")[2]
         self.headers = {"Host": netloc, "User-Agent": "lifeline-notifier", **(headers or {})}
         self.timeout = timeout
