@@ -32,6 +32,7 @@ class SmtpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     use_tls: bool = False
     username: str | None = None
     password: str | None = None
+    cafile: str | None = None  # trust this CA (a private mail server) instead of the system's
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -23,6 +23,7 @@ import grp
 import logging
 import os
 import pwd
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -279,6 +280,7 @@ def smtp_sink(config: Config, settings: Settings) -> SmtpSink | None:
         use_tls=tls.use_tls,
         username=tls.username,
         password=tls.password,
+        tls_context=ssl.create_default_context(cafile=tls.cafile) if tls.cafile else None,
         no_email_faults=gd.no_email_faults,
         alert_filter=alert_filter(config),
     )
