@@ -29,6 +29,7 @@ from services.lvs.desired import (
 )
 from services.lvs.pool import Pool
 from services.lvs.reconcile import Op, apply_to, diff
+from services.lvs.suspend import SuspendChange, Suspension
 from shared.config.model_lvs import LvsConfig
 from shared.events import PoolEvent
 
@@ -43,6 +44,14 @@ class Kernel(Protocol):
     def read_table(self) -> Table: ...
 
     def apply(self, ops: list[Op]) -> object: ...
+
+
+@dataclass
+class Release:
+    """What a stop without ``--keep`` did: kernel operations, and the ``omega`` events to publish in order."""
+
+    ops: int
+    events: list[PoolEvent]
 
 
 @dataclass
@@ -65,6 +74,10 @@ class Engine:
         self.owned: set[ServiceKey] = self._load_owned()
         self.last: ReconcileReport | None = None
         self.latencies_ms: deque[float] = deque(maxlen=10_000)
+        self.suspension = Suspension(self.plans)
+        self.ignored = 0
+        """Health facts dropped because their virtual server was suspended (``ha_suspend``)."""
+        self.released = False
 
     # ------------------------------------------------------------------ whole-table paths
 
@@ -97,16 +110,46 @@ class Engine:
         plans = build_plans(lvs)
         self.pools = {name: Pool(plan, previous=self.pools.get(name)) for name, plan in plans.items()}
         self.plans = plans
+        self._log_suspend(self.suspension.replan(plans))
         return self.reconcile("reload")
 
-    def release(self) -> int:
-        """Stop without ``--keep``: delete every service we own (and only those)."""
+    def release(self) -> Release:
+        """Stop without ``--keep``: delete every service we own (and only those).
+
+        The pools are released first so their ``omega`` events describe the
+        state just before the deletion; afterwards health facts are ignored,
+        so a late message cannot re-add what was just removed.
+        """
+        events = [event for pool in self.pools.values() for event in pool.release()]
+        self.released = True
         kernel = self.kernel.read_table()
         ops = diff(kernel, {}, self.owned)
         self._apply(ops)
         self.owned = set()
+        self.cache = {}
         self._save_owned()
-        return len(ops)
+        return Release(len(ops), events)
+
+    # ------------------------------------------------------------------ ha_suspend
+
+    def addresses(self, snapshot: Iterable[tuple[int, str]]) -> list[SuspendChange]:
+        """The node's addresses as (interface index, address), from a netlink dump."""
+        return self._log_suspend(self.suspension.snapshot(snapshot))
+
+    def address(self, index: int, address: str, present: bool) -> list[SuspendChange]:
+        """One address appeared (``present``) or went away on an interface."""
+        return self._log_suspend(self.suspension.address(index, address, present))
+
+    def _log_suspend(self, changes: list[SuspendChange]) -> list[SuspendChange]:
+        for change in changes:
+            verb = "suspending" if change.suspended else "resuming"
+            log.info(
+                "%s health handling of %s (ha_suspend: address %s)",
+                verb,
+                change.virtual,
+                "gone" if change.suspended else "local",
+            )
+        return changes
 
     # ------------------------------------------------------------------ the hot path
 
@@ -120,9 +163,17 @@ class Engine:
         weight: int | None = None,
         ts_ns: int = 0,
     ) -> list[PoolEvent]:
-        """One health fact: update the pool, push its new rows to the kernel, return the events."""
+        """One health fact: update the pool, push its new rows to the kernel, return the events.
+
+        Ignored after ``release`` (a late fact must not re-add a removed row)
+        and while ``ha_suspend`` suspends the virtual server (its pool keeps
+        its last state, as under keepalived's disabled checkers).
+        """
         pool = self.pools.get(virtual)
-        if pool is None:
+        if pool is None or self.released:
+            return []
+        if self.suspension.suspended(virtual):
+            self.ignored += 1
             return []
         events = pool.health(real, up, checker, weight)
         if events:
@@ -150,13 +201,20 @@ class Engine:
             "in_sync": not diff(mine, desired, self.owned),
             "desired": render(desired),
             "kernel": render(mine),
-            "pools": {name: pool.status() for name, pool in self.pools.items()},
+            "pools": {name: self._pool_status(name, pool) for name, pool in self.pools.items()},
+            "ha_suspend_ignored": self.ignored,
             "ops_applied": self.kernel.ops_applied,
             "last_reconcile": self.last.__dict__ if self.last else None,
             "health_to_kernel_ms": percentiles(self.latencies_ms),
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _pool_status(self, name: str, pool: Pool) -> dict[str, object]:
+        detail = pool.status()
+        if name in self.suspension.watch:
+            detail["suspended"] = self.suspension.suspended(name)
+        return detail
 
     def _apply(self, ops: list[Op]) -> None:
         if not ops:

@@ -27,6 +27,10 @@ from shared.events import PoolEvent, PoolEventKind
 
 ALPHA_CHECKER = "alpha"
 """Pseudo checker that holds an ``alpha`` server down until its first success."""
+OMEGA_DETAIL = "omega"
+"""``PoolEvent.detail`` of the shutdown events: tells the notifier they come from a stop, not a failure."""
+STOP_CHECKER = "stop"
+"""Pseudo checker that takes every server down when the service releases the pool at stop."""
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Pool:
     def __init__(self, plan: VirtualPlan, previous: Pool | None = None) -> None:
         self.plan = plan
         self.reals: dict[str, RealState] = {}
+        self.released = False
         for name, real in plan.reals.items():
             old = previous.reals.get(name) if previous is not None else None
             if old is not None:
@@ -103,6 +108,30 @@ class Pool:
             events.append(self._event(PoolEventKind.SORRY_IN))
         return events
 
+    def release(self) -> list[PoolEvent]:
+        """The service stops and deletes this pool from the kernel: what ``omega`` must announce.
+
+        keepalived's ``omega`` runs the down notifiers at shutdown: each real
+        server still alive leaves (``notify_down``, in configuration order), and
+        quorum is reported lost at the point the shrinking weight sum crosses
+        the threshold, as if they had failed one by one.  Servers already down
+        were announced when they failed.  The sorry server gets no event (it
+        has no notifier of its own).  Without ``omega`` nothing is announced.
+        After this the pool wants nothing in the kernel.
+        """
+        events: list[PoolEvent] = []
+        was_quorum, self.released = self.quorum_up, True
+        for state in self.reals.values():
+            if not state.alive:
+                continue
+            state.failed.add(STOP_CHECKER)
+            self._update_quorum()
+            events.append(self._event(PoolEventKind.RS_REMOVED, state, detail=OMEGA_DETAIL))
+            if was_quorum and not self.quorum_up:
+                events.append(self._event(PoolEventKind.QUORUM_DOWN, detail=OMEGA_DETAIL))
+                was_quorum = False
+        return events if self.plan.omega else []
+
     # ------------------------------------------------------------------ state out
 
     def weight_sum(self) -> int:
@@ -110,11 +139,13 @@ class Pool:
 
     @property
     def sorry_active(self) -> bool:
-        return self.plan.sorry is not None and not self.quorum_up
+        return self.plan.sorry is not None and not self.quorum_up and not self.released
 
     def members(self) -> dict[str, int]:
         """Name -> kernel weight of everything that belongs in the table now."""
         out: dict[str, int] = {}
+        if self.released:
+            return out
         hide_reals = self.sorry_active
         for name, state in self.reals.items():
             if state.alive and not hide_reals:

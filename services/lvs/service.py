@@ -18,6 +18,7 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from services.lvs.addresses import AddressWatch
 from services.lvs.engine import Engine
 from services.lvs.ipvs import Ipvs, IpvsError
 from services.lvs.sync import sync_plan, wanted
@@ -80,12 +81,15 @@ class LvsService:
         self.publisher = Publisher(options.node)
         self.nc: Client | None = None
         self._bus_task: asyncio.Task[None] | None = None
+        self._watch: AddressWatch | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         report = self.engine.reconcile("start")
         log.info("kernel ready: %d operations", report.ops)
         self._apply_sync()
+        await self._ensure_address_watch()
         for pool in self.engine.pools.values():
             for event in pool.startup_events():
                 self.publisher.publish(event)
@@ -107,6 +111,42 @@ class LvsService:
             publisher=self.publisher,
         )
         log.info("on the bus as %s", self.options.node)
+
+    async def _ensure_address_watch(self) -> None:
+        """Start watching local addresses once some virtual server has ``ha_suspend`` with an address.
+
+        The snapshot is taken before the bus is joined, so a backup node's
+        suspended virtual servers ignore health from the first message on.
+        If netlink fails, nothing is suspended (logged): better to follow
+        health than to freeze a pool on a guess.
+        """
+        for name in self.engine.suspension.unsuspendable:
+            log.warning("%s: ha_suspend needs a virtual server address; ignored for fwmark", name)
+        if self._watch is not None or not self.engine.suspension.watch:
+            return
+        watch: AddressWatch | None = None
+        try:
+            watch = AddressWatch()
+            snapshot = await watch.snapshot()
+        except Exception as exc:
+            log.error("ha_suspend: cannot read local addresses (%s); health is never ignored", exc)
+            if watch is not None:
+                watch.close()
+            return
+        self.engine.addresses(snapshot)
+        self._watch = watch
+        self._watch_task = asyncio.create_task(self._follow_addresses(watch))
+
+    async def _follow_addresses(self, watch: AddressWatch) -> None:
+        """Apply every address change to the suspension state (the VIP comes and goes with VRRP)."""
+        try:
+            async for event in watch.events():
+                async with self._lock:
+                    self.engine.address(event.index, event.address, event.present)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("ha_suspend: address watch failed (%s); suspension frozen as it is", exc)
 
     async def _on_health(self, msg: Msg) -> None:
         try:
@@ -169,27 +209,43 @@ class LvsService:
             report = self.engine.reload(config.lvs)
             self.sync = sync_plan(config)
             self._apply_sync()
+        await self._ensure_address_watch()
         return ReloadReply(ok=True, detail=f"{report.ops} operations {report.kinds}")
 
     async def _reload_request(self, _body: bytes) -> ReloadReply:
         return await self.reload()
 
     async def stop(self) -> None:
-        if self._bus_task is not None:
-            self._bus_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._bus_task
+        """Remove what we created (unless ``--keep``), announce it for ``omega``, then leave the bus.
+
+        Like keepalived with ``-I``, ``--keep`` removes nothing and therefore
+        announces nothing: the real servers stay in service.
+        """
+        for task in (self._bus_task, self._watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._watch is not None:
+            self._watch.close()
         if self.options.keep:
             log.info("leaving the IPVS table in place (--keep)")
         else:
-            removed = self.engine.release()
-            log.info("removed %d services we created", removed)
-            if self.sync is not None:
-                with contextlib.suppress(IpvsError):
-                    self.ipvs.set_daemons(set())
+            await self._release()
         with contextlib.suppress(Exception):
             await self.publisher.close()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.close()
         self.ipvs.close()
+
+    async def _release(self) -> None:
+        async with self._lock:
+            release = self.engine.release()
+        log.info("removed %d services we created", release.ops)
+        if self.sync is not None:
+            with contextlib.suppress(IpvsError):
+                self.ipvs.set_daemons(set())
+        for event in release.events:
+            log.info("omega: %s %s %s", event.virtual, event.kind, event.real or "")
+            self.publisher.publish(event)

@@ -18,11 +18,12 @@ from services.lvs.reconcile import diff
 from services.lvs.service import load_lvs
 from shared.events import CheckerKind, InstanceState, RealServerHealth, VrrpState
 from tests.kernel.inside.conftest import ARCHWIKI, SCENARIO, Env
-from tests.kernel.inside.lab import client_socket, http_get, wait_until
+from tests.kernel.inside.lab import client_socket, http_get, sh, wait_until
 
 VS_A = "172.16.0.100:80/tcp"
 VS_B = "172.16.0.101:80/tcp"
 VS_ECHO = "172.16.0.101:9000/tcp"
+VS_SUSPEND = "172.16.0.103:80/tcp"
 TCP = socket.IPPROTO_TCP
 
 
@@ -76,6 +77,7 @@ def spread(vip: str, n: int) -> Counter[str]:
 KEY_A = ServiceKey(socket.AF_INET, TCP, "172.16.0.100", 80, 0)
 KEY_B = ServiceKey(socket.AF_INET, TCP, "172.16.0.101", 80, 0)
 KEY_ECHO = ServiceKey(socket.AF_INET, TCP, "172.16.0.101", 9000, 0)
+KEY_SUSPEND = ServiceKey(socket.AF_INET, TCP, "172.16.0.103", 80, 0)
 
 
 def test_archwiki_example_programs_the_kernel_exactly(env: Env) -> None:
@@ -216,15 +218,48 @@ def test_sync_daemon_follows_the_vrrp_instance(env: Env) -> None:
     assert "backup sync daemon (mcast=eth0, syncid=51" in sync_daemons()
 
 
+def test_ha_suspend_acts_on_health_only_while_the_address_is_local(env: Env) -> None:
+    """The VIP is on no interface at start (a VRRP backup): health is ignored until it appears."""
+
+    def detail() -> dict[str, object]:
+        return env.status("b")["detail"]  # type: ignore[return-value]
+
+    def suspended() -> bool:
+        return detail()["pools"][VS_SUSPEND]["suspended"] is True  # type: ignore[index]
+
+    def ignore(real: str) -> None:
+        before = int(detail()["ha_suspend_ignored"])  # type: ignore[call-overload]
+        env.publish("b", [health(real, False, VS_SUSPEND)])
+        wait_until(lambda: detail()["ha_suspend_ignored"] == before + 1, 20, f"{real} ignored")
+
+    both = {"172.16.1.27:80": 1, "172.16.1.28:80": 1}
+    assert dests(KEY_SUSPEND) == both and suspended()
+    ignore("172.16.1.27:80")
+    assert dests(KEY_SUSPEND) == both, "suspended: the pool keeps its last state"
+    sh("ip", "addr", "add", "172.16.0.103/32", "dev", "eth0")
+    try:
+        wait_until(lambda: not suspended(), 20, "resumed when the address appeared")
+        env.publish("b", [health("172.16.1.27:80", False, VS_SUSPEND)])
+        wait_until(lambda: dests(KEY_SUSPEND) == {"172.16.1.28:80": 1}, 10, "rs27 removed")
+        env.publish("b", [health("172.16.1.27:80", True, VS_SUSPEND)])
+        wait_until(lambda: dests(KEY_SUSPEND) == both, 10, "rs27 back")
+    finally:
+        sh("ip", "addr", "del", "172.16.0.103/32", "dev", "eth0")
+    wait_until(suspended, 20, "suspended again when the address went away")
+    ignore("172.16.1.28:80")
+    assert dests(KEY_SUSPEND) == both
+
+
 def test_restart_keeps_an_established_connection(env: Env) -> None:
     sock = client_socket()
     sock.settimeout(10)
     sock.connect(("172.16.0.101", 9000))
     sock.sendall(b"before\n")
     assert sock.recv(100) == b"before\n"
-    before = kernel()
+    before, announced = kernel(), len(env.pool_events("b", VS_B))
     assert env.lvs_b.stop() == 0  # --keep: the table stays
     assert kernel() == before
+    assert len(env.pool_events("b", VS_B)) == announced, "--keep removes nothing, so omega announces nothing"
     lvs = env.start_lvs_b(keep=False)
     lvs.wait_for("lvs: ready", 180)
     assert "reconcile (start): 0 operations" in lvs.output()
@@ -266,7 +301,15 @@ def test_reload_changes_only_what_changed(env: Env) -> None:
 
 
 def test_stop_removes_only_what_it_created(env: Env) -> None:
+    announced = len(env.pool_events("b", VS_B))
     assert env.lvs_b.stop() == 0
     left = kernel()
     assert set(left) == {KEY_A}, "lvs b must remove its own services and leave lvs a's alone"
     assert "sync daemon" not in sync_daemons()
+    omega = [(e["kind"], e.get("real"), e["detail"]) for e in env.pool_events("b", VS_B)[announced:]]
+    assert omega == [
+        ("rs_removed", "172.16.1.24:80", "omega"),
+        ("rs_removed", "172.16.1.25:80", "omega"),
+        ("rs_removed", "172.16.1.26:80", "omega"),  # weight 2 since the reload: 2 -> 0 crosses quorum 2
+        ("quorum_down", None, "omega"),
+    ], "omega: the down notifiers' events, in order, before the process exits"

@@ -10,6 +10,7 @@ from services.lvs.desired import DestKey, ServiceAttrs, ServiceEntry, ServiceKey
 from services.lvs.engine import Engine
 from services.lvs.reconcile import Op, apply_to
 from services.lvs.service import load_lvs
+from services.lvs.suspend import SuspendChange
 
 SCENARIO = Path(__file__).parents[2] / "kernel" / "inside" / "scenario.conf"
 KEY_B = ServiceKey(socket.AF_INET, socket.IPPROTO_TCP, "172.16.0.101", 80, 0)
@@ -34,8 +35,8 @@ class FakeKernel:
 def test_start_restart_and_release_touch_only_our_services(tmp_path: Path) -> None:
     kernel, state = FakeKernel(), tmp_path / "owned.json"
     first = Engine(kernel, load_lvs(str(SCENARIO), None), state)
-    assert first.reconcile().ops == 19
-    assert len(json.loads(state.read_text())) == 8
+    assert first.reconcile().ops == 22
+    assert len(json.loads(state.read_text())) == 9
     second = Engine(kernel, load_lvs(str(SCENARIO), None), state)  # a restart
     assert second.reconcile().ops == 0
     assert second.status()["in_sync"] is True
@@ -62,3 +63,60 @@ def test_service_removed_while_down_is_deleted_at_next_start(tmp_path: Path) -> 
     smaller.write_text(text[:start] + text[end:])
     report = Engine(kernel, load_lvs(str(smaller), None), state).reconcile()
     assert report.kinds == {"del_service": 1}
+
+
+VS_B = "172.16.0.101:80/tcp"
+VS_SUSPEND = "172.16.0.103:80/tcp"
+KEY_SUSPEND = ServiceKey(socket.AF_INET, socket.IPPROTO_TCP, "172.16.0.103", 80, 0)
+
+
+def suspend_dests(kernel: FakeKernel) -> set[str]:
+    return {str(d) for d in kernel.table[KEY_SUSPEND].dests}
+
+
+def test_release_returns_omega_events_in_order_for_omega_pools_only() -> None:
+    kernel = FakeKernel()
+    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine.reconcile()
+    release = engine.release()
+    assert set(kernel.table) == {FOREIGN}
+    assert {e.virtual for e in release.events} == {VS_B}, "only the virtual server with omega announces"
+    assert [(e.kind, e.real) for e in release.events] == [
+        ("rs_removed", "172.16.1.24:80"),
+        ("rs_removed", "172.16.1.25:80"),
+        ("quorum_down", None),  # weight_sum 1 < quorum 2
+        ("rs_removed", "172.16.1.26:80"),
+    ]
+    before = kernel.ops_applied
+    assert engine.health(VS_B, "172.16.1.24:80", True) == []
+    assert kernel.ops_applied == before, "a late health fact must not re-add what stop removed"
+
+
+def test_ha_suspend_ignores_health_until_the_address_is_local() -> None:
+    kernel = FakeKernel()
+    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine.reconcile()
+    both = {"172.16.1.27:80", "172.16.1.28:80"}
+    assert engine.addresses([(1, "127.0.0.1"), (2, "172.16.0.101")]) == [SuspendChange(VS_SUSPEND, True)]
+    assert engine.health(VS_SUSPEND, "172.16.1.27:80", False) == []
+    assert suspend_dests(kernel) == both, "suspended: the pool keeps its last state"
+    assert engine.health(VS_B, "172.16.1.24:80", False), "other virtual servers are not affected"
+    assert engine.address(2, "172.16.0.103", True) == [SuspendChange(VS_SUSPEND, False)]
+    assert engine.health(VS_SUSPEND, "172.16.1.27:80", False)
+    assert suspend_dests(kernel) == {"172.16.1.28:80"}
+    assert engine.address(2, "172.16.0.103", False) == [SuspendChange(VS_SUSPEND, True)]
+    assert engine.health(VS_SUSPEND, "172.16.1.27:80", True) == []
+    assert engine.health(VS_SUSPEND, "172.16.1.28:80", False) == []
+    assert suspend_dests(kernel) == {"172.16.1.28:80"}
+    assert engine.ignored == 3
+    pools = engine.status()["pools"]
+    assert pools[VS_SUSPEND]["suspended"] is True  # type: ignore[index]
+    assert "suspended" not in pools[VS_B]  # type: ignore[index]
+
+
+def test_ha_suspend_before_any_address_snapshot_suspends_nothing() -> None:
+    kernel = FakeKernel()
+    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine.reconcile()
+    assert engine.health(VS_SUSPEND, "172.16.1.27:80", False)
+    assert suspend_dests(kernel) == {"172.16.1.28:80"}

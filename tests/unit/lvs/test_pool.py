@@ -17,6 +17,7 @@ def plan(
     sorry_inhibit: bool = False,
     inhibit: bool = False,
     alpha: bool = False,
+    omega: bool = False,
 ) -> VirtualPlan:
     reals = {
         f"10.0.0.{i}:80": RealPlan(
@@ -33,7 +34,7 @@ def plan(
         if sorry
         else None
     )
-    return VirtualPlan("vs", (), ServiceAttrs(), reals, sorry_plan, quorum, hysteresis)
+    return VirtualPlan("vs", (), ServiceAttrs(), reals, sorry_plan, quorum, hysteresis, omega=omega)
 
 
 def kinds(events: list[PoolEvent]) -> list[K]:
@@ -124,3 +125,32 @@ def test_reload_keeps_health_of_servers_that_stayed() -> None:
 
 def test_unknown_real_server_is_ignored() -> None:
     assert Pool(plan()).health("10.9.9.9:80", False) == []
+
+
+def test_release_without_omega_announces_nothing_and_empties_the_table() -> None:
+    pool = Pool(plan(sorry=True, sorry_inhibit=True, inhibit=True))
+    assert pool.release() == []
+    assert pool.members() == {}
+    assert pool.health("10.0.0.1:80", True) == [], "a late health fact cannot bring a server back"
+    assert pool.members() == {}
+
+
+def test_release_with_omega_takes_alive_servers_down_in_order_then_quorum() -> None:
+    pool = Pool(plan((1, 2, 3), quorum=4, omega=True))
+    pool.health("10.0.0.2:80", False)  # already announced when it failed; weight_sum 4
+    events = pool.release()
+    assert [(e.kind, e.real, e.weight, e.weight_sum) for e in events] == [
+        (K.RS_REMOVED, "10.0.0.1:80", 1, 3),
+        (K.QUORUM_DOWN, None, None, 3),  # 3 < quorum 4: crossed here, as one-by-one failures would
+        (K.RS_REMOVED, "10.0.0.3:80", 3, 0),
+    ]
+    assert all(not e.quorum_up for e in events[1:]) and not any(e.sorry_active for e in events)
+    assert pool.members() == {}
+
+
+def test_release_with_omega_and_quorum_already_lost_announces_only_servers() -> None:
+    pool = Pool(plan((1, 1), quorum=2, sorry=True, omega=True))
+    pool.health("10.0.0.1:80", False)  # quorum lost, sorry server in
+    events = pool.release()
+    assert [(e.kind, e.real) for e in events] == [(K.RS_REMOVED, "10.0.0.2:80")]
+    assert pool.members() == {}, "the sorry server leaves too, without an event"
