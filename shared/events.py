@@ -314,6 +314,15 @@ class PoolEventKind(StrEnum):
     SORRY_OUT = "sorry_out"
 
 
+OMEGA_DETAIL = "omega"
+"""``PoolEvent.detail`` of what lvs announces at stop for ``omega`` virtual servers."""
+
+
+def is_omega_removal(event: PoolEvent) -> bool:
+    """A real server leaving at shutdown under ``omega``: keepalived runs its ``notify_down`` then."""
+    return event.kind is PoolEventKind.RS_REMOVED and event.detail == OMEGA_DETAIL and event.real is not None
+
+
 # --------------------------------------------------------------------------- events
 
 

@@ -23,11 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.lvs.desired import RealPlan, VirtualPlan
-from shared.events import PoolEvent, PoolEventKind
+from shared.events import OMEGA_DETAIL, PoolEvent, PoolEventKind
 
 ALPHA_CHECKER = "alpha"
 """Pseudo checker that holds an ``alpha`` server down until its first success."""
-OMEGA_DETAIL = "omega"
 """``PoolEvent.detail`` of the shutdown events: tells the notifier they come from a stop, not a failure."""
 STOP_CHECKER = "stop"
 """Pseudo checker that takes every server down when the service releases the pool at stop."""

@@ -15,7 +15,15 @@ import msgspec
 
 from services.notifier.formats import group_generic_argv, instance_generic_argv, notified_state
 from shared.config.script import Script
-from shared.events import Event, GroupState, InstanceState, PoolEvent, PoolEventKind, RealServerHealth
+from shared.events import (
+    Event,
+    GroupState,
+    InstanceState,
+    PoolEvent,
+    PoolEventKind,
+    RealServerHealth,
+    is_omega_removal,
+)
 
 
 class NotifyTarget(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,6 +78,8 @@ class NotifyTargets:
                 return self.groups.get(event.group)
             case RealServerHealth():
                 return self.real_servers.get((event.virtual, event.real))
+            case PoolEvent() if is_omega_removal(event):
+                return self.real_servers.get((event.virtual, event.real or ""))
             case PoolEvent():
                 return self.virtual_servers.get(event.virtual)
         return None
@@ -101,6 +111,8 @@ def script_runs(event: Event, target: NotifyTarget) -> list[ScriptRun]:
             _append_updown(runs, target, event.up)
         case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):
             _append_updown(runs, target, event.kind is PoolEventKind.QUORUM_UP)
+        case PoolEvent() if is_omega_removal(event):
+            _append_updown(runs, target, False)
     return runs
 
 

@@ -12,6 +12,7 @@ from services.notifier.formats import Mail
 from services.notifier.targets import NotifyTarget, NotifyTargets, script_runs
 from shared.config.script import Script
 from shared.events import (
+    OMEGA_DETAIL,
     CheckerKind,
     Event,
     GroupState,
@@ -277,3 +278,19 @@ def test_event_env() -> None:
     assert env["LIFELINE_STATE"] == "MASTER"
     assert env["LIFELINE_PREVIOUS"] == ""
     assert env["LIFELINE_EFFECTIVE_PRIORITY"] == "255"
+
+
+def test_omega_removal_at_stop_runs_the_real_servers_notify_down() -> None:
+    """keepalived's omega: at shutdown each alive real server's notify_down runs."""
+    vs, rs = "10.0.0.1:80/tcp", "10.0.1.1:80"
+    targets = NotifyTargets(
+        real_servers={(vs, rs): NotifyTarget(scripts={"UP": _s(N, "up"), "DOWN": _s(N, "down")})},
+        virtual_servers={vs: NotifyTarget(scripts={"DOWN": _s(N, "qdown")})},
+    )
+    omega = PoolEvent(virtual=vs, kind=PoolEventKind.RS_REMOVED, real=rs, detail=OMEGA_DETAIL, node="n")
+    target = targets(omega)
+    assert target is not None
+    assert [run.argv for run in script_runs(omega, target)] == [[N, "down"]]
+    plain = PoolEvent(virtual=vs, kind=PoolEventKind.RS_REMOVED, real=rs, node="n")  # a removal while running
+    plain_target = targets(plain)
+    assert plain_target is not None and script_runs(plain, plain_target) == []
