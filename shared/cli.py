@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from shared import cli_config, cli_demo, cli_up
 from shared.cli_ctl import register as register_ctl
 from shared.cli_events import register as register_events
+from shared.cli_instance import register as register_instance
 from shared.cli_status import register as register_status
 from shared.metrics import register as register_metrics
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_status(commands)
     register_events(commands)
     register_ctl(commands)
+    register_instance(commands)
     register_metrics(commands)
     cli_demo.register(commands)
     return parser

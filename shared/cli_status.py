@@ -4,8 +4,8 @@ Why it reads the KV bucket and not the services: the bucket answers at once,
 even when a service (or a whole node) is down, which is exactly when an operator
 asks.  Services are discovered separately with ``$SRV.INFO`` so the table also
 says which replicas are alive; an entry whose producer is gone is marked stale
-instead of being hidden.  The bus helpers here (``open_bus``, ``read_state``,
-``discover``) are shared by the other operator commands and the metrics endpoint.
+instead of being hidden.  The bus helpers here (``open_bus``, ``discover``; the
+KV reader is ``shared.fleet``) are shared by the other operator commands and the metrics endpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -23,20 +24,16 @@ import msgspec
 import nats
 import nats.errors
 from nats.aio.client import Client
-from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from shared.events import (
-    PREFIX,
-    STATE_BUCKET,
     Event,
     GroupState,
     InstanceState,
     PoolEvent,
     RealServerHealth,
     TrackerResult,
-    decode_for_subject,
-    parse_subject,
 )
+from shared.fleet import FLEET_DOMAINS_ENV, StateEntry, parse_domains, read_fleet_state, read_state
 from shared.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
@@ -126,47 +123,6 @@ def run_on_bus(coro_fn: Any, args: argparse.Namespace) -> int:
         print(f"lifeline: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     return code
-
-
-class StateEntry(msgspec.Struct, kw_only=True):
-    """One KV entry, decoded: which node, what kind, which names, the event behind it."""
-
-    key: str
-    node: str
-    kind: str
-    names: tuple[str, ...]
-    event: Event
-
-
-async def read_state(nc: Client, bucket: str = STATE_BUCKET, timeout: float = 2.0) -> list[StateEntry]:
-    """Every current entry of the state bucket (empty when the bucket does not exist yet)."""
-    js = nc.jetstream(timeout=timeout)
-    try:
-        kv = await js.key_value(bucket)
-    except (BucketNotFoundError, NotFoundError):
-        return []
-    watcher = await kv.watchall(ignore_deletes=True)
-    entries: list[StateEntry] = []
-    try:
-        while True:
-            entry = await watcher.updates(timeout)  # type: ignore[no-untyped-call]
-            if entry is None:  # initial values done
-                break
-            if entry.value is None or entry.operation is not None:
-                continue
-            subject = f"{PREFIX}.{entry.key}"
-            try:
-                info = parse_subject(subject)
-                event = decode_for_subject(subject, entry.value)
-            except (ValueError, msgspec.DecodeError):
-                continue  # another contract version or a foreign key: not ours to show
-            entries.append(
-                StateEntry(key=entry.key, node=info.node, kind=info.kind, names=info.names, event=event)
-            )
-    finally:
-        with contextlib.suppress(Exception):
-            await watcher.stop()  # type: ignore[no-untyped-call]
-    return sorted(entries, key=lambda e: (e.node, e.kind, e.names))
 
 
 class Replica(msgspec.Struct, kw_only=True):
@@ -335,15 +291,34 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--wait", type=float, default=0.5, metavar="S", help="how long replicas may take to answer"
     )
+    p.add_argument(
+        "--domain",
+        action="append",
+        default=None,
+        metavar="D",
+        help="also read the state bucket of JetStream domain D (a fleet node; repeat or a,b,c; "
+        f"default ${FLEET_DOMAINS_ENV})",
+    )
     p.set_defaults(run=lambda args: run_on_bus(status, args))
 
 
 async def status(args: argparse.Namespace, settings: Settings) -> int:
+    domains = parse_domains(args.domain if args.domain else [os.environ.get(FLEET_DOMAINS_ENV, "")])
+    problems: dict[str, str] = {}
     async with open_bus(settings, "lifeline-status") as nc:
-        entries, replicas = await asyncio.gather(read_state(nc), discover(nc, args.wait))
+        if domains:
+            (entries, problems), replicas = await asyncio.gather(
+                read_fleet_state(nc, domains), discover(nc, args.wait)
+            )
+        else:
+            entries, replicas = await asyncio.gather(read_state(nc), discover(nc, args.wait))
     view = build_view(entries, replicas, time.time(), args.stale_after)
+    if domains:
+        view["domains"] = {d: problems.get(d, "ok") for d in domains}
+    for domain, why in problems.items():
+        print(f"lifeline: JetStream domain {domain} did not answer: {why}", file=sys.stderr)
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(view), indent=2).decode() + "\n")
     else:
         sys.stdout.write(render_table(view))
-    return EXIT_OK
+    return EXIT_PROBLEMS if problems else EXIT_OK

@@ -21,7 +21,6 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
-from shared.cli_status import StateEntry, read_state
 from shared.events import (
     InstanceState,
     PoolEvent,
@@ -32,6 +31,7 @@ from shared.events import (
     VrrpState,
     status_subject,
 )
+from shared.fleet import StateEntry, read_state
 from shared.metrics import Family, render
 
 VRRP_STATE_NUMBER = {

@@ -1,0 +1,237 @@
+"""The fleet: three nodes' nats-servers as leaf nodes of a hub, each with its own JetStream domain.
+
+What it proves (issue 8, "Fleet"): with the nodes' servers joined, an external
+subscriber on the hub receives every node's events, and ``lifeline status
+--domain ...`` on any one node lists all three nodes (their KV state through
+``$JS.<domain>.API`` over the leaf connections, their service replicas through
+``$SRV.INFO``), while each node's event stream keeps only its own events (the
+leaf remote's ``deny_imports`` of the peers' event subjects), and a node whose
+server is down is reported without hiding the rest.  Real nats-servers, real
+``shared.bus`` Publishers; the servers
+run in the root namespace on distinct loopback ports (no netns is needed for
+routing between them), which is why the test is marked ``root`` only to run
+with the rest of the lab suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.micro.service import Service as MicroService
+
+from shared.bus import Publisher, connect, register_service
+from shared.cli import main
+from shared.events import VrrpState
+from tests.nats.events_sample import instance
+from tests.support import nats as support
+from tests.support.nats import NatsServer, free_port
+
+pytestmark = [pytest.mark.root, pytest.mark.nats]
+
+NODES = ("a", "b", "c")
+
+
+class ConfServer(NatsServer):
+    """A ``NatsServer`` started from a config file (leaf nodes and domains need one)."""
+
+    def __init__(self, workdir: Path, name: str, conf: str, port: int) -> None:
+        super().__init__(workdir, port=port, name=name)
+        self.conf = conf
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.running:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf_path = self.workdir / "nats-server.conf"
+        conf_path.write_text(self.conf)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [support.nats_server_binary(), "-c", str(conf_path)], stdout=log, stderr=subprocess.STDOUT
+            )
+        support._LIVE.add(self._proc)
+        self._wait_ready(timeout)
+
+
+def hub_conf(workdir: Path, port: int, leaf_port: int) -> str:
+    return f"""
+server_name: hub
+listen: "127.0.0.1:{port}"
+jetstream {{ domain: hub, store_dir: "{workdir / "js"}" }}
+leafnodes {{ listen: "127.0.0.1:{leaf_port}" }}
+"""
+
+
+def peer_event_subjects(node: str) -> list[str]:
+    """The other nodes' event subjects: kept out of this node (its stream and notifier are its own)."""
+    return [
+        f"lifeline.{peer}.{kind}.>" for peer in NODES if peer != node for kind in ("vrrp", "health", "lvs")
+    ]
+
+
+def node_conf(workdir: Path, node: str, port: int, leaf_port: int) -> str:
+    """What docs/operations.md "Fleet" tells an operator to add: a domain, the hub as leaf remote."""
+    deny = json.dumps(peer_event_subjects(node))
+    return f"""
+server_name: {node}
+listen: "127.0.0.1:{port}"
+jetstream {{ domain: {node}, store_dir: "{workdir / "js"}" }}
+leafnodes {{ remotes: [ {{ url: "nats-leaf://127.0.0.1:{leaf_port}", deny_imports: {deny} }} ] }}
+"""
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, NatsServer]]]:
+    leaf_port = free_port()
+    hub_port = free_port()
+    hub = ConfServer(tmp_path / "hub", "hub", hub_conf(tmp_path / "hub", hub_port, leaf_port), hub_port)
+    nodes: dict[str, NatsServer] = {}
+    try:
+        hub.start()
+        for node in NODES:
+            port = free_port()
+            work = tmp_path / node
+            nodes[node] = ConfServer(work, node, node_conf(work, node, port, leaf_port), port)
+            nodes[node].start()
+        yield hub, nodes
+    finally:
+        for server in [*nodes.values(), hub]:
+            server.kill()
+
+
+@pytest.fixture
+async def clients(fleet: tuple[NatsServer, dict[str, NatsServer]]) -> AsyncIterator[dict[str, Client]]:
+    hub, nodes = fleet
+    out: dict[str, Client] = {}
+    try:
+        out["hub"] = await connect(hub.url, "pytest-hub", reconnect_wait=0.1)
+        for node, server in nodes.items():
+            out[node] = await connect(server.url, f"pytest-{node}", reconnect_wait=0.1)
+        yield out
+    finally:
+        for nc in out.values():
+            with contextlib.suppress(Exception):  # node b's server is killed on purpose: close may fail
+                await nc.close()
+
+
+async def wait_joined(clients: dict[str, Client], timeout: float = 15.0) -> None:
+    """Until a probe published on every node reaches the hub (leaf up, the hub's interest known there)."""
+    seen: set[str] = set()
+
+    async def on_probe(msg: Msg) -> None:
+        seen.add(msg.subject.rsplit(".", 1)[-1])
+
+    sub = await clients["hub"].subscribe("fleetprobe.>", cb=on_probe)
+    await clients["hub"].flush()
+    try:
+        async with asyncio.timeout(timeout):
+            while seen != set(NODES):
+                for node in NODES:
+                    await clients[node].publish(f"fleetprobe.{node}", b"")
+                    await clients[node].flush()
+                await asyncio.sleep(0.1)
+    finally:
+        await sub.unsubscribe()
+
+
+async def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_fleet(
+    fleet: tuple[NatsServer, dict[str, NatsServer]],
+    clients: dict[str, Client],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, nodes = fleet
+    received: list[Msg] = []
+
+    async def on_event(msg: Msg) -> None:
+        received.append(msg)
+
+    # The external subscriber: a plain core subscription on the hub, nothing lifeline-specific.
+    await clients["hub"].subscribe("lifeline.>", cb=on_event)
+    await clients["hub"].flush()
+    await wait_joined(clients)
+
+    publishers: list[Publisher] = []
+    micro: list[MicroService] = []
+    try:
+        for node in NODES:
+            pub = Publisher(node)
+            await pub.start(clients[node])
+            pub.publish(instance("VI_1", state=VrrpState.MASTER if node == "a" else VrrpState.BACKUP))
+            assert await pub.flush(10), f"node {node}: events not acknowledged by its own JetStream"
+            publishers.append(pub)
+
+        async def status() -> dict[str, object]:
+            return {}
+
+        micro.append(
+            await register_service(clients["b"], node="b", service="vrrp", version="9.9.0", status=status)
+        )
+
+        expected = {f"lifeline.{n}.vrrp.state.VI_1" for n in NODES}
+        for _ in range(200):
+            if {m.subject for m in received} >= expected:
+                break
+            await asyncio.sleep(0.05)
+        assert {m.subject for m in received} >= expected
+        by_node = {json.loads(m.data)["node"]: json.loads(m.data) for m in received}
+        assert by_node["a"]["state"] == "MASTER"
+        assert by_node["b"]["state"] == by_node["c"]["state"] == "BACKUP"
+
+        # Each node's stream holds its own events only (deny_imports), read here through its domain ...
+        for node in NODES:
+            js = clients["a"].jetstream(domain=node)
+            info = await js.stream_info("LIFELINE_EVENTS", subjects_filter=">")
+            assert set(info.state.subjects or {}) == {f"lifeline.{node}.vrrp.state.VI_1"}
+
+        # ... and status on node c, given the fleet's domains, shows all three nodes.
+        code, out, err = await run_cli(
+            capsys, "status", "--json", "--nats", nodes["c"].url, "--domain", "a,b", "--domain", "c"
+        )
+        assert (code, err) == (0, "")
+        view = json.loads(out)
+        assert view["nodes"] == list(NODES)
+        assert view["domains"] == {"a": "ok", "b": "ok", "c": "ok"}
+        states = {(r["node"], r["kind"], r["name"]): r["state"] for r in view["entries"]}
+        assert states[("a", "instance", "VI_1")].startswith("MASTER")
+        assert states[("b", "instance", "VI_1")].startswith("BACKUP")
+        assert states[("c", "instance", "VI_1")].startswith("BACKUP")
+        assert [(r["node"], r["service"]) for r in view["replicas"]] == [("b", "vrrp")]
+
+        # The table for people, from node a: every node's rows.
+        code, out, _ = await run_cli(capsys, "status", "--nats", nodes["a"].url, "--domain", "a,b,c")
+        assert code == 0
+        assert {line.split()[0] for line in out.splitlines()[1:]} == set(NODES)
+
+        # Control requests cross the fleet too: node b's vrrp answers a health request made on node a.
+        code, out, _ = await run_cli(capsys, "health", "vrrp", "--node", "b", "--nats", nodes["a"].url)
+        assert (code, out) == (0, "b vrrp: healthy\n")
+
+        # A node that does not answer (its server down) is reported, the rest still shown, exit 1.
+        nodes["b"].kill()
+        code, out, err = await run_cli(
+            capsys, "status", "--json", "--nats", nodes["c"].url, "--domain", "a,b,c", "--wait", "0.2"
+        )
+        assert code == 1
+        assert "JetStream domain b did not answer" in err and "Traceback" not in err
+        view = json.loads(out)
+        assert view["domains"]["b"] != "ok" and view["domains"]["a"] == "ok"
+        assert {r["node"] for r in view["entries"]} >= {"a", "c"}
+    finally:
+        for svc in micro:
+            await svc.stop()
+        for pub in publishers:
+            await pub.close(0.5)
