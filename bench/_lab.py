@@ -49,6 +49,8 @@ from typing import Literal, TypeVar, cast
 from pyroute2 import netns as pr_netns
 
 from services.vrrp.packet import Drop, decode
+from shared import lab as shared_lab
+from shared.lab import _b36
 
 Impl = Literal["keepalived", "lifeline"]
 IMPLS: tuple[Impl, ...] = ("keepalived", "lifeline")
@@ -68,27 +70,13 @@ NATS_PORT = 4222
 _counter = itertools.count()
 T = TypeVar("T")
 
-
-class LabError(RuntimeError):
-    """A lab step failed (an ``ip`` command, a daemon that would not start); carries the detail."""
+LabError = shared_lab.LabError
+"""A lab step failed (an ``ip`` command, a daemon that would not start); carries the detail."""
 
 
 def ip(*args: str, timeout: float = 30.0) -> str:
     """Run ``ip ARGS``; raise :class:`LabError` with stderr so the failing step is obvious."""
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise LabError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def _b36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
+    return shared_lab.ip(*args, timeout=timeout)
 
 
 def unique_ns_name(role: str) -> str:
@@ -98,10 +86,7 @@ def unique_ns_name(role: str) -> str:
 
 def ns_pids(ns: str) -> list[int]:
     """Pids of every process whose network namespace is ``ns``."""
-    try:
-        return [int(p) for p in ip("netns", "pids", ns).split()]
-    except LabError:
-        return []
+    return shared_lab.namespace_pids(ns, timeout=30.0)
 
 
 def ns_exec(ns: str, *argv: str, timeout: float = 30.0) -> str:
@@ -594,3 +579,36 @@ def loadavg() -> list[float]:
 def keepalived_version() -> str:
     proc = subprocess.run([keepalived_binary(), "-v"], capture_output=True, text=True, check=False)
     return (proc.stdout + proc.stderr).splitlines()[0] if (proc.stdout + proc.stderr) else "?"
+
+
+def measure_impl(
+    impl: Impl, run: Callable[[], dict[str, object]], progress: str | None = None
+) -> dict[str, object]:
+    """``run()`` with the load before it, or a skip note while lifeline's service does not exist.
+
+    ``progress`` set: the result is also printed to stderr after that label.
+    """
+    if impl == "lifeline" and not lifeline_available():
+        return {"skipped": "services/vrrp/__main__.py does not exist yet"}
+    load = loadavg()
+    result = run() | {"loadavg_before": load}
+    if progress is not None:
+        print(f"{progress}: {result}", file=sys.stderr)
+    return result
+
+
+def write_report(benchmark: str, results: dict[str, object], out: str | None, **fields: object) -> None:
+    """Print a benchmark's JSON report (where, when and against which keepalived) and save it to ``out``."""
+    report = {
+        "benchmark": benchmark,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "keepalived": keepalived_version(),
+        **fields,
+        "results": results,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        with open(out, "w") as file:
+            file.write(text + "\n")

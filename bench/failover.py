@@ -23,11 +23,11 @@ phase of the advert schedule.  Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from bench._lab import (
     IMPLS,
@@ -39,14 +39,12 @@ from bench._lab import (
     adverts,
     garps,
     jitter_sleep,
-    keepalived_version,
-    lifeline_available,
-    loadavg,
-    machine,
     master_down_interval,
+    measure_impl,
     quantile,
     skew,
     wait_for,
+    write_report,
 )
 
 MASTER_PRIORITY = 200
@@ -213,28 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, object] = {}
     for name in args.mode:
-        per_impl: dict[str, object] = {}
-        for impl in args.impl:
-            if impl == "lifeline" and not lifeline_available():
-                per_impl[impl] = {"skipped": "services/vrrp/__main__.py does not exist yet"}
-                continue
-            load = loadavg()
-            per_impl[impl] = run_impl(impl, MODES[name], args.event, args.reps) | {"loadavg_before": load}
-        results[name] = per_impl
-    report = {
-        "benchmark": "failover",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "keepalived": keepalived_version(),
-        "reps": args.reps,
-        "priorities": {"master": MASTER_PRIORITY, "backup": BACKUP_PRIORITY},
-        "results": results,
-    }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as out:
-            out.write(text + "\n")
+        results[name] = {
+            impl: measure_impl(impl, partial(run_impl, impl, MODES[name], args.event, args.reps))
+            for impl in args.impl
+        }
+    priorities = {"master": MASTER_PRIORITY, "backup": BACKUP_PRIORITY}
+    write_report("failover", results, args.out, reps=args.reps, priorities=priorities)
     return 0
 
 

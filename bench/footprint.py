@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench._configs import many_instances
@@ -34,11 +34,9 @@ from bench._lab import (
     Impl,
     LabError,
     Segment,
-    keepalived_version,
-    lifeline_available,
-    loadavg,
-    machine,
+    measure_impl,
     wait_for,
+    write_report,
 )
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -170,28 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     results: dict[str, object] = {}
     for name in args.scenario:
-        per_impl: dict[str, object] = {}
-        for impl in args.impl:
-            if impl == "lifeline" and not lifeline_available():
-                per_impl[impl] = {"skipped": "services/vrrp/__main__.py does not exist yet"}
-                continue
-            load = loadavg()
-            per_impl[impl] = run_impl(impl, SCENARIOS[name], args.seconds) | {"loadavg_before": load}
-            print(f"{name} {impl}: {per_impl[impl]}", file=sys.stderr)
-        results[name] = per_impl
-    report = {
-        "benchmark": "footprint",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "keepalived": keepalived_version(),
-        "seconds": args.seconds,
-        "results": results,
-    }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as out:
-            out.write(text + "\n")
+        results[name] = {
+            impl: measure_impl(impl, partial(run_impl, impl, SCENARIOS[name], args.seconds), f"{name} {impl}")
+            for impl in args.impl
+        }
+    write_report("footprint", results, args.out, seconds=args.seconds)
     return 0
 
 

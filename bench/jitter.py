@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import subprocess
 import sys
 import time
@@ -35,12 +34,11 @@ from bench._lab import (
     Packet,
     Segment,
     adverts,
-    keepalived_version,
     lifeline_available,
     loadavg,
-    machine,
     quantile,
     wait_for,
+    write_report,
 )
 
 INTERVAL_S = 0.1
@@ -154,23 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for impl in impls:
         results[impl] = summarize(signed[impl], expected, loads[impl])
         print(f"{impl}: {results[impl]}", file=sys.stderr)
-    report = {
-        "benchmark": "jitter",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "keepalived": keepalived_version(),
-        "instances": args.instances,
-        "advert_int_s": INTERVAL_S,
-        "seconds": args.seconds,
-        "burners": args.burners,
-        "rounds": args.rounds,
-        "results": results,
-    }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as out:
-            out.write(text + "\n")
+    write_report(
+        "jitter",
+        results,
+        args.out,
+        instances=args.instances,
+        advert_int_s=INTERVAL_S,
+        seconds=args.seconds,
+        burners=args.burners,
+        rounds=args.rounds,
+    )
     return 0
 
 

@@ -87,10 +87,10 @@ def list_namespaces() -> list[str]:
     return [line.split()[0] for line in ip("netns", "list").splitlines() if line.strip()]
 
 
-def namespace_pids(ns: str) -> list[int]:
+def namespace_pids(ns: str, timeout: float = 10.0) -> list[int]:
     """Pids of every process living in ``ns`` (in a lab namespace: only what the lab started)."""
     try:
-        return [int(p) for p in ip("netns", "pids", ns).split()]
+        return [int(p) for p in ip("netns", "pids", ns, timeout=timeout).split()]
     except LabError:
         return []
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from services.checker.service import CheckerService, Options
 from shared.config.diagnostics import ConfigError
-from shared.config.load import load
+from shared.config.load import load_strict
 from shared.config.model import Config
 from shared.settings import SettingsError, load_settings
 
@@ -40,14 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: str, config_id: str | None) -> Config:
-    loaded = load(path, config_id=config_id)
-    for d in loaded.diagnostics:
-        if d.severity != "error":
-            log.warning("%s", d)
-    errors = [d for d in loaded.diagnostics if d.severity == "error"]
-    if errors:
-        raise ConfigError(errors)
-    return loaded.config
+    return load_strict(path, config_id=config_id, log=log)
 
 
 async def serve(config: Config, options: Options) -> None:

@@ -28,7 +28,7 @@ from services.checker.trackers.base import Report, Tracker
 from services.checker.trackers.file import FileTracker, init_file
 from services.checker.trackers.process import ProcessTracker
 from services.checker.trackers.script import ScriptTracker, run_as
-from services.checker.units import TrackerUnit
+from services.checker.units import TrackerFactory, TrackerUnit
 from shared.bus import Publisher, connect, ensure_state_bucket, register_service
 from shared.config.model import Config
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
@@ -81,6 +81,26 @@ def build_tracker_units(
     out: list[TrackerUnit] = []
     user, group = default_script_user(config)
 
+    def add(
+        spec: VrrpScript | TrackProcess | TrackFile,
+        kind: TrackerKind,
+        interval: float,
+        factory: TrackerFactory,
+    ) -> None:
+        out.append(
+            TrackerUnit(
+                f"track:{spec.name}",
+                name=spec.name,
+                kind=kind,
+                weight=spec.weight,
+                reverse=spec.weight_reverse,
+                interval=interval,
+                factory=factory,
+                sink=sink,
+                cache=cache,
+            )
+        )
+
     def script(spec: VrrpScript) -> None:
         if spec.user_invalid or spec.script is None:
             log.error("vrrp_script %s: script or user invalid, not run", spec.name)
@@ -90,19 +110,7 @@ def build_tracker_units(
         def factory(report: Report, baseline: bool | None) -> Tracker:
             return ScriptTracker(spec, report, user=s_user, group=s_group, baseline=baseline)
 
-        out.append(
-            TrackerUnit(
-                f"track:{spec.name}",
-                name=spec.name,
-                kind=TrackerKind.SCRIPT,
-                weight=spec.weight,
-                reverse=spec.weight_reverse,
-                interval=spec.interval,
-                factory=factory,
-                sink=sink,
-                cache=cache,
-            )
-        )
+        add(spec, TrackerKind.SCRIPT, spec.interval, factory)
 
     def process(spec: TrackProcess) -> None:
         if not spec.process:
@@ -112,19 +120,7 @@ def build_tracker_units(
         def factory(report: Report, baseline: bool | None) -> Tracker:
             return ProcessTracker(spec, report, scan_interval=options.process_scan, baseline=baseline)
 
-        out.append(
-            TrackerUnit(
-                f"track:{spec.name}",
-                name=spec.name,
-                kind=TrackerKind.PROCESS,
-                weight=spec.weight,
-                reverse=spec.weight_reverse,
-                interval=options.tracker_heartbeat,
-                factory=factory,
-                sink=sink,
-                cache=cache,
-            )
-        )
+        add(spec, TrackerKind.PROCESS, options.tracker_heartbeat, factory)
 
     def track_file(spec: TrackFile) -> None:
         if spec.file is None:
@@ -134,19 +130,7 @@ def build_tracker_units(
         def factory(report: Report, baseline: bool | None) -> Tracker:
             return FileTracker(spec, report, refresh=options.tracker_heartbeat)
 
-        out.append(
-            TrackerUnit(
-                f"track:{spec.name}",
-                name=spec.name,
-                kind=TrackerKind.FILE,
-                weight=spec.weight,
-                reverse=spec.weight_reverse,
-                interval=options.tracker_heartbeat,
-                factory=factory,
-                sink=sink,
-                cache=cache,
-            )
-        )
+        add(spec, TrackerKind.FILE, options.tracker_heartbeat, factory)
 
     for s in config.vrrp.scripts.values():
         script(s)

@@ -19,7 +19,7 @@ from typing import Any
 from services.notifier.plugins import SinkPluginError
 from services.notifier.service import NotifierOptions, NotifierService
 from shared.config.diagnostics import ConfigError
-from shared.config.load import load
+from shared.config.load import load_strict
 from shared.config.model import Config
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -45,14 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: str, config_id: str | None) -> Config:
-    loaded = load(path, config_id=config_id)
-    for d in loaded.diagnostics:
-        if d.severity != "error":
-            log.warning("%s", d)
-    errors = [d for d in loaded.diagnostics if d.severity == "error"]
-    if errors:
-        raise ConfigError(errors)
-    return loaded.config
+    return load_strict(path, config_id=config_id, log=log)
 
 
 async def serve(service: NotifierService) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,19 @@ def load(path: str | Path, *, config_id: str | None = None, host: Host | None = 
     return Loaded(config, ctx.diagnostics.items)
 
 
-def load_strict(path: str | Path, **kwargs: object) -> Config:
-    """For services: refuse a configuration with errors as a whole (warnings are logged by the caller)."""
-    loaded = load(path, **kwargs)  # type: ignore[arg-type]
+def load_strict(
+    path: str | Path,
+    *,
+    config_id: str | None = None,
+    host: Host | None = None,
+    log: logging.Logger | None = None,
+) -> Config:
+    """For services: refuse a configuration with errors as a whole; warnings go to ``log`` (if given)."""
+    loaded = load(path, config_id=config_id, host=host)
+    if log is not None:
+        for d in loaded.diagnostics:
+            if d.severity != "error":
+                log.warning("%s", d)
     errors = [d for d in loaded.diagnostics if d.severity == "error"]
     if errors:
         raise ConfigError(errors)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from tests.lab.test_vrrp_service import Lab
 from tests.support.lab import LabHost, vrrp_segment
+from tests.support.nats import NatsServer
 from tests.support.netns import NetnsLab, netns_lab, netns_session
 
 __all__ = ["netns_lab", "netns_session"]
@@ -20,3 +25,16 @@ def pair(netns_lab: NetnsLab) -> list[LabHost]:
 def trio(netns_lab: NetnsLab) -> list[LabHost]:
     """Hosts a, b and c on one bridge (unicast to several peers)."""
     return vrrp_segment(netns_lab, ["a", "b", "c"])
+
+
+@pytest.fixture
+def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
+    """The vrrp service lab on ``pair`` (test_vrrp_service*.py, test_vrrp_groups.py); logs on failure."""
+    lab = Lab(pair, tmp_path, nats_server)
+    try:
+        yield lab
+    except BaseException:
+        print(lab.logs())
+        raise
+    finally:
+        lab.close()

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
@@ -20,7 +18,6 @@ import pytest
 from shared.events import InstanceControl, SplitBrain, decode_notice
 from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, wait_until
 from tests.support.lab import LabHost
-from tests.support.nats import NatsServer
 from tests.support.netns import NetnsLab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
@@ -61,18 +58,6 @@ vrrp_sync_group G1 {
 }
 """
     )
-
-
-@pytest.fixture
-def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
-    lab = Lab(pair, tmp_path, nats_server)
-    try:
-        yield lab
-    except BaseException:
-        print(lab.logs())
-        raise
-    finally:
-        lab.close()
 
 
 class Notices:

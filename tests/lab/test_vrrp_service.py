@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import nats
@@ -230,18 +230,6 @@ class Lab:
                 await nc.close()
 
         return asyncio.run(ask())
-
-
-@pytest.fixture
-def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
-    lab = Lab(pair, tmp_path, nats_server)
-    try:
-        yield lab
-    except BaseException:
-        print(lab.logs())
-        raise
-    finally:
-        lab.close()
 
 
 def states(events: list[InstanceState]) -> list[tuple[str, str]]:

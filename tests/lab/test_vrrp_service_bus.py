@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,18 +60,6 @@ def test_nats_stopped_during_failover(
         for events in (got_a, got_b):
             assert [e.seq for e in events] == sorted(e.seq for e in events)
             assert len({e.boot_id for e in events}) == 1
-    except BaseException:
-        print(lab.logs())
-        raise
-    finally:
-        lab.close()
-
-
-@pytest.fixture
-def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
-    lab = Lab(pair, tmp_path, nats_server)
-    try:
-        yield lab
     except BaseException:
         print(lab.logs())
         raise

@@ -7,7 +7,6 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
 from services.notifier.delivery import RetryPolicy
-from shared.bus import connect
 from shared.events import DEAD_LETTER_STREAM, VrrpState, decode_dead_letter, status_subject
 from tests.notifier.test_delivery_support import (
     flip,
@@ -34,18 +32,6 @@ from tests.notifier.test_delivery_support import (
 from tests.support.nats import NatsServer, free_port
 
 pytestmark = pytest.mark.nats
-
-
-@pytest.fixture
-async def server(nats_server_factory: Callable[[], NatsServer]) -> NatsServer:
-    return nats_server_factory()
-
-
-@pytest.fixture
-async def nc(server: NatsServer) -> AsyncIterator[Any]:
-    client = await connect(server.url, "test", reconnect_wait=0.1)
-    yield client
-    await client.close()
 
 
 async def test_scripts_get_keepalived_arguments_in_order_for_a_burst_of_100(

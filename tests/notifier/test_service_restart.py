@@ -10,14 +10,12 @@ before the kill and in order after it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from shared.bus import connect
 from shared.events import status_subject
 from tests.notifier.test_delivery_support import (
     NotifierProcess,
@@ -38,18 +36,6 @@ pytestmark = pytest.mark.nats
 
 INSTANCES = 4
 EVENTS = 200
-
-
-@pytest.fixture
-async def server(nats_server_factory: Callable[[], NatsServer]) -> NatsServer:
-    return nats_server_factory()
-
-
-@pytest.fixture
-async def nc(server: NatsServer) -> AsyncIterator[Any]:
-    client = await connect(server.url, "test", reconnect_wait=0.1)
-    yield client
-    await client.close()
 
 
 def by_instance(entries: list[str]) -> dict[str, list[int]]:

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.lab import _b36, _pid_alive
+
 PREFIX = "llt"
 """Every namespace this module creates starts with this; stale cleanup keys on it."""
 
@@ -57,17 +59,6 @@ _NAME_RE = re.compile(rf"^{PREFIX}-(?P<pid>[0-9a-z]+)-")
 
 class NetnsError(RuntimeError):
     """An ``ip`` command failed; carries its stderr so the failing step is obvious."""
-
-
-def _b36(number: int) -> str:
-    """Base 36 keeps pids and counters short enough for namespace and interface names."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
 
 
 def _worker_id() -> str:
@@ -131,16 +122,6 @@ def run_in_netns(
         cwd=cwd,
         env=dict(env) if env is not None else None,
     )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def delete_namespace(name: str) -> None:

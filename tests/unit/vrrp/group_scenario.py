@@ -21,8 +21,6 @@ tracker's weight is forced to 0 unless ``tracking_weight`` is set.
 
 from __future__ import annotations
 
-import shlex
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,15 +31,16 @@ from services.vrrp.machine_events import Input, Start, Stop, Tick
 from services.vrrp.machine_types import InstanceParams, TrackerSpec
 from services.vrrp.sync_group import GroupChanged, GroupOutput, MemberAction, SyncGroup
 from tests.unit.vrrp.scenario import (
-    _REQUIRED,
     TOL,
+    ReplayBase,
     ScenarioError,
     Step,
     _bool,
+    _header_line,
     _input,
     _kv,
     _params,
-    _tracker,
+    _read_lines,
     render,
 )
 
@@ -69,28 +68,15 @@ def parse_group(path: Path) -> GroupScenario:
     group_trackers: list[TrackerSpec] = []
     sections: dict[str, tuple[dict[str, str], list[TrackerSpec]]] = {}
     current: tuple[dict[str, str], list[TrackerSpec]] | None = None
-    steps: list[Step] = []
-    for lineno, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        try:
-            if line.startswith("@"):
-                when, verb, *args = shlex.split(line)
-                steps.append(Step(float(when[1:]), verb, args, lineno))
-            elif steps:
-                raise ValueError("header line after the first timed line")
-            elif line.startswith("[") and line.endswith("]"):
-                current = sections.setdefault(line[1:-1].strip(), ({}, []))
-            else:
-                key, _, value = (part.strip() for part in line.partition("="))
-                header, trackers = current if current is not None else (group, group_trackers)
-                if key == "tracker":
-                    trackers.append(_tracker(value))
-                else:
-                    header[key] = value
-        except ValueError as exc:
-            raise ScenarioError(f"{path.name}:{lineno}: {exc}") from exc
+
+    def on_header(line: str) -> None:
+        nonlocal current
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1].strip(), ({}, []))
+        else:
+            _header_line(line, *(current if current is not None else (group, group_trackers)))
+
+    steps = _read_lines(path, on_header)
     weighted = _bool(group.pop("tracking_weight", "no"))
     members: dict[str, InstanceParams] = {}
     for name, (header, trackers) in sections.items():
@@ -107,21 +93,14 @@ def parse_group(path: Path) -> GroupScenario:
     return GroupScenario(path, group.get("group", "G1"), members, steps)
 
 
-class GroupReplay:
+class GroupReplay(ReplayBase[GroupOutput]):
     """Drive one ``SyncGroup`` through one scenario with a fake clock."""
 
     def __init__(self, scenario: GroupScenario) -> None:
+        super().__init__(_show, trace_tail=30)
         self.scenario = scenario
         machines = {n: VrrpMachine(p, gated=True) for n, p in scenario.members.items()}
         self.group = SyncGroup(scenario.name, machines)
-        self.now = 0.0
-        self.pending: deque[tuple[float, GroupOutput]] = deque()
-        self.trace: list[str] = []
-
-    def fail(self, step: Step | None, message: str) -> ScenarioError:
-        where = f"{self.scenario.path.name}:{step.lineno}" if step else self.scenario.path.name
-        trace = "\n  ".join(self.trace[-30:])
-        return ScenarioError(f"{where}: {message}\n trace:\n  {trace}")
 
     def _feed(self, member: str, event: Input) -> None:
         for item in self.group.handle(self.now, member, event):
@@ -142,11 +121,6 @@ class GroupReplay:
             self.now = max(self.now, deadline)
             self._feed(name, Tick())
 
-    def require_idle(self, step: Step) -> None:
-        if self.pending:
-            when, item = self.pending[0]
-            raise self.fail(step, f"unexpected action @{when:.6f}: {_show(item)}")
-
     def expect(self, step: Step) -> None:
         if len(step.args) < 2:
             raise self.fail(step, "expect needs a member (or 'group') and a kind")
@@ -162,12 +136,7 @@ class GroupReplay:
                 ok = all(got.get(k) == v for k, v in wanted.items())
         else:
             kind, *more = rest
-            positional, wanted = _kv(more)
-            if kind == "state" and positional:
-                wanted["new"] = positional[0]
-            missing = _REQUIRED.get(kind, set()) - wanted.keys()
-            if kind not in _REQUIRED or missing:
-                raise self.fail(step, f"bad expectation {kind!r} (missing {sorted(missing)})")
+            wanted = self.check_expectation(step, kind, more)
             ok = isinstance(item, MemberAction) and item.member == who
             if ok and isinstance(item, MemberAction):
                 got_kind, got = render(item.action)
@@ -204,33 +173,12 @@ class GroupReplay:
             raise self.fail(step, f"unknown member or verb {step.verb!r}")
         return list(self.group.members), step
 
-    def run(self) -> None:
-        last = 0.0
-        for step in self.scenario.steps:
-            if step.time < last:
-                raise self.fail(step, "time goes backwards")
-            last = step.time
-            self.advance(step.time + (TOL if step.verb == "expect" else 1e-9))
-            if step.verb == "expect":
-                self.expect(step)
-                continue
-            self.require_idle(step)
-            if step.verb == "quiet":
-                continue
-            if step.verb == "inspect":
-                self.inspect(step)
-                continue
-            self.now = max(self.now, step.time)
-            members, inner = self._targets(step)
-            self.trace.append(f"@{self.now:.6f} << {step.verb} {' '.join(step.args)}")
-            for member in members:
-                event = (
-                    Start() if inner.verb == "start" else Stop() if inner.verb == "stop" else _input(inner)
-                )
-                self._feed(member, event)
-        if self.pending:
-            when, item = self.pending[0]
-            raise self.fail(None, f"unexpected action at end @{when:.6f}: {_show(item)}")
+    def apply(self, step: Step) -> None:
+        members, inner = self._targets(step)
+        self.note_input(step)
+        for member in members:
+            event = Start() if inner.verb == "start" else Stop() if inner.verb == "stop" else _input(inner)
+            self._feed(member, event)
 
 
 def replay_group(path: Path) -> None:

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from services.vrrp.machine import VrrpMachine
 from services.vrrp.machine_events import (
@@ -160,10 +163,17 @@ def _params(header: dict[str, str], trackers: list[TrackerSpec]) -> InstancePara
     return InstanceParams(**kw)  # type: ignore[arg-type]
 
 
-def parse(path: Path) -> Scenario:
-    """Read a scenario file; errors name the offending line."""
-    header: dict[str, str] = {}
-    trackers: list[TrackerSpec] = []
+def _header_line(line: str, header: dict[str, str], trackers: list[TrackerSpec]) -> None:
+    """One ``key = value`` header line: a ``tracker`` or a parameter."""
+    key, _, value = (part.strip() for part in line.partition("="))
+    if key == "tracker":
+        trackers.append(_tracker(value))
+    else:
+        header[key] = value
+
+
+def _read_lines(path: Path, on_header: Callable[[str], None]) -> list[Step]:
+    """The timed lines of a scenario file; each header line before them goes to ``on_header``."""
     steps: list[Step] = []
     for lineno, raw in enumerate(path.read_text().splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -176,13 +186,17 @@ def parse(path: Path) -> Scenario:
             elif steps:
                 raise ValueError("header line after the first timed line")
             else:
-                key, _, value = (part.strip() for part in line.partition("="))
-                if key == "tracker":
-                    trackers.append(_tracker(value))
-                else:
-                    header[key] = value
+                on_header(line)
         except ValueError as exc:
             raise ScenarioError(f"{path.name}:{lineno}: {exc}") from exc
+    return steps
+
+
+def parse(path: Path) -> Scenario:
+    """Read a scenario file; errors name the offending line."""
+    header: dict[str, str] = {}
+    trackers: list[TrackerSpec] = []
+    steps = _read_lines(path, lambda line: _header_line(line, header, trackers))
     try:
         params = _params(header, trackers)
     except (ValueError, TypeError) as exc:
@@ -254,20 +268,93 @@ def show(action: Action) -> str:
 # --------------------------------------------------------------------------- replay
 
 
-class Replay:
-    """Drive one machine through one scenario with a fake clock."""
+class _Replayable(Protocol):
+    path: Path
+    steps: list[Step]
 
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
-        self.machine = VrrpMachine(scenario.params)
+
+T = TypeVar("T")
+
+
+class ReplayBase(ABC, Generic[T]):
+    """What single-instance and sync-group replays share: the fake clock, the trace, the run loop.
+
+    ``show`` says how an output reads in the trace; ``trace_tail`` is how many trace lines a failure shows.
+    """
+
+    scenario: _Replayable
+
+    def __init__(self, show: Callable[[T], str], trace_tail: int) -> None:
+        self.show, self.trace_tail = show, trace_tail
         self.now = 0.0
-        self.pending: deque[tuple[float, Action]] = deque()
+        self.pending: deque[tuple[float, T]] = deque()
         self.trace: list[str] = []
+
+    @abstractmethod
+    def advance(self, horizon: float) -> None: ...
+
+    @abstractmethod
+    def expect(self, step: Step) -> None: ...
+
+    @abstractmethod
+    def inspect(self, step: Step) -> None: ...
+
+    @abstractmethod
+    def apply(self, step: Step) -> None:
+        """Feed one input line (the clock is already at its time)."""
 
     def fail(self, step: Step | None, message: str) -> ScenarioError:
         where = f"{self.scenario.path.name}:{step.lineno}" if step else self.scenario.path.name
-        trace = "\n  ".join(self.trace[-25:])
+        trace = "\n  ".join(self.trace[-self.trace_tail :])
         return ScenarioError(f"{where}: {message}\n trace:\n  {trace}")
+
+    def check_expectation(self, step: Step, kind: str, rest: list[str]) -> dict[str, str]:
+        positional, wanted = _kv(rest)
+        if kind == "state" and positional:
+            wanted["new"] = positional[0]
+        missing = _REQUIRED.get(kind, set()) - wanted.keys()
+        if kind not in _REQUIRED or missing:
+            raise self.fail(step, f"bad expectation {kind!r} (missing {sorted(missing)})")
+        return wanted
+
+    def note_input(self, step: Step) -> None:
+        self.trace.append(f"@{self.now:.6f} << {step.verb} {' '.join(step.args)}")
+
+    def require_idle(self, step: Step) -> None:
+        if self.pending:
+            when, item = self.pending[0]
+            raise self.fail(step, f"unexpected action @{when:.6f}: {self.show(item)}")
+
+    def run(self) -> None:
+        last = 0.0
+        for step in self.scenario.steps:
+            if step.time < last:
+                raise self.fail(step, "time goes backwards")
+            last = step.time
+            self.advance(step.time + (TOL if step.verb == "expect" else 1e-9))
+            if step.verb == "expect":
+                self.expect(step)
+                continue
+            self.require_idle(step)
+            if step.verb == "quiet":
+                continue
+            if step.verb == "inspect":
+                self.inspect(step)
+                continue
+            self.now = max(self.now, step.time)
+            self.apply(step)
+        if self.pending:
+            when, item = self.pending[0]
+            raise self.fail(None, f"unexpected action at end @{when:.6f}: {self.show(item)}")
+
+
+class Replay(ReplayBase[Action]):
+    """Drive one machine through one scenario with a fake clock."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        super().__init__(show, trace_tail=25)
+        self.scenario = scenario
+        self.machine = VrrpMachine(scenario.params)
 
     def _record(self, when: float, actions: list[Action]) -> None:
         for action in actions:
@@ -282,21 +369,11 @@ class Replay:
             self.now = max(self.now, deadline)
             self._record(self.now, self.machine.handle(self.now, Tick()))
 
-    def require_idle(self, step: Step) -> None:
-        if self.pending:
-            when, action = self.pending[0]
-            raise self.fail(step, f"unexpected action @{when:.6f}: {show(action)}")
-
     def expect(self, step: Step) -> None:
         if not step.args:
             raise self.fail(step, "expect needs an action kind")
         kind, *rest = step.args
-        positional, wanted = _kv(rest)
-        if kind == "state" and positional:
-            wanted["new"] = positional[0]
-        missing = _REQUIRED.get(kind, set()) - wanted.keys()
-        if kind not in _REQUIRED or missing:
-            raise self.fail(step, f"bad expectation {kind!r} (missing {sorted(missing)})")
+        wanted = self.check_expectation(step, kind, rest)
         if not self.pending:
             raise self.fail(step, f"expected {' '.join(step.args)}, nothing happened")
         when, action = self.pending.popleft()
@@ -330,28 +407,9 @@ class Replay:
             elif got.get(key) != value:
                 raise self.fail(step, f"{key} is {got.get(key)}, expected {value}")
 
-    def run(self) -> None:
-        last = 0.0
-        for step in self.scenario.steps:
-            if step.time < last:
-                raise self.fail(step, "time goes backwards")
-            last = step.time
-            self.advance(step.time + (TOL if step.verb == "expect" else 1e-9))
-            if step.verb == "expect":
-                self.expect(step)
-                continue
-            self.require_idle(step)
-            if step.verb == "quiet":
-                continue
-            if step.verb == "inspect":
-                self.inspect(step)
-                continue
-            self.now = max(self.now, step.time)
-            self.trace.append(f"@{self.now:.6f} << {step.verb} {' '.join(step.args)}")
-            self._record(self.now, self.machine.handle(self.now, _input(step)))
-        if self.pending:
-            when, action = self.pending[0]
-            raise self.fail(None, f"unexpected action at end @{when:.6f}: {show(action)}")
+    def apply(self, step: Step) -> None:
+        self.note_input(step)
+        self._record(self.now, self.machine.handle(self.now, _input(step)))
 
 
 def replay(path: Path) -> None:
