@@ -168,7 +168,7 @@ class Publisher:
 
     async def _setup(self) -> None:
         assert self._js is not None
-        await ensure_event_stream(self._js)
+        await ensure_event_stream(self._js, node=self.node)
         await ensure_state_bucket(self._js, self.bucket)
 
     async def _retry(self, what: str, op: Callable[[], Awaitable[None]]) -> None:

@@ -13,7 +13,7 @@ from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageT
 from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
 
-from shared.events import EVENT_STREAM, EVENT_STREAM_SUBJECTS, STATE_BUCKET
+from shared.events import EVENT_STREAM, STATE_BUCKET, event_stream_subjects
 
 STREAM_NAME_IN_USE = 10058  # JetStream error: stream name already in use with a different configuration
 
@@ -23,6 +23,7 @@ DAY = 24 * 3600.0
 def event_stream_config(
     name: str = EVENT_STREAM,
     *,
+    node: str | None = None,
     max_age: float = 14 * DAY,
     max_bytes: int = 256 * 1024 * 1024,
     duplicate_window: float = 600.0,
@@ -39,7 +40,7 @@ def event_stream_config(
     return StreamConfig(
         name=name,
         description="lifeline VRRP and LVS events (see docs/bus.md)",
-        subjects=list(EVENT_STREAM_SUBJECTS),
+        subjects=list(event_stream_subjects(node)),
         retention=RetentionPolicy.LIMITS,
         discard=DiscardPolicy.OLD,
         storage=StorageType.FILE,
@@ -52,15 +53,36 @@ def event_stream_config(
     )
 
 
-async def ensure_event_stream(js: JetStreamContext, config: StreamConfig | None = None) -> StreamInfo:
-    """Create the event stream, or bring an existing one to ``config``."""
-    config = config or event_stream_config()
+async def ensure_event_stream(
+    js: JetStreamContext, config: StreamConfig | None = None, *, node: str | None = None
+) -> StreamInfo:
+    """Create the event stream, or bring an existing one to ``config``.
+
+    Subjects are merged, never replaced: several nodes may share one
+    nats-server (a lab, a test), and each adds its own node's subjects.
+    """
+    config = config or event_stream_config(node=node)
     try:
         return await js.add_stream(config)
     except BadRequestError as exc:
         if exc.err_code != STREAM_NAME_IN_USE:
             raise
-        return await js.update_stream(config)
+    current = await js.stream_info(config.name or EVENT_STREAM)
+    have = list(current.config.subjects or [])
+    config.subjects = have + [s for s in config.subjects or [] if s not in have and not _covered(s, have)]
+    return await js.update_stream(config)
+
+
+def _covered(subject: str, existing: list[str]) -> bool:
+    """``lifeline.n1.vrrp.>`` is already captured by ``lifeline.*.vrrp.>`` (overlaps are refused)."""
+    parts = subject.split(".")
+    for other in existing:
+        theirs = other.split(".")
+        if len(theirs) == len(parts) and all(
+            t in ("*", p) or t == ">" for t, p in zip(theirs, parts, strict=True)
+        ):
+            return True
+    return False
 
 
 async def ensure_state_bucket(

@@ -34,7 +34,21 @@ EVENT_STREAM: Final = "LIFELINE_EVENTS"
 """JetStream stream holding the human-relevant events (vrrp, real-server transitions, lvs)."""
 
 EVENT_STREAM_SUBJECTS: Final = (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.health.>", f"{PREFIX}.*.lvs.>")
-"""Subjects captured by ``EVENT_STREAM``."""
+"""Subjects captured by ``EVENT_STREAM`` when no node is named (every node's events)."""
+
+
+def event_stream_subjects(node: str | None = None) -> tuple[str, ...]:
+    """The stream subjects of ``node``'s events (all nodes' when None).
+
+    Services name their node: a node's stream then keeps its own events only,
+    even when its nats-server is a leaf of a fleet hub (where a wildcard would
+    also pull in every other node's events, and its notifier would act on them).
+    """
+    if node is None:
+        return EVENT_STREAM_SUBJECTS
+    token = encode_token(node)
+    return tuple(f"{PREFIX}.{token}.{kind}.>" for kind in ("vrrp", "health", "lvs"))
+
 
 DEAD_LETTER_STREAM: Final = "LIFELINE_NOTIFY_DEAD"
 """JetStream stream (created by the notifier) keeping every ``DeadLetter`` for 30 days."""

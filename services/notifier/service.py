@@ -38,6 +38,7 @@ from shared.events import (
     Service,
     dead_letter_subject,
     encode,
+    encode_token,
 )
 from shared.settings import Settings
 
@@ -47,11 +48,16 @@ VERSION: Final = "0.1.0"
 _NAME_IN_USE: Final = 10058
 DAY: Final = 86400.0
 
-FEED_SUBJECTS: Final[dict[FeedName, tuple[str, ...]]] = {
-    "events": (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.lvs.>"),
-    "health": (f"{PREFIX}.*.health.>",),
-}
-"""The event-stream subjects behind each feed a sink may read (see ``SinkPlan.feeds``)."""
+
+def feed_subjects(node: str, feed: FeedName) -> tuple[str, ...]:
+    """The event-stream subjects behind each feed a sink may read (see ``SinkPlan.feeds``).
+
+    Only this node's events: with nodes sharing a server, or joined in a fleet,
+    a notifier must never run another node's scripts or mail its transitions.
+    """
+    token = encode_token(node)
+    kinds = ("vrrp", "lvs") if feed == "events" else ("health",)
+    return tuple(f"{PREFIX}.{token}.{kind}.>" for kind in kinds)
 
 
 def dead_letter_stream_config() -> StreamConfig:
@@ -115,7 +121,7 @@ class NotifierService:
         """Return once every sink's durable consumer exists: events published after this are kept."""
         self.nc = await connect(self.nats_url, f"lifeline-notifier-{self.node}", **self._credentials())
         js = self.nc.jetstream(timeout=5.0)
-        await ensure_event_stream(js)
+        await ensure_event_stream(js, node=self.node)
         await ensure_stream(js, dead_letter_stream_config())
         kv = await ensure_lease_bucket(js, self.options.lease_ttl)
         plans = build_sinks(
@@ -157,7 +163,7 @@ class NotifierService:
     def _feeds(self, plan: SinkPlan) -> list[FeedSpec]:
         """One consumer on the event stream, filtered to the sink's feeds (``--no-health`` drops health)."""
         names = [f for f in plan.feeds if f != "health" or self.options.health]
-        subjects = [s for f in names for s in FEED_SUBJECTS[f]]
+        subjects = [s for f in names for s in feed_subjects(self.node, f)]
         return [FeedSpec(EVENT_STREAM, subjects)] if subjects else []
 
     def _dead_letter(self, js: JetStreamContext) -> Any:

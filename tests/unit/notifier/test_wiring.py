@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.notifier.service import FEED_SUBJECTS
+from services.notifier.service import feed_subjects
 from services.notifier.sinks.base import DeliveryContext
 from services.notifier.sinks.fifo import FifoSink
 from services.notifier.sinks.script import ScriptSink
 from services.notifier.wiring import MailStateGate, ScriptUsers, alert_filter, build_sinks, build_targets
 from shared.config.load import load
 from shared.events import (
-    EVENT_STREAM_SUBJECTS,
     InstanceState,
     PoolEvent,
     PoolEventKind,
     RealServerHealth,
     VrrpState,
+    event_stream_subjects,
 )
 from shared.settings import Settings
 
@@ -140,7 +140,8 @@ def test_fifos_by_scope_in_one_global_order(tmp_path: Path) -> None:
     assert (tmp_path / "all").is_fifo()
 
 
-def test_feeds_cover_exactly_the_event_stream() -> None:
-    """The notifier reads only ``LIFELINE_EVENTS``: its feeds are the stream's subjects, no more, no less."""
-    together = [s for subjects in FEED_SUBJECTS.values() for s in subjects]
-    assert sorted(together) == sorted(EVENT_STREAM_SUBJECTS)
+def test_feeds_cover_exactly_the_nodes_event_stream() -> None:
+    """The notifier reads only its own node's part of ``LIFELINE_EVENTS``: no more, no less."""
+    together = [s for feed in ("events", "health") for s in feed_subjects("lb-1.x", feed)]  # type: ignore[arg-type]
+    assert sorted(together) == sorted(event_stream_subjects("lb-1.x"))
+    assert all(s.startswith("lifeline.lb-1=2Ex.") for s in together)
