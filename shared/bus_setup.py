@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig, StreamInfo
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from shared.events import EVENT_STREAM, STATE_BUCKET, event_stream_subjects
@@ -62,15 +62,24 @@ async def ensure_event_stream(
     nats-server (a lab, a test), and each adds its own node's subjects.
     """
     config = config or event_stream_config(node=node)
+    name = config.name or EVENT_STREAM
     try:
-        return await js.add_stream(config)
-    except BadRequestError as exc:
-        if exc.err_code != STREAM_NAME_IN_USE:
-            raise
-    current = await js.stream_info(config.name or EVENT_STREAM)
-    have = list(current.config.subjects or [])
-    config.subjects = have + [s for s in config.subjects or [] if s not in have and not _covered(s, have)]
+        current = await js.stream_info(name)
+    except NotFoundError:
+        try:
+            return await js.add_stream(config)
+        except BadRequestError as exc:  # a sibling service created it meanwhile
+            if exc.err_code != STREAM_NAME_IN_USE:
+                raise
+            current = await js.stream_info(name)
+    config.subjects = _merged(list(current.config.subjects or []), list(config.subjects or []))
     return await js.update_stream(config)
+
+
+def _merged(have: list[str], want: list[str]) -> list[str]:
+    """Both lists, minus any subject another one already captures (JetStream refuses overlaps)."""
+    union = have + [s for s in want if s not in have]
+    return [s for s in union if not _covered(s, [o for o in union if o != s])]
 
 
 def _covered(subject: str, existing: list[str]) -> bool:

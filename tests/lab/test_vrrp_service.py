@@ -27,8 +27,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nats
+import nats.js.errors
 import pytest
 from nats.js.api import DeliverPolicy
 
@@ -194,11 +196,9 @@ class Lab:
             nc = await nats.connect(self.server.url)
             try:
                 js = nc.jetstream()
-                sub = await js.subscribe(
-                    f"lifeline.{node}.vrrp.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-                )
-                out: list[InstanceState] = []
                 deadline = time.monotonic() + timeout
+                sub = await self._subscribe_when_stored(js, node, deadline)
+                out: list[InstanceState] = []
                 while len(out) < want and time.monotonic() < deadline:
                     with contextlib.suppress(nats.errors.TimeoutError):
                         msg = await sub.next_msg(timeout=0.5)
@@ -208,6 +208,19 @@ class Lab:
                 await nc.close()
 
         return asyncio.run(read())
+
+    @staticmethod
+    async def _subscribe_when_stored(js: Any, node: str, deadline: float) -> Any:
+        """The stream takes a node's subjects when that node's publisher first connects: wait for it."""
+        while True:
+            try:
+                return await js.subscribe(
+                    f"lifeline.{node}.vrrp.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+                )
+            except nats.js.errors.NotFoundError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
     def publish_tracker(self, node: str, result: TrackerResult) -> None:
         async def send() -> None:
