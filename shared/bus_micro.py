@@ -101,4 +101,5 @@ async def register_service(
         await svc.add_endpoint(
             EndpointConfig(name="reload", handler=on_reload, subject=reload_subject(node, service))
         )
+    await nc.flush()  # the server has our subscriptions: a request sent after we return finds us
     return svc
