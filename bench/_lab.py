@@ -116,11 +116,6 @@ def keepalived_binary() -> str:
     return found
 
 
-def lifeline_available() -> bool:
-    """True once ``python -m services.vrrp`` exists (the service is being written in parallel)."""
-    return (REPO / "services" / "vrrp" / "__main__.py").exists()
-
-
 @dataclass
 class Daemon:
     """One started process (keepalived, lifeline's vrrp service, a nats-server) and its log."""
@@ -217,8 +212,6 @@ class Node:
         return [keepalived_binary(), "-n", "-l", "-D", "-f", str(conf), *pids]
 
     def _lifeline_argv(self, conf: Path) -> list[str]:
-        if not lifeline_available():
-            raise LabError("lifeline's vrrp service (services/vrrp/__main__.py) does not exist yet")
         self.ensure_nats()
         url = f"nats://127.0.0.1:{NATS_PORT}"
         service = [sys.executable, "-m", "services.vrrp"]
@@ -584,12 +577,10 @@ def keepalived_version() -> str:
 def measure_impl(
     impl: Impl, run: Callable[[], dict[str, object]], progress: str | None = None
 ) -> dict[str, object]:
-    """``run()`` with the load before it, or a skip note while lifeline's service does not exist.
+    """``run()`` with the load before it.
 
     ``progress`` set: the result is also printed to stderr after that label.
     """
-    if impl == "lifeline" and not lifeline_available():
-        return {"skipped": "services/vrrp/__main__.py does not exist yet"}
     load = loadavg()
     result = run() | {"loadavg_before": load}
     if progress is not None:

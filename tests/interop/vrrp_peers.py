@@ -14,9 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import pytest
-
-from bench._lab import Capture, Impl, Node, Segment, adverts, lifeline_available, wait_for
+from bench._lab import Capture, Impl, Node, Segment, adverts, wait_for
 
 MASTER_PRIORITY = 200
 BACKUP_PRIORITY = 100
@@ -78,14 +76,7 @@ def instance_config(
     return "\n".join(lines) + "\n"
 
 
-def require(impl: Impl) -> None:
-    """Skip (with the reason) a pairing whose implementation does not exist yet."""
-    if impl == "lifeline" and not lifeline_available():
-        pytest.skip("lifeline's vrrp service (services/vrrp/__main__.py) is not there yet")
-
-
 def start(node: Node, impl: Impl, config: str) -> None:
-    require(impl)
     node.start(impl, config)
 
 

@@ -142,13 +142,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         ],
         workdir,
     )
-    checker = None
-    if (REPO / "services" / "checker" / "__main__.py").exists():
-        # The example names mail.example.net; give the checker (only) a hosts file that resolves it.
-        hosts = workdir / "hosts"
-        cmd = f"mount --bind {hosts} /etc/hosts && exec {py} -m services.checker"
-        cmd += f" --config {ARCHWIKI} --node a --nats {nats.url}"
-        checker = Daemon("checker-a", ["unshare", "-m", "sh", "-c", cmd], workdir)
+    # The example names mail.example.net; give the checker (only) a hosts file that resolves it.
+    hosts = workdir / "hosts"
+    cmd = f"mount --bind {hosts} /etc/hosts && exec {py} -m services.checker"
+    cmd += f" --config {ARCHWIKI} --node a --nats {nats.url}"
+    checker = Daemon("checker-a", ["unshare", "-m", "sh", "-c", cmd], workdir)
     e = Env(lab, nats, workdir, lvs_a, lvs_a, checker, scenario, {})
     e.start_lvs_b(keep=True)
     e.lvs_a.wait_for("lvs: ready", 180)

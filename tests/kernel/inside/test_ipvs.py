@@ -186,10 +186,7 @@ def test_backend_down_is_removed_and_quorum_loss_swaps_in_sorry_server(env: Env)
 
 
 def test_checker_tcp_check_follows_a_killed_backend(env: Env) -> None:
-    if env.checker_a is None:
-        import pytest
-
-        pytest.skip("services/checker is not there yet")
+    assert env.checker_a is not None
     env.lab.stop_httpd(21)
     took = wait_until(lambda: "172.16.1.21:80" not in dests(KEY_A), 90, "rs21 removed by TCP_CHECK")
     env.record("tcp_check_kill_to_removal_s", round(took, 2))

@@ -18,7 +18,6 @@ from shared.config.model_lvs import (
     TcpCheck,
     UdpCheck,
 )
-from shared.config.parse import ROOT_HANDLERS
 from tests.unit.config.test_lvs_support import lines_of, load_text
 
 HEAD = "virtual_server 10.0.0.1 80 {\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n"
@@ -194,8 +193,6 @@ def test_checker_values() -> None:
         "    FILE_CHECK {\n      track_file tf\n      weight -3 reverse\n    }\n"
     )
     config, diags = load_text("track_file tf {\n  file /tmp/tf\n}\n" + text)
-    if "track_file" not in ROOT_HANDLERS:
-        pytest.skip("the vrrp parser does not register the track_file root block yet")
     assert diags == []
     checks = config.lvs.virtual_servers[0].real_servers[0].checkers
     udp, smtp, file_check, smtp_host = checks
