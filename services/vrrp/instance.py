@@ -349,6 +349,7 @@ class InstanceRunner:
                 await addresses.remove_vips(self._io.ipr, self._vips(action.vips), default_dev=dev)
         elif isinstance(action, SendGarp):
             self._start_garps(action.count)
+            await asyncio.sleep(0)  # let the burst's first frames leave before the event is published
         elif isinstance(action, StateChanged):
             self._state_changed(action)
 
