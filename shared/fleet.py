@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import nats.errors
@@ -26,6 +27,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from shared.events import PREFIX, STATE_BUCKET, Event, decode_for_subject, parse_subject
 
 FLEET_DOMAINS_ENV = "LIFELINE_FLEET_DOMAINS"
+SETTLE_SECONDS = 0.15  # how long status reads on after the watcher says the initial values are done
 """Comma-separated JetStream domains ``status`` reads by default (``--domain`` overrides)."""
 
 
@@ -52,27 +54,49 @@ async def read_state(
     except (BucketNotFoundError, NotFoundError):
         return []
     watcher = await kv.watchall(ignore_deletes=True)
-    entries: list[StateEntry] = []
+    latest: dict[str, StateEntry] = {}
     try:
-        while True:
-            entry = await watcher.updates(timeout)  # type: ignore[no-untyped-call]
-            if entry is None:  # initial values done
-                break
-            if entry.value is None or entry.operation is not None:
-                continue
-            subject = f"{PREFIX}.{entry.key}"
-            try:
-                info = parse_subject(subject)
-                event = decode_for_subject(subject, entry.value)
-            except (ValueError, msgspec.DecodeError):
-                continue  # another contract version or a foreign key: not ours to show
-            entries.append(
-                StateEntry(key=entry.key, node=info.node, kind=info.kind, names=info.names, event=event)
-            )
+        await _drain(watcher, timeout, latest)
     finally:
         with contextlib.suppress(Exception):
             await watcher.stop()  # type: ignore[no-untyped-call]
+    entries = list(latest.values())
     return sorted(entries, key=lambda e: (e.node, e.kind, e.names))
+
+
+async def _drain(watcher: Any, timeout: float, latest: dict[str, StateEntry]) -> None:
+    """Initial values, then whatever keeps arriving for a moment, newest per key.
+
+    The watcher's "initial values done" marker can come early while services
+    write heartbeats into the bucket (the pending count reaches 0 mid-read), so
+    reading on briefly after it is what makes the view complete on a busy bus.
+    """
+    wait, settled = timeout, False
+    while True:
+        try:
+            entry = await watcher.updates(wait)
+        except (TimeoutError, nats.errors.TimeoutError):
+            if settled:
+                return
+            raise
+        if entry is None:  # initial values done (perhaps early): read on briefly
+            wait, settled = SETTLE_SECONDS, True
+            continue
+        if entry.value is None or entry.operation is not None:
+            continue
+        parsed = _entry(entry)
+        if parsed is not None:
+            latest[entry.key] = parsed
+
+
+def _entry(entry: Any) -> StateEntry | None:
+    subject = f"{PREFIX}.{entry.key}"
+    try:
+        info = parse_subject(subject)
+        event = decode_for_subject(subject, entry.value)
+    except (ValueError, msgspec.DecodeError):
+        return None  # another contract version or a foreign key: not ours to show
+    return StateEntry(key=entry.key, node=info.node, kind=info.kind, names=info.names, event=event)
 
 
 def parse_domains(values: Sequence[str] | None) -> list[str]:
