@@ -2,7 +2,7 @@
 
 Why in a VM: keepalived's checker (``keepalived -n -l -C``) programs IPVS
 before it checks anything and IPVS is not in the host kernel, so ``--vm`` boots
-Debian's kernel once (tests/support/vm.py, as bench/lvs.py does) and runs
+Debian's kernel once (bench/_vm.py, as bench/lvs.py does) and runs
 ``--inside`` there:
 
 * one listener process (``selectors``/epoll, no asyncio) listens on 1,000
@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench._vm import bench_in_vm
 
 REALS = 1000
 N_VS = 10
@@ -349,22 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.inside:
         result: dict[str, Any] = {**meta, "kernel": platform.release(), **inside(args)}
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.support.vm import run_in_vm
-
-        outdir = Path(tempfile.mkdtemp(prefix="checks-vm-"))
-        cmd = [".venv/bin/python", "-m", "bench.checks_vm", "--inside", "--reals", str(args.reals)]
-        cmd += ["--vs", str(args.vs), "--delay-loop", str(args.delay_loop), "--window", str(args.window)]
-        cmd += ["--warm-timeout", str(args.warm_timeout), "--out", str(outdir / "bench.json")]
+        cmd = ["--reals", str(args.reals), "--vs", str(args.vs), "--delay-loop", str(args.delay_loop)]
+        cmd += ["--window", str(args.window), "--warm-timeout", str(args.warm_timeout)]
         cmd += ["--only", args.only] if args.only else []
         cmd += ["--ours-variant", args.ours_variant]
-        run = run_in_vm(cmd, outdir, timeout=900)
-        path = outdir / "bench.json"
-        if not path.exists():
-            print(run.output[-5000:], file=sys.stderr)
+        got = bench_in_vm("bench.checks_vm", cmd, prefix="checks-vm-", timeout=900)
+        if got is None:
             return 1
-        result = {**json.loads(path.read_text()), "vm_seconds": round(run.seconds, 1), **meta}
-        result["vm"] = "qemu TCG (no KVM), 2 vCPU, 2 GiB, virtme-ng"
+        result = {**got, **meta}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -1,7 +1,7 @@
 """Benchmark: program 2,500 virtual services with 40,000 real servers, then a 1 % reload; ours vs keepalived.
 
 Why in a VM: IPVS is not in the host kernel, so ``--vm`` boots Debian's kernel
-once (tests/support/vm.py) and runs ``--inside`` there: our engine from an
+once (bench/_vm.py) and runs ``--inside`` there: our engine from an
 empty table, a reload changing 1 % of the real servers' weights, release; then
 ``keepalived -n -l -C`` (checker process only) on the same file, timed by
 polling the kernel until it holds the whole table, and again after SIGHUP.
@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench._vm import bench_in_vm
 
 N_VS = 2500
 RS_PER_VS = 16
@@ -232,19 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     elif args.inside:
         result = {**meta, "kernel": platform.release(), **inside(args)}
     else:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from tests.support.vm import run_in_vm
-
-        outdir = Path(tempfile.mkdtemp(prefix="lvs-bench-vm-"))
-        cmd = [".venv/bin/python", "-m", "bench.lvs", "--inside", "--vs", str(args.vs), "--rs", str(args.rs)]
-        cmd += ["--out", str(outdir / "bench.json"), *(["--no-keepalived"] if args.no_keepalived else [])]
-        run = run_in_vm(cmd, outdir, timeout=3600)
-        path = outdir / "bench.json"
-        if not path.exists():
-            print(run.output[-5000:], file=sys.stderr)
+        cmd = [
+            "--vs",
+            str(args.vs),
+            "--rs",
+            str(args.rs),
+            *(["--no-keepalived"] if args.no_keepalived else []),
+        ]
+        got = bench_in_vm("bench.lvs", cmd, prefix="lvs-bench-vm-", timeout=3600)
+        if got is None:
             return 1
-        result = {**json.loads(path.read_text()), "vm_seconds": round(run.seconds, 1), **meta}
-        result["vm"] = "qemu TCG (no KVM), 2 vCPU, 2 GiB, virtme-ng"
+        result = {**got, **meta}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
