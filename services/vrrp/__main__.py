@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import selectors
 import sys
 from collections.abc import Sequence
 
+from services.vrrp.precise_loop import precise_loop
 from services.vrrp.service import VrrpService, errors_of, log_diagnostics
 from shared.config.diagnostics import ConfigError
 from shared.config.load import load
@@ -88,17 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config_id=config_id,
             )
         )
-
-
-def precise_loop() -> asyncio.AbstractEventLoop:
-    """An event loop whose timers fire on time, not up to a millisecond late.
-
-    asyncio's default selector is epoll, whose timeout is whole milliseconds
-    (rounded up), so every advert left about 1 ms late (measured: median 0.9 ms
-    at advert_int 0.1).  ``select()`` takes microseconds; the vrrp service
-    watches a handful of descriptors, so its O(n) scan costs nothing here.
-    """
-    return asyncio.SelectorEventLoop(selectors.SelectSelector())
 
 
 if __name__ == "__main__":
