@@ -16,9 +16,14 @@ ARG PIP_CERT=
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 PATH=/opt/lifeline/bin:$PATH
 
-RUN if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
-      && rm -rf /var/lib/apt/lists/*; \
+# nftables: vrrp's no_accept / strict-mode rules (docs/vrrp.md); apt only for what the base lacks.
+RUN missing=""; \
+    if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip' 2>/dev/null; then \
+      missing="python3 python3-venv ca-certificates"; \
+    fi; \
+    command -v nft >/dev/null || missing="$missing nftables"; \
+    if [ -n "$missing" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends $missing && rm -rf /var/lib/apt/lists/*; \
     fi \
  && python3 -m venv /opt/lifeline \
  && groupadd --system --gid 990 lifeline \

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 VENV=${1:-.venv}
 BASE=${LIFELINE_BASE:-localhost/lifeline-base:bookworm}
 CACHE=${LIFELINE_CACHE:-/var/cache/lifeline}
-TARBALL=$CACHE/bookworm-minbase.tar
+TARBALL=$CACHE/bookworm-minbase-nft.tar
 APT=(podman runc debootstrap uidmap)
 export DEBIAN_FRONTEND=noninteractive
 export CONTAINERS_CONF=$PWD/deploy/containers.conf
@@ -35,8 +35,8 @@ if ! podman image exists "$BASE"; then
     mkdir -p "$CACHE"
     root=$(mktemp -d "$CACHE/rootfs.XXXXXX")
     echo "test-setup: debootstrap bookworm into $root"
-    # python3 in the base saves the image build an apt round (the Dockerfile installs it if absent)
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$root" >/dev/null
+    # python3 and nft in the base save the image build an apt round (the Dockerfile installs them if absent)
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,nftables bookworm "$root" >/dev/null
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
     tar -C "$root" -cf "$TARBALL.tmp" .
     mv "$TARBALL.tmp" "$TARBALL"

@@ -2,17 +2,24 @@
 
 Why its own module: every service connects the same way, and the choices here
 (reconnect forever, short waits, one-line logs instead of tracebacks) are part
-of the promise that a service keeps working while NATS is away.
+of the promise that a service keeps working while NATS is away.  It is also
+the one place credentials come from: ``connect`` adds the NATS user/password,
+creds file and TLS of ``lifeline.toml`` / ``LIFELINE_NATS_*`` (``connect_options``)
+unless the caller passed its own, so no service has to thread them through.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
+
+from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.bus")
 
@@ -29,6 +36,7 @@ async def connect(
     max_outstanding_pings: int = 3,
     on_disconnected: Callback | None = None,
     on_reconnected: Callback | None = None,
+    settings: Settings | None = None,
     **options: Any,
 ) -> Client:
     """Connect and keep reconnecting forever (``max_reconnect_attempts=-1``).
@@ -38,8 +46,15 @@ async def connect(
     work without NATS (the ``Publisher`` queues meanwhile).  Pings every
     ``ping_interval`` s detect a half-open connection within
     ``ping_interval * max_outstanding_pings`` s.  ``options`` go to
-    ``nats.connect`` unchanged (credentials, TLS...).
+    ``nats.connect`` unchanged (credentials, TLS...); what they leave out
+    (credentials, TLS) comes from the settings (``settings`` or, when None,
+    this process's ``lifeline.toml`` and environment).
     """
+    urls = [servers] if isinstance(servers, str) else list(servers)
+    defaults = connect_options(settings or _process_settings(), urls)
+    if CREDENTIAL_KEYS & options.keys():
+        defaults = {k: v for k, v in defaults.items() if k not in CREDENTIAL_KEYS}
+    options = {**defaults, **options}
 
     async def error_cb(exc: Exception) -> None:
         # nats-py's default prints a traceback per failed attempt; one line is enough.
@@ -58,7 +73,6 @@ async def connect(
     async def closed_cb() -> None:
         log.warning("nats %s: connection closed", name)
 
-    urls = [servers] if isinstance(servers, str) else list(servers)
     nc: Client = await nats.connect(
         servers=urls,
         name=name,
@@ -82,3 +96,47 @@ def _where(nc: Client) -> str:
     """host:port of the server we are on; never the netloc, which carries user:password@."""
     url = nc.connected_url
     return f"{url.hostname}:{url.port}" if url is not None else "?"
+
+
+CREDENTIAL_KEYS = frozenset({"user", "password", "token", "user_credentials", "nkeys_seed"})
+"""``nats.connect`` keywords that mean the caller chose its own credentials."""
+
+
+def connect_options(settings: Settings, urls: Sequence[str] = ()) -> dict[str, Any]:
+    """The settings' credentials and TLS as ``nats.connect`` keywords.
+
+    A creds file wins over user/password; credentials in a URL win over both
+    (nats-py would prefer the options, which would break ``nats://vrrp:pw@``
+    URLs that deployments already use).  TLS: a context trusting
+    ``nats_tls_ca`` (else the system's CAs), with the client certificate when
+    one is set; ``tls://`` URLs without either still get nats-py's default.
+    """
+    options: dict[str, Any] = {}
+    in_url = any(urlsplit(u if "://" in u else f"nats://{u}").username for u in urls)
+    if settings.nats_creds:
+        options["user_credentials"] = settings.nats_creds
+    elif settings.nats_user and not in_url:
+        options.update(user=settings.nats_user, password=settings.nats_password or "")
+    tls = tls_context(settings)
+    if tls is not None:
+        options["tls"] = tls
+    return options
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """A client TLS context from ``nats_tls_ca`` / ``nats_tls_cert`` + ``nats_tls_key``; None if unset."""
+    if not (settings.nats_tls_ca or settings.nats_tls_cert):
+        return None
+    ctx = ssl.create_default_context(cafile=settings.nats_tls_ca)
+    if settings.nats_tls_cert:
+        ctx.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
+    return ctx
+
+
+def _process_settings() -> Settings:
+    """This process's settings (the services load them the same way at start)."""
+    try:
+        return load_settings()
+    except SettingsError as exc:  # the service's own start already reported it
+        log.warning("nats: settings unreadable, connecting without their credentials: %s", exc)
+        return Settings()

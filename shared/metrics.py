@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(args: argparse.Namespace, settings: Any) -> int:
     from shared.bus import connect
-    from shared.cli_status import nats_options, open_bus
+    from shared.cli_status import open_bus
     from shared.metrics_collect import Collector
 
     node = args.node or settings.node
@@ -163,7 +163,7 @@ async def _main(args: argparse.Namespace, settings: Any) -> int:
     print(f"lifeline metrics for node {node} on http://{args.listen}:{port}/metrics", file=sys.stderr)
 
     async def attach() -> None:
-        collector.nc = await connect(settings.nats_url, "lifeline-metrics", **nats_options(settings))
+        collector.nc = await connect(settings.nats_url, "lifeline-metrics", settings=settings)
 
     task = asyncio.create_task(attach())
     try:

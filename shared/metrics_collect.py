@@ -66,6 +66,13 @@ def _families() -> dict[str, Family]:
         ("keepalived_lvs_vs_weight_sum", "gauge", "sum of live real server weights of a virtual server"),
         ("keepalived_lvs_vs_quorum_up", "gauge", "1 when the virtual server has quorum"),
         ("keepalived_lvs_vs_sorry_active", "gauge", "1 when the sorry server is in use"),
+        ("keepalived_lvs_vs_real_servers", "gauge", "real servers configured for the virtual server"),
+        ("keepalived_lvs_vs_real_servers_alive", "gauge", "configured real servers whose checks pass"),
+        (
+            "keepalived_lvs_vs_kernel_real_servers",
+            "gauge",
+            "destinations the IPVS table holds for the virtual service (live reals or the sorry server)",
+        ),
         ("lifeline_notifier_backlog", "gauge", "events not yet delivered to a sink (pending + unacked)"),
         ("lifeline_notifier_delivered_total", "counter", "events delivered by a sink"),
         ("lifeline_notifier_dead_lettered_total", "counter", "events a sink gave up on"),
@@ -148,6 +155,20 @@ def add_vrrp(fams: dict[str, Family], detail: dict[str, Any]) -> None:
             )
 
 
+def add_lvs(fams: dict[str, Family], detail: dict[str, Any]) -> None:
+    """Pool sizes from the lvs service: configured, alive, and what the kernel really holds."""
+    for virtual, raw in _dict(detail.get("pools")).items():
+        pool = _dict(raw)
+        reals = _dict(pool.get("reals"))
+        alive = sum(1 for r in reals.values() if _dict(r).get("alive") is True)
+        fams["keepalived_lvs_vs_real_servers"].add(len(reals), virtual=str(virtual))
+        fams["keepalived_lvs_vs_real_servers_alive"].add(alive, virtual=str(virtual))
+        for service, count in _dict(pool.get("kernel_dests")).items():
+            fams["keepalived_lvs_vs_kernel_real_servers"].add(
+                _int(count), virtual=str(virtual), service=str(service)
+            )
+
+
 def add_notifier(fams: dict[str, Family], detail: dict[str, Any]) -> None:
     for sink, raw in _dict(detail.get("sinks")).items():
         row = _dict(raw)
@@ -176,6 +197,8 @@ def add_status(fams: dict[str, Family], statuses: dict[str, ServiceStatus | None
             add_vrrp(fams, st.detail)
         elif service == Service.NOTIFIER:
             add_notifier(fams, st.detail)
+        elif service == Service.LVS:
+            add_lvs(fams, st.detail)
 
 
 def build(

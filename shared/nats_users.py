@@ -24,19 +24,30 @@ One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
 is the function ``lifeline up`` uses to start its embedded server the same way.
 The checked-in ``deploy/nats-server.conf`` is ``render_config`` for node
 ``lb1`` with passwords read from the environment (``--env-passwords``).
+
+The optional parts come from ``[nats_server]`` of lifeline.toml or its
+``LIFELINE_NATS_*`` variables (``shared.settings.NatsServerSettings``): TLS
+for clients, a leaf-node remote to a hub (with a JetStream domain per node),
+cluster routes.  ``--hub`` renders the hub those leaf nodes connect to.
+Secrets a URL must carry (the leaf and route passwords) are written into the
+config as values, so generate it at start into a private file (compose and
+the systemd unit do).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.events import DEAD_LETTER_STREAM, EVENT_STREAM, PREFIX, STATE_BUCKET, Service, encode_token
+from shared.settings import NatsServerSettings, SettingsError, load_settings
 
 ACCOUNT = "LIFELINE"
 """The one account every lifeline user lives in (JetStream enabled; a leaf-node remote binds it)."""
@@ -44,6 +55,9 @@ ACCOUNT = "LIFELINE"
 ADMIN = "admin"
 SERVICE_USERS: tuple[str, ...] = tuple(s.value for s in Service)
 """User names: the service names (``vrrp``, ``checker``, ``lvs``, ``notifier``)."""
+
+LEAF_USER = "leaf"
+"""The hub's user for the nodes' leaf connections (``--hub``; bound to ``ACCOUNT`` there)."""
 
 LEASE_BUCKET = "lifeline_notifier_leases"
 """The notifier's lease bucket (services/notifier/delivery_lease.py)."""
@@ -182,37 +196,80 @@ def _user_block(user: str, password: str, perms: Permissions | None) -> str:
     return "\n".join(lines)
 
 
-OPTIONAL_SECTIONS = """\
-# --- Optional: TLS for clients (uncomment; services then use tls:// URLs) ---------
-# tls {
-#   cert_file: "/etc/lifeline/tls/server.pem"
-#   key_file:  "/etc/lifeline/tls/server-key.pem"
-#   ca_file:   "/etc/lifeline/tls/ca.pem"     # with verify: true, clients need certificates
-#   # verify: true
-# }
-
-# --- Optional: leaf node to a central NATS (hub) ---------------------------------
-# Every node's events then reach the hub (fleet view, external subscribers), and
-# the local server keeps working when the hub is away.  The hub needs a
-# `leafnodes { port: 7422 }` and an account the remote credentials bind to.
-# leafnodes {
-#   remotes: [
-#     { urls: ["nats-leaf://hub.example.net:7422"], account: "LIFELINE",
-#       credentials: "/etc/lifeline/hub.creds" }   # or url with user:password@
-#   ]
-# }
-
-# --- Optional: cluster routes between the nodes' servers ------------------------
-# A full mesh of the pair's servers: `lifeline status` on one node sees both.
-# JetStream then needs the same `cluster.name` everywhere and a unique
-# `server_name` per node (set above); streams stay R1 unless created with replicas.
-# cluster {
-#   name: "lifeline"
-#   listen: "0.0.0.0:6222"
-#   routes: ["nats-route://10.0.0.1:6222", "nats-route://10.0.0.2:6222"]
-#   # authorization { user: "route", password: $LIFELINE_NATS_ROUTE_PASSWORD }
-# }
+OPTIONAL_HINT = """\
+# Optional parts (TLS, leaf-node remote to a hub, cluster routes) are generated from
+# [nats_server] in lifeline.toml or LIFELINE_NATS_* variables: docs/deploy.md.
 """
+
+
+def with_credentials(url: str, user: str | None, password: str | None) -> str:
+    """``url`` with ``user:password@`` (percent-encoded): how nats-server takes remote and route secrets."""
+    if not user:
+        return url
+    parts = urlsplit(url)
+    auth = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{auth}@{host}"))
+
+
+def _tls_block(opts: NatsServerSettings) -> str:
+    if not opts.tls_cert:
+        return ""
+    if not opts.tls_key:
+        raise ValueError("nats_server.tls_cert needs nats_server.tls_key")
+    lines = [f"  cert_file: {_q(opts.tls_cert)}", f"  key_file: {_q(opts.tls_key)}"]
+    if opts.tls_ca:
+        lines.append(f"  ca_file: {_q(opts.tls_ca)}")
+    if opts.tls_verify:
+        if not opts.tls_ca:
+            raise ValueError("nats_server.tls_verify needs nats_server.tls_ca")
+        lines.append("  verify: true")
+    return (
+        "# TLS for clients: services use tls:// URLs (and nats_tls_ca)\ntls {\n" + "\n".join(lines) + "\n}\n"
+    )
+
+
+def _leaf_block(opts: NatsServerSettings) -> str:
+    """One remote, bound to ``ACCOUNT``: the node's events and control subjects reach the hub and back."""
+    if not opts.leaf_url:
+        return ""
+    url = with_credentials(opts.leaf_url, opts.leaf_user, opts.leaf_password)
+    lines = [f"      urls: [{_q(url)}]", f"      account: {_q(ACCOUNT)}"]
+    if opts.leaf_creds:
+        lines.append(f"      credentials: {_q(opts.leaf_creds)}")
+    if opts.leaf_ca:
+        lines.append(f"      tls: {{ ca_file: {_q(opts.leaf_ca)} }}")
+    remote = "\n".join(lines)
+    return f"# leaf node of the hub (fleet)\nleafnodes {{\n  remotes: [\n    {{\n{remote}\n    }}\n  ]\n}}\n"
+
+
+def _cluster_block(opts: NatsServerSettings) -> str:
+    if not opts.cluster_name:
+        if opts.cluster_routes:
+            raise ValueError("nats_server.cluster_routes needs nats_server.cluster_name")
+        return ""
+    routes = [with_credentials(r, opts.cluster_user, opts.cluster_password) for r in opts.cluster_routes]
+    lines = [
+        f"  name: {_q(opts.cluster_name)}",
+        f"  listen: {_q(opts.cluster_listen)}",
+        f"  routes: {_list(routes, '  ')}",
+    ]
+    if opts.cluster_user:
+        auth = f"user: {_q(opts.cluster_user)}, password: {_q(opts.cluster_password or '')}"
+        lines.append(f"  authorization {{ {auth} }}")
+    return "# cluster routes between the nodes' servers\ncluster {\n" + "\n".join(lines) + "\n}\n"
+
+
+def jetstream_domain(node: str, opts: NatsServerSettings) -> str | None:
+    """The explicit domain, else the node's name when it is a leaf node (one domain per node)."""
+    if opts.domain:
+        return opts.domain
+    return encode_token(node) if opts.leaf_url else None
+
+
+def _jetstream_block(store_dir: str, domain: str | None) -> str:
+    dom = f"  domain: {_q(domain)}\n" if domain else ""
+    return f"jetstream {{\n  store_dir: {_q(store_dir)}\n{dom}}}\n"
 
 
 def render_config(
@@ -224,13 +281,16 @@ def render_config(
     store_dir: str = "/var/lib/lifeline/nats",
     http_port: int | None = None,
     republish: Sequence[str] = DEFAULT_REPUBLISH,
+    server: NatsServerSettings | None = None,
 ) -> str:
-    """The nats-server config of ``node``: JetStream, one account, the users; optional parts commented.
+    """The nats-server config of ``node``: JetStream, one account, the users, and ``server``'s options.
 
     ``passwords`` maps user → password (every service user and ``admin``); None
     writes ``$LIFELINE_NATS_PASSWORD_<USER>`` references that nats-server reads
-    from its environment (what compose does).
+    from its environment (what compose does).  ``server``: TLS, leaf remote,
+    cluster (``[nats_server]``); none by default.
     """
+    opts = server or NatsServerSettings()
     if passwords is not None:
         missing = sorted({*SERVICE_USERS, ADMIN} - set(passwords))
         if missing:
@@ -248,14 +308,52 @@ def render_config(
         f"listen: {_q(f'{host}:{port}')}\n"
         f"{monitor}"
         "max_payload: 1MB\n"
-        f"jetstream {{\n  store_dir: {_q(store_dir)}\n}}\n"
+        f"{_jetstream_block(store_dir, jetstream_domain(node, opts))}"
         "accounts {\n"
         f"  {ACCOUNT}: {{\n"
         "    jetstream: enabled\n"
         f"    users: [\n{users}\n    ]\n"
         "  }\n"
         "}\n"
-        f"{OPTIONAL_SECTIONS}"
+        f"{_tls_block(opts)}{_leaf_block(opts)}{_cluster_block(opts)}"
+        f"{OPTIONAL_HINT}"
+    )
+
+
+def render_hub_config(
+    leaf_password: str,
+    admin_password: str,
+    *,
+    host: str = "0.0.0.0",
+    port: int = 4222,
+    leaf_port: int = 7422,
+    store_dir: str = "/var/lib/lifeline/hub",
+    domain: str = "hub",
+    leaf_user: str = LEAF_USER,
+) -> str:
+    """The hub of a leaf-node fleet: nodes log in as ``leaf_user`` into ``ACCOUNT``; ``admin`` for people.
+
+    Why an account of the same name: a node's remote binds its ``LIFELINE``
+    account to whatever account the hub's leaf user lives in, and external
+    subscribers on the hub must be in that account to see the events.
+    """
+    return (
+        "# nats-server config of a lifeline fleet hub: generated by `python -m shared.nats_users --hub`.\n"
+        f"server_name: {_q('lifeline-' + domain)}\n"
+        f"listen: {_q(f'{host}:{port}')}\n"
+        f"{_jetstream_block(store_dir, domain)}"
+        "accounts {\n"
+        f"  {ACCOUNT}: {{\n"
+        "    jetstream: enabled\n"
+        f"    users: [\n{_user_block(ADMIN, _q(admin_password), None)}\n    ]\n"
+        "  }\n"
+        "}\n"
+        "leafnodes {\n"
+        f"  listen: {_q(f'{host}:{leaf_port}')}\n"
+        "  authorization {\n"
+        f"    users: [ {{ user: {_q(leaf_user)}, password: {_q(leaf_password)}, account: {_q(ACCOUNT)} }} ]\n"
+        "  }\n"
+        "}\n"
     )
 
 
@@ -264,13 +362,16 @@ def nats_url(user: str, password: str, host: str = "127.0.0.1", port: int = 4222
     return f"nats://{user}:{password}@{host}:{port}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m shared.nats_users", description=__doc__.split("\n")[0])
-    p.add_argument("--node", required=True, help="node name (as the services use it)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--node", help="node name (as the services use it); required unless --hub")
+    p.add_argument("--hub", action="store_true", help="render a fleet hub (leaf-node listener) instead")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; hub 0.0.0.0)")
     p.add_argument("--port", type=int, default=4222)
+    p.add_argument("--leaf-port", type=int, default=7422, help="hub: leaf-node port (default 7422)")
     p.add_argument("--http-port", type=int, default=None, help="monitoring port (default: off)")
-    p.add_argument("--store-dir", default="/var/lib/lifeline/nats")
+    p.add_argument("--store-dir", default=None, help="JetStream store (default /var/lib/lifeline/nats)")
+    p.add_argument("--settings", default=None, help="lifeline.toml with [nats_server] (default: as services)")
     p.add_argument("--republish", action="append", help="subject the notifier may republish to (repeat)")
     how = p.add_mutually_exclusive_group()
     how.add_argument(
@@ -282,26 +383,78 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="generate passwords, write them as LIFELINE_NATS_PASSWORD_<USER>=... lines to ENV_FILE",
     )
     p.add_argument("-o", "--output", help="write the config here (default: stdout)")
+    return p
+
+
+def _hub(args: argparse.Namespace) -> str:
+    """The hub: passwords generated (``--new-passwords``) or read from the environment."""
+    if args.new_passwords:
+        pw = generate_passwords((ADMIN, LEAF_USER))
+        lines = (
+            f"{PASSWORD_ENV.format(user='ADMIN')}={pw[ADMIN]}\nLIFELINE_NATS_LEAF_PASSWORD={pw[LEAF_USER]}\n"
+        )
+        _write_private(Path(args.new_passwords), lines)
+        admin, leaf = pw[ADMIN], pw[LEAF_USER]
+    else:
+        admin = os.environ.get(PASSWORD_ENV.format(user="ADMIN"), "")
+        leaf = os.environ.get("LIFELINE_NATS_LEAF_PASSWORD", "")
+        if not (admin and leaf):
+            raise SettingsError("--hub needs LIFELINE_NATS_PASSWORD_ADMIN and LIFELINE_NATS_LEAF_PASSWORD")
+    return render_hub_config(
+        leaf,
+        admin,
+        host=args.host or "0.0.0.0",
+        port=args.port,
+        leaf_port=args.leaf_port,
+        store_dir=args.store_dir or "/var/lib/lifeline/hub",
+    )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Secrets: created 0600 (never world-readable, not even for a moment)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = _parser()
     args = p.parse_args(argv)
+    try:
+        if args.hub:
+            text = _hub(args)
+        else:
+            if not args.node:
+                p.error("--node is required (or --hub)")
+            text = _node(args)
+    except (SettingsError, ValueError) as exc:
+        print(f"nats_users: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        _write_private(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _node(args: argparse.Namespace) -> str:
+    """A node: the optional parts from ``[nats_server]`` / ``LIFELINE_NATS_*``."""
+    settings = load_settings(Path(args.settings) if args.settings else None)
     passwords: dict[str, str] | None = None
     if args.new_passwords:
         passwords = generate_passwords()
         lines = [f"{PASSWORD_ENV.format(user=u.upper())}={pw}\n" for u, pw in passwords.items()]
-        Path(args.new_passwords).write_text("".join(lines))
-    text = render_config(
+        _write_private(Path(args.new_passwords), "".join(lines))
+    return render_config(
         args.node,
         passwords,
-        host=args.host,
+        host=args.host or "127.0.0.1",
         port=args.port,
-        store_dir=args.store_dir,
+        store_dir=args.store_dir or "/var/lib/lifeline/nats",
         http_port=args.http_port,
         republish=tuple(args.republish or DEFAULT_REPUBLISH),
+        server=settings.nats_server,
     )
-    if args.output:
-        Path(args.output).write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """lifeline's own settings: what keepalived.conf has no words for.
 
 They live in one small ``lifeline.toml`` (node name, NATS URL and credentials,
-extra notifier sinks, metrics port) so keepalived.conf stays exactly what
-keepalived accepts.  Environment variables override the file and command-line
-flags override both, so a container sets ``LIFELINE_NODE`` without a file.
+extra notifier sinks, metrics port, the node's own nats-server in ``[nats_server]``)
+so keepalived.conf stays exactly what keepalived accepts.  Environment variables
+override the file and command-line flags override both, so a container sets
+``LIFELINE_NODE`` without a file.  docs/deploy.md lists every setting.
 """
 
 from __future__ import annotations
@@ -35,12 +36,42 @@ class SmtpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cafile: str | None = None  # trust this CA (a private mail server) instead of the system's
 
 
+class NatsServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The node's own nats-server as ``shared.nats_users`` generates it (compose, systemd, ``lifeline up``).
+
+    Why settings and not a hand-edited config: the server's users and
+    permissions are generated from the node name, so the optional parts (TLS,
+    a leaf-node remote to a hub, cluster routes) must be generated with them,
+    or an operator's edit is lost at the next start.  Everything is off when unset.
+    """
+
+    domain: str | None = None  # JetStream domain; default: the node's name when leaf_url is set
+    tls_cert: str | None = None  # server certificate for client connections (then tls:// URLs)
+    tls_key: str | None = None
+    tls_ca: str | None = None  # CA of client certificates (with tls_verify)
+    tls_verify: bool = False  # clients must present a certificate signed by tls_ca
+    leaf_url: str | None = None  # the hub: nats-leaf://hub:7422 (tls://... for TLS)
+    leaf_user: str | None = None  # the hub's leaf-node user (its password goes into the URL)
+    leaf_password: str | None = None
+    leaf_creds: str | None = None  # or a .creds file (JWT hubs)
+    leaf_ca: str | None = None  # CA of the hub's certificate
+    cluster_name: str | None = None  # cluster routes: same name on every node
+    cluster_listen: str = "0.0.0.0:6222"
+    cluster_routes: list[str] = msgspec.field(default_factory=list)  # nats-route://host:6222, every node
+    cluster_user: str | None = None  # route authentication (same on every node)
+    cluster_password: str | None = None
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     node: str = msgspec.field(default_factory=lambda: socket.gethostname().split(".", 1)[0])
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str | None = None
     nats_password: str | None = None
     nats_creds: str | None = None
+    nats_tls_ca: str | None = None  # trust this CA for a tls:// server (else the system's)
+    nats_tls_cert: str | None = None  # client certificate, for a server with tls_verify
+    nats_tls_key: str | None = None
+    nats_server: NatsServerSettings = msgspec.field(default_factory=NatsServerSettings)
     config: str = str(DEFAULT_CONFIG_PATH)
     config_id: str | None = None
     metrics_port: int = 9650
@@ -54,9 +85,34 @@ ENV_OVERRIDES = {
     "LIFELINE_NATS_USER": "nats_user",
     "LIFELINE_NATS_PASSWORD": "nats_password",
     "LIFELINE_NATS_CREDS": "nats_creds",
+    "LIFELINE_NATS_TLS_CA": "nats_tls_ca",
+    "LIFELINE_NATS_TLS_CERT": "nats_tls_cert",
+    "LIFELINE_NATS_TLS_KEY": "nats_tls_key",
     "LIFELINE_CONFIG": "config",
     "LIFELINE_CONFIG_ID": "config_id",
 }
+
+SERVER_ENV_OVERRIDES = {
+    "LIFELINE_NATS_DOMAIN": "domain",
+    "LIFELINE_NATS_SERVER_TLS_CERT": "tls_cert",
+    "LIFELINE_NATS_SERVER_TLS_KEY": "tls_key",
+    "LIFELINE_NATS_SERVER_TLS_CA": "tls_ca",
+    "LIFELINE_NATS_SERVER_TLS_VERIFY": "tls_verify",
+    "LIFELINE_NATS_LEAF_URL": "leaf_url",
+    "LIFELINE_NATS_LEAF_USER": "leaf_user",
+    "LIFELINE_NATS_LEAF_PASSWORD": "leaf_password",
+    "LIFELINE_NATS_LEAF_CREDS": "leaf_creds",
+    "LIFELINE_NATS_LEAF_CA": "leaf_ca",
+    "LIFELINE_NATS_CLUSTER_NAME": "cluster_name",
+    "LIFELINE_NATS_CLUSTER_LISTEN": "cluster_listen",
+    "LIFELINE_NATS_CLUSTER_ROUTES": "cluster_routes",
+    "LIFELINE_NATS_CLUSTER_USER": "cluster_user",
+    "LIFELINE_NATS_CLUSTER_PASSWORD": "cluster_password",
+}
+"""``[nats_server]`` from the environment (compose passes these to the nats container)."""
+
+_LISTS = {"cluster_routes"}
+_BOOLS = {"tls_verify"}
 
 
 class SettingsError(Exception):
@@ -78,8 +134,23 @@ def load_settings(
     for var, field in ENV_OVERRIDES.items():
         if env.get(var):
             data[field] = env[var]
+    server = data.setdefault("nats_server", {})
+    if not isinstance(server, dict):
+        raise SettingsError(f"{source}: nats_server: expected a table")
+    for var, field in SERVER_ENV_OVERRIDES.items():
+        if env.get(var):
+            server[field] = _env_value(field, env[var])
     data.update({k: v for k, v in flags.items() if v is not None})
     try:
         return msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"{source}: {exc}") from None
+
+
+def _env_value(field: str, raw: str) -> str | bool | list[str]:
+    """Comma-separated lists, yes/no booleans: what fits in one environment variable."""
+    if field in _LISTS:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if field in _BOOLS:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw

@@ -201,7 +201,7 @@ class Engine:
             "in_sync": not diff(mine, desired, self.owned),
             "desired": render(desired),
             "kernel": render(mine),
-            "pools": {name: self._pool_status(name, pool) for name, pool in self.pools.items()},
+            "pools": {name: self._pool_status(name, pool, kernel) for name, pool in self.pools.items()},
             "ha_suspend_ignored": self.ignored,
             "ops_applied": self.kernel.ops_applied,
             "last_reconcile": self.last.__dict__ if self.last else None,
@@ -210,8 +210,12 @@ class Engine:
 
     # ------------------------------------------------------------------ internals
 
-    def _pool_status(self, name: str, pool: Pool) -> dict[str, object]:
+    def _pool_status(self, name: str, pool: Pool, kernel: Table) -> dict[str, object]:
         detail = pool.status()
+        # what IPVS really holds (live real servers, or the sorry server): per kernel service
+        detail["kernel_dests"] = {
+            str(key): len(kernel[key].dests) if key in kernel else 0 for key in self.plans[name].services
+        }
         if name in self.suspension.watch:
             detail["suspended"] = self.suspension.suspended(name)
         return detail

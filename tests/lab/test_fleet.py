@@ -5,12 +5,18 @@ subscriber on the hub receives every node's events, and ``lifeline status
 --domain ...`` on any one node lists all three nodes (their KV state through
 ``$JS.<domain>.API`` over the leaf connections, their service replicas through
 ``$SRV.INFO``), while each node's event stream keeps only its own events (the
-leaf remote's ``deny_imports`` of the peers' event subjects), and a node whose
-server is down is reported without hiding the rest.  Real nats-servers, real
-``shared.bus`` Publishers; the servers
-run in the root namespace on distinct loopback ports (no netns is needed for
-routing between them), which is why the test is marked ``root`` only to run
-with the rest of the lab suite.
+services name their node's subjects), and a node whose server is down is
+reported without hiding the rest.
+
+The deployment's shape, not a lab shortcut: every server's config is the
+generated one (``shared.nats_users``: the hub with ``--hub``, each node with
+its per-service users and ``leaf_url``/``leaf_user``/``leaf_password``, which
+also give it its JetStream domain), the leaf connections log in to the hub as
+its ``leaf`` user, the events are published as each node's ``vrrp`` user and
+the operator commands run as ``admin``.  Real nats-servers, real ``shared.bus``
+Publishers; the servers run in the root namespace on distinct loopback ports
+(no netns is needed for routing between them), which is why the test is
+marked ``root`` only to run with the rest of the lab suite.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from nats.micro.service import Service as MicroService
 from shared.bus import Publisher, connect, register_service
 from shared.cli import main
 from shared.events import VrrpState
+from shared.nats_users import ADMIN, generate_passwords, nats_url, render_config, render_hub_config
+from shared.settings import NatsServerSettings
 from tests.nats.events_sample import instance
 from tests.support import nats as support
 from tests.support.nats import NatsServer, free_port
@@ -60,38 +68,44 @@ class ConfServer(NatsServer):
         self._wait_ready(timeout)
 
 
-def hub_conf(workdir: Path, port: int, leaf_port: int) -> str:
-    return f"""
-server_name: hub
-listen: "127.0.0.1:{port}"
-jetstream {{ domain: hub, store_dir: "{workdir / "js"}" }}
-leafnodes {{ listen: "127.0.0.1:{leaf_port}" }}
-"""
+HUB_PASSWORDS = generate_passwords((ADMIN, "leaf"))
+PASSWORDS = {node: generate_passwords() for node in NODES}
+"""Every node has its own passwords, as every deployed node would."""
 
 
-def peer_event_subjects(node: str) -> list[str]:
-    """The other nodes' event subjects: kept out of this node (its stream and notifier are its own)."""
-    return [
-        f"lifeline.{peer}.{kind}.>" for peer in NODES if peer != node for kind in ("vrrp", "health", "lvs")
-    ]
+class Fleet:
+    """The servers, and how to reach them as a given user."""
+
+    def __init__(self, hub: NatsServer, nodes: dict[str, NatsServer]) -> None:
+        self.hub = hub
+        self.nodes = nodes
+
+    def admin_url(self, node: str) -> str:
+        """The URL the operator commands get (``--nats``): admin, credentials in the URL."""
+        return nats_url(ADMIN, PASSWORDS[node][ADMIN], port=self.nodes[node].port)
 
 
 def node_conf(workdir: Path, node: str, port: int, leaf_port: int) -> str:
-    """What docs/operations.md "Fleet" tells an operator to add: a domain, the hub as leaf remote."""
-    deny = json.dumps(peer_event_subjects(node))
-    return f"""
-server_name: {node}
-listen: "127.0.0.1:{port}"
-jetstream {{ domain: {node}, store_dir: "{workdir / "js"}" }}
-leafnodes {{ remotes: [ {{ url: "nats-leaf://127.0.0.1:{leaf_port}", deny_imports: {deny} }} ] }}
-"""
+    """What docs/operations.md "Fleet" has an operator set: the hub as leaf remote, with its leaf user."""
+    server = NatsServerSettings(
+        leaf_url=f"nats-leaf://127.0.0.1:{leaf_port}", leaf_user="leaf", leaf_password=HUB_PASSWORDS["leaf"]
+    )
+    return render_config(node, PASSWORDS[node], port=port, store_dir=str(workdir / "js"), server=server)
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, NatsServer]]]:
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
     leaf_port = free_port()
     hub_port = free_port()
-    hub = ConfServer(tmp_path / "hub", "hub", hub_conf(tmp_path / "hub", hub_port, leaf_port), hub_port)
+    hub_text = render_hub_config(
+        HUB_PASSWORDS["leaf"],
+        HUB_PASSWORDS[ADMIN],
+        host="127.0.0.1",
+        port=hub_port,
+        leaf_port=leaf_port,
+        store_dir=str(tmp_path / "hub" / "js"),
+    )
+    hub = ConfServer(tmp_path / "hub", "hub", hub_text, hub_port)
     nodes: dict[str, NatsServer] = {}
     try:
         hub.start()
@@ -100,20 +114,29 @@ def fleet(tmp_path: Path) -> Iterator[tuple[NatsServer, dict[str, NatsServer]]]:
             work = tmp_path / node
             nodes[node] = ConfServer(work, node, node_conf(work, node, port, leaf_port), port)
             nodes[node].start()
-        yield hub, nodes
+        yield Fleet(hub, nodes)
     finally:
         for server in [*nodes.values(), hub]:
             server.kill()
 
 
 @pytest.fixture
-async def clients(fleet: tuple[NatsServer, dict[str, NatsServer]]) -> AsyncIterator[dict[str, Client]]:
-    hub, nodes = fleet
+async def clients(fleet: Fleet) -> AsyncIterator[dict[str, Client]]:
+    """``hub``: the external subscriber (hub admin); per node its ``vrrp`` user and its ``admin``."""
     out: dict[str, Client] = {}
     try:
-        out["hub"] = await connect(hub.url, "pytest-hub", reconnect_wait=0.1)
-        for node, server in nodes.items():
-            out[node] = await connect(server.url, f"pytest-{node}", reconnect_wait=0.1)
+        out["hub"] = await connect(
+            fleet.hub.url, "pytest-hub", reconnect_wait=0.1, user=ADMIN, password=HUB_PASSWORDS[ADMIN]
+        )
+        for node, server in fleet.nodes.items():
+            for user in ("vrrp", ADMIN):
+                out[f"{node}/{user}"] = await connect(
+                    server.url,
+                    f"pytest-{node}-{user}",
+                    reconnect_wait=0.1,
+                    user=user,
+                    password=PASSWORDS[node][user],
+                )
         yield out
     finally:
         for nc in out.values():
@@ -134,8 +157,8 @@ async def wait_joined(clients: dict[str, Client], timeout: float = 15.0) -> None
         async with asyncio.timeout(timeout):
             while seen != set(NODES):
                 for node in NODES:
-                    await clients[node].publish(f"fleetprobe.{node}", b"")
-                    await clients[node].flush()
+                    await clients[f"{node}/{ADMIN}"].publish(f"fleetprobe.{node}", b"")
+                    await clients[f"{node}/{ADMIN}"].flush()
                 await asyncio.sleep(0.1)
     finally:
         await sub.unsubscribe()
@@ -149,11 +172,11 @@ async def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
 
 
 async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_fleet(
-    fleet: tuple[NatsServer, dict[str, NatsServer]],
+    fleet: Fleet,
     clients: dict[str, Client],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _, nodes = fleet
+    nodes = fleet.nodes
     received: list[Msg] = []
 
     async def on_event(msg: Msg) -> None:
@@ -169,7 +192,7 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
     try:
         for node in NODES:
             pub = Publisher(node)
-            await pub.start(clients[node])
+            await pub.start(clients[f"{node}/vrrp"])  # the node's vrrp user, as the vrrp service
             pub.publish(instance("VI_1", state=VrrpState.MASTER if node == "a" else VrrpState.BACKUP))
             assert await pub.flush(10), f"node {node}: events not acknowledged by its own JetStream"
             publishers.append(pub)
@@ -178,7 +201,9 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
             return {}
 
         micro.append(
-            await register_service(clients["b"], node="b", service="vrrp", version="9.9.0", status=status)
+            await register_service(
+                clients["b/vrrp"], node="b", service="vrrp", version="9.9.0", status=status
+            )
         )
 
         expected = {f"lifeline.{n}.vrrp.state.VI_1" for n in NODES}
@@ -191,15 +216,15 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
         assert by_node["a"]["state"] == "MASTER"
         assert by_node["b"]["state"] == by_node["c"]["state"] == "BACKUP"
 
-        # Each node's stream holds its own events only (deny_imports), read here through its domain ...
+        # Each node's stream holds its own events only, read here through its domain (as a's admin) ...
         for node in NODES:
-            js = clients["a"].jetstream(domain=node)
+            js = clients[f"a/{ADMIN}"].jetstream(domain=node)
             info = await js.stream_info("LIFELINE_EVENTS", subjects_filter=">")
             assert set(info.state.subjects or {}) == {f"lifeline.{node}.vrrp.state.VI_1"}
 
         # ... and status on node c, given the fleet's domains, shows all three nodes.
         code, out, err = await run_cli(
-            capsys, "status", "--json", "--nats", nodes["c"].url, "--domain", "a,b", "--domain", "c"
+            capsys, "status", "--json", "--nats", fleet.admin_url("c"), "--domain", "a,b", "--domain", "c"
         )
         assert (code, err) == (0, "")
         view = json.loads(out)
@@ -212,18 +237,18 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
         assert [(r["node"], r["service"]) for r in view["replicas"]] == [("b", "vrrp")]
 
         # The table for people, from node a: every node's rows.
-        code, out, _ = await run_cli(capsys, "status", "--nats", nodes["a"].url, "--domain", "a,b,c")
+        code, out, _ = await run_cli(capsys, "status", "--nats", fleet.admin_url("a"), "--domain", "a,b,c")
         assert code == 0
         assert {line.split()[0] for line in out.splitlines()[1:]} == set(NODES)
 
         # Control requests cross the fleet too: node b's vrrp answers a health request made on node a.
-        code, out, _ = await run_cli(capsys, "health", "vrrp", "--node", "b", "--nats", nodes["a"].url)
+        code, out, _ = await run_cli(capsys, "health", "vrrp", "--node", "b", "--nats", fleet.admin_url("a"))
         assert (code, out) == (0, "b vrrp: healthy\n")
 
         # A node that does not answer (its server down) is reported, the rest still shown, exit 1.
         nodes["b"].kill()
         code, out, err = await run_cli(
-            capsys, "status", "--json", "--nats", nodes["c"].url, "--domain", "a,b,c", "--wait", "0.2"
+            capsys, "status", "--json", "--nats", fleet.admin_url("c"), "--domain", "a,b,c", "--wait", "0.2"
         )
         assert code == 1
         assert "JetStream domain b did not answer" in err and "Traceback" not in err

@@ -1,0 +1,224 @@
+"""Services log in with the credentials of lifeline.toml / ``LIFELINE_NATS_*``, not only a URL's.
+
+Against a real nats-server running the generated per-service users (and, in
+one test, TLS with client certificates): the checker and the notifier run as
+real processes (``python -m services.<name>``) whose only credentials are in
+their environment or in a lifeline.toml, and prove it by answering their
+status endpoint to the admin.  The checker's real-server heartbeats also carry
+the probe's latency all the way to ``lifeline metrics``
+(``keepalived_lvs_rs_check_latency_seconds``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+from nats.aio.client import Client
+
+from shared.bus_connect import connect, tls_context
+from shared.events import status_subject
+from shared.metrics_collect import Collector
+from shared.nats_users import ADMIN, generate_passwords, render_config
+from shared.settings import NatsServerSettings, Settings
+from tests.support import nats as support
+from tests.support.nats import NatsServer
+from tests.unit.test_nats_users_config import make_certs
+
+pytestmark = pytest.mark.nats
+
+NODE = "cred-node"
+PASSWORDS = generate_passwords()
+ROOT = Path(__file__).parents[2]
+
+
+class GeneratedServer(NatsServer):
+    """A nats-server from ``render_config``: the deployment's users, optionally TLS."""
+
+    def __init__(self, workdir: Path, server: NatsServerSettings | None = None) -> None:
+        super().__init__(workdir)
+        self.text = render_config(
+            NODE, PASSWORDS, port=self.port, store_dir=str(workdir / "js"), server=server
+        )
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "nats-server.conf"
+        conf.write_text(self.text)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [support.nats_server_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+            )
+        support._LIVE.add(self._proc)
+        self._wait_ready(timeout)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[GeneratedServer]:
+    srv = GeneratedServer(tmp_path / "nats")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.kill()
+
+
+@pytest.fixture
+async def admin(server: GeneratedServer) -> AsyncIterator[Client]:
+    nc = await nats.connect(server.url, user=ADMIN, password=PASSWORDS[ADMIN])
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+def spawn(module: str, conf: Path, url: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    argv = [sys.executable, "-m", module, "--config", str(conf), "--node", NODE, "--nats", url]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, env=base | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    support._LIVE.add(proc)
+    return proc
+
+
+async def answers_status(admin: Client, service: str, proc: subprocess.Popen[bytes], log: Path) -> bytes:
+    """The service's status reply, once it is on the bus (generous: interpreter start-up included)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            return (await admin.request(status_subject(NODE, service), b"", timeout=1)).data
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{service} never answered:\n{log.read_text()}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def tcp_server() -> Iterator[int]:
+    """A listening TCP socket: the real server a TCP_CHECK connects to."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield int(sock.getsockname()[1])
+
+
+def lvs_conf(tmp_path: Path, port: int) -> Path:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        f"""
+virtual_server 127.0.0.1 {port} {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 127.0.0.1 {port} {{
+        weight 1
+        TCP_CHECK {{
+            connect_timeout 2
+        }}
+    }}
+}}
+"""
+    )
+    return conf
+
+
+async def test_checker_logs_in_from_environment_and_its_latency_reaches_metrics(
+    server: GeneratedServer, admin: Client, tmp_path: Path, tcp_server: int
+) -> None:
+    log = tmp_path / "checker.log"
+    env = {"LIFELINE_NATS_USER": "checker", "LIFELINE_NATS_PASSWORD": PASSWORDS["checker"]}
+    proc = spawn("services.checker", lvs_conf(tmp_path, tcp_server), server.url, env, log)
+    try:
+        assert b'"service":"checker"' in await answers_status(admin, "checker", proc, log)
+        collector = Collector(admin, NODE)
+        pattern = re.compile(r"^keepalived_lvs_rs_check_latency_seconds\{.*\} (\S+)$", re.M)
+        found: list[str] = []
+        for _ in range(100):
+            found = pattern.findall(await collector.scrape())
+            if found:
+                break
+            await asyncio.sleep(0.2)
+        assert found, log.read_text()
+        assert 0 < float(found[0]) < 2.0  # a real connect on loopback: measured, and below the timeout
+    finally:
+        stop(proc)
+
+
+async def test_notifier_logs_in_from_lifeline_toml(
+    server: GeneratedServer, admin: Client, tmp_path: Path, tcp_server: int
+) -> None:
+    settings = tmp_path / "lifeline.toml"
+    settings.write_text(f'nats_user = "notifier"\nnats_password = "{PASSWORDS["notifier"]}"\n')
+    log = tmp_path / "notifier.log"
+    proc = spawn(
+        "services.notifier",
+        lvs_conf(tmp_path, tcp_server),
+        server.url,
+        {"LIFELINE_SETTINGS": str(settings)},
+        log,
+    )
+    try:
+        assert b'"service":"notifier"' in await answers_status(admin, "notifier", proc, log)
+    finally:
+        stop(proc)
+
+
+async def test_wrong_password_is_refused(server: GeneratedServer) -> None:
+    """The positive tests above can fail: without the right password the server says no."""
+    with pytest.raises((nats.errors.Error, OSError)):
+        await nats.connect(server.url, user="checker", password="wrong", allow_reconnect=False)
+
+
+async def test_tls_with_client_certificate_from_settings(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path)
+    opts = NatsServerSettings(
+        tls_cert=str(certs["server"]),
+        tls_key=str(certs["server-key"]),
+        tls_ca=str(certs["ca"]),
+        tls_verify=True,
+    )
+    srv = GeneratedServer(tmp_path / "nats", opts)
+    srv.start()
+    url = f"tls://127.0.0.1:{srv.port}"
+    try:
+        settings = Settings(
+            node=NODE,
+            nats_url=url,
+            nats_user="vrrp",
+            nats_password=PASSWORDS["vrrp"],
+            nats_tls_ca=str(certs["ca"]),
+            nats_tls_cert=str(certs["client"]),
+            nats_tls_key=str(certs["client-key"]),
+        )
+        nc = await connect(url, "pytest-tls", settings=settings)
+        try:
+            reply = await nc.request("$JS.API.INFO", b"", timeout=2)  # allowed to the vrrp user
+            assert b"memory" in reply.data
+        finally:
+            await nc.close()
+        # without the client certificate the server refuses the handshake
+        no_cert = Settings(node=NODE, nats_url=url, nats_tls_ca=str(certs["ca"]))
+        with pytest.raises((nats.errors.Error, OSError)):
+            await nats.connect(url, tls=tls_context(no_cert), allow_reconnect=False, connect_timeout=2)
+    finally:
+        srv.kill()
