@@ -15,6 +15,7 @@ import contextlib
 import os
 import signal
 
+from services.checker.parent_death import die_with_parent
 from services.checker.probes.base import ProbeFailure, ProbeResult, Success, Target, measure
 from shared.config.model_lvs import Checker, MiscCheck
 
@@ -52,6 +53,7 @@ async def _run(check: Checker, grace: float) -> Success:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent,
         user=check.user,
         group=check.group,
     )

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 
+from services.checker.parent_death import die_with_parent
 from services.checker.probes.misc import KILL_GRACE, terminate_group
 from services.checker.trackers.base import Counters, Report, TrackerOutcome
 from services.checker.trackers.risefall import RiseFall
@@ -82,6 +83,7 @@ class ScriptTracker:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
                 user=self.user,
                 group=self.group,
             )
