@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 
 def many_instances(
@@ -31,6 +32,54 @@ def many_instances(
             f"    advert_int {interval:g}",
             "    virtual_ipaddress {",
             f"        {vip(vrid)}/32",
+            "    }",
+            "}",
+        ]
+    return "\n".join(out) + "\n"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one instance lives: interface, VRID and multicast group (None: 224.0.0.18).
+
+    A VRID is unique per (interface, family, group) only (keepalived-behaviour.md
+    §2.7), so more than 255 instances on one interface need a second group.
+    """
+
+    interface: str
+    vrid: int
+    group: str | None = None
+
+    @property
+    def name(self) -> str:
+        group = "" if self.group is None else "_" + self.group.replace(".", "_")
+        return f"VI_{self.interface}{group}_{self.vrid}"
+
+
+def slotted_instances(
+    router_id: str,
+    priority: int,
+    slots: Sequence[Slot],
+    *,
+    version: int,
+    interval: float,
+    vip: Callable[[Slot], str],
+) -> str:
+    """One instance per slot (named ``Slot.name``), one /32 VIP each, as in :func:`many_instances`."""
+    out = ["global_defs {", f"    router_id {router_id}", "}"]
+    for slot in slots:
+        group = [] if slot.group is None else [f"    mcast_dst_ip {slot.group}"]
+        out += [
+            f"vrrp_instance {slot.name} {{",
+            "    state BACKUP",
+            f"    interface {slot.interface}",
+            *group,
+            f"    virtual_router_id {slot.vrid}",
+            f"    priority {priority}",
+            f"    version {version}",
+            f"    advert_int {interval:g}",
+            "    virtual_ipaddress {",
+            f"        {vip(slot)}/32",
             "    }",
             "}",
         ]

@@ -63,6 +63,7 @@ ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_IPV6 = 0x86DD
 IPPROTO_VRRP = 112
+IPPROTO_AH = 51  # auth_type AH: the advert follows an AH header
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # asm-generic value, Python lacks the name
 CAPTURE_RCVBUF = 32 * 1024 * 1024
 NATS_PORT = 4222
@@ -252,9 +253,10 @@ class Node:
         ip("-n", self.segment.switch, "link", "set", self.port, "up")
 
     # --- addresses -------------------------------------------------------------
-    def addresses(self) -> set[str]:
-        """Every address on eth0, as the kernel reports it (``ip -j addr``)."""
-        data = json.loads(ip("-n", self.ns, "-j", "addr", "show", "dev", IFNAME))
+    def addresses(self, dev: str | None = IFNAME) -> set[str]:
+        """Every address on ``dev`` (None: on every interface), as the kernel reports it (``ip -j addr``)."""
+        where = ("dev", dev) if dev is not None else ()
+        data = json.loads(ip("-n", self.ns, "-j", "addr", "show", *where))
         return {str(a["local"]) for entry in data for a in entry.get("addr_info", [])}
 
     def holds(self, vip: str) -> bool:
@@ -281,6 +283,8 @@ class Segment:
     switch: str = ""
     observer: str = ""
     net: int = 0
+    links: int = 1
+    """Parallel segments: link k is bridge ``br<k>`` with ``eth<k>`` in every host and the observer."""
 
     def __enter__(self) -> Segment:
         try:
@@ -308,18 +312,24 @@ class Segment:
         self.switch = self._namespace("sw")
         ip("-n", self.switch, "link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0")
         ip("-n", self.switch, "link", "set", BRIDGE, "up")
+        for link in range(1, self.links):
+            ip("-n", self.switch, "link", "add", f"br{link}", "type", "bridge", "mcast_snooping", "0")
+            ip("-n", self.switch, "link", "set", f"br{link}", "up")
         for index, role in enumerate(self.roles, start=1):
             self.nodes.append(self._host(index, role))
         self.observer = self._namespace("obs")
         self._plug(self.observer, "pobs")
+        for link in range(1, self.links):
+            self._plug(self.observer, f"pobs{link}", link)
 
-    def _plug(self, ns: str, port: str) -> None:
-        """A veth from ``ns``'s eth0 to bridge port ``port``, both ends up."""
-        ip("link", "add", IFNAME, "netns", ns, "type", "veth", "peer", "name", port, "netns", self.switch)
-        ip("-n", self.switch, "link", "set", port, "master", BRIDGE)
+    def _plug(self, ns: str, port: str, link: int = 0) -> None:
+        """A veth from ``ns``'s ``eth<link>`` to port ``port`` of bridge ``br<link>``, both ends up."""
+        dev, bridge = f"eth{link}", f"br{link}"
+        ip("link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", self.switch)
+        ip("-n", self.switch, "link", "set", port, "master", bridge)
         ip("-n", self.switch, "link", "set", port, "up")
-        ip("-n", ns, "link", "set", IFNAME, "addrgenmode", "none")
-        ip("-n", ns, "link", "set", IFNAME, "up")
+        ip("-n", ns, "link", "set", dev, "addrgenmode", "none")
+        ip("-n", ns, "link", "set", dev, "up")
 
     def _host(self, index: int, role: str) -> Node:
         ns = self._namespace(role)
@@ -329,6 +339,9 @@ class Segment:
         link_local = IPv6Address(f"fe80::{index:x}")
         ip("-n", ns, "addr", "add", f"{ipv4}/24", "dev", IFNAME)
         ip("-n", ns, "addr", "add", f"{link_local}/64", "dev", IFNAME, "nodad")
+        for link in range(1, self.links):  # eth<k>: 10.<net>.<100+k>.<N>/24
+            self._plug(ns, f"p{index}l{link}", link)
+            ip("-n", ns, "addr", "add", f"{self.link_address(link, index)}/24", "dev", f"eth{link}")
         mac = json.loads(ip("-n", ns, "-j", "link", "show", "dev", IFNAME))[0]["address"]
         return Node(role, ns, index, ipv4, link_local, str(mac), port, self)
 
@@ -336,12 +349,16 @@ class Segment:
         """An unused IPv4 address on the segment's subnet (for VIPs): ``10.<net>.0.<host>``."""
         return f"10.{self.net}.0.{host}"
 
+    def link_address(self, link: int, host: int) -> str:
+        """Host ``host``'s address on ``eth<link>`` (link 0 is ``eth0``'s ``10.<net>.0.<host>``)."""
+        return f"10.{self.net}.{100 + link if link else 0}.{host}"
+
     def nats_ready(self, ns: str) -> bool:
         """Probe a namespace's nats-server from a thread that has joined that namespace."""
         return bool(in_netns(ns, _nats_probe))
 
-    def capture(self) -> Capture:
-        return Capture(self.observer)
+    def capture(self, ifname: str = IFNAME) -> Capture:
+        return Capture(self.observer, ifname)
 
     def holders(self, vip: str) -> list[str]:
         """Names of the nodes whose eth0 carries ``vip`` right now (the kernel's view)."""
@@ -425,12 +442,12 @@ class GarpSeen:
 class Capture:
     """AF_PACKET on the observer's eth0 with kernel timestamps: a tiny, exact tcpdump."""
 
-    def __init__(self, observer_ns: str) -> None:
+    def __init__(self, observer_ns: str, ifname: str = IFNAME) -> None:
         sock = pr_netns.create_socket(observer_ns, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self.sock = cast(socket.socket, sock)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, CAPTURE_RCVBUF)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.sock.bind((IFNAME, ETH_P_ALL))
+        self.sock.bind((ifname, ETH_P_ALL))
         self.sock.setblocking(False)
 
     def drain(self, wait: float = 0.0) -> list[Packet]:
@@ -469,12 +486,12 @@ class Capture:
 
 
 def parse_advert(packet: Packet) -> AdvertSeen | None:
-    """A VRRP advert (IPv4 or IPv6, any version) or None, via lifeline's own decoder."""
+    """A VRRP advert (IPv4 or IPv6, any version, AH or not) or None, via lifeline's own decoder."""
     data = packet.data
     if len(data) < 14:
         return None
     ethertype = struct.unpack_from("!H", data, 12)[0]
-    if ethertype == ETH_P_IP and len(data) > 23 and data[23] != IPPROTO_VRRP:
+    if ethertype == ETH_P_IP and len(data) > 23 and data[23] not in (IPPROTO_VRRP, IPPROTO_AH):
         return None
     if ethertype == ETH_P_IPV6 and (len(data) < 21 or data[20] != IPPROTO_VRRP):
         return None

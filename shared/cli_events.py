@@ -25,9 +25,11 @@ from shared.events import (
     PREFIX,
     Event,
     GroupState,
+    InstanceControl,
     InstanceState,
     PoolEvent,
     RealServerHealth,
+    SplitBrain,
     TrackerResult,
     decode_for_subject,
 )
@@ -66,6 +68,12 @@ def human_line(event: Event) -> str:
         case GroupState():
             prev = f"{event.previous}->" if event.previous else ""
             return f"{head} group {event.group} {prev}{event.state} ({event.reason})"
+        case InstanceControl():
+            prio = f" priority {event.priority}" if event.priority is not None else ""
+            return f"{head} control {event.instance} {event.action}{prio} by {event.requested_by}"
+        case SplitBrain():
+            mine = f"ours {event.own_priority}, theirs {event.peer_priority}"
+            return f"{head} split_brain {event.instance} vrid {event.vrid} peer {event.peer} ({mine})"
         case RealServerHealth():
             why = f": {event.detail}" if event.detail else ""
             up = "UP" if event.up else "DOWN"

@@ -1,7 +1,7 @@
 """``lifeline instance set-priority|maintenance|clear``: runtime control of a VRRP instance.
 
 Why a command and not a raw ``nats req``: the request needs ``requested_by``
-(every change is an ``InstanceControl`` notice naming who asked), the node is
+(every change is an ``InstanceControl`` event naming who asked), the node is
 part of the subject, and a refusal must end in an exit code a script can test.
 The endpoints and their rules are ``services/vrrp/control.py`` (docs/vrrp.md,
 "Runtime control"); this module only builds the request and prints the reply.
@@ -44,7 +44,7 @@ def parse_duration(text: str) -> float:
 
 
 def default_requester(env: dict[str, str] | None = None) -> str:
-    """``$SUDO_USER`` (the human behind sudo) or ``$USER``, at this host: what the notice records."""
+    """``$SUDO_USER`` (the human behind sudo) or ``$USER``, at this host: what the event records."""
     env = dict(os.environ) if env is None else env
     user = env.get("SUDO_USER") or env.get("USER")
     if not user:
@@ -94,7 +94,7 @@ def register(commands: Any) -> None:
             "--by",
             default=None,
             metavar="WHO",
-            help="who asks, recorded in the notice (default: $SUDO_USER or $USER, @hostname)",
+            help="who asks, recorded in the event (default: $SUDO_USER or $USER, @hostname)",
         )
         parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="default 5")
         parser.add_argument("--json", action="store_true", help="print the reply as JSON")

@@ -172,12 +172,22 @@ def group_subject(node: str, group: str) -> str:
     return f"{PREFIX}.{_t(node)}.vrrp.group.{_t(group)}"
 
 
-def notice_subject(node: str, kind: str, instance: str) -> str:
-    """``lifeline.<node>.notice.<kind>.<instance>``: vrrp operator notices (``control``, ``split_brain``).
+def control_subject(node: str, instance: str) -> str:
+    """``lifeline.<node>.vrrp.control.<instance>``: every runtime control change (stream + KV)."""
+    return f"{PREFIX}.{_t(node)}.vrrp.control.{_t(instance)}"
 
-    Core NATS only, outside the event stream and the ``Event`` union on purpose:
-    stream consumers decode every payload as an ``Event``, so new kinds there
-    need every consumer extended first (see docs/bus.md, "Notices").
+
+def split_brain_subject(node: str, instance: str) -> str:
+    """``lifeline.<node>.vrrp.split_brain.<instance>``: another node also claims MASTER (stream + KV)."""
+    return f"{PREFIX}.{_t(node)}.vrrp.split_brain.{_t(instance)}"
+
+
+def notice_subject(node: str, kind: str, instance: str) -> str:
+    """``lifeline.<node>.notice.<kind>.<instance>``: the deprecated core-NATS copy of a vrrp operator event.
+
+    ``InstanceControl`` (kind ``control``) and ``SplitBrain`` (``split_brain``)
+    were core-NATS notices before they entered the event stream; vrrp still
+    sends the same payload here for this contract version (docs/bus.md, "Notices").
     """
     return f"{PREFIX}.{_t(node)}.notice.{_t(kind)}.{_t(instance)}"
 
@@ -387,7 +397,7 @@ class GroupState(EventBase, frozen=True, kw_only=True, tag="group_state"):
 
 
 class InstanceControl(EventBase, frozen=True, kw_only=True, tag="instance_control"):
-    """An operator changed a running instance over the bus (``notice_subject(node, "control", instance)``)."""
+    """An operator changed a running instance over the bus (``control_subject``; ``requested_by`` asked)."""
 
     instance: str
     action: str
@@ -399,7 +409,7 @@ class InstanceControl(EventBase, frozen=True, kw_only=True, tag="instance_contro
 
 
 class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):
-    """A MASTER heard another node's advert for its VRID (``notice_subject(node, "split_brain", ...)``)."""
+    """A MASTER heard another node's advert for its VRID (``split_brain_subject``)."""
 
     instance: str
     vrid: int
@@ -412,7 +422,7 @@ class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):
 
 
 Notice: TypeAlias = InstanceControl | SplitBrain
-"""vrrp operator notices: core NATS on ``notice_subject``, never in the event stream."""
+"""vrrp operator events: in the stream like every vrrp event, plus a deprecated copy on ``notice_subject``."""
 
 _NOTICE_DECODER: Final[msgspec.json.Decoder[Notice]] = msgspec.json.Decoder(Notice)
 
@@ -486,12 +496,16 @@ class PoolEvent(EventBase, frozen=True, kw_only=True, tag="pool_event"):
     detail: str = ""
 
 
-Event: TypeAlias = InstanceState | GroupState | TrackerResult | RealServerHealth | PoolEvent
+Event: TypeAlias = (
+    InstanceState | GroupState | InstanceControl | SplitBrain | TrackerResult | RealServerHealth | PoolEvent
+)
 """Any event on the bus (a msgspec tagged union on ``type``)."""
 
 EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
     InstanceState,
     GroupState,
+    InstanceControl,
+    SplitBrain,
     TrackerResult,
     RealServerHealth,
     PoolEvent,
@@ -500,6 +514,8 @@ EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
 DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
     InstanceState,
     GroupState,
+    InstanceControl,
+    SplitBrain,
     RealServerTransition,
     PoolEvent,
 )
@@ -623,6 +639,10 @@ def subject_for(event: Event) -> str:
             return instance_subject(node, event.instance)
         case GroupState():
             return group_subject(node, event.group)
+        case InstanceControl():
+            return control_subject(node, event.instance)
+        case SplitBrain():
+            return split_brain_subject(node, event.instance)
         case TrackerResult():
             return tracker_subject(node, event.tracker)
         case RealServerTransition():
@@ -655,6 +675,8 @@ class SubjectInfo(msgspec.Struct, frozen=True, kw_only=True):
 _KINDS: Final[dict[tuple[str, ...], tuple[type[EventBase], int]]] = {
     ("vrrp", "state"): (InstanceState, 1),
     ("vrrp", "group"): (GroupState, 1),
+    ("vrrp", "control"): (InstanceControl, 1),
+    ("vrrp", "split_brain"): (SplitBrain, 1),
     ("track",): (TrackerResult, 1),
     ("check",): (RealServerHealth, 2),
     ("health",): (RealServerHealth, 2),

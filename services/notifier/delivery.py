@@ -43,9 +43,11 @@ from shared.events import (
     DeadLetter,
     Event,
     GroupState,
+    InstanceControl,
     InstanceState,
     PoolEvent,
     RealServerHealth,
+    SplitBrain,
     TrackerResult,
     msg_id,
 )
@@ -87,7 +89,7 @@ def order_key(event: Event) -> str:
     ``notify_down`` of a real server never overtakes the ``quorum_down`` it caused.
     """
     match event:
-        case InstanceState():
+        case InstanceState() | InstanceControl() | SplitBrain():  # an operator change precedes what it caused
             return f"instance:{event.node}:{event.instance}"
         case GroupState():
             return f"group:{event.node}:{event.group}"

@@ -6,6 +6,9 @@ RTM_NEWADDR / RTM_DELADDR, with the fields of keepalived's
 ``virtual_ipaddress`` lines (address/prefix, ``brd``, ``dev``, ``scope``,
 ``label``, and IPv6 ``IFA_F_NODAD`` as §2.10 says keepalived always sets).
 
+An instance's own VIPs take the faster path of :mod:`services.vrrp.vip_netlink`
+(the takeover's critical path); these calls serve static addresses and tests.
+
 Every operation is idempotent, because the service's view and the kernel's
 can disagree after a crash, a reload or an operator's ``ip addr``: adding an
 address that is there, or removing one that is gone, is success, reported
@@ -22,7 +25,7 @@ from __future__ import annotations
 import errno
 import socket
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address
 from typing import Any
 
@@ -111,6 +114,11 @@ async def link_index(ipr: Rtnl, ifname: str) -> int:
             known[ifname] = int(msg["index"])
             return known[ifname]
     raise LookupError(f"no interface {ifname!r}")
+
+
+def forget_index(ipr: Rtnl, ifname: str) -> None:
+    """Drop a cached ifindex: the caller deleted or (re)created ``ifname`` (a VMAC)."""
+    _INDEXES.get(ipr, {}).pop(ifname, None)
 
 
 async def _with_index(ipr: Rtnl, ifname: str, call: Callable[[int], Awaitable[object]]) -> object:
@@ -244,26 +252,6 @@ async def remove_vip(ipr: Rtnl, vip: Vip, *, default_dev: str) -> bool:
     return True
 
 
-async def add_vips(ipr: Rtnl, vips: Iterable[Vip], *, default_dev: str) -> list[Vip]:
-    """Add each VIP (becoming MASTER); returns those that were not already present."""
-    return [vip for vip in vips if await add_vip(ipr, vip, default_dev=default_dev)]
-
-
-async def remove_vips(ipr: Rtnl, vips: Iterable[Vip], *, default_dev: str) -> list[Vip]:
-    """Remove each VIP (leaving MASTER, stopping); returns those that were present."""
-    return [vip for vip in vips if await remove_vip(ipr, vip, default_dev=default_dev)]
-
-
-async def remove_stale_vips(ipr: Rtnl, vips: Iterable[Vip], *, default_dev: str) -> list[Vip]:
-    """At start-up, remove any of our VIPs a previous run left behind.
-
-    A service that crashed (or was killed) while MASTER leaves its VIPs on
-    the interface; a new run starts in BACKUP and must not answer for them
-    until it wins an election, exactly as keepalived clears them at start.
-    """
-    return await remove_vips(ipr, vips, default_dev=default_dev)
-
-
 # --------------------------------------------------------------------------- link state
 
 
@@ -321,12 +309,10 @@ __all__ = [
     "LinkState",
     "Vip",
     "add_vip",
-    "add_vips",
+    "forget_index",
     "has_vip",
     "interface_info",
     "link_index",
     "link_states",
-    "remove_stale_vips",
     "remove_vip",
-    "remove_vips",
 ]

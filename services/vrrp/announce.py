@@ -14,7 +14,7 @@ follow keepalived-behaviour.md §2.8 exactly:
 Frames are built with ``struct`` (no scapy on the product path) by pure
 functions, so unit tests check bytes without privileges; :class:`Announcer`
 owns the AF_PACKET socket.  Pacing (``garp_interval`` / ``gna_interval``,
-the repeat count) is the caller's policy, passed to :meth:`Announcer.send_garps`.
+the repeat count) is the caller's policy, passed to :meth:`Announcer.start_burst`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from ipaddress import IPv4Address, IPv6Address
 from typing import cast
 
@@ -156,25 +156,47 @@ class Announcer:
         self.sent += 1
         return True
 
+    def start_burst(
+        self, vips: Iterable[IPAddr], count: int, interval: float, *, na_interval: float | None = None
+    ) -> tuple[int, Coroutine[None, None, int] | None]:
+        """Send what is due now; return the frames sent and a coroutine pacing the rest (or None).
+
+        ``count`` rounds of one announcement per VIP.  ``interval``
+        (``garp_interval``) is the pause after each IPv4 frame and
+        ``na_interval`` (``gna_interval``, default ``interval``) after each
+        IPv6 one, as keepalived paces them.  The first frames leave in the
+        caller's tick (a new master's first GARP must not wait for the event
+        loop: it ends the failover); the first round ends the inline part even
+        unpaced, so 80 VIPs x 5 rounds never hold the loop for long.
+        """
+        per_round = list(vips)
+        gna = interval if na_interval is None else na_interval
+        frames = per_round * count
+        sent = 0
+        for done, vip in enumerate(frames, start=1):
+            sent += self.announce(vip)
+            pause = interval if isinstance(vip, IPv4Address) else gna
+            if done == len(frames):
+                break
+            if pause > 0 or done % len(per_round) == 0:
+                return sent, self._paced(frames[done:], pause, interval, gna)
+        return sent, None
+
+    async def _paced(self, frames: list[IPAddr], first_pause: float, interval: float, gna: float) -> int:
+        """The rest of a burst, after ``first_pause``; a zero pause still yields to the loop."""
+        await asyncio.sleep(first_pause)
+        sent = 0
+        for vip in frames:
+            sent += self.announce(vip)
+            await asyncio.sleep(interval if isinstance(vip, IPv4Address) else gna)
+        return sent
+
     async def send_garps(
         self, vips: Iterable[IPAddr], count: int, interval: float, *, na_interval: float | None = None
     ) -> int:
-        """``count`` rounds of one announcement per VIP; returns how many frames went out.
-
-        ``interval`` (``garp_interval``) is slept after each IPv4 frame and
-        ``na_interval`` (``gna_interval``, default ``interval``) after each
-        IPv6 one, as keepalived paces them; 0 sends back to back.
-        """
-        todo = list(vips)
-        gna = interval if na_interval is None else na_interval
-        sent = 0
-        for _ in range(count):
-            for vip in todo:
-                sent += self.announce(vip)
-                pause = interval if isinstance(vip, IPv4Address) else gna
-                if pause > 0:
-                    await asyncio.sleep(pause)
-        return sent
+        """A whole burst (:meth:`start_burst` and its paced rest); returns how many frames went out."""
+        sent, rest = self.start_burst(vips, count, interval, na_interval=na_interval)
+        return sent + (await rest if rest is not None else 0)
 
     def close(self) -> None:
         self.sock.close()

@@ -21,7 +21,8 @@ Semantics an operator expects (docs/vrrp.md, "Runtime control"):
 * Overrides are kept across reloads (also when the instance is restarted by
   one) until cleared; a restart of the service forgets them.
 
-Every accepted change is an ``InstanceControl`` notice naming ``requested_by``
+Every accepted change is an ``InstanceControl`` event naming ``requested_by``
+(in the event stream, through the service's ordered outbox like ``InstanceState``)
 and shows in ``status`` under ``control``.
 """
 
@@ -74,7 +75,8 @@ class Host(Protocol):
     runners: dict[str, InstanceRunner]
     node: str
 
-    def notice(self, notice: Notice) -> None: ...
+    def notice(self, event: Notice) -> None:
+        """Publish an operator event (``VrrpService.notice``)."""
 
 
 class Control:

@@ -6,10 +6,13 @@ the returned actions, in order:
 
 * ``SendAdvert`` is sent **inline**, at once: adverts are the timing-critical
   path and never wait for netlink, GARP pacing or the bus;
-* ``AddVips`` / ``RemoveVips`` / ``SendGarp`` / ``StateChanged`` go through a
-  per-instance FIFO worker, so a transition's VIP change always completes
-  before the next transition's and the state event is published after the
-  addresses really moved (keepalived runs its notifies last too);
+* ``AddVips`` / ``RemoveVips`` / ``SendGarp`` / ``StateChanged`` keep the
+  machine's order through a per-instance FIFO: a transition's VIP change
+  always completes before the next transition's and the state event is
+  published after the addresses really moved (keepalived runs its notifies
+  last too).  VIPs and the first GARPs are synchronous and run in the same
+  tick when nothing is queued before them (the failover's critical path);
+  what must wait (routes, nftables) goes to a worker task;
 * publishing is ``Publisher.publish``: synchronous and queued, never waiting
   for NATS.
 
@@ -23,15 +26,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol
 
 import msgspec
 
-from services.vrrp import addresses
 from services.vrrp.addresses import Rtnl, Vip
 from services.vrrp.announce import Announcer
 from services.vrrp.machine import VrrpMachine
@@ -40,21 +43,27 @@ from services.vrrp.machine_events import (
     AddVips,
     AdvertReceived,
     Input,
+    LinkChanged,
     PriorityChanged,
+    Reconfigure,
     RemoveVips,
     SendAdvert,
     SendGarp,
     StateChanged,
     Stop,
     Tick,
+    TrackerChanged,
     WantMaster,
 )
 from services.vrrp.machine_types import Reason, State
+from services.vrrp.nft import Firewall
 from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, new_drop_counters
 from services.vrrp.params import InstancePlan
+from services.vrrp.routes import RouteChange, RouteSet
 from services.vrrp.sockets import IpIdCounter, send_advert_v4, send_advert_v6
 from services.vrrp.split_brain import SplitBrainDetector
 from services.vrrp.trackers import TrackerBook
+from services.vrrp.vip_netlink import VipSocket
 from shared.bus import Publisher
 from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
 
@@ -73,6 +82,7 @@ REASONS: dict[str, TransitionReason] = {
     Reason.SHUTDOWN: TransitionReason.SHUTDOWN,
     Reason.SYNC_GROUP: TransitionReason.SYNC_GROUP,
     Reason.MAINTENANCE: TransitionReason.ADMIN,
+    Reason.RELOAD: TransitionReason.RELOAD,
 }
 
 STATES: dict[State, VrrpState] = {
@@ -108,11 +118,15 @@ class AdvertSender:
     """Builds and sends this instance's adverts on a shared send socket (own IP ID and AH counters)."""
 
     def __init__(self, plan: InstancePlan, sock: socket.socket, ifindex: int) -> None:
-        self._t = plan.transport
         self._sock = sock
         self._ifindex = ifindex
         self._ids = IpIdCounter()
         self._ah_seq = 0
+        self.retarget(plan)
+
+    def retarget(self, plan: InstancePlan) -> None:
+        """A reload changed what adverts say or where they go (same socket; IP ID and AH sequence go on)."""
+        self._t = plan.transport
         p = plan.params
         self._template = Advert(
             version=p.version,
@@ -153,15 +167,19 @@ class InstanceIo(msgspec.Struct, kw_only=True):
     sender: AdvertSender
     ipr: Rtnl
     netlink_lock: asyncio.Lock
+    vips: VipSocket
+    """VIPs in one synchronous netlink round trip (the takeover path; see ``vip_netlink``)."""
     """One request at a time on the shared netlink socket (pyroute2 answers EBUSY otherwise)."""
     publisher: Publisher
     announcer_for: Callable[[str], Announcer | None]
     notice: Callable[[Notice], None] = lambda _notice: None
     """Publish an operator notice (core NATS; the service stamps and sends it)."""
+    firewall: Firewall | None = None
+    """The nftables table for ``no_accept`` (None: no firewall, e.g. in tests)."""
 
 
-Effect = Action | Callable[[], None]
-"""A queued effect: a machine action, or a callback run after the actions queued before it."""
+Effect = Action | RouteChange | Callable[[], None] | Callable[[], Awaitable[None]]
+"""A queued effect: a machine action, or a callback (plain or async) run after what was queued before."""
 
 
 class Feeder(Protocol):
@@ -185,6 +203,9 @@ class InstanceRunner:
         self.control: dict[str, object] = {}
         """The runtime override in force (who asked, priority, maintenance end), for status."""
         self.counters = Counters()
+        self.routes = RouteSet(plan.routes, plan.rules, owner=plan.name)
+        self._routes_in: bool | None = None
+        """What the last queued ``RouteChange`` said (None: nothing queued yet)."""
         self._io = io
         self._book = book
         self._loop = asyncio.get_running_loop()
@@ -259,6 +280,26 @@ class InstanceRunner:
         if drop.reason is not DropReason.UNKNOWN_VRID:
             log.debug("(%s) advert dropped: %s %s", self.name, drop.reason, drop.detail)
 
+    def reconfigure(
+        self, plan: InstancePlan, trackers: tuple[TrackerChanged, ...], links: tuple[LinkChanged, ...]
+    ) -> None:
+        """Reload in place: new plan, same machine state and timers (only the VIP difference moves)."""
+        self.plan = plan
+        self._io.sender.retarget(plan)
+        self.feed(Reconfigure(params=plan.params, trackers=trackers, links=links))
+        if self.machine.state is State.MASTER:
+            self._queue(self._refirewall)  # VIPs or accept mode may have changed under a MASTER
+
+    async def _refirewall(self) -> None:
+        """no_accept after an in-place reload of a MASTER: the drop set follows its VIPs and mode."""
+        fw, p = self._io.firewall, self.plan.params
+        if fw is None:
+            return
+        if p.effective_accept:
+            await fw.allow(self.name)
+        else:
+            await fw.drop(self.name, self.plan.all_vips, p.interface)
+
     def stop(self, reason: TransitionReason = TransitionReason.SHUTDOWN, detail: str = "") -> None:
         """Stop the machine (priority 0 from a master, VIPs removed); ``drain`` waits for it."""
         self._stop_reason = (reason, detail)
@@ -283,19 +324,39 @@ class InstanceRunner:
     # ------------------------------------------------------------------ timer
 
     def arm_timer(self) -> None:
-        """Sleep until the machine's next deadline (called after every input)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """Sleep until the machine's next deadline (called after every input).
+
+        A backup moves its down timer on every advert, and replacing the
+        asyncio timer each time cost more than the advert itself, while letting
+        it fire early costs a wake-up.  So a timer due no later than the
+        deadline, but not within the first third of the wait, is kept: it is
+        replaced about every third advert and, in steady state, never fires
+        (``_tick`` re-arms if it does wake early).
+        """
         deadline = self.machine.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if deadline is not None:
+                now = self._loop.time()
+                if now + (deadline - now) / 3 <= timer.when() <= deadline:
+                    return
+            timer.cancel()
+            self._timer = None
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._tick)
 
     def _tick(self) -> None:
-        self._timer = None
+        timer, self._timer = self._timer, None
+        deadline = self.machine.next_deadline()
+        if timer is not None and deadline is not None and deadline > timer.when():
+            self._timer = self._loop.call_at(deadline, self._tick)  # the deadline moved on meanwhile
+            return
         self.feed(Tick())
 
     def _queue(self, effect: Effect) -> None:
+        """In order after what is queued; at once when nothing is and the effect needs no waiting."""
+        if not self._effects and (self._worker is None or self._worker.done()) and self._now(effect):
+            return
         self._effects.append(effect)
         if self._worker is None or self._worker.done():
             self._worker = self._loop.create_task(self._run_effects(), name=f"vrrp-{self.name}-effects")
@@ -313,7 +374,26 @@ class InstanceRunner:
                 "(%s) wants MASTER (%s); waiting for sync group %s", self.name, action.reason, self.group_name
             )
         else:
+            change = self._route_change(action)
+            if change is not None:
+                self._queue(change)
             self._queue(action)
+
+    def _route_change(self, action: Action) -> RouteChange | None:
+        """Virtual routes and rules follow MASTER, queued just before ``action``.
+
+        In before the MASTER event (so after the VIPs and the first GARPs: the
+        VIP path is not slowed); out before the VIPs go (keepalived's order).
+        A RemoveVips while still MASTER is a reload moving some VIPs: routes stay.
+        """
+        if not self.routes:
+            return None
+        install = isinstance(action, StateChanged) and action.new is State.MASTER
+        remove = isinstance(action, RemoveVips) and self.machine.state is not State.MASTER
+        if not (install or remove) or self._routes_in is install:
+            return None
+        self._routes_in = install
+        return RouteChange(install=install)
 
     def _send_advert(self, priority: int) -> None:
         try:
@@ -337,38 +417,80 @@ class InstanceRunner:
                 self.counters.vip_errors += 1
                 log.error("(%s) %s failed: %s: %s", self.name, type(action).__name__, type(exc).__name__, exc)
 
-    async def _effect(self, action: Effect) -> None:
+    def _now(self, effect: Effect) -> bool:
+        """Perform a synchronous effect here, in the caller's tick; False if it must go to the worker.
+
+        VIPs and the first GARPs are synchronous (one netlink round trip, raw
+        frames), so a new master's takeover completes in the tick its timer
+        fired in, as keepalived's does; the rest waits for the worker.
+        """
+        try:
+            return self._sync_effect(effect)
+        except Exception as exc:  # netlink refused something: count, log, go on
+            self.counters.vip_errors += 1
+            log.error("(%s) %s failed: %s: %s", self.name, type(effect).__name__, type(exc).__name__, exc)
+            return True
+
+    def _sync_effect(self, action: Effect) -> bool:
+        """Perform ``action`` if it needs no waiting; False (nothing done) otherwise."""
         dev = self.plan.params.interface
-        if callable(action):
-            action()
-        elif isinstance(action, AddVips):
-            async with self._io.netlink_lock:
-                await addresses.add_vips(self._io.ipr, self._vips(action.vips), default_dev=dev)
+        if isinstance(action, AddVips):
+            self._io.vips.add(self._vips(action.vips), default_dev=dev)
         elif isinstance(action, RemoveVips):
-            async with self._io.netlink_lock:
-                await addresses.remove_vips(self._io.ipr, self._vips(action.vips), default_dev=dev)
+            self._io.vips.remove(self._vips(action.vips), default_dev=dev)
         elif isinstance(action, SendGarp):
-            self._start_garps(action.count)
-            await asyncio.sleep(0)  # let the burst's first frames leave before the event is published
+            self._start_garps(action.count, action.vips)
+        else:
+            return False
+        return True
+
+    async def _effect(self, action: Effect) -> None:
+        if self._sync_effect(action):
+            return
+        if callable(action):
+            result = action()
+            if inspect.isawaitable(result):
+                await result
+        elif isinstance(action, RouteChange):
+            io = self._io
+            await (self.routes.install if action.install else self.routes.remove)(io.ipr, io.netlink_lock)
         elif isinstance(action, StateChanged):
+            await self._firewall(action)
             self._state_changed(action)
 
     @staticmethod
     def _vips(vips: tuple[object, ...]) -> list[Vip]:
         return [v for v in vips if isinstance(v, Vip)]
 
-    def _start_garps(self, count: int) -> None:
-        """One paced burst per interface, as a task of its own (pacing never delays adverts or events)."""
+    async def _firewall(self, change: StateChanged) -> None:
+        """no_accept: drop VIP traffic while MASTER (queued after the VIPs and GARPs: adverts never wait)."""
+        fw, p = self._io.firewall, self.plan.params
+        if fw is None or p.effective_accept:
+            return
+        if change.new is State.MASTER:
+            await fw.drop(self.name, self.plan.all_vips, p.interface)
+        elif change.old is State.MASTER:
+            await fw.allow(self.name)
+
+    def _start_garps(self, count: int, only: tuple[object, ...] | None = None) -> None:
+        """One paced burst per interface, as a task of its own (pacing never delays adverts or events).
+
+        ``only``: announce just these VIPs (a reload added them to a MASTER); None: every VIP.
+        """
         by_dev: dict[str, list[IPv4Address | IPv6Address]] = {}
-        for vip in self.plan.all_vips:
+        for vip in self.plan.all_vips if only is None else self._vips(only):
             by_dev.setdefault(vip.dev or self.plan.params.interface, []).append(vip.ip)
         for dev, ips in by_dev.items():
             announcer = self._io.announcer_for(dev)
             if announcer is None:
                 continue
-            task = self._loop.create_task(
-                announcer.send_garps(ips, count, self.plan.garp_interval, na_interval=self.plan.gna_interval)
+            sent, rest = announcer.start_burst(
+                ips, count, self.plan.garp_interval, na_interval=self.plan.gna_interval
             )
+            self.counters.garps_sent += sent
+            if rest is None:
+                continue
+            task = self._loop.create_task(rest)
             self._garps.add(task)
             task.add_done_callback(self._garp_done)
 
@@ -439,6 +561,7 @@ class InstanceRunner:
             "destinations": [str(d) for d in self.plan.transport.dsts],
             "vips": [str(v.address) for v in self.plan.vips],
             "excluded_vips": [str(v.address) for v in self.plan.excluded_vips],
+            "routes": self.routes.status(),
             "trackers": trackers,
             "tracked_interfaces": [t.name for t in p.trackers if t.kind == "interface"],
             "counters": msgspec.to_builtins(self.counters),

@@ -24,6 +24,7 @@ from services.vrrp.machine_events import (
     LinkChanged,
     Maintenance,
     PriorityChanged,
+    Reconfigure,
     RemoveVips,
     SendAdvert,
     SendGarp,
@@ -35,7 +36,7 @@ from services.vrrp.machine_events import (
     TrackerChanged,
     WantMaster,
 )
-from services.vrrp.machine_types import GarpBurst, InstanceParams, IPAddress, Reason, State
+from services.vrrp.machine_types import OWNER_PRIORITY, GarpBurst, InstanceParams, IPAddress, Reason, State
 from services.vrrp.priority import Tracking, effective_priority
 from services.vrrp.timers import CS, Deadlines, TimerKind, master_down_interval, skew_priority, skew_time
 
@@ -73,6 +74,7 @@ class VrrpMachine:
         self._p = params
         self._gated = gated
         self._base = params.priority
+        self._override: int | None = None
         self._wants_master = False
         self._want_reason = Reason.MASTER_DOWN_TIMER
         self._group_fault: str | None = None
@@ -125,7 +127,9 @@ class VrrpMachine:
         return self._group_fault
 
     def own_fault_cause(self) -> str | None:
-        """Why this instance itself must be in FAULT (its link or trackers), ignoring its group."""
+        """Why this instance itself must be in FAULT (its config, link or trackers), ignoring its group."""
+        if self._p.unicast_no_peer:
+            return Reason.NO_UNICAST_PEER
         if not self._link_up:
             return Reason.INTERFACE_DOWN
         name = self._tracking.fault()
@@ -165,8 +169,11 @@ class VrrpMachine:
         elif isinstance(event, GroupGo | GroupBackup | GroupFault):
             self._on_group(now, event, out)
         elif isinstance(event, SetPriority):
+            self._override = event.priority
             self._base = self._p.priority if event.priority is None else event.priority
             self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
+        elif isinstance(event, Reconfigure):
+            self._on_reconfigure(now, event, out)
         elif isinstance(event, Maintenance):
             self._on_maintenance(now, event.until, out)
         else:
@@ -357,7 +364,9 @@ class VrrpMachine:
     # ------------------------------------------------------------------ adverts
 
     def _on_advert(self, now: float, advert: AdvertReceived, out: list[Action]) -> None:
-        """Only BACKUP and MASTER listen; INIT and FAULT ignore adverts."""
+        """Only BACKUP and MASTER listen; INIT and FAULT ignore adverts, and so does a strict-mode owner."""
+        if self._p.owner_ignores_adverts and self._base == OWNER_PRIORITY:
+            return
         if self._state is State.BACKUP:
             self._backup_rx(now, advert)
         elif self._state is State.MASTER:
@@ -484,3 +493,59 @@ class VrrpMachine:
         self._timers.cancel(TimerKind.MAINTENANCE_END)
         if self._state is State.BACKUP:
             self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
+
+    # ------------------------------------------------------------------ reload in place
+
+    def _on_reconfigure(self, now: float, event: Reconfigure, out: list[Action]) -> None:
+        """New parameters, same state and timers: only what the change itself implies becomes an action.
+
+        A MASTER moves just the VIP difference (GARPs for the added ones only)
+        and keeps its advert timer, so the cadence goes on and no extra advert
+        leaves; a new priority is re-evaluated like a tracker change (a BACKUP
+        re-arms its down timer, a MASTER advertises it at its next timer, so
+        mastership moves by the protocol only if the election result changed).
+        Identity changes are a restart, never this (``reload_plan.py``).
+        """
+        old, new = self._p, event.params
+        if identity(old) != identity(new):
+            raise ValueError(
+                f"({old.name}) {identity(old)} -> {identity(new)} needs a restart, not Reconfigure"
+            )
+        self._p = new
+        self._base = new.priority if self._override is None else self._override
+        self._tracking = self._tracking.carried_to(new.trackers)
+        for tracker in event.trackers:
+            self._tracking.report(tracker.name, tracker.ok, tracker.value)
+        if new.dont_track_primary:
+            self._link_up = True
+        for link in event.links:
+            self._tracking.link(link.interface, link.up)
+            if link.interface == new.interface and not new.dont_track_primary:
+                self._link_up = link.up
+        if new.effective_preempt_delay <= 0:
+            self._preempt_until = None
+        if self._state is State.MASTER:
+            self._move_vips(now, old, new, out)
+        if self._state is not State.BACKUP or new.version == 2 or self._master_address is None:
+            self._master_adver_int_cs = new.advert_int_cs  # a v3 BACKUP keeps the master's interval
+        self._reevaluate(now, out, Reason.RELOAD)
+
+    def _move_vips(self, now: float, old: InstanceParams, new: InstanceParams, out: list[Action]) -> None:
+        """A MASTER removes the VIPs the reload dropped, adds (and announces) only the new ones."""
+        gone = tuple(v for v in old.vips if v not in new.vips)
+        added = tuple(v for v in new.vips if v not in old.vips)
+        if gone:
+            out.append(RemoveVips(gone))
+        if added:
+            out.append(AddVips(added))
+            if new.garp.master_repeat > 0:
+                out.append(SendGarp(new.garp.master_repeat, GarpBurst.MASTER, vips=added))
+        if old.garp.master_refresh != new.garp.master_refresh:
+            self._timers.cancel(TimerKind.GARP_REFRESH)
+            if new.garp.master_refresh > 0:
+                self._timers.arm(TimerKind.GARP_REFRESH, now + new.garp.master_refresh)
+
+
+def identity(p: InstanceParams) -> tuple[object, ...]:
+    """What a running machine cannot change: who it is on the wire (and whether it owns the address)."""
+    return (p.name, p.vrid, p.interface, p.version, p.address, p.is_owner)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from services.vrrp.machine_types import GarpBurst, IPAddress, State
+from services.vrrp.machine_types import GarpBurst, InstanceParams, IPAddress, State
 
 # --------------------------------------------------------------------------- inputs
 
@@ -81,6 +81,20 @@ class Maintenance(msgspec.Struct, frozen=True, kw_only=True, tag="maintenance"):
     until: float | None
 
 
+class Reconfigure(msgspec.Struct, frozen=True, kw_only=True, tag="reconfigure"):
+    """Reload: swap in new parameters keeping state and timers (``reload_plan.py`` said in place).
+
+    ``trackers`` and ``links`` are what the shell knows now about the new
+    parameters' trackers and interfaces; they are applied before the machine
+    re-evaluates, so a tracker the reload adds never reads as "unknown" for
+    an instant (which for an unweighted tracker would be a spurious FAULT).
+    """
+
+    params: InstanceParams
+    trackers: tuple[TrackerChanged, ...] = ()
+    links: tuple[LinkChanged, ...] = ()
+
+
 Input = (
     Start
     | Stop
@@ -93,6 +107,7 @@ Input = (
     | GroupFault
     | SetPriority
     | Maintenance
+    | Reconfigure
 )
 
 # --------------------------------------------------------------------------- actions
@@ -117,10 +132,11 @@ class RemoveVips(msgspec.Struct, frozen=True, tag="remove_vips"):
 
 
 class SendGarp(msgspec.Struct, frozen=True, tag="send_garp"):
-    """Send ``count`` gratuitous ARPs / unsolicited NAs per VIP."""
+    """Send ``count`` gratuitous ARPs / unsolicited NAs per VIP (``vips``: only those; None: all)."""
 
     count: int
     burst: GarpBurst
+    vips: tuple[object, ...] | None = None
 
 
 class PriorityChanged(msgspec.Struct, frozen=True, tag="priority_changed"):

@@ -47,6 +47,10 @@ class Reason:
     """A sync group moved this member (``sync_group:MEMBER`` names the member that caused it)."""
     MAINTENANCE = "maintenance"
     """An operator put the instance in maintenance (runtime control)."""
+    RELOAD = "reload"
+    """A reload changed the instance in place (a tracker or link it now has moved it in or out of FAULT)."""
+    NO_UNICAST_PEER = "no_unicast_peer"
+    """``unicast_fault_no_peer`` with an empty peer list: FAULT for as long as the configuration says so."""
 
     @staticmethod
     def sync_group(member: str) -> str:
@@ -129,6 +133,10 @@ class InstanceParams(msgspec.Struct, frozen=True, kw_only=True):
     garp: GarpParams = GarpParams()
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
+    owner_ignores_adverts: bool = False
+    """Strict mode: an address owner (priority 255) drops every advert it receives."""
+    unicast_no_peer: bool = False
+    """``unicast_fault_no_peer`` and no peers: the instance stays in FAULT (keepalived 2.2.7)."""
 
     @property
     def is_owner(self) -> bool:

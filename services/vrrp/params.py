@@ -28,8 +28,12 @@ from services.vrrp.packet import (
     RxConfig,
     auth_pass_bytes,
 )
+from services.vrrp.vmac import Vmac, vmac_of
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
+    Origin,
+    Route,
+    Rule,
     SyncGroup,
     TrackedInterface,
     TrackRef,
@@ -79,6 +83,11 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     garp_interval: float = 0.0
     gna_interval: float = 0.0
     stale_after: dict[str, float] = msgspec.field(default_factory=dict)
+    vmac: Vmac | None = None
+    """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use."""
+    routes: tuple[Route, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    """``virtual_routes`` / ``virtual_rules``, set while MASTER (no file:line: moving a line is no change)."""
 
     @property
     def all_vips(self) -> tuple[Vip, ...]:
@@ -336,11 +345,23 @@ def _bool(value: bool | None, default: bool) -> bool:
     return default if value is None else value
 
 
+def _strict_garp(garp: GarpParams) -> GarpParams:
+    """Strict mode sends no GARPs after a lower-priority advert, whatever the globals say."""
+    return msgspec.structs.replace(garp, lower_prio_repeat=0, lower_prio_delay=0.0)
+
+
 def instance_params(inst: VrrpInstance, g: GlobalDefs, vrrp: VrrpConfig, src: IPAddress) -> InstanceParams:
-    """The machine's parameters (trackers resolved, globals applied)."""
+    """The machine's parameters (trackers resolved, globals applied, strict mode's rules forced).
+
+    Strict mode forces its knobs here rather than trusting the config check's
+    corrections, because a global (``vrrp_down_timer_adverts``,
+    ``vrrp_garp_lower_prio_*``, ``vrrp_*_prio_*advert``) may still carry
+    another value that ``keepalived -t`` does not complain about.
+    """
     version = version_of(inst, g)
     strict = _bool(inst.strict_mode, g.vrrp_strict)
     down = inst.down_timer_adverts if "down_timer_adverts" in inst.origins else g.vrrp_down_timer_adverts
+    garp = garp_params(inst, g)
     return InstanceParams(
         name=inst.name,
         vrid=inst.vrid or 0,
@@ -352,14 +373,17 @@ def instance_params(inst: VrrpInstance, g: GlobalDefs, vrrp: VrrpConfig, src: IP
         initial_state="MASTER" if inst.state == "MASTER" else "BACKUP",
         nopreempt=inst.nopreempt,
         preempt_delay=inst.preempt_delay,
-        down_timer_adverts=down,
+        down_timer_adverts=3 if strict else down,
         accept=_bool(inst.accept, not strict or inst.priority == OWNER),
         vips=tuple(vip_of(v) for v in [*inst.vips, *inst.excluded_vips]),
         trackers=tracker_specs(inst, vrrp),
         dont_track_primary=inst.dont_track_primary,
-        garp=garp_params(inst, g),
-        lower_prio_no_advert=_bool(inst.lower_prio_no_advert, g.effective_lower_prio_no_advert()),
-        higher_prio_send_advert=_bool(inst.higher_prio_send_advert, g.vrrp_higher_prio_send_advert),
+        garp=_strict_garp(garp) if strict else garp,
+        lower_prio_no_advert=strict or _bool(inst.lower_prio_no_advert, g.effective_lower_prio_no_advert()),
+        higher_prio_send_advert=not strict
+        and _bool(inst.higher_prio_send_advert, g.vrrp_higher_prio_send_advert),
+        owner_ignores_adverts=strict,
+        unicast_no_peer=inst.unicast_fault_no_peer and not inst.unicast_peers,
     )
 
 
@@ -379,17 +403,46 @@ def build_plan(
     params = instance_params(inst, g, vrrp, src)
     vips = tuple(vip_of(v) for v in inst.vips)
     excluded = tuple(vip_of(v) for v in inst.excluded_vips)
+    vmac = vmac_of(inst, g)
+    tx = transport(inst, g, src, params.version)
+    if vmac is not None:
+        params, vips, excluded, tx = _on_vmac(vmac, params, vips, excluded, tx)
     family = family_of(inst)
     advertised = tuple(v.ip for v in vips if v.address.version == family)
     return InstancePlan(
         name=inst.name,
         params=params,
         rx=rx_config(inst, g, params.version, advertised),
-        transport=transport(inst, g, src, params.version),
+        transport=tx,
         vips=vips,
         excluded_vips=excluded,
         advert_addresses=advertised,
         garp_interval=g.vrrp_garp_interval,
         gna_interval=g.vrrp_gna_interval,
         stale_after=stale_intervals(params.trackers, vrrp),
+        vmac=vmac,
+        routes=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.routes),
+        rules=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.rules),
     )
+
+
+def _on_vmac(
+    vmac: Vmac,
+    params: InstanceParams,
+    vips: tuple[Vip, ...],
+    excluded: tuple[Vip, ...],
+    tx: Transport,
+) -> tuple[InstanceParams, tuple[Vip, ...], tuple[Vip, ...], Transport]:
+    """VIPs without ``dev`` go on the VMAC; adverts too unless ``vmac_xmit_base`` (§2.10).
+
+    ``params.interface`` stays the base: it is what link tracking watches.
+    """
+
+    def move(vs: tuple[Vip, ...]) -> tuple[Vip, ...]:
+        return tuple(v if v.dev is not None else msgspec.structs.replace(v, dev=vmac.name) for v in vs)
+
+    machine_vips = move(tuple(v for v in params.vips if isinstance(v, Vip)))
+    params = msgspec.structs.replace(params, vips=machine_vips)
+    if not vmac.xmit_base:
+        tx = msgspec.structs.replace(tx, interface=vmac.name)
+    return params, move(vips), move(excluded), tx

@@ -63,6 +63,17 @@ class Tracking:
         self._status = [self._initial(spec) for spec in specs]
         self._value: list[int | None] = [None for _ in specs]
 
+    def carried_to(self, specs: tuple[TrackerSpec, ...]) -> Tracking:
+        """New trackers (a reload), keeping what is known of every (name, kind) that stays."""
+        known = {
+            (s.name, s.kind): (st, v) for s, st, v in zip(self._specs, self._status, self._value, strict=True)
+        }
+        out = Tracking(specs)
+        for index, spec in enumerate(specs):
+            if (spec.name, spec.kind) in known:
+                out._status[index], out._value[index] = known[(spec.name, spec.kind)]
+        return out
+
     @staticmethod
     def _initial(spec: TrackerSpec) -> Status:
         """Interfaces start up; init_fail starts failed; everything else unknown."""

@@ -6,25 +6,102 @@ socket, and the same VRID may be reused on another interface or group.  The
 codec does the work: ``decode`` → pick the instance by VRID → ``validate``
 against *that* instance's ``RxConfig``, so drops are counted per instance
 (and, before an instance is known, per socket).
+
+Why a repeat cache: in steady state a backup hears the same advert from the
+same master every interval, byte for byte, and decoding and validating it
+again in Python was most of a backup's CPU (issue 6).  ``RepeatCache``
+remembers, per VRID, the bytes of the last *accepted* advert and the verdict
+they got; a packet that decides the same way (:func:`repeat_key`) goes
+straight to the instance with that verdict, so the machine still sees every
+advert at its receive time and every counter still counts it.  Anything else
+(a new priority, another sender, a reload, any drop) takes the full path.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, ip_address
 from typing import NamedTuple
 
+from services.vrrp.checksum import internet_checksum
 from services.vrrp.instance import InstanceRunner
-from services.vrrp.packet import Drop, DropReason, new_drop_counters, validate
+from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
 from services.vrrp.params import IPAddress, Transport
 from services.vrrp.sockets import (
-    AsyncReceiver,
+    _CMSG_SPACE,
+    RECV_BUFSIZE,
     Received,
+    _parse_ancillary,
     interface_index,
     open_recv,
     open_send_v4,
     open_send_v6,
 )
+
+Ancillary = list[tuple[int, int, bytes]]
+RepeatKey = bytes | tuple[bytes, str, tuple[tuple[int, int, bytes], ...]]
+
+
+def repeat_key(whole_packet: bool, data: bytes, ancdata: Ancillary, src: str) -> tuple[int, RepeatKey] | None:
+    """(VRID, the bytes the verdict depends on) of a received packet, or None when it is too short.
+
+    IPv4 (``whole_packet``): the whole packet but the IP ID and the header
+    checksum, which change with every advert and play no part in the verdict
+    once the checksum is known to be right, so it is verified here (None when
+    it is not: the full path then counts the drop).  IPv6: the VRRP message,
+    the source and the ancillary data (destination, hop limit, interface).
+    """
+    if not whole_packet:
+        return (data[1], (data, src, tuple(ancdata))) if len(data) >= 2 else None
+    ihl = (data[0] & 0x0F) * 4 if data else 0
+    if ihl < 20 or len(data) < ihl + 2 or internet_checksum(data[:ihl]):
+        return None
+    return data[ihl + 1], data[:4] + data[6:10] + data[12:]
+
+
+RECEIVE_BUFFER = 4 << 20
+"""Bytes a receive socket may queue: seconds of adverts from hundreds of instances.
+
+A Python service can be descheduled for a few hundred ms on a busy host; with
+the kernel's default (~200 KiB, ~270 adverts: 0.1 s of 256 instances at 0.1 s)
+the adverts that arrive meanwhile are dropped and the down timers fire
+(measured: spurious takeovers under load).  Queued adverts are read before any
+due timer runs, so a backup that was stalled but heard its master stays backup.
+"""
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def grow_receive_buffer(sock: socket.socket, size: int = RECEIVE_BUFFER) -> None:
+    """Raise the socket's receive buffer past ``rmem_max`` (root), else as far as allowed."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except PermissionError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+class RepeatCache:
+    """Per VRID: the key of the last accepted advert, the verdict, and for which instance and policy.
+
+    Pure bookkeeping (no socket), so it is unit-tested on bytes.  A hit needs
+    the same key *and* the same ``RxConfig`` object: a reload that changes an
+    instance's receive policy replaces that object, so nothing stale is reused.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[RepeatKey, RxConfig, Accepted]] = {}
+
+    def hit(self, vrid: int, key: RepeatKey, rx: RxConfig) -> Accepted | None:
+        """The verdict the same bytes got under the same policy, or None."""
+        found = self._last.get(vrid)
+        if found is None or found[1] is not rx or found[0] != key:
+            return None
+        return found[2]
+
+    def remember(self, vrid: int, key: RepeatKey, rx: RxConfig, accepted: Accepted) -> None:
+        """Only accepted adverts: a drop is rare, and must be counted with its reason each time."""
+        self._last[vrid] = (key, rx, accepted)
 
 
 class SocketKey(NamedTuple):
@@ -45,32 +122,77 @@ class Receiver:
 
     def __init__(self, key: SocketKey) -> None:
         family = socket.AF_INET6 if key.family == 6 else socket.AF_INET
-        sock = open_recv(key.interface, group=key.group, proto=key.proto, family=family)
+        self.sock = open_recv(key.interface, group=key.group, proto=key.proto, family=family)
+        grow_receive_buffer(self.sock)
         self.key = key
         self.instances: dict[int, InstanceRunner] = {}
         self.drops: dict[str, int] = {str(k): v for k, v in new_drop_counters().items()}
-        self._rx = AsyncReceiver(sock)
-        self._rx.on_packet(self._on_packet)
+        self.repeats = RepeatCache()
+        self._whole = family == socket.AF_INET  # raw IPv4 sockets return the IP header
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.sock.fileno(), self._readable)
 
     def _count(self, drop: Drop) -> None:
         key = str(drop.reason)
         self.drops[key] = self.drops.get(key, 0) + 1
 
-    def _on_packet(self, packet: Received) -> None:
+    def _readable(self) -> None:
+        """Drain the socket until EAGAIN: one wake-up serves every advert queued meanwhile."""
+        recvmsg = self.sock.recvmsg
+        while True:
+            try:
+                data, ancdata, _flags, addr = recvmsg(RECV_BUFSIZE, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            self._on_datagram(data, ancdata, addr[0])
+
+    def _on_datagram(self, data: bytes, ancdata: Ancillary, src: str) -> None:
+        """A repeat of the last accepted advert goes straight to its instance; anything else is decoded."""
+        found = repeat_key(self._whole, data, ancdata, src)
+        runner = None if found is None else self.instances.get(found[0])
+        if runner is None or found is None:
+            self._on_packet(self._received(data, ancdata, src))
+            return
+        vrid, key = found
+        rx = runner.plan.rx
+        accepted = self.repeats.hit(vrid, key, rx)
+        if accepted is not None:
+            runner.on_advert(accepted)
+            return
+        verdict = self._on_packet(self._received(data, ancdata, src))
+        if isinstance(verdict, Accepted) and verdict.advert.vrid == vrid:
+            self.repeats.remember(vrid, key, rx, verdict)
+
+    def _received(self, data: bytes, ancdata: Ancillary, src: str) -> Received:
+        """The record ``sockets.recv_packet`` would have made of this datagram."""
+        dst, ttl, ifindex = _parse_ancillary(ancdata)
+        address = ip_address(src.split("%", 1)[0])
+        return Received(
+            data=data,
+            src=address,
+            dst=dst if dst is not None else address,
+            ttl=ttl if ttl is not None else 0,
+            ifindex=ifindex,
+            whole_packet=self._whole,
+        )
+
+    def _on_packet(self, packet: Received) -> Accepted | Drop:
         """decode → VRID → that instance's validation → its machine; never raises on bad input."""
         frame = packet.decode()
         if isinstance(frame, Drop):
             self._count(frame)
-            return
+            return frame
         runner = self.instances.get(frame.advert.vrid)
         if runner is None:
-            self._count(Drop(DropReason.UNKNOWN_VRID))
-            return
+            drop = Drop(DropReason.UNKNOWN_VRID)
+            self._count(drop)
+            return drop
         verdict = validate(frame, runner.plan.rx)
         if isinstance(verdict, Drop):
             runner.on_drop(verdict)
         else:
             runner.on_advert(verdict)
+        return verdict
 
     def status(self) -> dict[str, object]:
         k = self.key
@@ -84,7 +206,9 @@ class Receiver:
         }
 
     def close(self) -> None:
-        self._rx.close()
+        self._loop.remove_reader(self.sock.fileno())
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 class SendKey(NamedTuple):

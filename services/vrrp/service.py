@@ -11,7 +11,8 @@ tracker results are fed in, then ``Start``.  SIGTERM: ``Stop`` on every
 machine (priority 0 from masters, VIPs removed, STOP events), the publisher
 gets at most one second to flush, exit 0.  SIGHUP (or the ``reload``
 endpoint): re-read the file; a config with errors is refused as a whole; else
-removed/changed instances are restarted and unchanged ones are not touched.
+``reload_plan`` decides per instance: untouched, changed in place (state, VIPs
+and timers kept), or restarted (identity changes only).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import contextlib
 import gc
 import logging
 import signal
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,21 +31,28 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pyroute2 import AsyncIPRoute
 
-from services.vrrp.addresses import InterfaceInfo, Rtnl, interface_info, link_states, remove_stale_vips
+from services.vrrp.addresses import InterfaceInfo, Rtnl, interface_info, link_states
 from services.vrrp.announce import Announcer
 from services.vrrp.control import Control
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
 from services.vrrp.machine_events import LinkChanged, Start
+from services.vrrp.nft import Firewall
 from services.vrrp.params import InstancePlan, PlanError, build_plan, configured_source, family_of
 from services.vrrp.receivers import SocketPool
+from services.vrrp.reload_plan import Verdict, plan_reload
+from services.vrrp.routes import warn_unprogrammable
+from services.vrrp.static_config import StaticConfig
 from services.vrrp.trackers import TrackerBook
+from services.vrrp.vip_netlink import VipSocket
+from services.vrrp.vmac import VmacBook
 from shared.bus import Publisher, connect, register_service
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.load import load
 from shared.config.model import Config
 from shared.events import (
     STATE_BUCKET,
+    InstanceControl,
     Notice,
     ReloadReply,
     TrackerResult,
@@ -89,16 +96,21 @@ class VrrpService:
         self._group_members: dict[str, list[str]] = {}
         self.control = Control(self)
         self.pool = SocketPool()
+        self.vmacs = VmacBook()
+        self.static: StaticConfig | None = None
+        """static_ipaddress/routes/rules: set at start, removed at stop (keepalived)."""
         self._announcers: dict[str, Announcer] = {}
         self._links: dict[str, bool] = {}
         self._stopping = asyncio.Event()
         self._trackers_read = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._netlink_lock = asyncio.Lock()
+        self._vips = VipSocket()
         self._tasks: list[asyncio.Task[None]] = []
         self._notices: set[asyncio.Task[None]] = set()
         self._nc: Client | None = None
         self._ipr: Rtnl = None
+        self.firewall = Firewall()
         self.book = TrackerBook(asyncio.get_running_loop().time)
 
     # ------------------------------------------------------------------ lifecycle
@@ -111,6 +123,9 @@ class VrrpService:
             plans = await self._plans(config)
             for plan in plans.values():
                 await self._remove_stale(plan)
+            await self.firewall.reset()  # a no_accept table left by a killed run
+            self.static = StaticConfig.from_config(config)
+            await self.static.apply(self._ipr, self._netlink_lock)
             await self._read_links(plans.values())
             self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
             self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
@@ -158,6 +173,11 @@ class VrrpService:
             await asyncio.wait_for(asyncio.gather(*(r.drain() for r in self.runners.values())), 3.0)
         for runner in self.runners.values():
             runner.close()
+        await self.firewall.close()
+        if self.static is not None:
+            await self.static.remove(self._ipr, self._netlink_lock)
+        await self.vmacs.close(self._ipr, self._netlink_lock)
+        self._vips.close()
         if self.publisher.ready.is_set():
             await self.publisher.close(flush_timeout=FLUSH_ON_EXIT)
         for task in self._tasks:
@@ -181,6 +201,7 @@ class VrrpService:
         self._group_members = {g.name: list(g.members) for g in config.vrrp.sync_groups.values()}
         plans: dict[str, InstancePlan] = {}
         for inst in config.vrrp.instances.values():
+            warn_unprogrammable([*inst.routes, *inst.rules])
             if not inst.interface:
                 log.error("(%s) instances without an interface are not supported yet; skipped", inst.name)
                 continue
@@ -191,13 +212,14 @@ class VrrpService:
                     own = info.ipv6_link_local if family_of(inst) == 6 else info.ipv4
             try:
                 plans[inst.name] = build_plan(inst, config.global_defs, config.vrrp, own)
+                if plans[inst.name].params.unicast_no_peer:
+                    log.warning("(%s) unicast_fault_no_peer and no unicast peers: FAULT", inst.name)
             except PlanError as exc:
                 log.error("%s; instance skipped", exc)
         return plans
 
     async def _remove_stale(self, plan: InstancePlan) -> None:
-        async with self._netlink_lock:
-            removed = await remove_stale_vips(self._ipr, plan.all_vips, default_dev=plan.params.interface)
+        removed = self._vips.remove(plan.all_vips, default_dev=plan.params.interface)
         if removed:
             log.info("(%s) removed %d stale VIP(s) left by a previous run", plan.name, len(removed))
 
@@ -250,6 +272,8 @@ class VrrpService:
 
     async def _create_runner(self, plan: InstancePlan, group: str | None) -> InstanceRunner | None:
         """Sockets and the runner (its machine gated when in a sync group)."""
+        if not await self.vmacs.ensure(self._ipr, plan.vmac, self._netlink_lock, source=plan.transport.src):
+            return None
         for dev in {v.dev or plan.params.interface for v in plan.all_vips}:
             await self._announcer(dev)
         try:
@@ -260,9 +284,11 @@ class VrrpService:
                     sender=AdvertSender(plan, sock, ifindex),
                     ipr=self._ipr,
                     netlink_lock=self._netlink_lock,
+                    vips=self._vips,
                     publisher=self.publisher,
                     announcer_for=self._announcers.get,
                     notice=self.notice,
+                    firewall=self.firewall,
                 ),
                 self.book,
                 group=group,
@@ -392,19 +418,23 @@ class VrrpService:
             "sync_groups": {name: g.status() for name, g in self.groups.items()},
             "receivers": [r.status() for r in self.pool.receivers.values()],
             "links": dict(self._links),
+            "static": self.static.status() if self.static is not None else None,
         }
 
-    def notice(self, notice: Notice) -> None:
-        """Stamp and send an operator notice on core NATS (dropped, with a log line, while NATS is away)."""
+    def notice(self, event: Notice) -> None:
+        """An operator event (control change, split brain): into the event stream like ``InstanceState``.
+
+        Through the publisher's ordered outbox, so it survives a NATS outage
+        and keeps its place among the node's events.  The deprecated
+        core-NATS copy on ``notice_subject`` (same payload) is sent only
+        while NATS is there, as before.
+        """
+        stamped = self.publisher.publish(event)
         nc = self._nc
         if nc is None or not nc.is_connected:
-            log.warning("bus away: %s notice for %s not sent", type(notice).__name__, notice.instance)
             return
-        kind = "control" if type(notice).__name__ == "InstanceControl" else "split_brain"
-        stamped = msgspec.structs.replace(
-            notice, node=self.node, ts=time.time_ns(), boot_id=self.publisher.boot_id
-        )
-        subject = notice_subject(self.node, kind, notice.instance)
+        kind = "control" if isinstance(stamped, InstanceControl) else "split_brain"
+        subject = notice_subject(self.node, kind, stamped.instance)
         task = asyncio.get_running_loop().create_task(nc.publish(subject, encode(stamped)))
         self._notices.add(task)
         task.add_done_callback(self._notices.discard)
@@ -415,7 +445,7 @@ class VrrpService:
     # ------------------------------------------------------------------ reload
 
     async def reload(self) -> ReloadReply:
-        """Re-read the config; refuse it whole on errors, else restart only what changed."""
+        """Re-read the config; refuse it whole on errors, else apply the difference (``reload_plan.py``)."""
         log.info("Reloading %s", self.config_path)
         try:
             loaded = await asyncio.to_thread(load, Path(self.config_path), config_id=self.config_id)
@@ -428,37 +458,50 @@ class VrrpService:
             log.error("reload refused: %d error(s); the running configuration stays", len(errors))
             return ReloadReply(ok=False, errors=[str(d) for d in errors])
         async with self._reload_lock:
-            changed = await self._apply(loaded.config)
-        detail = f"restarted {', '.join(changed)}" if changed else "nothing changed"
+            detail = await self._apply(loaded.config)
+            if self.static is not None:
+                fresh = StaticConfig.from_config(loaded.config)
+                self.static = await self.static.replace(fresh, self._ipr, self._netlink_lock)
         log.info("Reload done: %s", detail)
         return ReloadReply(ok=True, detail=detail)
 
-    async def _apply(self, config: Config) -> list[str]:
-        """Stop removed/changed instances, start new/changed ones; unchanged ones are untouched."""
+    async def _apply(self, config: Config) -> str:
+        """Stop removed instances, restart those that must, change the rest in place; returns the summary."""
         plans = await self._plans(config)
-        touched: list[str] = []
-        for name in [n for n in self.runners if n not in plans]:
+        diff = plan_reload(
+            {n: r.plan for n, r in self.runners.items()},
+            plans,
+            old_groups={n: r.group_name for n, r in self.runners.items()},
+            new_groups={n: self._group_of(n, plans) for n in plans},
+        )
+        for name, change in diff.changes.items():
+            if change.verdict is not Verdict.UNTOUCHED:
+                why = f" (restart: {change.why})" if change.why else ""
+                log.info("(%s) %s: %s%s", name, change.verdict.value, ", ".join(change.fields), why)
+        for name in diff.removed:
             await self._stop_instance(name, TransitionReason.REMOVED)
-            touched.append(name)
-        changed = {
-            n
-            for n, p in plans.items()
-            if (r := self.runners.get(n)) is None or r.plan != p or r.group_name != self._group_of(n, plans)
-        }
-        # A sync group is restarted whole: its coordinator must see every member from INIT.
-        for members in self._group_members.values():
-            if changed & set(members):
-                changed |= {m for m in members if m in plans}
-        fresh: list[InstancePlan] = []
-        for name, plan in plans.items():
-            if name not in changed:
-                continue
-            if name in self.runners:
-                await self._stop_instance(name, TransitionReason.RELOAD)
-            else:
-                await self._remove_stale(plan)
-            await self._read_links([plan])
-            fresh.append(plan)
-            touched.append(name)
+        for name in diff.restart:
+            await self._stop_instance(name, TransitionReason.RELOAD)
+        for name in diff.added:
+            await self._remove_stale(plans[name])
+        fresh = [plans[n] for n in plans if n in diff.restart or n in diff.added]
+        await self._read_links(plans[n] for n in [*diff.reconfigure, *(p.name for p in fresh)])
+        for name in diff.reconfigure:
+            await self._reconfigure(self.runners[name], plans[name])
         await self._start_instances(fresh)
-        return touched
+        await self.vmacs.prune(self._ipr, [r.plan.vmac for r in self.runners.values()], self._netlink_lock)
+        return diff.summary()
+
+    async def _reconfigure(self, runner: InstanceRunner, plan: InstancePlan) -> None:
+        """In place: the current facts about the new plan's trackers and links go with the new parameters."""
+        for dev in {v.dev or plan.params.interface for v in plan.all_vips}:
+            await self._announcer(dev)
+        trackers = tuple(
+            known
+            for spec in plan.params.trackers
+            if spec.kind != "interface" and (known := self.book.current(spec.name)) is not None
+        )
+        links = tuple(
+            LinkChanged(interface=i, up=self._links.get(i, False)) for i in sorted(plan.tracked_interfaces)
+        )
+        runner.reconfigure(plan, trackers, links)

@@ -20,6 +20,8 @@ def finish_vrrp(ctx: Context, config: Config, host: Host) -> None:
     strict_default = bool(getattr(config.global_defs, "vrrp_strict", False))
     version_default = int(getattr(config.global_defs, "vrrp_version", 2) or 2)
     for vi in config.vrrp.instances.values():
+        if vi.strict_mode if vi.strict_mode is not None else strict_default:
+            _check_strict_knobs(ctx, vi, int(getattr(config.global_defs, "vrrp_down_timer_adverts", 3)))
         _complete_instance(ctx, vi, strict_default, version_default)
         _host_checks_instance(ctx, vi, host)
     _duplicate_vrids(ctx, config)
@@ -186,6 +188,73 @@ def _check_strict(ctx: Context, vi: VrrpInstance, version: int) -> None:
             f"({vi.name}) accept mode with VRRPv2 does not comply with RFC 3768 in strict mode: cleared",
         )
         vi.accept = False
+
+
+def _check_strict_knobs(ctx: Context, vi: VrrpInstance, global_down_timer_adverts: int) -> None:
+    """Strict mode's other refusals, each reported (and corrected) as ``keepalived -t`` 2.2.7 does.
+
+    Run before ``_complete_instance`` forces IPv6 to version 3, so an explicit
+    ``version 2`` on an IPv6 instance is still visible.  Globals that strict
+    mode overrides silently in 2.2.7 (``vrrp_garp_lower_prio_*``,
+    ``vrrp_lower_prio_no_advert``, ``vrrp_higher_prio_send_advert``) are not
+    reported; ``services/vrrp/params.py`` forces them.
+    """
+    name = vi.name
+    explicit_down = "down_timer_adverts" in vi.origins
+    if (vi.down_timer_adverts if explicit_down else global_down_timer_adverts) != 3:
+        ctx.diagnostics.error(
+            where(vi, "down_timer_adverts"),
+            f"({name}) down_timer_adverts is incompatible with strict mode: using 3",
+        )
+        vi.down_timer_adverts = 3
+    for keyword in ("garp_lower_prio_repeat", "garp_lower_prio_delay"):
+        if getattr(vi, keyword):
+            ctx.diagnostics.error(
+                where(vi, keyword),
+                f"({name}) strict mode sends no GARPs after lower priority adverts: {keyword} 0",
+            )
+            setattr(vi, keyword, 0)
+    if vi.lower_prio_no_advert is False:
+        ctx.diagnostics.error(
+            where(vi, "lower_prio_no_advert"), f"({name}) strict mode requires lower_prio_no_advert: set"
+        )
+        vi.lower_prio_no_advert = True
+    if vi.higher_prio_send_advert:
+        ctx.diagnostics.error(
+            where(vi, "higher_prio_send_advert"),
+            f"({name}) strict mode requires higher_prio_send_advert to be clear: cleared",
+        )
+        vi.higher_prio_send_advert = False
+    _check_strict_vmac(ctx, vi)
+    _check_strict_ipv6(ctx, vi)
+
+
+def _check_strict_vmac(ctx: Context, vi: VrrpInstance) -> None:
+    if vi.vmac_mac is not None:
+        ctx.diagnostics.error(
+            where(vi, "use_vmac"), f"({vi.name}) strict mode does not allow a VMAC MAC address: cleared"
+        )
+        vi.vmac_mac = None
+    if vi.vmac_xmit_base:
+        ctx.diagnostics.error(
+            where(vi, "vmac_xmit_base"),
+            f"({vi.name}) vmac_xmit_base is incompatible with strict mode: cleared",
+        )
+        vi.vmac_xmit_base = False
+
+
+def _check_strict_ipv6(ctx: Context, vi: VrrpInstance) -> None:
+    if vi.family != 6:
+        return
+    if vi.version == 2:
+        ctx.diagnostics.error(
+            where(vi, "version"), f"({vi.name}) strict mode: IPv6 cannot use VRRP version 2: using 3"
+        )
+    first = next((v for v in vi.vips if v.address.version == 6), None)
+    if first is not None and not first.address.ip.is_link_local:
+        ctx.diagnostics.error(
+            first.origin, f"({vi.name}) strict mode: the first IPv6 virtual address must be link-local"
+        )
 
 
 # --------------------------------------------------------------------------- VRID collisions

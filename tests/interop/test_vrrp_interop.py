@@ -7,11 +7,13 @@ Every scenario runs in three pairings, (node a's implementation, node b's):
 * ``reference``: keepalived on both: the reference behaviour the other two
   must match (and the proof that the harness itself is right).
 
-Scenarios: v2 + PASS, v3 IPv4, v3 IPv6, unicast, ``nopreempt``, and the
-priority-0 handover on a graceful stop.  The verdict comes from the kernel's
-addresses (exactly one node holds the VIP, sampled over a window after
-convergence: never two masters, never none) and, where the observer can see
-them, from the adverts on the wire.  v3 runs at 0.2 s so the whole file
+Scenarios: v2 + PASS, v2 + AH, v3 IPv4, v3 IPv6, unicast, VMAC (v3 IPv4 with
+``use_vmac``), ``nopreempt``, and the priority-0 handover on a graceful stop.
+The verdict comes from the kernel's addresses (exactly one node holds the VIP,
+sampled over a window after convergence: never two masters, never none) and,
+where the observer can see them, from the adverts on the wire; VMAC adds the
+interface itself (private macvlan, 00:00:5e:00:01:VRID, VIP on it) and the
+Ethernet source of adverts and GARPs.  v3 runs at 0.2 s so the whole file
 stays well under two minutes; v2 is whole seconds by definition.
 """
 
@@ -28,13 +30,17 @@ from tests.interop.vrrp_peers import (
     BACKUP_PRIORITY,
     MASTER_PRIORITY,
     UNICAST,
+    V2_AH,
     V2_PASS,
     V3_IPV4,
     V3_IPV6,
+    VMAC,
+    VMAC_MAC,
     VRID,
     Flavour,
     assert_only_advertiser,
     assert_sole_holder,
+    assert_vmac,
     converge,
     instance_config,
     start,
@@ -53,7 +59,7 @@ PAIRINGS = [
     pytest.param(("keepalived", "lifeline"), id="ours-backup"),
     pytest.param(("keepalived", "keepalived"), id="reference"),
 ]
-FLAVOURS = [pytest.param(f, id=f.name) for f in (V2_PASS, V3_IPV4, V3_IPV6, UNICAST)]
+FLAVOURS = [pytest.param(f, id=f.name) for f in (V2_PASS, V2_AH, V3_IPV4, V3_IPV6, UNICAST, VMAC)]
 
 
 @pytest.fixture
@@ -78,12 +84,15 @@ def test_election_one_master(seg: Segment, pairing: Pairing, flavour: Flavour) -
     with seg.capture() as cap:
         start(a, master_impl, instance_config(flavour, seg, a, MASTER_PRIORITY))
         start(b, backup_impl, instance_config(flavour, seg, b, BACKUP_PRIORITY))
-        converge(seg, vip, "a", startup_timeout(flavour))
+        converge(seg, vip, "a", startup_timeout(flavour), flavour.vip_dev)
         time.sleep(flavour.interval)  # a transient master's last advert is behind us
-        cap.drain()
-        assert_sole_holder(seg, vip, "a", max(1.5, 2.5 * flavour.interval))
+        early = cap.drain()
+        if flavour.vmac:
+            assert_vmac(seg, early, a, vip)
+        assert_sole_holder(seg, vip, "a", max(1.5, 2.5 * flavour.interval), flavour.vip_dev)
         if not flavour.unicast:  # unicast adverts are switched past the observer
-            assert_only_advertiser(cap, a, ipv6=flavour.ipv6)
+            mac = VMAC_MAC if flavour.vmac else None
+            assert_only_advertiser(cap.drain(), a, ipv6=flavour.ipv6, mac=mac)
 
 
 @pytest.mark.parametrize("pairing", PAIRINGS)

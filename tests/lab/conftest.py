@@ -38,3 +38,16 @@ def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterato
         raise
     finally:
         lab.close()
+
+
+@pytest.fixture
+def lab3(trio: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
+    """The vrrp service lab on ``trio`` (test_vrrp_three_node.py); logs in ``tmp_path``."""
+    lab = Lab(trio, tmp_path, nats_server)
+    try:
+        yield lab
+    finally:
+        for proc in lab.procs:  # SIGKILL all first: one slow to be reaped must not leave the others running
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.proc.kill()
+        lab.close()

@@ -2,7 +2,7 @@
 
 Reuses the single-instance lab harness (``test_vrrp_service``): each host runs
 ``python -m services.vrrp`` in its namespace; VIPs are checked with ``ip``;
-notices are read from the bus.  VRRPv3 at 0.1 s adverts; bounds are generous
+control and split-brain events are read from the event stream.  VRRPv3 at 0.1 s adverts; bounds are generous
 protocol-level ones and the measured times are printed (``pytest -s``).
 """
 
@@ -14,8 +14,9 @@ import time
 
 import nats
 import pytest
+from nats.js.api import DeliverPolicy
 
-from shared.events import InstanceControl, SplitBrain, decode_notice
+from shared.events import InstanceControl, SplitBrain, decode
 from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, wait_until
 from tests.support.lab import LabHost
 from tests.support.netns import NetnsLab
@@ -61,28 +62,35 @@ vrrp_sync_group G1 {
 
 
 class Notices:
-    """Collect notices (``lifeline.<node>.notice.>``) on a background connection."""
+    """Collect ``InstanceControl``/``SplitBrain`` events from the stream (``lifeline.<node>.vrrp.>``)."""
 
-    def __init__(self, lab: Lab, node: str) -> None:
-        self.lab, self.node = lab, node
+    def __init__(self, lab: Lab, *nodes: str) -> None:
+        self.lab, self.nodes = lab, nodes
 
     def collect(self, action: object, seconds: float) -> list[InstanceControl | SplitBrain]:
-        """Subscribe, run ``action()`` (a callable), keep listening ``seconds``; the notices seen."""
+        """Subscribe (new events only), run ``action()`` (a callable), read on ``seconds``; those seen."""
 
         async def run() -> list[InstanceControl | SplitBrain]:
             nc = await nats.connect(self.lab.server.url)
             got: list[InstanceControl | SplitBrain] = []
             try:
-                sub = await nc.subscribe(f"lifeline.{self.node}.notice.>")
-                await nc.flush()
+                subs = [
+                    await nc.jetstream().subscribe(
+                        f"lifeline.{node}.vrrp.>", ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+                    )
+                    for node in self.nodes
+                ]
                 await asyncio.to_thread(action)  # type: ignore[arg-type]
                 deadline = time.monotonic() + seconds
                 while time.monotonic() < deadline:
-                    try:
-                        msg = await sub.next_msg(timeout=0.2)
-                    except nats.errors.TimeoutError:
-                        continue
-                    got.append(decode_notice(msg.data))
+                    for sub in subs:
+                        try:
+                            msg = await sub.next_msg(timeout=0.1)
+                        except nats.errors.TimeoutError:
+                            continue
+                        event = decode(msg.data)
+                        if isinstance(event, InstanceControl | SplitBrain):
+                            got.append(event)
             finally:
                 await nc.close()
             return got
@@ -199,7 +207,7 @@ def test_set_priority_and_maintenance(lab: Lab) -> None:
 
 
 def test_split_brain_heals_to_one_master(lab: Lab) -> None:
-    """Partition: both MASTER; heal: one master again within about one advert interval, split_brain notice."""
+    """Partition: both MASTER; heal: one master again within about one advert interval, split_brain event."""
     a, b = lab.hosts
     pa, pb = lab.master_then_backup(instance(150), instance(100))
     for host in lab.hosts:  # the partition: isolated bridge ports, carrier stays up (no FAULT)
@@ -215,11 +223,11 @@ def test_split_brain_heals_to_one_master(lab: Lab) -> None:
             wait_until("one master", lambda: has_vip(a, VIP4) and not has_vip(b, VIP4), 5, step=0.005)
         )
 
-    notices = Notices(lab, "*").collect(heal, 1.0)
+    notices = Notices(lab, pa.node, pb.node).collect(heal, 1.0)
     print(f"\nsplit brain healed: one master {took[0]:.3f} s after the ports were joined (advert 0.1 s)")
     assert took[0] < 0.1 + 1.0, "one advert interval plus generous slack (scheduling)"
     brains = [n for n in notices if isinstance(n, SplitBrain)]
-    print(f"split_brain notices: {[(n.node, n.peer, n.peer_priority, n.count) for n in brains]}")
+    print(f"split_brain events: {[(n.node, n.peer, n.peer_priority, n.count) for n in brains]}")
     assert brains and all(n.vrid == 51 and n.count >= 1 for n in brains), notices
     seen_a = lab.status(pa.node)["instances"]["VI_1"]["split_brain"]  # type: ignore[index]
     seen_b = lab.status(pb.node)["instances"]["VI_1"]["split_brain"]  # type: ignore[index]

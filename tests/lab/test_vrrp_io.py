@@ -32,7 +32,6 @@ from services.vrrp.addresses import (
     has_vip,
     interface_info,
     link_states,
-    remove_stale_vips,
     remove_vip,
 )
 from services.vrrp.announce import ETH_P_ARP, ETH_P_IPV6, Announcer, garp_frame
@@ -312,21 +311,6 @@ async def test_vips_with_label_scope_brd_and_nodad_added_and_removed(pair: list[
 
     remaining = {entry["local"] for entry in a.addresses()}
     assert remaining == {str(a.ipv4), str(a.link_local)}
-
-
-async def test_stale_vips_from_a_previous_run_are_removed(pair: list[LabHost]) -> None:
-    a, _ = pair
-    a.ip("addr", "add", "192.0.2.100/32", "dev", "eth0")  # left by a crashed run
-    a.ip("addr", "add", "2001:db8::100/128", "dev", "eth0", "nodad")
-    ours = [
-        Vip(address=ip_interface("192.0.2.100")),
-        Vip(address=ip_interface("2001:db8::100")),
-        Vip(address=ip_interface("192.0.2.200")),  # configured but not present
-    ]
-    async with rtnl(a) as ipr:
-        removed = await remove_stale_vips(ipr, ours, default_dev="eth0")
-    assert removed == ours[:2]
-    assert {entry["local"] for entry in a.addresses()} == {str(a.ipv4), str(a.link_local)}
 
 
 async def test_interface_info_primary_ipv4_link_local_and_mac(pair: list[LabHost]) -> None:

@@ -175,7 +175,7 @@ class Lab:
         pa = self.service(a, conf_a)
         wait_until("a to hold the VIP", lambda: has_vip(a, vip), 5)
         pb = self.service(b, conf_b)
-        wait_until("b to report BACKUP", lambda: len(self.events(pb.node, 1, timeout=0.5)) == 1, 5)
+        wait_until("b to report BACKUP", lambda: len(self.events(pb.node, 1, timeout=0.5)) == 1, 15)
         return pa, pb
 
     def close(self) -> None:
@@ -199,10 +199,14 @@ class Lab:
                 deadline = time.monotonic() + timeout
                 sub = await self._subscribe_when_stored(js, node, deadline)
                 out: list[InstanceState] = []
+                if sub is None:  # the node has not published yet: nothing to read (callers poll)
+                    return out
                 while len(out) < want and time.monotonic() < deadline:
                     with contextlib.suppress(nats.errors.TimeoutError):
                         msg = await sub.next_msg(timeout=0.5)
-                        out.append(decode(msg.data, InstanceState))
+                        event = decode(msg.data)  # the stream also holds control/split-brain events
+                        if isinstance(event, InstanceState):
+                            out.append(event)
                 return out
             finally:
                 await nc.close()
@@ -211,7 +215,11 @@ class Lab:
 
     @staticmethod
     async def _subscribe_when_stored(js: Any, node: str, deadline: float) -> Any:
-        """The stream takes a node's subjects when that node's publisher first connects: wait for it."""
+        """The stream takes a node's subjects when that node's publisher first connects: wait for it.
+
+        None when it has not by ``deadline``: a slow start is not an error here,
+        the callers poll and fail with their own message.
+        """
         while True:
             try:
                 return await js.subscribe(
@@ -219,7 +227,7 @@ class Lab:
                 )
             except nats.js.errors.NotFoundError:
                 if time.monotonic() > deadline:
-                    raise
+                    return None
                 await asyncio.sleep(0.1)
 
     def publish_tracker(self, node: str, result: TrackerResult) -> None:

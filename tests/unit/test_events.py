@@ -19,12 +19,15 @@ from shared.events import (
     CheckerKind,
     DeadLetter,
     GroupState,
+    InstanceControl,
     InstanceState,
     PoolEvent,
     RealServerHealth,
     RealServerTransition,
+    SplitBrain,
     TrackerResult,
     check_subject,
+    control_subject,
     dead_letter_subject,
     decode,
     decode_dead_letter,
@@ -33,6 +36,7 @@ from shared.events import (
     durable_transition,
     encode,
     encode_token,
+    event_stream_subjects,
     group_subject,
     health_subject,
     instance_subject,
@@ -44,6 +48,7 @@ from shared.events import (
     pool_subject,
     real_server_key,
     reload_subject,
+    split_brain_subject,
     status_subject,
     subject_for,
     tracker_subject,
@@ -93,6 +98,9 @@ def test_subject_builders() -> None:
     assert vs == "172.16.0.100:80/tcp" and rs == "[2001:db8::2]:80"
     assert instance_subject("n1", "VI_1") == "lifeline.n1.vrrp.state.VI_1"
     assert group_subject("n1", "G1") == "lifeline.n1.vrrp.group.G1"
+    assert control_subject("n1", "VI_1") == "lifeline.n1.vrrp.control.VI_1"
+    assert split_brain_subject("n1", "VI 1") == "lifeline.n1.vrrp.split_brain.VI=201"
+    assert not any(_matches(p, status_subject("n1", "vrrp")) for p in event_stream_subjects("n1"))
     assert tracker_subject("n1", "chk") == "lifeline.n1.track.chk"
     assert (
         check_subject("n1", vs, rs)
@@ -120,7 +128,9 @@ def test_stream_captures_exactly_the_durable_events(event: msgspec.Struct) -> No
     stamped = msgspec.structs.replace(event, node="n1")
     subject = subject_for(stamped)  # type: ignore[arg-type]
     captured = any(_matches(p, subject) for p in EVENT_STREAM_SUBJECTS)
-    assert captured == isinstance(event, InstanceState | GroupState | PoolEvent)
+    durable = InstanceState | GroupState | InstanceControl | SplitBrain | PoolEvent
+    assert captured == isinstance(event, durable)
+    assert captured == is_durable(event)
 
 
 def _health(changed: bool = True) -> RealServerHealth:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+import msgspec
+
 from services.vrrp.machine import VrrpMachine
 from services.vrrp.machine_events import (
     Action,
@@ -36,6 +38,7 @@ from services.vrrp.machine_events import (
     LinkChanged,
     Maintenance,
     PriorityChanged,
+    Reconfigure,
     RemoveVips,
     SendAdvert,
     SendGarp,
@@ -237,6 +240,43 @@ def _input(step: Step) -> Input:
     raise ValueError(f"unknown verb {step.verb!r}")
 
 
+def _reconfigure(params: InstanceParams, step: Step) -> Reconfigure:
+    """``reconfigure KEY=VALUE ...``: header keys over the running parameters.
+
+    ``trackers="NAME KIND [weight=N];..."`` replaces the trackers (``none``: no tracker),
+    ``known=NAME:ok|fail,...`` and ``links=IFACE:up|down,...`` are the facts the shell passes along.
+    """
+    _, kv = _kv(step.args)
+    facts = [f.split(":") for f in kv.pop("known", "").split(",") if f]
+    links = [f.split(":") for f in kv.pop("links", "").split(",") if f]
+    trackers = kv.pop("trackers", None)
+    garp = {_GARP_KEYS[k][0]: _GARP_KEYS[k][1](kv.pop(k)) for k in list(kv) if k in _GARP_KEYS}
+    updates: dict[str, object] = {"garp": msgspec.structs.replace(params.garp, **garp)}
+    if trackers is not None:
+        specs = [] if trackers == "none" else [_tracker(t) for t in trackers.split(";")]
+        updates["trackers"] = tuple(specs)
+    for key, value in kv.items():
+        if key in _BOOL_KEYS:
+            updates[key] = _bool(value)
+        elif key in _INT_KEYS:
+            updates[key] = int(value)
+        elif key == "advert_int":
+            updates["advert_int_cs"] = _seconds_to_cs(value)
+        elif key == "vips":
+            updates["vips"] = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif key == "state":
+            updates["initial_state"] = value
+        elif key in ("preempt_delay",):
+            updates[key] = float(value)
+        else:
+            raise ValueError(f"unknown reconfigure key {key!r}")
+    return Reconfigure(
+        params=msgspec.structs.replace(params, **updates),
+        trackers=tuple(TrackerChanged(name=n, ok=v == "ok") for n, v in facts),
+        links=tuple(LinkChanged(interface=i, up=v == "up") for i, v in links),
+    )
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -248,7 +288,8 @@ def render(action: Action) -> tuple[str, dict[str, str]]:
         kind = "add_vips" if isinstance(action, AddVips) else "remove_vips"
         return kind, {"vips": ",".join(str(v) for v in action.vips)}
     if isinstance(action, SendGarp):
-        return "garp", {"count": str(action.count), "burst": action.burst.value}
+        only = {} if action.vips is None else {"vips": ",".join(str(v) for v in action.vips)}
+        return "garp", {"count": str(action.count), "burst": action.burst.value, **only}
     if isinstance(action, PriorityChanged):
         return "priority", {"old": str(action.old), "new": str(action.new)}
     if isinstance(action, WantMaster):
@@ -409,7 +450,11 @@ class Replay(ReplayBase[Action]):
 
     def apply(self, step: Step) -> None:
         self.note_input(step)
-        self._record(self.now, self.machine.handle(self.now, _input(step)))
+        if step.verb == "reconfigure":
+            event: Input = _reconfigure(self.machine.params, step)
+        else:
+            event = _input(step)
+        self._record(self.now, self.machine.handle(self.now, event))
 
 
 def replay(path: Path) -> None:

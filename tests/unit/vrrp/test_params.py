@@ -158,9 +158,13 @@ def test_election_flags_and_globals() -> None:
     g = GlobalDefs(vrrp_strict=True, vrrp_higher_prio_send_advert=True, vrrp_down_timer_adverts=5)
     p = build_plan(inst(nopreempt=True, preempt_delay=2.0), g, VrrpConfig(), SRC).params
     assert (p.nopreempt, p.preempt_delay, p.accept) == (True, 2.0, False)  # strict: accept only for owners
-    assert (p.lower_prio_no_advert, p.higher_prio_send_advert, p.down_timer_adverts) == (True, True, 5)
+    # strict mode forces these over the globals (spec §2.14; tests/unit/vrrp/test_strict.py)
+    assert (p.lower_prio_no_advert, p.higher_prio_send_advert, p.down_timer_adverts) == (True, False, 3)
+    lax = GlobalDefs(vrrp_higher_prio_send_advert=True, vrrp_down_timer_adverts=5)
+    assert build_plan(inst(), lax, VrrpConfig(), SRC).params.higher_prio_send_advert
+    assert build_plan(inst(), lax, VrrpConfig(), SRC).params.down_timer_adverts == 5
     local = inst(down_timer_adverts=4, origins={"down_timer_adverts": inst().origin})
-    assert build_plan(local, g, VrrpConfig(), SRC).params.down_timer_adverts == 4
+    assert build_plan(local, lax, VrrpConfig(), SRC).params.down_timer_adverts == 4
     assert build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC).params.accept
 
 

@@ -1,0 +1,107 @@
+"""The takeover path's VIP socket against the real kernel, in a lab namespace.
+
+Every field of a ``virtual_ipaddress`` line must reach the kernel exactly as
+``ip addr`` (and pyroute2, which the rest of the service uses) would put it,
+batches must report per address, and the idempotence rules must hold.
+"""
+
+from __future__ import annotations
+
+import errno
+from ipaddress import IPv4Address, ip_interface
+
+import pytest
+
+from services.vrrp.addresses import Vip
+from services.vrrp.vip_netlink import VipSocket
+from tests.support.lab import LabHost, in_netns
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
+
+VIPS = [
+    Vip(
+        address=ip_interface("192.0.2.100/24"),
+        brd=IPv4Address("192.0.2.255"),
+        label="eth0:vip",
+        scope="global",
+    ),
+    Vip(address=ip_interface("192.0.2.101"), scope="host"),
+    Vip(address=ip_interface("2001:db8::100/64")),
+    Vip(address=ip_interface("fe80::100"), scope="link"),
+    Vip(address=ip_interface("2001:db8::101"), preferred_lft=0),  # keepalived's deprecated /128
+]
+
+
+def find(host: LabHost, address: str) -> dict[str, object]:
+    entry = next((e for e in host.addresses() if e.get("local") == address), None)
+    assert entry is not None, f"{address} is not on {host.name}"
+    return entry
+
+
+def test_batch_add_carries_every_field_and_is_idempotent(pair: list[LabHost]) -> None:
+    a, _ = pair
+
+    def add_twice() -> tuple[list[Vip], list[Vip]]:
+        vs = VipSocket()
+        try:
+            return vs.add(VIPS, default_dev="eth0"), vs.add(VIPS, default_dev="eth0")
+        finally:
+            vs.close()
+
+    first, second = in_netns(a.ns, add_twice)
+    assert (first, second) == (VIPS, [])
+
+    v4 = find(a, "192.0.2.100")
+    assert (v4["prefixlen"], v4["broadcast"], v4["label"], v4["scope"]) == (
+        24,
+        "192.0.2.255",
+        "eth0:vip",
+        "global",
+    )
+    host_scoped = find(a, "192.0.2.101")
+    assert (host_scoped["prefixlen"], host_scoped["scope"]) == (32, "host")
+    v6 = find(a, "2001:db8::100")
+    assert v6["prefixlen"] == 64 and v6.get("nodad") is True and not v6.get("tentative")
+    ll = find(a, "fe80::100")
+    assert (ll["prefixlen"], ll["scope"]) == (128, "link")
+    assert find(a, "2001:db8::101")["preferred_life_time"] == 0
+
+
+def test_remove_reports_what_was_there_and_ignores_missing_interfaces(pair: list[LabHost]) -> None:
+    a, _ = pair
+    a.ip("addr", "add", "192.0.2.100/32", "dev", "eth0")  # e.g. left by a crashed run
+    ours = [Vip(address=ip_interface("192.0.2.100")), Vip(address=ip_interface("192.0.2.200"))]
+
+    def remove() -> tuple[list[Vip], list[Vip], list[Vip]]:
+        vs = VipSocket()
+        try:
+            gone = vs.remove(ours, default_dev="eth0")
+            again = vs.remove(ours, default_dev="eth0")
+            elsewhere = vs.remove(ours, default_dev="nosuchdev")
+            return gone, again, elsewhere
+        finally:
+            vs.close()
+
+    assert in_netns(a.ns, remove) == (ours[:1], [], [])
+    assert {e["local"] for e in a.addresses()} == {str(a.ipv4), str(a.link_local)}
+
+
+def test_a_refused_address_is_an_error_naming_it_after_the_rest_applied(pair: list[LabHost]) -> None:
+    a, _ = pair
+    good = Vip(address=ip_interface("192.0.2.100"))
+    bad = Vip(address=ip_interface("192.0.2.101"), label="eth0:" + "x" * 20)  # longer than IFNAMSIZ
+
+    def add() -> OSError:
+        vs = VipSocket()
+        try:
+            with pytest.raises(OSError) as caught:
+                vs.add([good, bad], default_dev="eth0")
+            return caught.value
+        finally:
+            vs.close()
+
+    error = in_netns(a.ns, add)
+    assert error.errno == errno.ERANGE and "192.0.2.101" in str(error)
+    find(a, "192.0.2.100")
+    with pytest.raises(OSError, match="no interface 'nosuchdev'"):
+        in_netns(a.ns, lambda: VipSocket().add([good], default_dev="nosuchdev"))

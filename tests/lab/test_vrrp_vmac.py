@@ -1,0 +1,174 @@
+"""``use_vmac`` end to end: lifeline's vrrp service makes, uses and removes the VMAC as keepalived 2.2.7 does.
+
+A real service process in a namespace (``bench._lab``: one host on a bridge,
+its own nats-server, an observer capturing every frame), checked the
+operator's way: ``ip -d -j link``/``addr`` and the sysctl files inside the
+namespace, and the frames on the wire.  What is checked comes from
+keepalived-behaviour.md §2.10 and from running keepalived 2.2.7 with the
+same config in the same harness (the interop matrix's VMAC flavour).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench._lab import IFNAME, LabError, Node, Segment, adverts, garps, ip, ns_exec, wait_for
+
+pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
+
+VRID = 42
+VMAC_DEV = f"vrrp.{VRID}"
+STARTUP = 10.0  # interpreter start + 3 x 0.2 s + skew, on a busy 2-core machine
+
+
+@pytest.fixture
+def seg(netns_session: None) -> Iterator[Segment]:
+    with Segment(["a"]) as segment:
+        yield segment
+
+
+def config(seg: Segment, *, ipv6: bool = False) -> str:
+    vip = f"fd00:{seg.net:x}::100/64" if ipv6 else f"{seg.address(100)}/32"
+    return (
+        "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n"
+        f"    virtual_router_id {VRID}\n    priority 200\n    version 3\n    advert_int 0.2\n"
+        f"    use_vmac\n    virtual_ipaddress {{\n        {vip}\n    }}\n}}\n"
+    )
+
+
+def vip_of(seg: Segment, *, ipv6: bool = False) -> str:
+    return f"fd00:{seg.net:x}::100" if ipv6 else seg.address(100)
+
+
+def link(node: Node, dev: str = VMAC_DEV) -> dict[str, Any] | None:
+    data = json.loads(ip("-n", node.ns, "-d", "-j", "link", "show"))
+    return next((entry for entry in data if entry["ifname"] == dev), None)
+
+
+def sysctl(node: Node, path: str) -> int:
+    return int(ns_exec(node.ns, "cat", f"/proc/sys/net/{path}").strip())
+
+
+def on_vmac(node: Node) -> set[str]:
+    """Addresses on the VMAC; none while it does not exist (it may vanish between two commands)."""
+    try:
+        return node.addresses(VMAC_DEV)
+    except LabError:
+        return set()
+
+
+def holds_on_vmac(node: Node, vip: str) -> bool:
+    return vip in on_vmac(node)
+
+
+def wait_master(node: Node, vip: str) -> None:
+    assert node.daemon is not None
+    if not wait_for(lambda: holds_on_vmac(node, vip), STARTUP):
+        raise AssertionError(f"VIP never on {VMAC_DEV}\n{node.daemon.tail(30)}")
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])
+def test_vmac_created_used_and_removed(seg: Segment, ipv6: bool) -> None:
+    """Private macvlan, VRRP MAC; sysctls set, then restored; VIP, adverts, GARPs on it; gone on SIGTERM."""
+    (a,) = seg.nodes
+    vip = vip_of(seg, ipv6=ipv6)
+    mac = f"00:00:5e:00:0{2 if ipv6 else 1}:{VRID:02x}"
+    ns_exec(a.ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")  # exercise keepalived's rp_filter move
+    before = {p: sysctl(a, p) for p in SYSCTLS_RESTORED}
+    with seg.capture() as cap:
+        a.start("lifeline", config(seg, ipv6=ipv6))
+        wait_master(a, vip)
+        time.sleep(0.5)
+        frames = cap.drain()
+    vmac = link(a)
+    assert vmac is not None
+    kind = vmac["linkinfo"]
+    assert (kind["info_kind"], kind["info_data"]["mode"]) == ("macvlan", "private"), vmac
+    assert (vmac["address"], vmac["link"]) == (mac, IFNAME) and "UP" in vmac["flags"], vmac
+    assert vip not in a.addresses(IFNAME)
+    seen = [(p, x) for p in frames if (x := next(adverts([p]), None)) is not None and x.vrid == VRID]
+    assert seen and {p.data[6:12].hex(":") for p, _ in seen} == {mac}, "adverts not from the VMAC"
+    if ipv6:
+        assert {x.src for _, x in seen} == {str(a.link_local)}  # the base's link-local, copied onto the VMAC
+        assert str(a.link_local) in a.addresses(VMAC_DEV)
+        assert sysctl(a, f"ipv6/conf/{VMAC_DEV}/addr_gen_mode") == 1
+    else:
+        assert {x.src for _, x in seen} == {str(a.ipv4)}  # the base's address: the VMAC has none
+        assert {g.mac for g in garps(frames) if g.vip == vip} == {mac}
+        assert_ipv4_sysctls(a)
+    a.stop()
+    assert link(a) is None, "VMAC left behind after SIGTERM"
+    assert {p: sysctl(a, p) for p in SYSCTLS_RESTORED} == before
+
+
+SYSCTLS_RESTORED = (
+    "ipv4/conf/all/rp_filter",
+    "ipv4/conf/default/rp_filter",
+    "ipv4/conf/eth0/rp_filter",
+    "ipv4/conf/eth0/arp_ignore",
+    "ipv4/conf/eth0/arp_filter",
+)
+
+
+def assert_ipv4_sysctls(a: Node) -> None:
+    """§2.10 on the VMAC and the base; a global rp_filter moved onto the other interfaces."""
+    own = f"ipv4/conf/{VMAC_DEV}"
+    got = {
+        f"{own}/arp_ignore": 1,
+        f"{own}/accept_local": 1,
+        f"{own}/rp_filter": 0,
+        f"{own}/promote_secondaries": 1,
+        f"ipv6/conf/{VMAC_DEV}/disable_ipv6": 1,
+        "ipv4/conf/eth0/arp_ignore": 1,
+        "ipv4/conf/eth0/arp_filter": 1,
+        "ipv4/conf/eth0/rp_filter": 1,
+        "ipv4/conf/default/rp_filter": 1,
+        "ipv4/conf/all/rp_filter": 0,
+    }
+    assert {p: sysctl(a, p) for p in got} == got
+
+
+def test_stale_vmac_from_a_crash_is_replaced(seg: Segment) -> None:
+    """kill -9 leaves the VMAC (and its VIP); the next start deletes it and makes a fresh one."""
+    (a,) = seg.nodes
+    vip = vip_of(seg)
+    a.start("lifeline", config(seg))
+    wait_master(a, vip)
+    a.kill()
+    stale = link(a)
+    assert stale is not None and holds_on_vmac(a, vip), "kill -9 should leave the VMAC and its VIP"
+    ip("-n", a.ns, "addr", "add", f"{seg.address(77)}/32", "dev", VMAC_DEV)  # something only a stale one has
+    log = seg.workdir / "a" / "lifeline.log"  # shared with the killed run: read only what follows
+    mark = len(log.read_text())
+    daemon = a.start("lifeline", config(seg))
+
+    def second_run() -> str:
+        return daemon.log.read_text()[mark:]
+
+    replaced = wait_for(lambda: "Entering MASTER STATE" in second_run() and holds_on_vmac(a, vip), STARTUP)
+    assert replaced, second_run()
+    assert seg.address(77) not in on_vmac(a), "the stale VMAC was reused"
+    assert "removing stale VMAC interface vrrp.42" in second_run()
+    names = [e["ifname"] for e in json.loads(ip("-n", a.ns, "-j", "link", "show"))]
+    assert [n for n in names if n.startswith("vrrp")] == [VMAC_DEV]  # replaced, not a second one beside it
+    a.stop()
+    assert link(a) is None
+
+
+def test_foreign_interface_with_the_vmac_name_is_left_alone(seg: Segment) -> None:
+    """An interface called ``vrrp.42`` that is not a VMAC is never deleted: the instance is refused."""
+    (a,) = seg.nodes
+    ip("-n", a.ns, "link", "add", VMAC_DEV, "type", "veth", "peer", "name", "x0")
+    before = link(a)
+    assert before is not None
+    daemon = a.start("lifeline", config(seg))
+    assert wait_for(lambda: "cannot set up VMAC" in daemon.tail(50), STARTUP), daemon.tail(30)
+    after = link(a)
+    assert after is not None and after["ifindex"] == before["ifindex"]
+    assert after["linkinfo"]["info_kind"] == "veth"
+    assert vip_of(seg) not in a.addresses(None)
