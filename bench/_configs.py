@@ -6,6 +6,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
+def one_instance(name: str, priority: int, vips: Sequence[str], *, version: int, advert_int: str) -> str:
+    """VRID 51 on eth0 with ``vips`` (/32 each): the same file for both implementations but the priority."""
+    lines = "\n".join(f"        {v}/32" for v in vips)
+    return f"""\
+global_defs {{
+    router_id {name}
+}}
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    version {version}
+    advert_int {advert_int}
+    virtual_ipaddress {{
+{lines}
+    }}
+}}
+"""
+
+
 def many_instances(
     router_id: str,
     priority: int,

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
+from bench._configs import one_instance
 from bench._lab import (
     IMPLS,
     Capture,
@@ -79,22 +80,7 @@ class Sample:
 
 def config(name: str, priority: int, vip: str, mode: Mode) -> str:
     """The same instance for both implementations; only priority differs between nodes."""
-    return f"""\
-global_defs {{
-    router_id {name}
-}}
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    version {mode.version}
-    advert_int {mode.advert_int()}
-    virtual_ipaddress {{
-        {vip}/32
-    }}
-}}
-"""
+    return one_instance(name, priority, [vip], version=mode.version, advert_int=mode.advert_int())
 
 
 def floor_s(event: str, mode: Mode) -> float:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
+from bench._configs import one_instance
 from bench._lab import (
     IMPLS,
     Capture,
@@ -71,23 +72,7 @@ class Sample:
 
 def config(name: str, priority: int, vips: Sequence[str], interval: float) -> str:
     """The same instance for both implementations; only the priority differs between nodes."""
-    lines = "\n".join(f"        {v}/32" for v in vips)
-    return f"""\
-global_defs {{
-    router_id {name}
-}}
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    version 3
-    advert_int {interval:g}
-    virtual_ipaddress {{
-{lines}
-    }}
-}}
-"""
+    return one_instance(name, priority, vips, version=3, advert_int=f"{interval:g}")
 
 
 def analyse(packets: Sequence[Packet], b_ip: str, b_mac: str, vips: set[str], interval: float) -> Sample:

@@ -395,6 +395,15 @@ class RouteCounters(msgspec.Struct, kw_only=True):
     already_gone: int = 0
     errors: int = 0
 
+    def tally(self, adding: bool, changed: bool) -> None:
+        """One idempotent add or remove: did it change the kernel, or was it already so."""
+        if adding:
+            self.added += changed
+            self.already_present += not changed
+        else:
+            self.removed += changed
+            self.already_gone += not changed
+
 
 class RouteSet:
     """Routes and rules installed and removed together (an instance's virtual ones, or the static ones).
@@ -453,12 +462,7 @@ class RouteSet:
             c.errors += 1
             log.error("(%s) cannot %s %s: %s", self.owner, what, text, exc)
             return
-        if adding:
-            c.added += changed
-            c.already_present += not changed
-        else:
-            c.removed += changed
-            c.already_gone += not changed
+        c.tally(adding, changed)
 
     def status(self) -> dict[str, object]:
         return {"routes": len(self.routes), "rules": len(self.rules), **msgspec.to_builtins(self.counters)}

@@ -136,12 +136,7 @@ class StaticConfig:
                 exc,
             )
             return
-        if adding:
-            c.added += changed
-            c.already_present += not changed
-        else:
-            c.removed += changed
-            c.already_gone += not changed
+        c.tally(adding, changed)
 
     def status(self) -> dict[str, object]:
         return {

@@ -17,7 +17,7 @@ import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from ipaddress import IPv4Address, IPv6Address, ip_interface
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 from pyroute2 import AsyncIPRoute
@@ -27,7 +27,6 @@ from scapy.layers.l2 import ARP, Ether
 from services.vrrp import sockets
 from services.vrrp.addresses import (
     LinkState,
-    Vip,
     add_vip,
     has_vip,
     interface_info,
@@ -49,6 +48,7 @@ from services.vrrp.packet import (
     encode_vrrp,
     receive,
 )
+from tests.lab.test_vrrp_vip_netlink import VIPS, assert_every_field_applied
 from tests.support.lab import LabHost, PacketCapture, in_netns, wait_readable
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
@@ -267,47 +267,18 @@ def find(host: LabHost, address: str) -> dict[str, object] | None:
 
 
 async def test_vips_with_label_scope_brd_and_nodad_added_and_removed(pair: list[LabHost]) -> None:
+    """pyroute2's path (static addresses) applies a VIP line as the takeover path does."""
     a, _ = pair
-    vips = [
-        Vip(
-            address=ip_interface("192.0.2.100/24"),
-            brd=IPv4Address("192.0.2.255"),
-            label="eth0:vip",
-            scope="global",
-        ),
-        Vip(address=ip_interface("192.0.2.101"), scope="host"),
-        Vip(address=ip_interface("2001:db8::100/64")),
-        Vip(address=ip_interface("fe80::100"), scope="link"),
-        Vip(address=ip_interface("2001:db8::101"), preferred_lft=0),  # keepalived's deprecated /128
-    ]
     async with rtnl(a) as ipr:
-        for vip in vips:
+        for vip in VIPS:
             assert await add_vip(ipr, vip, default_dev="eth0") is True
             assert await add_vip(ipr, vip, default_dev="eth0") is False  # idempotent
             assert await has_vip(ipr, vip, default_dev="eth0")
-
-        v4 = find(a, "192.0.2.100")
-        assert v4 is not None
-        assert (v4["prefixlen"], v4["broadcast"], v4["label"], v4["scope"]) == (
-            24,
-            "192.0.2.255",
-            "eth0:vip",
-            "global",
-        )
-        host_scoped = find(a, "192.0.2.101")
-        assert host_scoped is not None and (host_scoped["prefixlen"], host_scoped["scope"]) == (32, "host")
-        v6 = find(a, "2001:db8::100")
-        assert v6 is not None and v6["prefixlen"] == 64 and v6.get("nodad") is True
-        assert not v6.get("tentative")  # NODAD: usable at once
-        ll = find(a, "fe80::100")
-        assert ll is not None and (ll["prefixlen"], ll["scope"]) == (128, "link")
-        deprecated = find(a, "2001:db8::101")
-        assert deprecated is not None and deprecated["preferred_life_time"] == 0
-
-        for vip in vips:
+        assert_every_field_applied(a)
+        for vip in VIPS:
             assert await remove_vip(ipr, vip, default_dev="eth0") is True
             assert await remove_vip(ipr, vip, default_dev="eth0") is False  # idempotent
-        assert await remove_vip(ipr, vips[0], default_dev="nosuchdev") is False
+        assert await remove_vip(ipr, VIPS[0], default_dev="nosuchdev") is False
 
     remaining = {entry["local"] for entry in a.addresses()}
     assert remaining == {str(a.ipv4), str(a.link_local)}

@@ -38,6 +38,24 @@ def find(host: LabHost, address: str) -> dict[str, object]:
     return entry
 
 
+def assert_every_field_applied(host: LabHost) -> None:
+    """What :data:`VIPS` must look like in ``ip -j addr``: prefix, brd, label, scope, nodad, lifetime."""
+    v4 = find(host, "192.0.2.100")
+    assert (v4["prefixlen"], v4["broadcast"], v4["label"], v4["scope"]) == (
+        24,
+        "192.0.2.255",
+        "eth0:vip",
+        "global",
+    )
+    host_scoped = find(host, "192.0.2.101")
+    assert (host_scoped["prefixlen"], host_scoped["scope"]) == (32, "host")
+    v6 = find(host, "2001:db8::100")
+    assert v6["prefixlen"] == 64 and v6.get("nodad") is True and not v6.get("tentative")
+    ll = find(host, "fe80::100")
+    assert (ll["prefixlen"], ll["scope"]) == (128, "link")
+    assert find(host, "2001:db8::101")["preferred_life_time"] == 0
+
+
 def test_batch_add_carries_every_field_and_is_idempotent(pair: list[LabHost]) -> None:
     a, _ = pair
 
@@ -50,21 +68,7 @@ def test_batch_add_carries_every_field_and_is_idempotent(pair: list[LabHost]) ->
 
     first, second = in_netns(a.ns, add_twice)
     assert (first, second) == (VIPS, [])
-
-    v4 = find(a, "192.0.2.100")
-    assert (v4["prefixlen"], v4["broadcast"], v4["label"], v4["scope"]) == (
-        24,
-        "192.0.2.255",
-        "eth0:vip",
-        "global",
-    )
-    host_scoped = find(a, "192.0.2.101")
-    assert (host_scoped["prefixlen"], host_scoped["scope"]) == (32, "host")
-    v6 = find(a, "2001:db8::100")
-    assert v6["prefixlen"] == 64 and v6.get("nodad") is True and not v6.get("tentative")
-    ll = find(a, "fe80::100")
-    assert (ll["prefixlen"], ll["scope"]) == (128, "link")
-    assert find(a, "2001:db8::101")["preferred_life_time"] == 0
+    assert_every_field_applied(a)
 
 
 def test_remove_reports_what_was_there_and_ignores_missing_interfaces(pair: list[LabHost]) -> None:
