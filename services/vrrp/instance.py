@@ -214,6 +214,9 @@ class InstanceRunner:
         self._worker: asyncio.Task[None] | None = None
         self._garps: set[asyncio.Task[int]] = set()
         self._stop_reason: tuple[TransitionReason, str] | None = None
+        self._last_accepted: Accepted | None = None
+        self._last_advert = AdvertReceived(src=plan.transport.src, priority=0)
+        """The machine input made of ``_last_accepted`` (``on_advert`` reuses it for repeats)."""
 
     @property
     def name(self) -> str:
@@ -240,8 +243,19 @@ class InstanceRunner:
         self._queue(callback)
 
     def on_advert(self, accepted: Accepted) -> None:
-        """A validated advert for our VRID (the receiver already chose us)."""
+        """A validated advert for our VRID (the receiver already chose us).
+
+        The hot path of a backup (issue 6): the receiver hands us the same
+        ``Accepted`` object for every repeat of its master's advert, so we
+        hand the machine the same ``AdvertReceived`` object, which its
+        ``advert_again`` shortcut takes (no split-brain check needed: that
+        only applies to a MASTER, and the shortcut only to a BACKUP).
+        """
         self.counters.adverts_received += 1
+        again = accepted is self._last_accepted and self.group is None
+        if again and self.machine.advert_again(self._loop.time(), self._last_advert):
+            self.arm_timer()
+            return
         advert = accepted.advert
         m = self.machine
         occ = self.split_brain.observe(
@@ -269,9 +283,11 @@ class InstanceRunner:
                     suppressed=occ.suppressed,
                 )
             )
-        self.feed(
-            AdvertReceived(src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs)
+        event = AdvertReceived(
+            src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs
         )
+        self._last_accepted, self._last_advert = accepted, event
+        self.feed(event)
 
     def on_drop(self, drop: Drop) -> None:
         """Count a refused advert; the detail is logged at debug level only (peers can flood)."""

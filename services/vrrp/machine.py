@@ -88,6 +88,8 @@ class VrrpMachine:
         self._master_address: IPAddress | None = None
         self._preempt_until: float | None = None
         self._down_reason = Reason.MASTER_DOWN_TIMER
+        self._repeatable: tuple[AdvertReceived, float] | None = None
+        """The advert ``advert_again`` may take, and the down interval it re-arms (see there)."""
 
     # ------------------------------------------------------------------ public API
 
@@ -149,9 +151,32 @@ class VrrpMachine:
         """When the shell must call ``handle(now, Tick())`` next; None when idle."""
         return self._timers.earliest()
 
+    def advert_again(self, now: float, event: AdvertReceived) -> bool:
+        """The steady-state shortcut for ``handle(now, event)``; False (nothing done) when it does not apply.
+
+        Why: a backup hears the same advert from its master every interval
+        (issue 6: thousands a second), and all ``handle`` then does is move
+        the down timer.  It applies only to the very ``event`` object the
+        last ``handle`` call took and accepted in BACKUP (no input of any kind
+        since, which could have changed state, priority, parameters or
+        timers) and only when no deadline is due, so ``handle`` would fire
+        nothing and do exactly this: same acceptance, same master and
+        interval, the down timer re-armed a full interval from ``now``.
+        tests/unit/vrrp/test_machine_fast_path.py checks the equivalence.
+        """
+        repeatable = self._repeatable
+        if repeatable is None or repeatable[0] is not event:
+            return False
+        earliest = self._timers.earliest()
+        if earliest is None or earliest <= now:
+            return False
+        self._timers.arm(TimerKind.MASTER_DOWN, now + repeatable[1])
+        return True
+
     def handle(self, now: float, event: Input) -> list[Action]:
         """Process due timers, then ``event``; return the actions to perform, in order."""
         out: list[Action] = []
+        self._repeatable = None
         if self._state is State.STOPPED:
             return out
         self._fire_due(now, out)
@@ -394,6 +419,8 @@ class VrrpMachine:
             self._master_adver_int_cs = advert.interval_cs
         self._master_address = advert.src
         self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
+        if self._maintenance_until is None and (self._p.effective_nopreempt or advert.priority >= self._prio):
+            self._repeatable = (advert, self._down_interval())  # acceptance not hanging on preempt_delay
 
     def _track_preempt_delay(self, now: float, advert: AdvertReceived) -> None:
         """Arm preempt_delay on the first lower advert; a >= advert clears it."""

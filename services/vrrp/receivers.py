@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
-from ipaddress import IPv6Address, ip_address
+from ipaddress import IPv6Address
 from typing import NamedTuple
 
 from services.vrrp.checksum import internet_checksum
@@ -30,14 +31,14 @@ from services.vrrp.instance import InstanceRunner
 from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
 from services.vrrp.params import IPAddress, Transport
 from services.vrrp.sockets import (
-    _CMSG_SPACE,
+    ANCILLARY_BUFSIZE,
     RECV_BUFSIZE,
     Received,
-    _parse_ancillary,
     interface_index,
     open_recv,
     open_send_v4,
     open_send_v6,
+    received,
 )
 
 Ancillary = list[tuple[int, int, bytes]]
@@ -129,6 +130,8 @@ class Receiver:
         self.drops: dict[str, int] = {str(k): v for k, v in new_drop_counters().items()}
         self.repeats = RepeatCache()
         self._whole = family == socket.AF_INET  # raw IPv4 sockets return the IP header
+        self._more = select.poll()  # is another datagram queued? (see ``_readable``)
+        self._more.register(self.sock.fileno(), select.POLLIN)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self.sock.fileno(), self._readable)
 
@@ -137,14 +140,23 @@ class Receiver:
         self.drops[key] = self.drops.get(key, 0) + 1
 
     def _readable(self) -> None:
-        """Drain the socket until EAGAIN: one wake-up serves every advert queued meanwhile."""
-        recvmsg = self.sock.recvmsg
+        """Drain the socket: one wake-up serves every advert queued meanwhile, each handled at once.
+
+        Why ``poll(0)`` between reads rather than reading until EAGAIN: a
+        backup usually wakes for a single advert, and the failing ``recvmsg``
+        (buffers allocated, an exception raised and caught) cost more than the
+        advert itself (measured ~4 µs vs ~1 µs for the poll; issue 6).
+        """
+        recvmsg, more = self.sock.recvmsg, self._more.poll
         while True:
             try:
-                data, ancdata, _flags, addr = recvmsg(RECV_BUFSIZE, _CMSG_SPACE)
+                data, ancdata, _flags, addr = recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
             except (BlockingIOError, InterruptedError):
                 return
             self._on_datagram(data, ancdata, addr[0])
+            ready = more(0)
+            if not ready or not ready[0][1] & select.POLLIN:
+                return
 
     def _on_datagram(self, data: bytes, ancdata: Ancillary, src: str) -> None:
         """A repeat of the last accepted advert goes straight to its instance; anything else is decoded."""
@@ -165,16 +177,7 @@ class Receiver:
 
     def _received(self, data: bytes, ancdata: Ancillary, src: str) -> Received:
         """The record ``sockets.recv_packet`` would have made of this datagram."""
-        dst, ttl, ifindex = _parse_ancillary(ancdata)
-        address = ip_address(src.split("%", 1)[0])
-        return Received(
-            data=data,
-            src=address,
-            dst=dst if dst is not None else address,
-            ttl=ttl if ttl is not None else 0,
-            ifindex=ifindex,
-            whole_packet=self._whole,
-        )
+        return received(data, ancdata, src, whole_packet=self._whole)
 
     def _on_packet(self, packet: Received) -> Accepted | Drop:
         """decode → VRID → that instance's validation → its machine; never raises on bad input."""

@@ -68,7 +68,8 @@ SIOCGIFINDEX = 0x8933
 IPV6_CHECKSUM_OFFSET = 6  # offset of the checksum field in the VRRP header
 
 RECV_BUFSIZE = 8192  # > the largest advert: 40 + 8 + 255 * 16 bytes for IPv6
-_CMSG_SPACE = socket.CMSG_SPACE(32) * 2
+ANCILLARY_BUFSIZE = socket.CMSG_SPACE(32) * 2
+"""``recvmsg``'s ancillary buffer: room for the PKTINFO and TTL/hop-limit messages ``open_recv`` asks for."""
 
 
 class IpIdCounter:
@@ -359,19 +360,26 @@ def recv_packet(sock: socket.socket) -> Received | None:
     set by :func:`open_recv`; should it, ``ttl`` 0 makes the codec drop it.
     """
     try:
-        data, ancdata, _flags, addr = sock.recvmsg(RECV_BUFSIZE, _CMSG_SPACE)
+        data, ancdata, _flags, addr = sock.recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
     except (BlockingIOError, InterruptedError):
         return None
-    src = ip_address(addr[0].split("%", 1)[0])
+    return received(data, ancdata, addr[0], whole_packet=sock.family == socket.AF_INET)
+
+
+def received(data: bytes, ancdata: list[tuple[int, int, bytes]], src: str, *, whole_packet: bool) -> Received:
+    """The record of one datagram from ``recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)`` (``src``: its address).
+
+    Public for readers with their own receive loop (``receivers.Receiver``).
+    """
+    address = ip_address(src.split("%", 1)[0])
     dst, ttl, ifindex = _parse_ancillary(ancdata)
-    whole = sock.family == socket.AF_INET
     return Received(
         data=data,
-        src=src,
-        dst=dst if dst is not None else src,
+        src=address,
+        dst=dst if dst is not None else address,
         ttl=ttl if ttl is not None else 0,
         ifindex=ifindex,
-        whole_packet=whole,
+        whole_packet=whole_packet,
     )
 
 
