@@ -371,7 +371,8 @@ class InstanceRunner:
 
     def _queue(self, effect: Effect) -> None:
         """In order after what is queued; at once when nothing is and the effect needs no waiting."""
-        if not self._effects and (self._worker is None or self._worker.done()) and self._now(effect):
+        idle = not self._effects and (self._worker is None or self._worker.done())
+        if idle and self._perform_inline(effect):
             return
         self._effects.append(effect)
         if self._worker is None or self._worker.done():
@@ -433,7 +434,7 @@ class InstanceRunner:
                 self.counters.vip_errors += 1
                 log.error("(%s) %s failed: %s: %s", self.name, type(action).__name__, type(exc).__name__, exc)
 
-    def _now(self, effect: Effect) -> bool:
+    def _perform_inline(self, effect: Effect) -> bool:
         """Perform a synchronous effect here, in the caller's tick; False if it must go to the worker.
 
         VIPs and the first GARPs are synchronous (one netlink round trip, raw
