@@ -24,7 +24,13 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import logging
+import select
 import selectors
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 PR_SET_TIMERSLACK = 29
 """prctl(2) option: the task's minimum timer slack, in nanoseconds."""
@@ -51,15 +57,63 @@ def early_timeout(timeout: float | None) -> float | None:
 
 
 class PreciseSelector(selectors.SelectSelector):
-    """``select()`` that returns early from long sleeps; the loop simply asks again.
+    """``select()`` that returns early from long sleeps, and runs *direct readers* itself.
 
     Returning no events before the deadline is harmless: asyncio runs the
     timers that are due (none yet), computes the now-short remainder and
     calls us again.
+
+    Direct readers are the VRRP receive sockets.  A backup wakes once per
+    advert (thousands a second at scale), and asyncio's way — a key back to
+    the loop, a handle queued, run in a context — cost about as much as the
+    advert itself (issue 6: the backup's CPU against keepalived's).  Their
+    callbacks run here, as soon as ``select()`` says the socket is readable,
+    before asyncio sees the other events; a callback's exception is logged as
+    asyncio would log a reader's, and the loop goes on.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._direct: dict[int, Callable[[], object]] = {}
+
+    def add_direct_reader(self, fd: int, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` whenever ``fd`` is readable (instead of ``loop.add_reader``)."""
+        self._direct[fd] = callback
+
+    def remove_direct_reader(self, fd: int) -> None:
+        self._direct.pop(fd, None)
+
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        return super().select(early_timeout(timeout))
+        timeout = early_timeout(timeout)
+        if not self._direct:
+            return super().select(timeout)
+        base: Any = self  # SelectSelector's own fd sets and map (typeshed leaves private attributes out)
+        try:
+            r, w, _ = select.select([*base._readers, *self._direct], base._writers, [], timeout)
+        except InterruptedError:
+            return []
+        ready: list[tuple[selectors.SelectorKey, int]] = []
+        writable = set(w)
+        keys = base._fd_to_key
+        for fd in r:
+            callback = self._direct.get(fd)
+            if callback is not None:
+                _run_direct(callback)
+            elif (key := keys.get(fd)) is not None:
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if fd in writable else 0)
+                writable.discard(fd)
+                ready.append((key, events & key.events))
+        for fd in writable:
+            if (key := keys.get(fd)) is not None:
+                ready.append((key, selectors.EVENT_WRITE & key.events))
+        return ready
+
+
+def _run_direct(callback: Callable[[], object]) -> None:
+    try:
+        callback()
+    except Exception:  # a reader's bug must not stop the loop (asyncio logs and goes on too)
+        log.exception("direct reader %r failed", callback)
 
 
 def set_timer_slack(ns: int = TIMER_SLACK_NS) -> bool:

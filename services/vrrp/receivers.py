@@ -30,6 +30,7 @@ from services.vrrp.checksum import internet_checksum
 from services.vrrp.instance import InstanceRunner
 from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
 from services.vrrp.params import IPAddress, Transport
+from services.vrrp.precise_loop import PreciseSelector
 from services.vrrp.sockets import (
     ANCILLARY_BUFSIZE,
     RECV_BUFSIZE,
@@ -133,7 +134,12 @@ class Receiver:
         self._more = select.poll()  # is another datagram queued? (see ``_readable``)
         self._more.register(self.sock.fileno(), select.POLLIN)
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self.sock.fileno(), self._readable)
+        selector = getattr(self._loop, "_selector", None)  # the vrrp service's loop: precise_loop()
+        self._direct = selector if isinstance(selector, PreciseSelector) else None
+        if self._direct is not None:
+            self._direct.add_direct_reader(self.sock.fileno(), self._readable)
+        else:
+            self._loop.add_reader(self.sock.fileno(), self._readable)
 
     def _count(self, drop: Drop) -> None:
         key = str(drop.reason)
@@ -209,7 +215,10 @@ class Receiver:
         }
 
     def close(self) -> None:
-        self._loop.remove_reader(self.sock.fileno())
+        if self._direct is not None:
+            self._direct.remove_direct_reader(self.sock.fileno())
+        else:
+            self._loop.remove_reader(self.sock.fileno())
         with contextlib.suppress(OSError):
             self.sock.close()
 

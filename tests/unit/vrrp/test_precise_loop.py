@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import socket
 import threading
 
 import pytest
@@ -86,3 +87,44 @@ async def _server() -> tuple[str, int]:
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
     host, port = server.sockets[0].getsockname()[:2]
     return host, port
+
+
+def test_direct_readers_run_beside_asyncio_readers_and_survive_a_failing_callback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = precise_loop()
+    direct_rx, direct_tx = socket.socketpair()
+    plain_rx, plain_tx = socket.socketpair()
+    selector: PreciseSelector = loop._selector  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def on_direct() -> None:
+        data = direct_rx.recv(16)
+        seen.append(f"direct {data.decode()}")
+        if data == b"boom":
+            raise RuntimeError("reader bug")
+
+    def on_plain() -> None:
+        seen.append(f"plain {plain_rx.recv(16).decode()}")
+
+    async def main() -> None:
+        selector.add_direct_reader(direct_rx.fileno(), on_direct)
+        asyncio.get_running_loop().add_reader(plain_rx.fileno(), on_plain)
+        for payload in (b"a", b"boom", b"b"):
+            direct_tx.send(payload)
+            await asyncio.sleep(0.02)
+        plain_tx.send(b"c")
+        await asyncio.sleep(0.02)
+        selector.remove_direct_reader(direct_rx.fileno())
+        direct_tx.send(b"ignored")
+        await asyncio.sleep(0.02)
+        asyncio.get_running_loop().remove_reader(plain_rx.fileno())
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+        for s in (direct_rx, direct_tx, plain_rx, plain_tx):
+            s.close()
+    assert seen == ["direct a", "direct boom", "direct b", "plain c"]
+    assert "reader bug" in caplog.text
