@@ -48,6 +48,7 @@ from typing import Literal, TypeVar, cast
 
 from pyroute2 import netns as pr_netns
 
+from bench._vm import print_json
 from services.vrrp.packet import Drop, decode
 from shared import lab as shared_lab
 from shared.lab import _b36
@@ -615,8 +616,4 @@ def write_report(benchmark: str, results: dict[str, object], out: str | None, **
         **fields,
         "results": results,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if out:
-        with open(out, "w") as file:
-            file.write(text + "\n")
+    print_json(report, out)

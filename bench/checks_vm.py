@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -38,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._vm import bench_in_vm
+from bench._vm import bench_in_vm, print_json
 
 REALS = 1000
 N_VS = 10
@@ -359,10 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         if got is None:
             return 1
         result = {**got, **meta}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    print_json(result, args.out)
     return 0
 
 

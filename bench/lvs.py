@@ -13,7 +13,6 @@ Output: one JSON document on stdout.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._vm import bench_in_vm
+from bench._vm import bench_in_vm, print_json
 
 N_VS = 2500
 RS_PER_VS = 16
@@ -245,10 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         if got is None:
             return 1
         result = {**got, **meta}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    print_json(result, args.out)
     return 0
 
 

@@ -109,6 +109,16 @@ class PreciseSelector(selectors.SelectSelector):
         return ready
 
 
+def direct_readers(loop: asyncio.AbstractEventLoop) -> PreciseSelector | None:
+    """The selector that takes direct readers, when ``loop`` is a :func:`precise_loop`; else None.
+
+    The one place that looks inside asyncio's loop (its ``_selector``), so
+    callers fall back to ``loop.add_reader`` on any other loop (tests, tools).
+    """
+    selector = getattr(loop, "_selector", None)
+    return selector if isinstance(selector, PreciseSelector) else None
+
+
 def _run_direct(callback: Callable[[], object]) -> None:
     try:
         callback()

@@ -30,7 +30,7 @@ from services.vrrp.checksum import internet_checksum
 from services.vrrp.instance import InstanceRunner
 from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
 from services.vrrp.params import IPAddress, Transport
-from services.vrrp.precise_loop import PreciseSelector
+from services.vrrp.precise_loop import direct_readers
 from services.vrrp.sockets import (
     ANCILLARY_BUFSIZE,
     RECV_BUFSIZE,
@@ -134,8 +134,7 @@ class Receiver:
         self._more = select.poll()  # is another datagram queued? (see ``_readable``)
         self._more.register(self.sock.fileno(), select.POLLIN)
         self._loop = asyncio.get_running_loop()
-        selector = getattr(self._loop, "_selector", None)  # the vrrp service's loop: precise_loop()
-        self._direct = selector if isinstance(selector, PreciseSelector) else None
+        self._direct = direct_readers(self._loop)  # the vrrp service's loop: precise_loop()
         if self._direct is not None:
             self._direct.add_direct_reader(self.sock.fileno(), self._readable)
         else:

@@ -17,7 +17,7 @@ Every socket is bound to its interface (``SO_BINDTODEVICE``), has
 ``IP(V6)_MULTICAST_LOOP`` 0 (we never hear ourselves) and
 ``IP(V6)_MULTICAST_ALL`` 0 (we hear only the groups joined on *this* socket,
 not every group some other process joined on the host), and is non-blocking
-so the asyncio loop drives it through :class:`AsyncReceiver`.
+so the event loop drives it (``receivers.Receiver``, a direct reader of ``precise_loop``).
 
 Namespaces: a socket belongs to the network namespace it was created in, for
 life.  ``netns=NAME`` creates it inside that namespace (pyroute2 forks a tiny
@@ -28,8 +28,6 @@ socket itself, hence in the socket's namespace, never the caller's.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import fcntl
 import functools
@@ -383,71 +381,6 @@ def received(data: bytes, ancdata: list[tuple[int, int, bytes]], src: str, *, wh
     )
 
 
-class AsyncReceiver:
-    """Drive a non-blocking receive socket from asyncio with ``loop.add_reader``.
-
-    Two styles: ``await receiver.recv()`` for one packet at a time, or
-    ``receiver.on_packet(callback)`` to have every packet pushed as it comes
-    (the service's style: the callback feeds the state machine synchronously,
-    so no queue can build up between the socket and the machine).  The
-    receiver never owns the socket's lifetime beyond :meth:`close`.
-    """
-
-    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.sock = sock
-        self._loop = loop or asyncio.get_running_loop()
-        self._callback: Callable[[Received], None] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._reading = False
-
-    def _arm(self) -> None:
-        if not self._reading:
-            self._loop.add_reader(self.sock.fileno(), self._readable)
-            self._reading = True
-
-    def _disarm(self) -> None:
-        if self._reading:
-            self._loop.remove_reader(self.sock.fileno())
-            self._reading = False
-
-    def _readable(self) -> None:
-        if self._callback is None:
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(None)
-            self._disarm()
-            return
-        while (packet := recv_packet(self.sock)) is not None:
-            self._callback(packet)
-
-    def on_packet(self, callback: Callable[[Received], None]) -> None:
-        """Push every packet to ``callback`` from now on (until :meth:`close`)."""
-        self._callback = callback
-        self._arm()
-
-    async def recv(self) -> Received:
-        """The next packet; waits without blocking the loop."""
-        if self._callback is not None:
-            raise RuntimeError("recv() cannot be mixed with on_packet()")
-        while True:
-            packet = recv_packet(self.sock)
-            if packet is not None:
-                return packet
-            self._waiter = self._loop.create_future()
-            self._arm()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-                self._disarm()
-
-    def close(self) -> None:
-        """Stop watching and close the socket."""
-        self._disarm()
-        self._callback = None
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-
 def is_transient_send_error(exc: OSError) -> bool:
     """Errors a sender should count and retry next interval, not crash on (link down, no route)."""
     return exc.errno in {errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENOBUFS, errno.EAGAIN}
@@ -456,7 +389,6 @@ def is_transient_send_error(exc: OSError) -> bool:
 __all__ = [
     "IPPROTO_AH",
     "IPPROTO_VRRP",
-    "AsyncReceiver",
     "IpIdCounter",
     "Received",
     "interface_index",

@@ -209,36 +209,18 @@ def test_ipv6_advert_kernel_checksum_hop_limit_and_link_local_source(pair: list[
     assert (ip6.tc, ip6.hlim, ip6.src, ip6.dst) == (0xC0, 255, str(a.link_local), str(VRRP_GROUP_V6))
 
 
-async def test_async_receiver_recv_and_callback(pair: list[LabHost]) -> None:
+def test_received_adverts_carry_source_ttl_and_one_ip_id_per_advert(pair: list[LabHost]) -> None:
     a, b = pair
     tx = sockets.open_send_v4("eth0", netns=a.name)
-    receiver = sockets.AsyncReceiver(sockets.open_recv("eth0", group=VRRP_GROUP_V4, netns=b.name))
+    rx = sockets.open_recv("eth0", group=VRRP_GROUP_V4, netns=b.name)
     ids = sockets.IpIdCounter()
-    try:
-
-        def send() -> None:
+    with closing_all(tx, rx):
+        for _ in range(4):
             sockets.send_advert_v4(tx, advert_v2(VIP4), src=a.ipv4, dsts=[VRRP_GROUP_V4], ids=ids)
-
-        asyncio.get_running_loop().call_later(0.05, send)  # sent while recv() is already waiting
-        first = await asyncio.wait_for(receiver.recv(), RX_TIMEOUT)
+        first = recv_one(rx)
         assert first.src == a.ipv4 and first.ttl == 255
-
-        seen: list[sockets.Received] = []
-        done = asyncio.Event()
-
-        def on_packet(packet: sockets.Received) -> None:
-            seen.append(packet)
-            if len(seen) == 3:
-                done.set()
-
-        receiver.on_packet(on_packet)
-        for _ in range(3):
-            sockets.send_advert_v4(tx, advert_v2(VIP4), src=a.ipv4, dsts=[VRRP_GROUP_V4], ids=ids)
-        await asyncio.wait_for(done.wait(), RX_TIMEOUT)
+        seen = [recv_one(rx) for _ in range(3)]
         assert [struct.unpack_from("!H", p.data, 4)[0] for p in seen] == [2, 3, 4]
-    finally:
-        receiver.close()
-        tx.close()
 
 
 def test_in_netns_thread_sees_the_namespace(pair: list[LabHost]) -> None:

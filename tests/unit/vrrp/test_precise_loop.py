@@ -13,6 +13,7 @@ import pytest
 from services.vrrp.precise_loop import (
     SHORT_SLEEP_S,
     PreciseSelector,
+    direct_readers,
     early_timeout,
     precise_loop,
     set_timer_slack,
@@ -95,7 +96,8 @@ def test_direct_readers_run_beside_asyncio_readers_and_survive_a_failing_callbac
     loop = precise_loop()
     direct_rx, direct_tx = socket.socketpair()
     plain_rx, plain_tx = socket.socketpair()
-    selector: PreciseSelector = loop._selector  # type: ignore[attr-defined]
+    selector = direct_readers(loop)
+    assert selector is not None
     seen: list[str] = []
 
     def on_direct() -> None:
