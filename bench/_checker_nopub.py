@@ -13,7 +13,7 @@ import sys
 
 import msgspec
 
-from shared import bus_publisher
+from shared.bus import publisher as bus_publisher
 from shared.events import Event, encode
 
 

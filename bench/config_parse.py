@@ -84,7 +84,18 @@ def main() -> int:
                     check=True,
                 )
             ours, our_code = timed(
-                ["ip", "netns", "exec", ns, sys.executable, "-m", "shared.cli", "config", "check", str(conf)],
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    sys.executable,
+                    "-m",
+                    "shared.cli.main",
+                    "config",
+                    "check",
+                    str(conf),
+                ],
                 args.runs,
             )
             theirs, their_code = timed(

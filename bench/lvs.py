@@ -49,7 +49,7 @@ def make_config(n_vs: int = N_VS, per_vs: int = RS_PER_VS, bumped: int = 0) -> s
 
 
 def _count_dests() -> tuple[int, int]:
-    from services.lvs.ipvs import Ipvs
+    from services.lvs.kernel.ipvs import Ipvs
 
     ipvs = Ipvs()
     try:
@@ -72,7 +72,7 @@ def _weight_sum() -> int:
 
 def bench_ours(conf: Path, changed: Path) -> dict[str, Any]:
     from services.lvs.engine import Engine
-    from services.lvs.ipvs import Ipvs
+    from services.lvs.kernel.ipvs import Ipvs
     from services.lvs.service import load_lvs
 
     t0 = time.perf_counter()
@@ -150,11 +150,11 @@ def bench_keepalived(conf: Path, changed: Path, total: int) -> dict[str, Any]:
 
 def bench_dry(n_vs: int, per_vs: int) -> dict[str, Any]:
     """Our user-space cost without a kernel: config -> desired -> diff -> netlink bytes."""
-    from services.lvs import ipvs_codec as codec
-    from services.lvs.desired import build_plans, plan_table
-    from services.lvs.ipvs_reference import IpvsMsg, dest_nla, service_nla
-    from services.lvs.pool import Pool
-    from services.lvs.reconcile import diff
+    from services.lvs.core.desired import build_plans, plan_table
+    from services.lvs.core.pool import Pool
+    from services.lvs.core.reconcile import diff
+    from services.lvs.kernel import ipvs_codec as codec
+    from services.lvs.kernel.ipvs_reference import IpvsMsg, dest_nla, service_nla
     from services.lvs.service import load_lvs
 
     with tempfile.TemporaryDirectory() as d:

@@ -60,7 +60,7 @@ LEAF_USER = "leaf"
 """The hub's user for the nodes' leaf connections (``--hub``; bound to ``ACCOUNT`` there)."""
 
 LEASE_BUCKET = "lifeline_notifier_leases"
-"""The notifier's lease bucket (services/notifier/delivery_lease.py)."""
+"""The notifier's lease bucket (services/notifier/delivery/lease.py)."""
 
 DEFAULT_REPUBLISH = ("mirror.>",)
 """Subjects the notifier's ``republish`` sink may publish to (its default: ``mirror.{subject}``)."""

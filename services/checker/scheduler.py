@@ -26,10 +26,10 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from services.checker.core.retry import CheckerState, RealServerState, Timing
 from services.checker.dedupe import SingleFlight, Subscriber
 from services.checker.probes import ProbeResult, Target, kind_of, run_probe
 from services.checker.publish import RealServerChannel, Sink, StateCache
-from services.checker.retry import CheckerState, RealServerState, Timing
 from shared.config.model import Config
 from shared.config.model_lvs import FileCheck, RealServer, VirtualServer
 from shared.events import (

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.lvs.ipvs import IpvsError
+from services.lvs.kernel.ipvs import IpvsError
 from services.lvs.service import LvsService, Options
 from shared.settings import SettingsError, load_settings
 

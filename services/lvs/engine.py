@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from services.lvs.desired import (
+from services.lvs.core.desired import (
     FWD_NAMES,
     ServiceEntry,
     ServiceKey,
@@ -27,9 +27,9 @@ from services.lvs.desired import (
     build_plans,
     plan_table,
 )
-from services.lvs.pool import Pool
-from services.lvs.reconcile import Op, apply_to, diff
-from services.lvs.suspend import SuspendChange, Suspension
+from services.lvs.core.pool import Pool
+from services.lvs.core.reconcile import Op, apply_to, diff
+from services.lvs.core.suspend import SuspendChange, Suspension
 from shared.config.model_lvs import LvsConfig
 from shared.events import PoolEvent
 

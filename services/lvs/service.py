@@ -18,10 +18,10 @@ import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from services.lvs.addresses import AddressWatch
+from services.lvs.core.sync import sync_plan, wanted
 from services.lvs.engine import Engine
-from services.lvs.ipvs import Ipvs, IpvsError
-from services.lvs.sync import sync_plan, wanted
+from services.lvs.kernel.addresses import AddressWatch
+from services.lvs.kernel.ipvs import Ipvs, IpvsError
 from shared.bus import Publisher, connect, register_service
 from shared.config.load import load
 from shared.config.model import Config

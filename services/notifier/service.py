@@ -23,8 +23,8 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BadRequestError
 from nats.micro.service import Service as MicroService
 
-from services.notifier.delivery_lease import Lease, ensure_lease_bucket
-from services.notifier.delivery_runner import FeedSpec, SinkRunner
+from services.notifier.delivery.lease import Lease, ensure_lease_bucket
+from services.notifier.delivery.runner import FeedSpec, SinkRunner
 from services.notifier.wiring import FeedName, SinkPlan, build_sinks
 from shared.bus import connect, ensure_event_stream, register_service
 from shared.config.model import Config

@@ -30,14 +30,14 @@ from typing import Any, Literal
 
 from nats.aio.client import Client
 
-from services.notifier.delivery import RetryPolicy
-from services.notifier.delivery_runner import RunnerOptions
+from services.notifier.core.targets import NotifyTarget, NotifyTargets
+from services.notifier.delivery.dispatcher import RetryPolicy
+from services.notifier.delivery.runner import RunnerOptions
 from services.notifier.plugins import create_sink
 from services.notifier.sinks.base import DeliveryContext, Sink
 from services.notifier.sinks.fifo import FifoScope, FifoSink
 from services.notifier.sinks.script import ScriptSink
 from services.notifier.sinks.smtp import SmtpSink
-from services.notifier.targets import NotifyTarget, NotifyTargets
 from shared.config.model import Config
 from shared.config.model_global import GlobalDefs, NotifyFifo
 from shared.config.model_lvs import RealServer, VirtualServer

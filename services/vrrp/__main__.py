@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from services.vrrp.precise_loop import precise_loop
+from services.vrrp.kernel.precise_loop import precise_loop
 from services.vrrp.service import VrrpService, errors_of, log_diagnostics
 from shared.config.diagnostics import ConfigError
 from shared.config.load import load

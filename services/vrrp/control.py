@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 from nats.micro.service import EndpointConfig, Service
 
+from services.vrrp.core.machine_events import Maintenance, SetPriority
+from services.vrrp.core.machine_types import OWNER_PRIORITY
 from services.vrrp.instance import InstanceRunner
-from services.vrrp.machine_events import Maintenance, SetPriority
-from services.vrrp.machine_types import OWNER_PRIORITY
 from shared.events import ControlReply, InstanceControl, Notice, encode_reply, service_subject
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from services.vrrp.core.machine_events import Input
+from services.vrrp.core.sync_group import GroupChanged, MemberAction, SyncGroup
 from services.vrrp.instance import STATES, InstanceRunner, bus_reason
-from services.vrrp.machine_events import Input
-from services.vrrp.sync_group import GroupChanged, MemberAction, SyncGroup
 from shared.bus import Publisher
 from shared.events import GroupState
 

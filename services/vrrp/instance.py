@@ -35,10 +35,8 @@ from typing import Protocol
 
 import msgspec
 
-from services.vrrp.addresses import Rtnl, Vip
-from services.vrrp.announce import Announcer
-from services.vrrp.machine import VrrpMachine
-from services.vrrp.machine_events import (
+from services.vrrp.core.machine import VrrpMachine
+from services.vrrp.core.machine_events import (
     Action,
     AddVips,
     AdvertReceived,
@@ -55,15 +53,17 @@ from services.vrrp.machine_events import (
     TrackerChanged,
     WantMaster,
 )
-from services.vrrp.machine_types import Reason, State
-from services.vrrp.nft import Firewall
+from services.vrrp.core.machine_types import Reason, State
+from services.vrrp.core.params import InstancePlan
+from services.vrrp.core.split_brain import SplitBrainDetector
+from services.vrrp.core.trackers import TrackerBook
+from services.vrrp.kernel.addresses import Rtnl, Vip
+from services.vrrp.kernel.announce import Announcer
+from services.vrrp.kernel.nft import Firewall
+from services.vrrp.kernel.routes import RouteChange, RouteSet
+from services.vrrp.kernel.sockets import IpIdCounter, send_advert_v4, send_advert_v6
+from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, new_drop_counters
-from services.vrrp.params import InstancePlan
-from services.vrrp.routes import RouteChange, RouteSet
-from services.vrrp.sockets import IpIdCounter, send_advert_v4, send_advert_v6
-from services.vrrp.split_brain import SplitBrainDetector
-from services.vrrp.trackers import TrackerBook
-from services.vrrp.vip_netlink import VipSocket
 from shared.bus import Publisher
 from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
 

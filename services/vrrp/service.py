@@ -31,21 +31,21 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pyroute2 import AsyncIPRoute
 
-from services.vrrp.addresses import InterfaceInfo, Rtnl, interface_info, link_states
-from services.vrrp.announce import Announcer
 from services.vrrp.control import Control
+from services.vrrp.core.machine_events import LinkChanged, Start
+from services.vrrp.core.params import InstancePlan, PlanError, build_plan, configured_source, family_of
+from services.vrrp.core.reload_plan import Verdict, plan_reload
+from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
-from services.vrrp.machine_events import LinkChanged, Start
-from services.vrrp.nft import Firewall
-from services.vrrp.params import InstancePlan, PlanError, build_plan, configured_source, family_of
-from services.vrrp.receivers import SocketPool
-from services.vrrp.reload_plan import Verdict, plan_reload
-from services.vrrp.routes import warn_unprogrammable
-from services.vrrp.static_config import StaticConfig
-from services.vrrp.trackers import TrackerBook
-from services.vrrp.vip_netlink import VipSocket
-from services.vrrp.vmac import VmacBook
+from services.vrrp.kernel.addresses import InterfaceInfo, Rtnl, interface_info, link_states
+from services.vrrp.kernel.announce import Announcer
+from services.vrrp.kernel.nft import Firewall
+from services.vrrp.kernel.receivers import SocketPool
+from services.vrrp.kernel.routes import warn_unprogrammable
+from services.vrrp.kernel.static_config import StaticConfig
+from services.vrrp.kernel.vip_netlink import VipSocket
+from services.vrrp.kernel.vmac import VmacBook
 from shared.bus import Publisher, connect, register_service
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.load import load

@@ -197,7 +197,7 @@ def _check_strict_knobs(ctx: Context, vi: VrrpInstance, global_down_timer_advert
     ``version 2`` on an IPv6 instance is still visible.  Globals that strict
     mode overrides silently in 2.2.7 (``vrrp_garp_lower_prio_*``,
     ``vrrp_lower_prio_no_advert``, ``vrrp_higher_prio_send_advert``) are not
-    reported; ``services/vrrp/params.py`` forces them.
+    reported; ``services/vrrp/core/params.py`` forces them.
     """
     name = vi.name
     explicit_down = "down_timer_adverts" in vi.origins

@@ -25,11 +25,11 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
-from services.notifier.delivery_lease import Lease, ensure_lease_bucket
+from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.service import dead_letter_stream_config, ensure_stream
-from shared.bus_micro import register_service
-from shared.bus_publisher import Publisher
-from shared.bus_setup import ensure_event_stream, ensure_state_bucket
+from shared.bus.micro import register_service
+from shared.bus.publisher import Publisher
+from shared.bus.setup import ensure_event_stream, ensure_state_bucket
 from shared.events import (
     DEAD_LETTER_STREAM,
     EVENT_STREAM,

@@ -34,7 +34,7 @@ from nats.aio.msg import Msg
 from nats.micro.service import Service as MicroService
 
 from shared.bus import Publisher, connect, register_service
-from shared.cli import main
+from shared.cli.main import main
 from shared.events import VrrpState
 from shared.nats_users import ADMIN, generate_passwords, nats_url, render_config, render_hub_config
 from shared.settings import NatsServerSettings

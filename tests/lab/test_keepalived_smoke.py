@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from services.vrrp import sockets
-from services.vrrp.announce import ETH_P_ARP, garp_frame
+from services.vrrp.kernel import sockets
+from services.vrrp.kernel.announce import ETH_P_ARP, garp_frame
 from services.vrrp.packet import VRRP_GROUP_V4, Accepted, RxConfig, encode_ipv4, receive
 from tests.support.lab import LabHost, PacketCapture, wait_readable
 

@@ -24,8 +24,8 @@ from pyroute2 import AsyncIPRoute
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from services.vrrp import sockets
-from services.vrrp.addresses import (
+from services.vrrp.kernel import sockets
+from services.vrrp.kernel.addresses import (
     LinkState,
     add_vip,
     has_vip,
@@ -33,7 +33,7 @@ from services.vrrp.addresses import (
     link_states,
     remove_vip,
 )
-from services.vrrp.announce import ETH_P_ARP, ETH_P_IPV6, Announcer, garp_frame
+from services.vrrp.kernel.announce import ETH_P_ARP, ETH_P_IPV6, Announcer, garp_frame
 from services.vrrp.packet import (
     VRRP_GROUP_V4,
     VRRP_GROUP_V6,

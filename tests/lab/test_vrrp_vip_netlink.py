@@ -12,8 +12,8 @@ from ipaddress import IPv4Address, ip_interface
 
 import pytest
 
-from services.vrrp.addresses import Vip
-from services.vrrp.vip_netlink import VipSocket
+from services.vrrp.kernel.addresses import Vip
+from services.vrrp.kernel.vip_netlink import VipSocket
 from tests.support.lab import LabHost, in_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]

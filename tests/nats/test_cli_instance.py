@@ -19,7 +19,7 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
-from shared.cli_instance import default_requester, parse_duration
+from shared.cli.instance import default_requester, parse_duration
 from shared.events import ControlReply, encode_reply, service_subject
 from tests.nats.test_cli_ops import run_cli
 from tests.support.nats import NatsServer, free_port
@@ -177,7 +177,7 @@ async def test_unreachable_nats_exits_2(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_bad_duration_and_priority_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    from shared.cli import main
+    from shared.cli.main import main
 
     for argv in (
         ["instance", "maintenance", "VI_1", "--for", "soon"],

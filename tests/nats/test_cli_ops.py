@@ -1,6 +1,6 @@
 """Operator commands against a real nats-server: status, events, reload, health, metrics.
 
-The commands run in a thread through ``shared.cli.main`` (the same path as the
+The commands run in a thread through ``shared.cli.main.main`` (the same path as the
 console script), so what is asserted is what an operator sees on stdout.
 """
 
@@ -18,7 +18,9 @@ from nats.aio.client import Client
 from nats.micro.service import Service as MicroService
 
 from shared.bus import Publisher, register_service
-from shared.cli import main
+from shared.cli.main import main
+from shared.cli.metrics import serve
+from shared.cli.metrics_collect import Collector
 from shared.events import (
     EventBase,
     ReloadReply,
@@ -27,8 +29,6 @@ from shared.events import (
     VrrpState,
     encode_token,
 )
-from shared.metrics import serve
-from shared.metrics_collect import Collector
 from tests.nats.events_sample import every_event, instance
 from tests.support.nats import NatsServer, free_port
 

@@ -52,7 +52,7 @@ def wait_for(what: str, check: Callable[[], object], timeout: float) -> object:
 def test_a_killed_service_is_restarted_and_the_others_run_on(tmp_path: Path) -> None:
     conf = tmp_path / "keepalived.conf"
     conf.write_text(CONFIG)
-    argv = [sys.executable, "-m", "shared.cli", "up", "--config", str(conf), "--node", "up-restart"]
+    argv = [sys.executable, "-m", "shared.cli.main", "up", "--config", str(conf), "--node", "up-restart"]
     argv += ["--nats-port", str(free_port()), "--store-dir", str(tmp_path / "store")]
     log = (tmp_path / "up.log").open("wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)

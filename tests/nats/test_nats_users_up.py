@@ -16,8 +16,8 @@ import nats
 import nats.errors
 import pytest
 
-from shared.bus_connect import connect, connect_options
-from shared.cli_up import ADMIN_SETTINGS, USERS_FILE, Supervisor, service_env
+from shared.bus.connect import connect, connect_options
+from shared.cli.up import ADMIN_SETTINGS, USERS_FILE, Supervisor, service_env
 from shared.settings import Settings, load_settings
 from tests.support.nats import free_port
 

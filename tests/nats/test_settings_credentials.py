@@ -26,9 +26,9 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from shared.bus_connect import connect, tls_context
+from shared.bus.connect import connect, tls_context
+from shared.cli.metrics_collect import Collector
 from shared.events import status_subject
-from shared.metrics_collect import Collector
 from shared.nats_users import ADMIN, generate_passwords, render_config
 from shared.settings import NatsServerSettings, Settings
 from tests.support import nats as support

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.notifier.delivery import (
+from services.notifier.delivery.dispatcher import (
     Delivery,
     KeyedDispatcher,
     RetryPolicy,

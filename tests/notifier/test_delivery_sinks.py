@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
-from services.notifier.delivery import RetryPolicy
+from services.notifier.delivery.dispatcher import RetryPolicy
 from shared.events import DEAD_LETTER_STREAM, VrrpState, decode_dead_letter, status_subject
 from tests.notifier.test_delivery_support import (
     flip,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from services.notifier.core.targets import NotifyTarget, NotifyTargets
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.script import ScriptSink
-from services.notifier.targets import NotifyTarget, NotifyTargets
 from shared.config.script import Script
 from shared.events import GroupState, InstanceState, VrrpState
 

@@ -2,7 +2,7 @@
 
 Two ways to run code "inside" a namespace, and when to use which:
 
-* **Product code takes ``netns=NAME``** (``services.vrrp.sockets``,
+* **Product code takes ``netns=NAME``** (``services.vrrp.kernel.sockets``,
   ``announce``, ``addresses.link_states``; ``AsyncIPRoute(netns=NAME)``): a
   socket belongs for life to the namespace it was created in, and pyroute2
   creates it there in a short-lived child process, passing the descriptor

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.bus_outbox import Outbox
+from shared.bus.outbox import Outbox
 from shared.events import (
     CONTRACT_VERSION,
     DEAD_LETTER_SUBJECTS,

@@ -1,7 +1,7 @@
 """deploy/grafana-dashboard.json: valid JSON, and it only queries metrics ``lifeline metrics`` exports.
 
 Why: a renamed metric would leave a panel silently empty; this ties the
-dashboard to the family list in shared/metrics_collect.py (the same names
+dashboard to the family list in shared/cli/metrics_collect.py (the same names
 docs/operations.md documents).
 """
 
@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from shared.metrics_collect import _families
+from shared.cli.metrics_collect import _families
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json"
 METRIC = re.compile(r"\b(?:keepalived|lifeline)_[a-z0-9_]+")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from shared.cli_status import StateEntry
+from shared.cli.metrics_collect import build
+from shared.cli.metrics_text import Family, render
+from shared.cli.status import StateEntry
 from shared.events import (
     BusCounters,
     InstanceState,
@@ -13,8 +15,6 @@ from shared.events import (
     TrackerResult,
     VrrpState,
 )
-from shared.metrics import Family, render
-from shared.metrics_collect import build
 
 
 def test_render_escapes_labels_and_help_and_skips_empty_families() -> None:

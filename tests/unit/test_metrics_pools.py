@@ -14,8 +14,8 @@ import msgspec
 
 from services.lvs.engine import Engine
 from services.lvs.service import load_lvs
+from shared.cli.metrics_collect import build
 from shared.events import ServiceStatus
-from shared.metrics_collect import build
 from tests.unit.lvs.test_engine import SCENARIO, FakeKernel
 
 VIRTUAL = "172.16.0.101:80/tcp"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.restart_policy import RestartPolicy
+from shared.cli.restart_policy import RestartPolicy
 
 
 def deaths(policy: RestartPolicy, *lifetimes: float) -> list[float]:

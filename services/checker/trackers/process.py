@@ -24,8 +24,8 @@ import os
 
 import psutil  # type: ignore[import-untyped]
 
+from services.checker.core.process_match import ProcessPattern
 from services.checker.trackers.base import Counters, Report, TrackerOutcome
-from services.checker.trackers.process_match import ProcessPattern
 from shared.config.model_vrrp import TrackProcess
 from shared.events import TrackerKind
 

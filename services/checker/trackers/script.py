@@ -16,10 +16,10 @@ import logging
 import os
 import time
 
+from services.checker.core.risefall import RiseFall
 from services.checker.parent_death import die_with_parent
 from services.checker.probes.misc import KILL_GRACE, terminate_group
 from services.checker.trackers.base import Counters, Report, TrackerOutcome
-from services.checker.trackers.risefall import RiseFall
 from shared.config.model_vrrp import VrrpScript
 from shared.events import TrackerKind
 

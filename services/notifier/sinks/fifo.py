@@ -20,7 +20,7 @@ import stat
 from dataclasses import dataclass
 from typing import Literal
 
-from services.notifier.formats import fifo_line, is_vrrp_event
+from services.notifier.core.formats import fifo_line, is_vrrp_event
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from shared.events import Event, msg_id
 

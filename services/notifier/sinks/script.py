@@ -21,9 +21,9 @@ import signal
 from collections.abc import Mapping
 from typing import Any
 
-from services.notifier.formats import event_env
+from services.notifier.core.formats import event_env
+from services.notifier.core.targets import ScriptRun, TargetResolver, script_runs
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
-from services.notifier.targets import ScriptRun, TargetResolver, script_runs
 from shared.events import Event
 
 log = logging.getLogger("lifeline.notifier.script")

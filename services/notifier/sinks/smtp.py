@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import aiosmtplib
 
-from services.notifier.formats import Mail, mail_data, mail_date, mail_for, message_id
+from services.notifier.core.formats import Mail, mail_data, mail_date, mail_for, message_id
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from shared.events import Event, VrrpState
 

@@ -11,10 +11,10 @@ import subprocess
 import time
 from collections import Counter
 
-from services.lvs.desired import ServiceKey, Table, build_plans, plan_table
-from services.lvs.ipvs import Ipvs
-from services.lvs.pool import Pool
-from services.lvs.reconcile import diff
+from services.lvs.core.desired import ServiceKey, Table, build_plans, plan_table
+from services.lvs.core.pool import Pool
+from services.lvs.core.reconcile import diff
+from services.lvs.kernel.ipvs import Ipvs
 from services.lvs.service import load_lvs
 from shared.events import CheckerKind, InstanceState, RealServerHealth, VrrpState
 from tests.kernel.inside.conftest import ARCHWIKI, SCENARIO, Env

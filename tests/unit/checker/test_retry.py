@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.checker.retry import CheckerState, RealServerState, Timing
+from services.checker.core.retry import CheckerState, RealServerState, Timing
 from shared.config.model_lvs import DnsCheck, HttpGetCheck, TcpCheck
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from services.checker.core.process_match import ProcessPattern
+from services.checker.core.risefall import RiseFall
 from services.checker.publish import TrackerChannel
 from services.checker.trackers.base import TrackerOutcome, contribution, faults
 from services.checker.trackers.file import outcome
-from services.checker.trackers.process_match import ProcessPattern
-from services.checker.trackers.risefall import RiseFall
 from shared.config.model_vrrp import TrackFile, TrackProcess
 from shared.events import Event, TrackerKind, TrackerResult
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.lvs import ipvs_codec as codec
-from services.lvs.desired import DestAttrs, DestKey, ServiceAttrs, ServiceKey
-from services.lvs.ipvs_reference import IpvsMsg, dest_nla, service_nla
+from services.lvs.core.desired import DestAttrs, DestKey, ServiceAttrs, ServiceKey
+from services.lvs.kernel import ipvs_codec as codec
+from services.lvs.kernel.ipvs_reference import IpvsMsg, dest_nla, service_nla
 
 SERVICES = [
     (ServiceKey(socket.AF_INET, 6, "172.16.0.100", 80, 0), ServiceAttrs("rr")),

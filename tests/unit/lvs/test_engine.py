@@ -6,11 +6,11 @@ import json
 import socket
 from pathlib import Path
 
-from services.lvs.desired import DestKey, ServiceAttrs, ServiceEntry, ServiceKey, Table
+from services.lvs.core.desired import DestKey, ServiceAttrs, ServiceEntry, ServiceKey, Table
+from services.lvs.core.reconcile import Op, apply_to
+from services.lvs.core.suspend import SuspendChange
 from services.lvs.engine import Engine
-from services.lvs.reconcile import Op, apply_to
 from services.lvs.service import load_lvs
-from services.lvs.suspend import SuspendChange
 
 SCENARIO = Path(__file__).parents[2] / "kernel" / "inside" / "scenario.conf"
 KEY_B = ServiceKey(socket.AF_INET, socket.IPPROTO_TCP, "172.16.0.101", 80, 0)

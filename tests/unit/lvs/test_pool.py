@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.lvs.desired import DestAttrs, DestKey, RealPlan, ServiceAttrs, VirtualPlan
-from services.lvs.pool import Pool
+from services.lvs.core.desired import DestAttrs, DestKey, RealPlan, ServiceAttrs, VirtualPlan
+from services.lvs.core.pool import Pool
 from shared.events import PoolEvent
 from shared.events import PoolEventKind as K
 

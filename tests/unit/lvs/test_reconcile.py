@@ -6,7 +6,7 @@ import json
 import socket
 from pathlib import Path
 
-from services.lvs.desired import (
+from services.lvs.core.desired import (
     DestAttrs,
     DestKey,
     ServiceAttrs,
@@ -16,8 +16,8 @@ from services.lvs.desired import (
     build_plans,
     plan_table,
 )
-from services.lvs.pool import Pool
-from services.lvs.reconcile import OpKind, apply_to, diff
+from services.lvs.core.pool import Pool
+from services.lvs.core.reconcile import OpKind, apply_to, diff
 from shared.config.load import load
 
 HERE = Path(__file__).parent

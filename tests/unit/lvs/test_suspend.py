@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from services.lvs.desired import ServiceAttrs, ServiceKey, VirtualPlan
-from services.lvs.suspend import SuspendChange, Suspension, watched_addresses
+from services.lvs.core.desired import ServiceAttrs, ServiceKey, VirtualPlan
+from services.lvs.core.suspend import SuspendChange, Suspension, watched_addresses
 
 TCP = socket.IPPROTO_TCP
 
@@ -63,7 +63,7 @@ def test_reload_keeps_local_addresses_and_reports_newly_suspended() -> None:
 
 
 def test_netlink_messages_become_address_events() -> None:
-    from services.lvs.addresses import AddressEvent, event_of
+    from services.lvs.kernel.addresses import AddressEvent, event_of
 
     new = {"event": "RTM_NEWADDR", "index": 2, "address": "10.0.0.2", "local": "10.0.0.1"}
     assert event_of(new) == AddressEvent(2, "10.0.0.1", True), "IFA_LOCAL is ours, IFA_ADDRESS a peer"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.lvs import ipvs_codec as codec
-from services.lvs.sync import SYNC_BACKUP, SYNC_MASTER, DaemonSpec, sync_plan, wanted
+from services.lvs.core.sync import SYNC_BACKUP, SYNC_MASTER, DaemonSpec, sync_plan, wanted
+from services.lvs.kernel import ipvs_codec as codec
 from shared.config.load import load
 from shared.events import VrrpState
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier import formats
-from services.notifier.formats import Mail
-from services.notifier.targets import NotifyTarget, NotifyTargets, script_runs
+from services.notifier.core import formats
+from services.notifier.core.formats import Mail
+from services.notifier.core.targets import NotifyTarget, NotifyTargets, script_runs
 from shared.config.script import Script
 from shared.events import (
     OMEGA_DETAIL,

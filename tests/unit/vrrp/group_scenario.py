@@ -1,4 +1,4 @@
-"""Replay sync-group scenario files against the pure coordinator (``services/vrrp/sync_group.py``).
+"""Replay sync-group scenario files against the pure coordinator (``services/vrrp/core/sync_group.py``).
 
 The single-instance format (``scenario.py``) extended minimally: the header is
 split into sections.  Lines before the first ``[NAME]`` are the group's
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import msgspec
 
-from services.vrrp.machine import VrrpMachine
-from services.vrrp.machine_events import Input, Start, Stop, Tick
-from services.vrrp.machine_types import InstanceParams, TrackerSpec
-from services.vrrp.sync_group import GroupChanged, GroupOutput, MemberAction, SyncGroup
+from services.vrrp.core.machine import VrrpMachine
+from services.vrrp.core.machine_events import Input, Start, Stop, Tick
+from services.vrrp.core.machine_types import InstanceParams, TrackerSpec
+from services.vrrp.core.sync_group import GroupChanged, GroupOutput, MemberAction, SyncGroup
 from tests.unit.vrrp.scenario import (
     TOL,
     ReplayBase,

@@ -29,8 +29,8 @@ from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
-from services.vrrp.machine import VrrpMachine
-from services.vrrp.machine_events import (
+from services.vrrp.core.machine import VrrpMachine
+from services.vrrp.core.machine_events import (
     Action,
     AddVips,
     AdvertReceived,
@@ -50,7 +50,7 @@ from services.vrrp.machine_events import (
     TrackerChanged,
     WantMaster,
 )
-from services.vrrp.machine_types import GarpParams, InstanceParams, TrackerSpec
+from services.vrrp.core.machine_types import GarpParams, InstanceParams, TrackerSpec
 
 TOL = 0.001
 """How far (seconds) an expected action may be from the time written in the file."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from services.vrrp.checksum import internet_checksum, ones_complement_sum
+from services.vrrp.packet.checksum import internet_checksum, ones_complement_sum
 
 
 def rfc1071(data: bytes) -> int:

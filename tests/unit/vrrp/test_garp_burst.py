@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
-from services.vrrp.announce import Announcer
+from services.vrrp.kernel.announce import Announcer
 
 MAC = "02:00:00:00:00:01"
 V4 = [IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2"), IPv4Address("192.0.2.3")]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from services.vrrp.machine_types import State
-from services.vrrp.sync_group import group_state
+from services.vrrp.core.machine_types import State
+from services.vrrp.core.sync_group import group_state
 from tests.unit.vrrp.group_scenario import ScenarioError, replay_group
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios" / "groups").glob("*.txt"))

@@ -14,8 +14,8 @@ import pytest
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from services.vrrp import addresses, sockets
-from services.vrrp.announce import Announcer, garp_frame, mac_bytes, na_frame
+from services.vrrp.kernel import addresses, sockets
+from services.vrrp.kernel.announce import Announcer, garp_frame, mac_bytes, na_frame
 from services.vrrp.packet import VRRP_GROUP_V4, VRRP_GROUP_V6, Advert, Frame, encode_ipv4, encode_vrrp
 
 MAC = "02:00:5e:10:20:30"

@@ -18,8 +18,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.vrrp.machine import VrrpMachine
-from services.vrrp.machine_events import (
+from services.vrrp.core.machine import VrrpMachine
+from services.vrrp.core.machine_events import (
     Action,
     AdvertReceived,
     Input,
@@ -31,7 +31,7 @@ from services.vrrp.machine_events import (
     Tick,
     TrackerChanged,
 )
-from services.vrrp.machine_types import GarpParams, InstanceParams, State, TrackerSpec
+from services.vrrp.core.machine_types import GarpParams, InstanceParams, State, TrackerSpec
 
 ADDRESSES = [ipaddress.IPv4Address(f"10.0.0.{n}") for n in (1, 2, 3)]
 ADVERTS = [

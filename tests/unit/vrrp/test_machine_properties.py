@@ -14,8 +14,8 @@ from typing import Literal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.vrrp.machine import TRANSITIONS, VrrpMachine
-from services.vrrp.machine_events import (
+from services.vrrp.core.machine import TRANSITIONS, VrrpMachine
+from services.vrrp.core.machine_events import (
     Action,
     AddVips,
     AdvertReceived,
@@ -29,7 +29,7 @@ from services.vrrp.machine_events import (
     Tick,
     TrackerChanged,
 )
-from services.vrrp.machine_types import GarpParams, InstanceParams, State, TrackerSpec
+from services.vrrp.core.machine_types import GarpParams, InstanceParams, State, TrackerSpec
 
 ADDRESSES = [ipaddress.IPv4Address(f"10.0.0.{n}") for n in (1, 2, 3)]
 NAMES = ["t0", "t1", "t2"]

@@ -7,7 +7,6 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 
-from services.vrrp.checksum import internet_checksum
 from services.vrrp.packet import (
     Accepted,
     Advert,
@@ -28,6 +27,7 @@ from services.vrrp.packet import (
     receive,
     validate,
 )
+from services.vrrp.packet.checksum import internet_checksum
 
 A = ip_address
 SRC = IPv4Address("192.0.2.1")

@@ -1,4 +1,4 @@
-"""Config → InstancePlan mapping (services/vrrp/params.py): which value wins, without root."""
+"""Config → InstancePlan mapping (services/vrrp/core/params.py): which value wins, without root."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from ipaddress import IPv4Address, IPv6Address, ip_interface
 
 import pytest
 
-from services.vrrp.machine_types import TrackerSpec
+from services.vrrp.core.machine_types import TrackerSpec
+from services.vrrp.core.params import PlanError, advert_int_cs, build_plan, garp_params, tracker_specs, vip_of
 from services.vrrp.packet import VRRP_GROUP_V4, VRRP_GROUP_V6, AuthType
-from services.vrrp.params import PlanError, advert_int_cs, build_plan, garp_params, tracker_specs, vip_of
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
     Authentication,

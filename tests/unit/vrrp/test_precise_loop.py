@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from services.vrrp.precise_loop import (
+from services.vrrp.kernel.precise_loop import (
     SHORT_SLEEP_S,
     PreciseSelector,
     direct_readers,

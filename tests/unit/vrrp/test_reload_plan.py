@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.vrrp.params import InstancePlan, build_plan
-from services.vrrp.reload_plan import Verdict, classify, plan_reload
+from services.vrrp.core.params import InstancePlan, build_plan
+from services.vrrp.core.reload_plan import Verdict, classify, plan_reload
 from shared.config.load import load
 
 SRC = IPv4Address("10.0.0.1")

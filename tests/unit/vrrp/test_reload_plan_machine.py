@@ -7,8 +7,8 @@ from ipaddress import IPv4Address
 import msgspec
 import pytest
 
-from services.vrrp.machine import VrrpMachine
-from services.vrrp.machine_events import (
+from services.vrrp.core.machine import VrrpMachine
+from services.vrrp.core.machine_events import (
     AdvertReceived,
     PriorityChanged,
     Reconfigure,
@@ -17,8 +17,8 @@ from services.vrrp.machine_events import (
     StateChanged,
     Tick,
 )
-from services.vrrp.machine_types import InstanceParams, State
-from services.vrrp.sync_group import MemberAction, SyncGroup
+from services.vrrp.core.machine_types import InstanceParams, State
+from services.vrrp.core.sync_group import MemberAction, SyncGroup
 
 P = InstanceParams(name="VI_1", vrid=51, address=IPv4Address("10.0.0.1"), interface="eth0", vips=("v1",))
 

@@ -14,7 +14,7 @@ import socket
 import struct
 from ipaddress import IPv4Address, IPv6Address
 
-from services.vrrp.checksum import internet_checksum
+from services.vrrp.kernel.receivers import RepeatCache, repeat_key
 from services.vrrp.packet import (
     Accepted,
     Advert,
@@ -25,7 +25,7 @@ from services.vrrp.packet import (
     encode_vrrp,
     validate,
 )
-from services.vrrp.receivers import RepeatCache, repeat_key
+from services.vrrp.packet.checksum import internet_checksum
 
 SRC = IPv4Address("192.0.2.1")
 OTHER = IPv4Address("192.0.2.3")

@@ -1,4 +1,4 @@
-"""virtual/static routes and rules → pyroute2 requests (services/vrrp/routes.py), without root.
+"""virtual/static routes and rules → pyroute2 requests (services/vrrp/kernel/routes.py), without root.
 
 Lines go through the real config parser first, so what is tested is what a
 keepalived.conf line becomes on the wire, keyword by keyword.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.vrrp.routes import (
+from services.vrrp.kernel.routes import (
     RTPROT_KEEPALIVED,
     describe_route,
     describe_rule,

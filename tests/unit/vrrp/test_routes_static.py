@@ -1,10 +1,10 @@
-"""Static items on reload (services/vrrp/static_config.py): what a new configuration drops, without root."""
+"""Static items on reload (services/vrrp/kernel/static_config.py): what a new config drops, no root."""
 
 from __future__ import annotations
 
 from ipaddress import ip_interface, ip_network
 
-from services.vrrp.static_config import StaticConfig, _missing_from
+from services.vrrp.kernel.static_config import StaticConfig, _missing_from
 from shared.config.model_vrrp import Origin, Route, Rule, VirtualAddress
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
-from services.vrrp.machine_types import State
-from services.vrrp.split_brain import SplitBrainDetector
+from services.vrrp.core.machine_types import State
+from services.vrrp.core.split_brain import SplitBrainDetector
 
 OWN = ip_address("10.0.0.1")
 PEER = ip_address("10.0.0.2")

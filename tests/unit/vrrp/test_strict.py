@@ -2,7 +2,7 @@
 
 Each test starts from configuration text (what an operator writes), goes
 through the real parser and completion checks (``shared/config``) and
-``services/vrrp/params.py``, and where the knob changes behaviour, replays a
+``services/vrrp/core/params.py``, and where the knob changes behaviour, replays a
 timed scenario against the real machine (the scenario runner of
 ``scenario.py``; only its parameters come from the config instead of a
 header).  keepalived 2.2.7's own verdicts on the same settings are compared
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from services.vrrp.machine_types import InstanceParams
-from services.vrrp.params import InstancePlan, build_plan
+from services.vrrp.core.machine_types import InstanceParams
+from services.vrrp.core.params import InstancePlan, build_plan
 from shared.config.context import Context
 from shared.config.host import FakeHost
 from shared.config.lexer import read_tree

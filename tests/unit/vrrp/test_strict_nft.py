@@ -1,12 +1,18 @@
-"""The no_accept nftables batches (services/vrrp/nft.py), without root; the lab test runs them for real."""
+"""The no_accept nftables batches (services/vrrp/kernel/nft.py), no root; the lab test runs them."""
 
 from __future__ import annotations
 
 import json
 from ipaddress import ip_interface
 
-from services.vrrp.addresses import Vip
-from services.vrrp.nft import create_table_batch, drop_table_batch, elements_batch, entries, parse_elements
+from services.vrrp.kernel.addresses import Vip
+from services.vrrp.kernel.nft import (
+    create_table_batch,
+    drop_table_batch,
+    elements_batch,
+    entries,
+    parse_elements,
+)
 
 
 def test_entries_per_family_and_link_local_per_interface() -> None:

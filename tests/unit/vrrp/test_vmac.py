@@ -1,4 +1,4 @@
-"""VMAC without root: names, MACs, the plan's interfaces and the sysctl journal (services/vrrp/vmac.py)."""
+"""VMAC, no root: names, MACs, the plan's interfaces and the sysctl journal (services/vrrp/kernel/vmac.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.vrrp.params import build_plan
-from services.vrrp.vmac import (
+from services.vrrp.core.params import build_plan
+from services.vrrp.kernel.vmac import (
     SysctlJournal,
     Vmac,
     is_vrrp_mac,

@@ -1,0 +1,1 @@
+"""The checker core: rise/fall and retry arithmetic, process matching; pure, unit-tested without IO."""

@@ -1,0 +1,1 @@
+"""Delivery: durable consumers, per-key ordered dispatch with retries, leases between replicas."""

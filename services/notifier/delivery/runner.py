@@ -1,0 +1,192 @@
+"""One sink's life in a notifier process: win its lease, consume its feeds, step down, drain.
+
+Why a runner apart from the feed and the dispatcher: the lease can be lost at
+any moment (a partition, a slow renew), and then everything this replica holds
+for the sink must stop *without* acknowledging, so that the new holder gets it
+redelivered; on a graceful stop the opposite: finish what is in hand, ack it,
+then hand the lease over.  Keeping that in one place keeps the others simple.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from services.notifier.delivery.dispatcher import (
+    DeadLetterPublisher,
+    KeyedDispatcher,
+    Ordering,
+    RetryPolicy,
+    SinkStats,
+)
+from services.notifier.delivery.feed import ConsumerFeed, durable_name
+from services.notifier.delivery.lease import Lease
+from services.notifier.sinks.base import ClosableSink, Sink
+
+log = logging.getLogger("lifeline.notifier.runner")
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A stream the sink reads, and the subjects of it (None: all)."""
+
+    stream: str
+    filter_subjects: list[str] | None = None
+
+
+@dataclass
+class RunnerOptions:
+    """Delivery settings of one sink (``lifeline.toml`` may set them per sink)."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    ordering: Ordering = "key"
+    exclusive: bool = True
+    ack_wait: float = 10.0
+    max_held: int = 5000
+    max_parallel: int = 64
+    start: DeliverPolicy = DeliverPolicy.NEW
+    drain_timeout: float = 5.0
+
+
+class SinkRunner:
+    """Runs ``sink`` over ``feeds`` while this replica holds its lease (or always, if not exclusive)."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        sink: Sink,
+        feeds: list[FeedSpec],
+        *,
+        node: str,
+        options: RunnerOptions | None = None,
+        lease: Lease | None = None,
+        dead_letter: DeadLetterPublisher | None = None,
+        flush: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.js = js
+        self.sink = sink
+        self.specs = feeds
+        self.node = node
+        self.options = options or RunnerOptions()
+        self.lease = lease
+        self.dead_letter = dead_letter
+        self.flush = flush
+        self.stats = SinkStats()
+        self.leading = False
+        self._dispatcher: KeyedDispatcher | None = None
+        self._feeds: list[ConsumerFeed] = []
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._finished = asyncio.Event()
+
+    def _build(self) -> None:
+        o = self.options
+        self._dispatcher = KeyedDispatcher(
+            self.sink,
+            node=self.node,
+            policy=o.policy,
+            ordering=o.ordering,
+            max_parallel=o.max_parallel,
+            dead_letter=self.dead_letter,
+            stats=self.stats,
+        )
+        self._feeds = [
+            ConsumerFeed(
+                self.js,
+                self._dispatcher,
+                stream=spec.stream,
+                durable=durable_name(self.sink.name),
+                filter_subjects=spec.filter_subjects,
+                ack_wait=o.ack_wait,
+                max_held=o.max_held,
+                start=o.start,
+            )
+            for spec in self.specs
+        ]
+
+    async def ensure_consumers(self) -> None:
+        """Create the durable consumers now, so events published from here on are kept for this sink."""
+        if not self._feeds:
+            self._build()
+        for feed in self._feeds:
+            await feed.ensure()
+
+    async def run(self) -> None:
+        """Lead, consume, and start over whenever the lease is lost; until ``stop`` or cancellation."""
+        try:
+            while not self._stopping:
+                if self.lease is not None:
+                    await self.lease.acquire()
+                await self._lead()
+                if not self._stopping:
+                    await asyncio.sleep(0.5)
+        finally:
+            self._finished.set()
+
+    async def _lead(self) -> None:
+        self._build()
+        self.leading = True
+        self._tasks = [asyncio.create_task(feed.run()) for feed in self._feeds]
+        if self.lease is not None:
+            self._tasks.append(asyncio.create_task(self.lease.hold()))
+        try:
+            done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and (exc := task.exception()) is not None:
+                    log.error("sink %s: %s: %s; restarting", self.sink.name, type(exc).__name__, exc)
+        finally:
+            await self._cancel(self._tasks)
+            dispatcher = self._dispatcher
+            if dispatcher is not None:
+                if self._stopping:  # graceful: finish what is in hand, so it is acked
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(dispatcher.wait_idle(), self.options.drain_timeout)
+                await dispatcher.abort()  # whatever is left is not acked: redelivered to the next holder
+            self.leading = False
+
+    async def stop(self) -> None:
+        """Graceful: stop fetching, let what is in hand finish (``drain_timeout``), flush acks, release."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        if self.leading or self.lease is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), self.options.drain_timeout + 2.0)
+        if self.flush is not None:
+            with contextlib.suppress(Exception):
+                await self.flush()
+        if self.lease is not None:
+            await self.lease.release()
+        if isinstance(self.sink, ClosableSink):
+            with contextlib.suppress(Exception):
+                await self.sink.close()
+
+    async def status(self) -> dict[str, object]:
+        """Backlog (from the consumer), what is held here, counters and last outcomes."""
+        backlog: dict[str, object] = {}
+        for feed in self._feeds:
+            try:
+                backlog[feed.stream] = await feed.backlog()
+            except Exception as exc:
+                backlog[feed.stream] = {"error": str(exc)}
+        return {
+            "consumer": durable_name(self.sink.name),
+            "leading": self.leading,
+            "held": self._dispatcher.held if self._dispatcher is not None else 0,
+            "backlog": backlog,
+            **self.stats.as_dict(),
+        }
+
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

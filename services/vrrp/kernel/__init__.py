@@ -1,0 +1,1 @@
+"""The IO shell of vrrp: raw sockets, receivers, netlink (VIPs, routes, VMACs), nftables, GARP/NA."""

@@ -1,0 +1,249 @@
+"""Publishing events in order, exactly once into the stream, surviving NATS outages.
+
+Why one event in flight at a time: nats-py resends its buffered bytes after a
+reconnect while bytes already written to the dead socket are lost, so with
+several publishes in flight a later event can be stored before an earlier one
+is re-sent.  Waiting for each acknowledgement keeps the stream in ``seq`` order
+and still moves thousands of events per second on a local server.
+
+Delivery per event (see docs/bus.md):
+
+- durable events (vrrp state/group, lvs pool) go to JetStream with
+  ``Nats-Msg-Id = boot_id:seq`` and are acknowledged; a re-send inside the
+  duplicate window is dropped by the server, and after an uncertain failure the
+  publisher first checks whether the stream's last message on that subject is
+  already this one;
+- tracker and real-server events are core NATS messages (no stream: they are
+  heartbeats), followed on the same connection by the KV put, whose ack proves
+  the server received the core message too (the server handles one
+  connection's messages in order);
+- every event is also written to the state KV bucket under its subject's key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
+
+from shared.bus.outbox import Outbox
+from shared.bus.setup import ensure_event_stream, ensure_state_bucket
+from shared.events import (
+    EVENT_STREAM,
+    MSG_ID_HEADER,
+    STATE_BUCKET,
+    BusCounters,
+    Event,
+    encode,
+    is_durable,
+    kv_key_for_subject,
+    msg_id,
+    subject_for,
+)
+
+log = logging.getLogger("lifeline.bus")
+
+E = TypeVar("E", bound=Event)
+
+# Errors after which retrying cannot help: the event is refused, logged and counted.
+_PERMANENT = (BadRequestError, nats.errors.MaxPayloadError, nats.errors.BadSubjectError, ValueError)
+
+
+class Publisher:
+    """Stamps events (node, ts, seq, boot_id), queues them, and delivers them in order.
+
+    ``publish()`` is synchronous and never blocks or raises because of the bus,
+    so the VRRP loop can call it on its hot path.  Create it at process start
+    (``seq`` starts at 1 per ``boot_id``), call ``start(nc)`` once connected;
+    events published before that simply wait in the outbox.
+    """
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        boot_id: str | None = None,
+        max_queued: int = 10_000,
+        ack_timeout: float = 2.0,
+        retry_wait: float = 0.02,
+        max_retry_wait: float = 1.0,
+        stream: str = EVENT_STREAM,
+        bucket: str = STATE_BUCKET,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.node = node
+        self.boot_id = boot_id or uuid.uuid4().hex
+        self.stream = stream
+        self.bucket = bucket
+        self.ack_timeout = ack_timeout
+        self.retry_wait = retry_wait
+        self.max_retry_wait = max_retry_wait
+        self._clock = clock
+        self._seq = itertools.count(1)
+        self._outbox: Outbox[Event] = Outbox(max_queued)
+        self._counters = BusCounters()
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        """Set once the stream and bucket exist and the sender runs."""
+
+    # ------------------------------------------------------------------ producer side
+
+    def publish(self, event: E) -> E:
+        """Stamp ``event`` and queue it; returns the stamped copy (what goes on the wire)."""
+        stamped = msgspec.structs.replace(
+            event,
+            node=self.node,
+            ts=event.ts or self._clock(),
+            seq=next(self._seq),
+            boot_id=self.boot_id,
+        )
+        self._outbox.put(stamped)
+        return stamped
+
+    @property
+    def counters(self) -> BusCounters:
+        """A snapshot of the counters (``queued`` is the outbox length now)."""
+        c = self._counters
+        return BusCounters(
+            published=c.published,
+            queued=len(self._outbox),
+            dropped=self._outbox.dropped,
+            resent=c.resent,
+            rejected=c.rejected,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, nc: Client) -> None:
+        """Attach to a connection and start delivering (set-up retries in the background)."""
+        if self._task is not None:
+            raise RuntimeError("publisher already started")
+        self._nc = nc
+        self._js = nc.jetstream(timeout=self.ack_timeout)
+        self._task = asyncio.create_task(self._run(), name=f"lifeline-publisher-{self.node}")
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued event is delivered; False on timeout."""
+        try:
+            await asyncio.wait_for(self._outbox.wait_idle(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, flush_timeout: float = 2.0) -> None:
+        """Try to deliver what is queued for ``flush_timeout`` s, then stop (the rest is logged)."""
+        if self._task is None:
+            return
+        if not await self.flush(flush_timeout):
+            log.warning("bus publisher closing with %d events undelivered", len(self._outbox) + 1)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    # ------------------------------------------------------------------ sender
+
+    async def _run(self) -> None:
+        await self._retry("set up stream and bucket", self._setup)
+        self.ready.set()
+        while True:
+            event = await self._outbox.get()
+            try:
+                await self._deliver(event)
+            finally:
+                self._outbox.done()
+
+    async def _setup(self) -> None:
+        assert self._js is not None
+        await ensure_event_stream(self._js, node=self.node)
+        await ensure_state_bucket(self._js, self.bucket)
+
+    async def _retry(self, what: str, op: Callable[[], Awaitable[None]]) -> None:
+        """Run ``op`` until it succeeds, waiting while disconnected, backing off on errors."""
+        wait = self.retry_wait
+        while True:
+            await self._connected()
+            try:
+                await op()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("bus: %s failed (%s: %s); retrying", what, type(exc).__name__, exc)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.max_retry_wait)
+
+    async def _connected(self) -> None:
+        """Wait until the connection is up: never hand events to nats-py's reconnect buffer."""
+        assert self._nc is not None
+        while not self._nc.is_connected:
+            if self._nc.is_closed:
+                raise nats.errors.ConnectionClosedError
+            await asyncio.sleep(self.retry_wait)
+
+    async def _deliver(self, event: Event) -> None:
+        """Deliver one event, retrying transient failures forever; permanent ones are logged and counted."""
+        wait = self.retry_wait
+        uncertain = False
+        while True:
+            await self._connected()
+            try:
+                await self._send(event, uncertain)
+                self._counters.published += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except _PERMANENT as exc:
+                self._counters.rejected += 1
+                log.error("bus: event %s refused for good: %s", msg_id(event), exc)
+                return
+            except NoStreamResponseError:
+                log.warning("bus: no stream answers for %s; re-creating stream and bucket", msg_id(event))
+                await self._retry("set up stream and bucket", self._setup)
+            except Exception as exc:
+                log.info(
+                    "bus: publish of %s failed (%s: %s); will resend", msg_id(event), type(exc).__name__, exc
+                )
+            uncertain = True
+            self._counters.resent += 1
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.max_retry_wait)
+
+    async def _send(self, event: Event, uncertain: bool) -> None:
+        assert self._nc is not None and self._js is not None
+        subject = subject_for(event)
+        data = encode(event)
+        headers = {MSG_ID_HEADER: msg_id(event)}
+        ops: list[Awaitable[object]] = []
+        if not is_durable(event):
+            await self._nc.publish(subject, data, headers=headers)
+        elif not (uncertain and await self._already_stored(subject, headers[MSG_ID_HEADER])):
+            ops.append(self._js.publish(subject, data, headers=dict(headers), stream=self.stream))
+        kv_subject = f"$KV.{self.bucket}.{kv_key_for_subject(subject)}"
+        ops.append(self._js.publish(kv_subject, data, headers=dict(headers)))
+        results = await asyncio.gather(*ops, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _already_stored(self, subject: str, mid: str) -> bool:
+        """Is the stream's last message on ``subject`` this one? (covers outages beyond the dup window)."""
+        assert self._js is not None
+        try:
+            last = await self._js.get_last_msg(self.stream, subject)
+        except NotFoundError:
+            return False
+        return bool(last.headers and last.headers.get(MSG_ID_HEADER) == mid)

