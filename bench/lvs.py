@@ -73,17 +73,17 @@ def _weight_sum() -> int:
 def bench_ours(conf: Path, changed: Path) -> dict[str, Any]:
     from services.lvs.engine import Engine
     from services.lvs.kernel.ipvs import Ipvs
-    from services.lvs.service import load_lvs
+    from shared.config.load import load
 
     t0 = time.perf_counter()
-    lvs = load_lvs(str(conf), None)
+    lvs = load(str(conf)).config.lvs
     parse = time.perf_counter() - t0
     ipvs = Ipvs()
     engine = Engine(ipvs, lvs)
     start = engine.reconcile("start")
     services, dests = _count_dests()
     t1 = time.perf_counter()
-    lvs2 = load_lvs(str(changed), None)
+    lvs2 = load(str(changed)).config.lvs
     parse2 = time.perf_counter() - t1
     reload = engine.reload(lvs2)
     t2 = time.perf_counter()
@@ -155,13 +155,13 @@ def bench_dry(n_vs: int, per_vs: int) -> dict[str, Any]:
     from services.lvs.core.reconcile import diff
     from services.lvs.kernel import ipvs_codec as codec
     from services.lvs.kernel.ipvs_reference import IpvsMsg, dest_nla, service_nla
-    from services.lvs.service import load_lvs
+    from shared.config.load import load
 
     with tempfile.TemporaryDirectory() as d:
         conf = Path(d) / "k.conf"
         conf.write_text(make_config(n_vs, per_vs))
         t = time.perf_counter()
-        lvs = load_lvs(str(conf), None)
+        lvs = load(str(conf)).config.lvs
         parse = time.perf_counter() - t
     t = time.perf_counter()
     table = {}

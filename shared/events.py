@@ -33,7 +33,10 @@ PREFIX: Final = "lifeline"
 EVENT_STREAM: Final = "LIFELINE_EVENTS"
 """JetStream stream holding the human-relevant events (vrrp, real-server transitions, lvs)."""
 
-EVENT_STREAM_SUBJECTS: Final = (f"{PREFIX}.*.vrrp.>", f"{PREFIX}.*.health.>", f"{PREFIX}.*.lvs.>")
+EVENT_KINDS: Final = ("vrrp", "health", "lvs", "service")
+"""Second subject token of every event the stream keeps (``lifeline.<node>.<kind>.>``)."""
+
+EVENT_STREAM_SUBJECTS: Final = tuple(f"{PREFIX}.*.{kind}.>" for kind in EVENT_KINDS)
 """Subjects captured by ``EVENT_STREAM`` when no node is named (every node's events)."""
 
 
@@ -47,7 +50,7 @@ def event_stream_subjects(node: str | None = None) -> tuple[str, ...]:
     if node is None:
         return EVENT_STREAM_SUBJECTS
     token = encode_token(node)
-    return tuple(f"{PREFIX}.{token}.{kind}.>" for kind in ("vrrp", "health", "lvs"))
+    return tuple(f"{PREFIX}.{token}.{kind}.>" for kind in EVENT_KINDS)
 
 
 DEAD_LETTER_STREAM: Final = "LIFELINE_NOTIFY_DEAD"
@@ -182,14 +185,9 @@ def split_brain_subject(node: str, instance: str) -> str:
     return f"{PREFIX}.{_t(node)}.vrrp.split_brain.{_t(instance)}"
 
 
-def notice_subject(node: str, kind: str, instance: str) -> str:
-    """``lifeline.<node>.notice.<kind>.<instance>``: the deprecated core-NATS copy of a vrrp operator event.
-
-    ``InstanceControl`` (kind ``control``) and ``SplitBrain`` (``split_brain``)
-    were core-NATS notices before they entered the event stream; vrrp still
-    sends the same payload here for this contract version (docs/bus.md, "Notices").
-    """
-    return f"{PREFIX}.{_t(node)}.notice.{_t(kind)}.{_t(instance)}"
+def service_reload_subject(node: str, service: str) -> str:
+    """``lifeline.<node>.service.reload.<service>``: a service applied or refused a reload (stream + KV)."""
+    return f"{PREFIX}.{_t(node)}.service.reload.{_t(service)}"
 
 
 def tracker_subject(node: str, tracker: str) -> str:
@@ -422,14 +420,7 @@ class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):
 
 
 Notice: TypeAlias = InstanceControl | SplitBrain
-"""vrrp operator events: in the stream like every vrrp event, plus a deprecated copy on ``notice_subject``."""
-
-_NOTICE_DECODER: Final[msgspec.json.Decoder[Notice]] = msgspec.json.Decoder(Notice)
-
-
-def decode_notice(data: bytes | str) -> InstanceControl | SplitBrain:
-    """Decode a notice payload (``InstanceControl`` or ``SplitBrain``)."""
-    return _NOTICE_DECODER.decode(data)
+"""vrrp operator events (control changes, split brain): in the stream like every vrrp event."""
 
 
 class ControlReply(msgspec.Struct, kw_only=True):
@@ -440,6 +431,29 @@ class ControlReply(msgspec.Struct, kw_only=True):
     instance: str = ""
     base_priority: int | None = None
     maintenance_until: int | None = None
+
+
+class ReloadTrigger(StrEnum):
+    """What asked a service to re-read its configuration."""
+
+    SIGNAL = "signal"
+    REQUEST = "request"
+
+
+class ServiceReload(EventBase, frozen=True, kw_only=True, tag="service_reload"):
+    """A service re-read keepalived.conf (``service_reload_subject``): applied, or refused with every error.
+
+    A refused reload leaves the running configuration in force; ``errors``
+    are the diagnostics as ``file:line: error: message``, so whoever watches
+    the stream learns that a node runs an older configuration than its file.
+    """
+
+    service: str
+    ok: bool
+    trigger: ReloadTrigger
+    config: str
+    detail: str = ""
+    errors: tuple[str, ...] = ()
 
 
 class TrackerResult(EventBase, frozen=True, kw_only=True, tag="tracker_result"):
@@ -497,7 +511,14 @@ class PoolEvent(EventBase, frozen=True, kw_only=True, tag="pool_event"):
 
 
 Event: TypeAlias = (
-    InstanceState | GroupState | InstanceControl | SplitBrain | TrackerResult | RealServerHealth | PoolEvent
+    InstanceState
+    | GroupState
+    | InstanceControl
+    | SplitBrain
+    | TrackerResult
+    | RealServerHealth
+    | PoolEvent
+    | ServiceReload
 )
 """Any event on the bus (a msgspec tagged union on ``type``)."""
 
@@ -509,6 +530,7 @@ EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
     TrackerResult,
     RealServerHealth,
     PoolEvent,
+    ServiceReload,
 )
 
 DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
@@ -518,6 +540,7 @@ DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
     SplitBrain,
     RealServerTransition,
     PoolEvent,
+    ServiceReload,
 )
 """Events whose subjects the event stream captures (published with a JetStream ack)."""
 
@@ -651,6 +674,8 @@ def subject_for(event: Event) -> str:
             return check_subject(node, event.virtual, event.real)
         case PoolEvent():
             return pool_subject(node, event.virtual)
+        case ServiceReload():
+            return service_reload_subject(node, event.service)
     assert_never(event)
 
 
@@ -681,6 +706,7 @@ _KINDS: Final[dict[tuple[str, ...], tuple[type[EventBase], int]]] = {
     ("check",): (RealServerHealth, 2),
     ("health",): (RealServerHealth, 2),
     ("lvs",): (PoolEvent, 1),
+    ("service", "reload"): (ServiceReload, 1),
 }
 
 

@@ -108,11 +108,14 @@ def _kv_reader(bucket: str) -> list[str]:
 def _base(node: str, service: str) -> tuple[list[str], list[str]]:
     """What every service user needs: JetStream info, the event stream and state bucket, its ctl subjects."""
     ctl = f"{PREFIX}.{node}.ctl.{service}"
+    reloads = f"service.reload.{service}"  # its own ServiceReload events (stream + KV)
     publish = [
         f"{_JS}.INFO",
         *_stream_admin(EVENT_STREAM),
         *_kv_reader(STATE_BUCKET),
         f"{ctl}.status",  # the healthcheck asks its own service with the service's credentials
+        f"{PREFIX}.{node}.{reloads}",
+        f"$KV.{STATE_BUCKET}.{node}.{reloads}",
     ]
     subscribe = ["_INBOX.>", "$SRV.>", f"{ctl}.>"]
     return publish, subscribe

@@ -120,11 +120,22 @@ class SettingsError(Exception):
 
 
 def load_settings(
-    path: Path | None = None, env: dict[str, str] | None = None, **flags: str | None
+    path: Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    required: bool = False,
+    **flags: str | None,
 ) -> Settings:
-    """File (if present), then environment, then non-None ``flags`` (node=..., nats_url=..., config=...)."""
+    """File (if present), then environment, then non-None ``flags`` (node=..., nats_url=..., config=...).
+
+    ``required``: the operator named ``path`` (``--settings``), so a missing file
+    is an error rather than "no settings file", which would silently drop
+    every credential in it.
+    """
     env = dict(os.environ) if env is None else env
     source = path if path is not None else Path(env.get("LIFELINE_SETTINGS", str(DEFAULT_SETTINGS_PATH)))
+    if required and not source.exists():
+        raise SettingsError(f"{source}: no such settings file")
     data: dict[str, Any] = {}
     if source.exists():
         try:

@@ -8,6 +8,7 @@ owns.  Each unit publishes after its first real observation.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -34,6 +35,7 @@ from shared.config.model import Config
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
 from shared.config.script import DEFAULT_SCRIPT_USER
 from shared.events import Service, TrackerKind
+from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 
 log = logging.getLogger("lifeline.checker")
 
@@ -142,9 +144,12 @@ def build_tracker_units(
 
 
 class CheckerService:
-    def __init__(self, config: Config, options: Options) -> None:
+    """One checker replica: its share of the node's trackers and real-server checks."""
+
+    def __init__(self, config: Config, options: Options, ctx: ServiceContext | None = None) -> None:
         self.config = config
         self.options = options
+        self.ctx = ctx
         self.publisher = Publisher(options.node)
         self.cache = StateCache(options.node)
         self.flight: SingleFlight[ProbeResult] = SingleFlight()
@@ -163,9 +168,9 @@ class CheckerService:
     async def start(self) -> None:
         for spec in self.config.vrrp.track_files.values():
             init_file(spec)
-        self.nc = await connect(
-            self.options.nats_url, f"checker-{self.options.node}-{self.options.replica_id}"
-        )
+        name = self.ctx.client_name if self.ctx else f"lifeline-checker-{self.options.node}"
+        settings = self.ctx.settings if self.ctx else None
+        self.nc = await connect(self.options.nats_url, name, settings=settings)
         await self.publisher.start(self.nc)
         kv = await ensure_state_bucket(self.nc.jetstream())
         try:
@@ -178,6 +183,7 @@ class CheckerService:
             service=Service.CHECKER.value,
             version=VERSION,
             status=self.status,
+            reload=self.ctx.reload_request if self.ctx else None,
             publisher=self.publisher,
         )
         self.membership = Membership(
@@ -215,6 +221,10 @@ class CheckerService:
                 sum(u.running for u in self.units.values()),
                 len(self.units),
             )
+
+    async def apply(self, config: Config) -> str:
+        """PLACEHOLDER until the reload diff lands (replaced before merge)."""
+        raise ReloadRefused(["reload is not implemented yet"])
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -263,3 +273,32 @@ class CheckerService:
             "trackers": trackers,
             "real_servers": reals,
         }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracker-heartbeat", type=float, default=1.0, help="heartbeat of process/file trackers, s"
+    )
+    parser.add_argument("--process-scan", type=float, default=None, help="process table scan period, s")
+
+
+def build(ctx: ServiceContext, config: Config) -> CheckerService:
+    options = Options(
+        node=ctx.node,
+        nats_url=ctx.nats_url,
+        tracker_heartbeat=ctx.args.tracker_heartbeat,
+        process_scan=ctx.args.process_scan,
+    )
+    if ctx.replica:
+        options.replica_id = ctx.replica
+    return CheckerService(config, options, ctx)
+
+
+SPEC = ServiceSpec(
+    name="checker",
+    description="lifeline checker service: trackers and real-server checks (docs/checker.md)",
+    build=build,
+    add_arguments=add_arguments,
+    replicas=True,
+)
+"""What ``python -m services.checker`` runs (``shared.runner``)."""

@@ -8,6 +8,7 @@ without ``alpha``).  The bus only refines membership afterwards.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -23,20 +24,18 @@ from services.lvs.engine import Engine
 from services.lvs.kernel.addresses import AddressWatch
 from services.lvs.kernel.ipvs import Ipvs, IpvsError
 from shared.bus import Publisher, connect, register_service
-from shared.config.load import load
 from shared.config.model import Config
-from shared.config.model_lvs import LvsConfig
 from shared.events import (
     PREFIX,
     InstanceState,
     RealServerHealth,
-    ReloadReply,
     Service,
     VrrpState,
     decode_for_subject,
     encode_token,
     instance_subject,
 )
+from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec, StartFailed
 
 log = logging.getLogger("lifeline.lvs")
 VERSION = "0.1.0"
@@ -44,41 +43,42 @@ VERSION = "0.1.0"
 
 @dataclass
 class Options:
-    config: str
     node: str
-    nats_url: str
     keep: bool = False
     """Leave the table in the kernel at stop (keepalived's ``-I``/``--dont-release-ipvs``)."""
     state_file: Path | None = None
-    config_id: str | None = None
 
 
-def load_config(path: str, config_id: str | None) -> Config:
-    """keepalived.conf as the lvs service uses it.
-
-    Like keepalived, errors are logged and what parsed is used: an unresolvable
-    ``smtp_server`` (the seed's third example) must not stop load balancing.
-    """
-    loaded = load(path, config_id=config_id)
-    for d in loaded.diagnostics:
-        log.log(logging.ERROR if d.severity == "error" else logging.WARNING, "%s", d)
-    return loaded.config
-
-
-def load_lvs(path: str, config_id: str | None) -> LvsConfig:
-    """The virtual_server slice of keepalived.conf."""
-    return load_config(path, config_id).lvs
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave virtual and real servers in the kernel at stop (keepalived -I)",
+    )
+    parser.add_argument(
+        "--state-file",
+        help="where the services this node created are remembered across restarts "
+        "(default /run/lifeline/lvs-NODE.json)",
+    )
 
 
 class LvsService:
-    def __init__(self, options: Options) -> None:
-        self.options = options
-        self.ipvs = Ipvs()
-        config = load_config(options.config, options.config_id)
-        self.engine = Engine(self.ipvs, config.lvs, options.state_file)
+    """The IPVS table of one node, following the checker's health and (for sync daemons) vrrp's state."""
+
+    def __init__(self, ctx: ServiceContext, config: Config) -> None:
+        self.ctx = ctx
+        state = getattr(ctx.args, "state_file", None) or f"/run/lifeline/lvs-{ctx.node}.json"
+        self.options = Options(
+            node=ctx.node, keep=bool(getattr(ctx.args, "keep", False)), state_file=Path(state)
+        )
+        try:
+            self.ipvs = Ipvs()
+        except IpvsError as exc:
+            raise StartFailed(f"IPVS: {exc}") from None
+        self.engine = Engine(self.ipvs, config.lvs, self.options.state_file)
         self.sync = sync_plan(config)
         self.vrrp_state: VrrpState | None = None
-        self.publisher = Publisher(options.node)
+        self.publisher = Publisher(ctx.node)
         self.nc: Client | None = None
         self._bus_task: asyncio.Task[None] | None = None
         self._watch: AddressWatch | None = None
@@ -96,7 +96,7 @@ class LvsService:
         self._bus_task = asyncio.create_task(self._bus())
 
     async def _bus(self) -> None:
-        self.nc = await connect(self.options.nats_url, f"lvs-{self.options.node}")
+        self.nc = await connect(self.ctx.nats_url, self.ctx.client_name, settings=self.ctx.settings)
         await self.nc.subscribe(f"{PREFIX}.{encode_token(self.options.node)}.check.>", cb=self._on_health)
         if self.sync is not None and self.sync.instance:
             await self.nc.subscribe(instance_subject(self.options.node, self.sync.instance), cb=self._on_vrrp)
@@ -107,7 +107,7 @@ class LvsService:
             service=Service.LVS,
             version=VERSION,
             status=self.status,
-            reload=self._reload_request,
+            reload=self.ctx.reload_request,
             publisher=self.publisher,
         )
         log.info("on the bus as %s", self.options.node)
@@ -199,21 +199,17 @@ class LvsService:
                 detail["sync_daemons"] = [d.__dict__ for d in self.ipvs.daemons()]
             return detail
 
-    async def reload(self) -> ReloadReply:
-        """Re-read the file and apply only the difference (SIGHUP and the ``reload`` endpoint)."""
-        try:
-            config = load_config(self.options.config, self.options.config_id)
-        except OSError as exc:
-            return ReloadReply(ok=False, errors=[str(exc)])
+    async def apply(self, config: Config) -> str:
+        """A valid new file (the runner refused any with errors): only the difference reaches the kernel."""
         async with self._lock:
-            report = self.engine.reload(config.lvs)
+            try:
+                report = self.engine.reload(config.lvs)
+            except IpvsError as exc:
+                raise ReloadRefused([f"IPVS: {exc}"]) from None
             self.sync = sync_plan(config)
             self._apply_sync()
         await self._ensure_address_watch()
-        return ReloadReply(ok=True, detail=f"{report.ops} operations {report.kinds}")
-
-    async def _reload_request(self, _body: bytes) -> ReloadReply:
-        return await self.reload()
+        return f"{report.ops} operations {report.kinds}"
 
     async def stop(self) -> None:
         """Remove what we created (unless ``--keep``), announce it for ``omega``, then leave the bus.
@@ -249,3 +245,12 @@ class LvsService:
         for event in release.events:
             log.info("omega: %s %s %s", event.virtual, event.kind, event.real or "")
             self.publisher.publish(event)
+
+
+SPEC = ServiceSpec(
+    name="lvs",
+    description="lifeline lvs service: the kernel IPVS table (docs/lvs.md)",
+    build=LvsService,
+    add_arguments=add_arguments,
+)
+"""What ``python -m services.lvs`` runs (``shared.runner``)."""

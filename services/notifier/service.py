@@ -10,6 +10,7 @@ creates one stream of its own, ``DEAD_LETTER_STREAM``, for the dead letters
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -26,7 +27,7 @@ from nats.micro.service import Service as MicroService
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.delivery.runner import FeedSpec, SinkRunner
 from services.notifier.wiring import FeedName, SinkPlan, build_sinks
-from shared.bus import connect, ensure_event_stream, register_service
+from shared.bus import Publisher, connect, ensure_event_stream, register_service
 from shared.config.model import Config
 from shared.events import (
     DEAD_LETTER_STREAM,
@@ -40,6 +41,7 @@ from shared.events import (
     encode,
     encode_token,
 )
+from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 from shared.settings import Settings
 
 log = logging.getLogger("lifeline.notifier")
@@ -105,7 +107,9 @@ class NotifierService:
         node: str | None = None,
         nats_url: str | None = None,
         options: NotifierOptions | None = None,
+        ctx: ServiceContext | None = None,
     ) -> None:
+        self.ctx = ctx
         self.config = config
         self.settings = settings
         self.node = node or settings.node
@@ -113,13 +117,17 @@ class NotifierService:
         self.options = options or NotifierOptions()
         self.owner = f"{self.node}:{uuid.uuid4().hex[:12]}"
         self.runners: list[SinkRunner] = []
+        self.publisher = Publisher(self.node)
+        """Only for the notifier's own events (``ServiceReload``); deliveries are acked, not published."""
         self.nc: Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._micro: MicroService | None = None
 
     async def start(self) -> None:
         """Return once every sink's durable consumer exists: events published after this are kept."""
-        self.nc = await connect(self.nats_url, f"lifeline-notifier-{self.node}", **self._credentials())
+        name = self.ctx.client_name if self.ctx else f"lifeline-notifier-{self.node}"
+        self.nc = await connect(self.nats_url, name, settings=self.settings)
+        await self.publisher.start(self.nc)
         js = self.nc.jetstream(timeout=5.0)
         await ensure_event_stream(js, node=self.node)
         await ensure_stream(js, dead_letter_stream_config())
@@ -146,19 +154,15 @@ class NotifierService:
             await runner.ensure_consumers()
             self.runners.append(runner)
         self._micro = await register_service(
-            self.nc, node=self.node, service=Service.NOTIFIER, version=VERSION, status=self.status
+            self.nc,
+            node=self.node,
+            service=Service.NOTIFIER,
+            version=VERSION,
+            status=self.status,
+            reload=self.ctx.reload_request if self.ctx else None,
         )
         self._tasks = [asyncio.create_task(r.run(), name=f"sink-{r.sink.name}") for r in self.runners]
         log.info("notifier %s: %d sink(s): %s", self.owner, len(plans), ", ".join(_names(plans)))
-
-    def _credentials(self) -> dict[str, Any]:
-        s = self.settings
-        creds: dict[str, Any] = {}
-        if s.nats_creds:
-            creds["user_credentials"] = s.nats_creds
-        if s.nats_user:
-            creds["user"], creds["password"] = s.nats_user, s.nats_password or ""
-        return creds
 
     def _feeds(self, plan: SinkPlan) -> list[FeedSpec]:
         """One consumer on the event stream, filtered to the sink's feeds (``--no-health`` drops health)."""
@@ -184,6 +188,10 @@ class NotifierService:
         sinks = {r.sink.name: await r.status() for r in self.runners}
         return {"owner": self.owner, "sinks": sinks}
 
+    async def apply(self, config: Config) -> str:
+        """PLACEHOLDER until the reload diff lands (replaced before merge)."""
+        raise ReloadRefused(["reload is not implemented yet"])
+
     async def stop(self) -> None:
         """Finish what is in hand (acked), hand leases over, close."""
         await asyncio.gather(*(r.stop() for r in self.runners), return_exceptions=True)
@@ -195,6 +203,8 @@ class NotifierService:
         if self._micro is not None:
             with contextlib.suppress(Exception):
                 await self._micro.stop()
+        with contextlib.suppress(Exception):
+            await self.publisher.close()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
@@ -202,3 +212,42 @@ class NotifierService:
 
 def _names(plans: list[SinkPlan]) -> list[str]:
     return [p.sink.name for p in plans]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-health", action="store_true", help="do not consume real-server health")
+    p.add_argument("--lease-ttl", type=float, default=6.0, help="sink lease time between replicas, s")
+    p.add_argument("--ack-wait", type=float, default=10.0, help="JetStream ack wait per event, s")
+    p.add_argument("--retry-initial", type=float, default=0.5, help="first retry delay, s")
+    p.add_argument("--retry-max", type=float, default=30.0, help="longest retry delay, s")
+    p.add_argument("--max-attempts", type=int, default=25, help="attempts before dead-lettering (0: never)")
+    p.add_argument("--script-timeout", type=float, default=30.0, help="notify script timeout, s")
+
+
+def options_from(args: argparse.Namespace) -> NotifierOptions:
+    delivery = {
+        "ack_wait": args.ack_wait,
+        "initial_delay": args.retry_initial,
+        "max_delay": args.retry_max,
+        "max_attempts": args.max_attempts,
+    }
+    return NotifierOptions(
+        health=not args.no_health,
+        lease_ttl=args.lease_ttl,
+        script_timeout=args.script_timeout,
+        delivery=delivery,
+    )
+
+
+def build(ctx: ServiceContext, config: Config) -> NotifierService:
+    return NotifierService(config, ctx.settings, options=options_from(ctx.args), ctx=ctx)
+
+
+SPEC = ServiceSpec(
+    name="notifier",
+    description="lifeline notifier service: scripts, mail, FIFO, webhooks, plugins (docs/notifier.md)",
+    build=build,
+    add_arguments=add_arguments,
+    replicas=True,
+)
+"""What ``python -m services.notifier`` runs (``shared.runner``)."""

@@ -9,10 +9,11 @@ Order at start (keepalived's): every configured instance's VIPs are removed
 first (a restarted service never leaves a stale VIP), link states and known
 tracker results are fed in, then ``Start``.  SIGTERM: ``Stop`` on every
 machine (priority 0 from masters, VIPs removed, STOP events), the publisher
-gets at most one second to flush, exit 0.  SIGHUP (or the ``reload``
-endpoint): re-read the file; a config with errors is refused as a whole; else
-``reload_plan`` decides per instance: untouched, changed in place (state, VIPs
-and timers kept), or restarted (identity changes only).
+gets at most one second to flush.  Reload (SIGHUP or the ``reload``
+endpoint, both through the runner, which refuses a file with errors as a
+whole): ``apply`` hands the new file to ``reload_plan``, which decides per
+instance: untouched, changed in place (state, VIPs and timers kept), or
+restarted (identity changes only).
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -41,27 +40,16 @@ from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, can
 from services.vrrp.kernel.addresses import InterfaceInfo, Rtnl, interface_info, link_states
 from services.vrrp.kernel.announce import Announcer
 from services.vrrp.kernel.nft import Firewall
+from services.vrrp.kernel.precise_loop import precise_loop
 from services.vrrp.kernel.receivers import SocketPool
 from services.vrrp.kernel.routes import warn_unprogrammable
 from services.vrrp.kernel.static_config import StaticConfig
 from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
 from shared.bus import Publisher, connect, register_service
-from shared.config.diagnostics import ConfigError, Diagnostic, Severity
-from shared.config.load import load
 from shared.config.model import Config
-from shared.events import (
-    STATE_BUCKET,
-    InstanceControl,
-    Notice,
-    ReloadReply,
-    TrackerResult,
-    TransitionReason,
-    decode,
-    encode,
-    encode_token,
-    notice_subject,
-)
+from shared.events import STATE_BUCKET, Notice, TrackerResult, TransitionReason, decode, encode_token
+from shared.runner.run import ServiceContext, ServiceSpec
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -71,26 +59,15 @@ TRACKER_STATE_WAIT = 2.0  # seconds a start waits for the bus's last tracker res
 """Seconds the publisher may spend flushing at exit: never block exit on NATS."""
 
 
-def errors_of(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
-    return [d for d in diagnostics if d.severity == Severity.ERROR]
-
-
-def log_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
-    """Each diagnostic as one log line, at the level its severity deserves."""
-    for d in diagnostics:
-        level = logging.ERROR if d.severity == Severity.ERROR else logging.WARNING
-        log.log(level, "%s", d)
-
-
 class VrrpService:
     """Everything one vrrp process runs (one per node)."""
 
-    def __init__(self, *, config_path: str, node: str, nats_url: str, config_id: str | None = None) -> None:
-        self.config_path = config_path
-        self.node = node
-        self.nats_url = nats_url
-        self.config_id = config_id
-        self.publisher = Publisher(node)
+    def __init__(self, ctx: ServiceContext, config: Config) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.config_path = ctx.config_path
+        self.node = ctx.node
+        self.publisher = Publisher(ctx.node)
         self.runners: dict[str, InstanceRunner] = {}
         self.groups: dict[str, GroupDriver] = {}
         self._group_members: dict[str, list[str]] = {}
@@ -101,13 +78,11 @@ class VrrpService:
         """static_ipaddress/routes/rules: set at start, removed at stop (keepalived)."""
         self._announcers: dict[str, Announcer] = {}
         self._links: dict[str, bool] = {}
-        self._stopping = asyncio.Event()
         self._trackers_read = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._netlink_lock = asyncio.Lock()
         self._vips = VipSocket()
         self._tasks: list[asyncio.Task[None]] = []
-        self._notices: set[asyncio.Task[None]] = set()
         self._nc: Client | None = None
         self._ipr: Rtnl = None
         self.firewall = Firewall()
@@ -115,32 +90,22 @@ class VrrpService:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def run(self, config: Config) -> int:
-        """Start everything, wait for SIGTERM/SIGINT, stop cleanly; returns the exit code."""
+    async def start(self) -> None:
+        """Stale VIPs out, static items in, links read, the bus in a side task, then every instance."""
         loop = asyncio.get_running_loop()
         self._ipr = AsyncIPRoute()
-        try:
-            plans = await self._plans(config)
-            for plan in plans.values():
-                await self._remove_stale(plan)
-            await self.firewall.reset()  # a no_accept table left by a killed run
-            self.static = StaticConfig.from_config(config)
-            await self.static.apply(self._ipr, self._netlink_lock)
-            await self._read_links(plans.values())
-            self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
-            self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
-            await self._await_tracker_state(plans.values())
-            await self._start_instances(list(plans.values()))
-            gc.freeze()  # start-up objects never die: keep them out of every later collection's scan
-            self._install_signals(loop)
-            await self._stopping.wait()
-            await self._shutdown()
-        finally:
-            self.pool.close()
-            for announcer in self._announcers.values():
-                announcer.close()
-            self._ipr.close()
-        return 0
+        plans = await self._plans(self.config)
+        for plan in plans.values():
+            await self._remove_stale(plan)
+        await self.firewall.reset()  # a no_accept table left by a killed run
+        self.static = StaticConfig.from_config(self.config)
+        await self.static.apply(self._ipr, self._netlink_lock)
+        await self._read_links(plans.values())
+        self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
+        self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
+        await self._await_tracker_state(plans.values())
+        await self._start_instances(list(plans.values()))
+        gc.freeze()  # start-up objects never die: keep them out of every later collection's scan
 
     async def _await_tracker_state(self, plans: Iterable[InstancePlan]) -> None:
         """Give the bus a moment to say what unweighted trackers last reported.
@@ -155,17 +120,18 @@ class VrrpService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._trackers_read.wait(), TRACKER_STATE_WAIT)
 
-    def stop(self) -> None:
-        """Ask ``run`` to shut down (what SIGTERM does)."""
-        self._stopping.set()
-
-    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.add_signal_handler(signal.SIGTERM, self.stop)
-        loop.add_signal_handler(signal.SIGINT, self.stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+    async def stop(self) -> None:
+        """Every machine stops (priority 0 from masters, VIPs out, STOP events); the bus flushes briefly."""
+        try:
+            await self._shutdown()
+        finally:
+            self.pool.close()
+            for announcer in self._announcers.values():
+                announcer.close()
+            if self._ipr is not None:
+                self._ipr.close()
 
     async def _shutdown(self) -> None:
-        """Stop every machine (priority 0, VIPs removed, STOP events), flush the bus briefly."""
         log.info("Stopping")
         for runner in self.runners.values():
             runner.stop()
@@ -393,7 +359,7 @@ class VrrpService:
 
     async def _bus(self) -> None:
         """Connect (forever), start publishing, listen for trackers, serve status/reload."""
-        nc = await connect(self.nats_url, f"lifeline-vrrp-{self.node}")
+        nc = await connect(self.ctx.nats_url, self.ctx.client_name, settings=self.ctx.settings)
         self._nc = nc
         await self.publisher.start(nc)
         track = f"lifeline.{encode_token(self.node)}.track.>"
@@ -404,7 +370,7 @@ class VrrpService:
             service="vrrp",
             version=VERSION,
             status=self.status,
-            reload=self._reload_request,
+            reload=self.ctx.reload_request,
             publisher=self.publisher,
         )
         await self.control.register(svc)
@@ -425,45 +391,21 @@ class VrrpService:
         """An operator event (control change, split brain): into the event stream like ``InstanceState``.
 
         Through the publisher's ordered outbox, so it survives a NATS outage
-        and keeps its place among the node's events.  The deprecated
-        core-NATS copy on ``notice_subject`` (same payload) is sent only
-        while NATS is there, as before.
+        and keeps its place among the node's events.
         """
-        stamped = self.publisher.publish(event)
-        nc = self._nc
-        if nc is None or not nc.is_connected:
-            return
-        kind = "control" if isinstance(stamped, InstanceControl) else "split_brain"
-        subject = notice_subject(self.node, kind, stamped.instance)
-        task = asyncio.get_running_loop().create_task(nc.publish(subject, encode(stamped)))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
-
-    async def _reload_request(self, _body: bytes) -> ReloadReply:
-        return await self.reload()
+        self.publisher.publish(event)
 
     # ------------------------------------------------------------------ reload
 
-    async def reload(self) -> ReloadReply:
-        """Re-read the config; refuse it whole on errors, else apply the difference (``reload_plan.py``)."""
-        log.info("Reloading %s", self.config_path)
-        try:
-            loaded = await asyncio.to_thread(load, Path(self.config_path), config_id=self.config_id)
-        except ConfigError as exc:
-            log.error("reload refused: %s", exc)
-            return ReloadReply(ok=False, errors=[str(exc)])
-        errors = errors_of(loaded.diagnostics)
-        log_diagnostics(loaded.diagnostics)
-        if errors:
-            log.error("reload refused: %d error(s); the running configuration stays", len(errors))
-            return ReloadReply(ok=False, errors=[str(d) for d in errors])
+    async def apply(self, config: Config) -> str:
+        """A valid new file (the runner refused any with errors): the difference, per ``reload_plan``."""
         async with self._reload_lock:
-            detail = await self._apply(loaded.config)
+            detail = await self._apply(config)
             if self.static is not None:
-                fresh = StaticConfig.from_config(loaded.config)
+                fresh = StaticConfig.from_config(config)
                 self.static = await self.static.replace(fresh, self._ipr, self._netlink_lock)
-        log.info("Reload done: %s", detail)
-        return ReloadReply(ok=True, detail=detail)
+            self.config = config
+        return detail
 
     async def _apply(self, config: Config) -> str:
         """Stop removed instances, restart those that must, change the rest in place; returns the summary."""
@@ -505,3 +447,12 @@ class VrrpService:
             LinkChanged(interface=i, up=self._links.get(i, False)) for i in sorted(plan.tracked_interfaces)
         )
         runner.reconfigure(plan, trackers, links)
+
+
+SPEC = ServiceSpec(
+    name="vrrp",
+    description="lifeline VRRP service: elections, VIPs, GARP/NA (docs/vrrp.md)",
+    build=VrrpService,
+    loop_factory=precise_loop,
+)
+"""What ``python -m services.vrrp`` runs (``shared.runner``)."""

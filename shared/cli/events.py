@@ -29,6 +29,7 @@ from shared.events import (
     InstanceState,
     PoolEvent,
     RealServerHealth,
+    ServiceReload,
     SplitBrain,
     TrackerResult,
     decode_for_subject,
@@ -83,6 +84,11 @@ def human_line(event: Event) -> str:
             return f"{head} lvs {event.virtual} {event.kind}{real} weight_sum {event.weight_sum}"
         case TrackerResult():
             return f"{head} track {event.tracker} {'ok' if event.ok else 'FAILED'} {event.detail}".rstrip()
+        case ServiceReload():
+            if event.ok:
+                return f"{head} {event.service} reloaded ({event.trigger}): {event.detail}"
+            errors = "; ".join(event.errors)
+            return f"{head} {event.service} RELOAD REFUSED ({event.trigger}), old config kept: {errors}"
     assert_never(event)
 
 

@@ -34,6 +34,7 @@ from shared.events import (
     InstanceState,
     PoolEvent,
     RealServerHealth,
+    ServiceReload,
     SplitBrain,
     TrackerResult,
 )
@@ -77,7 +78,7 @@ def add_bus_options(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with ``--nats`` on top; raises ``SettingsError`` on a bad file."""
     path = Path(args.settings) if getattr(args, "settings", None) else None
-    return load_settings(path, nats_url=getattr(args, "nats", None))
+    return load_settings(path, required=path is not None, nats_url=getattr(args, "nats", None))
 
 
 @contextlib.asynccontextmanager
@@ -196,6 +197,8 @@ def summary(event: Event) -> str:
         case PoolEvent():
             quorum = "quorum up" if event.quorum_up else "QUORUM DOWN"
             return f"{quorum} weight {event.weight_sum}" + (" sorry" if event.sorry_active else "")
+        case ServiceReload():
+            return "reloaded" if event.ok else f"RELOAD REFUSED ({len(event.errors)} error(s))"
     assert_never(event)
 
 

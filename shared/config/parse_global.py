@@ -622,11 +622,17 @@ def finish(ctx: Context, config: Config, host: Host) -> None:
 
 
 def check_smtp_server(ctx: Context, gd: GlobalDefs, host: Host) -> None:
-    """keepalived -t: "Invalid smtp server NAME PORT" for a name it cannot resolve (exit non-zero)."""
+    """keepalived -t: "Invalid smtp server NAME PORT" for a name it cannot resolve (exit non-zero).
+
+    A warning, not an error: it fails ``config check`` like keepalived's ``-t``,
+    but at run time keepalived logs it and runs on, and so must we: a node
+    whose DNS is not up yet at boot must still hold its VIPs (the notifier
+    resolves the name again for each mail).
+    """
     server = gd.smtp_server
     if server is None or _is_ip(server.host) or host.resolves(server.host):
         return
-    ctx.diagnostics.error(
+    ctx.diagnostics.warning(
         server, f"Invalid smtp server {server.host} {server.port}: the name does not resolve"
     )
 

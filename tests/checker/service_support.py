@@ -13,8 +13,8 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from services.checker.__main__ import load_config
 from services.checker.service import CheckerService, Options
+from shared.config.load import load_strict
 from shared.events import Event, RealServerHealth, TrackerResult, decode, encode_token
 
 
@@ -22,7 +22,7 @@ async def start_service(conf: Path, node: str, url: str, **kw: object) -> Checke
     opts = Options(node=node, nats_url=url, beat=0.1, ttl=0.3, tracker_heartbeat=0.5, process_scan=0.2)
     for k, v in kw.items():
         setattr(opts, k, v)
-    svc = CheckerService(load_config(str(conf), None), opts)
+    svc = CheckerService(load_strict(conf), opts)
     await svc.start()
     return svc
 

@@ -15,6 +15,7 @@ import pytest
 
 from services.checker.__main__ import main as checker_main
 from shared.events import Event, RealServerHealth, ServiceStatus, TrackerResult, status_subject
+from shared.exit_codes import Exit
 from tests.checker.servers import HttpServer
 from tests.checker.service_support import Recorder, hanging_listener, start_service
 from tests.support.nats import NatsServer, free_port
@@ -217,9 +218,9 @@ virtual_server 127.0.0.1 81 {{
 def test_user_errors_give_a_message_not_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert checker_main(["--config", str(tmp_path / "missing.conf"), "--node", "x"]) == 1
+    assert checker_main(["--config", str(tmp_path / "missing.conf"), "--node", "x"]) == Exit.CONFIG
     bad = tmp_path / "bad.conf"
     bad.write_text("vrrp_script s {\n  script\n}\n")
-    assert checker_main(["--config", str(bad), "--node", "x"]) == 1
+    assert checker_main(["--config", str(bad), "--node", "x"]) == Exit.CONFIG
     err = capsys.readouterr().err
     assert "Traceback" not in err and "checker:" in err

@@ -133,7 +133,14 @@ class Node:
         # Notifier first: its durable consumers must exist before the first transition is published.
         notifier = self.start(
             "notifier",
-            *("--settings", str(self.workdir / "absent.toml"), "--retry-initial", "0.2", "--retry-max", "1"),
+            *(
+                "--settings",
+                str(_empty(self.workdir / "empty.toml")),
+                "--retry-initial",
+                "0.2",
+                "--retry-max",
+                "1",
+            ),
         )
         wait_until(f"{self.name}'s notifier", lambda: "notifier ready" in notifier.log(), 20)
         self.start("checker")
@@ -258,3 +265,9 @@ def test_failover_mails_keepalived_subjects_and_a_cut_off_node_mails_after_its_l
         for node in (b, a):
             with contextlib.suppress(Exception):
                 node.close()
+
+
+def _empty(path: Path) -> Path:
+    """An empty lifeline.toml: the service must not read the host's."""
+    path.write_text("")
+    return path

@@ -114,7 +114,7 @@ def test_reload_of_a_master_moves_its_drop_set_with_its_vips_and_mode(lab: Lab) 
     def reload(text: str, done: int) -> None:
         pa.conf.write_text(text)
         pa.signal(signal.SIGHUP)
-        wait_until(f"reload {done}", lambda: pa.log().count("Reload done") == done, 10)
+        wait_until(f"reload {done}", lambda: pa.log().count("reload applied") == done, 10)
 
     reload(instance(150, vip=f"{vip}/24\n        {vip2}/24", extra="    no_accept"), 1)
     wait_until("the new VIP in the drop set", lambda: dropped(a) == {vip, vip2}, 5)

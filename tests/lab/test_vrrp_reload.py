@@ -182,10 +182,10 @@ def reload_once(lab: Lab, pa: VrrpProc, index: int) -> str:
         reply = ask_reload(lab, pa.node)
         assert reply.ok, reply
         return reply.detail
-    done = pa.log().count("Reload done")
+    done = pa.log().count("reload applied")
     pa.signal(signal.SIGHUP)
-    wait_until("the reload to finish", lambda: pa.log().count("Reload done") > done, 5)
-    return pa.log().rsplit("Reload done: ", 1)[1].splitlines()[0]
+    wait_until("the reload to finish", lambda: pa.log().count("reload applied") > done, 5)
+    return pa.log().rsplit("reload applied: ", 1)[1].splitlines()[0]
 
 
 def test_fifty_reloads_under_a_master_lose_no_ping_and_no_advert(lab3: Lab) -> None:

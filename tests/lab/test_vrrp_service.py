@@ -42,6 +42,7 @@ from shared.events import (
     encode,
     tracker_subject,
 )
+from shared.exit_codes import Exit
 from tests.support.lab import LabHost, NatsProxy
 from tests.support.nats import NatsServer
 
@@ -413,7 +414,7 @@ def test_tracker_result_on_the_bus_moves_mastership(lab: Lab) -> None:
     ]
 
 
-def test_bad_config_exits_1_without_traceback(tmp_path: Path) -> None:
+def test_bad_config_exits_78_without_traceback(tmp_path: Path) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("vrrp_instance VI_1 {\n    priority 300\n}\n")
     proc = subprocess.run(
@@ -434,7 +435,7 @@ def test_bad_config_exits_1_without_traceback(tmp_path: Path) -> None:
         timeout=30,
         check=False,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == Exit.CONFIG
     assert "Traceback" not in proc.stderr
     assert f"{conf}:" in proc.stderr
     missing = subprocess.run(
@@ -445,5 +446,5 @@ def test_bad_config_exits_1_without_traceback(tmp_path: Path) -> None:
         timeout=30,
         check=False,
     )
-    assert missing.returncode == 1
+    assert missing.returncode == Exit.CONFIG
     assert "Traceback" not in missing.stderr

@@ -85,7 +85,7 @@ def test_sighup_reload_restarts_only_changed_instances(lab: Lab) -> None:
     pa.conf.write_text(instance(150) + instance(50, name="VI_2", vrid=52, vip="192.0.2.200"))
     pa.signal(signal.SIGHUP)
     wait_until("b to take VI_2", lambda: has_vip(b, "192.0.2.200"), 5)
-    assert "Reload done: reconfigured VI_2" in pa.log()
+    assert "reload applied: reconfigured VI_2" in pa.log()
     assert has_vip(a, VIP4) and not has_vip(b, VIP4)
     vi1 = lab.events(pa.node, 10, timeout=2)
     vi1_states = [(e.state.value, e.reason.value) for e in vi1 if e.instance == "VI_1"]

@@ -12,6 +12,8 @@ from shared.events import (
     PoolEvent,
     PoolEventKind,
     RealServerHealth,
+    ReloadTrigger,
+    ServiceReload,
     SplitBrain,
     TrackerKind,
     TrackerResult,
@@ -101,5 +103,12 @@ def every_event() -> list[Event]:
             hysteresis=1,
             quorum_up=False,
             sorry_active=True,
+        ),
+        ServiceReload(
+            service="checker",
+            ok=False,
+            trigger=ReloadTrigger.SIGNAL,
+            config="/etc/keepalived/keepalived.conf",
+            errors=("/etc/keepalived/keepalived.conf:12: error: unknown keyword 'virtual_router'",),
         ),
     ]

@@ -104,9 +104,11 @@ class NotifierProcess:
     """``python -m services.notifier`` as a real subprocess, to be killed with SIGKILL."""
 
     def __init__(self, conf: Path, node: str, url: str, log: Path) -> None:
+        settings = log.parent / "empty.toml"  # no lifeline.toml of the host's
+        settings.write_text("")
         self.args = [
             sys.executable, "-m", "services.notifier", "--config", str(conf), "--node", node,
-            "--nats", url, "--settings", str(log.parent / "absent.toml"), "--no-health",
+            "--nats", url, "--settings", str(settings), "--no-health",
             "--ack-wait", "2", "--lease-ttl", "1.5", "--retry-initial", "0.05", "--retry-max", "0.5",
             "--max-attempts", "0",
         ]  # fmt: skip

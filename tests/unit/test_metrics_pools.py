@@ -13,8 +13,8 @@ import time
 import msgspec
 
 from services.lvs.engine import Engine
-from services.lvs.service import load_lvs
 from shared.cli.metrics_collect import build
+from shared.config.load import load
 from shared.events import ServiceStatus
 from tests.unit.lvs.test_engine import SCENARIO, FakeKernel
 
@@ -35,7 +35,7 @@ def scrape(engine: Engine) -> str:
 
 def test_pool_sizes_follow_health_and_the_kernel() -> None:
     kernel = FakeKernel()
-    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
     engine.reconcile()
     pool = engine.pools[VIRTUAL]
     configured = len(pool.reals)

@@ -47,6 +47,7 @@ from shared.events import (
     InstanceState,
     PoolEvent,
     RealServerHealth,
+    ServiceReload,
     SplitBrain,
     TrackerResult,
     msg_id,
@@ -97,6 +98,8 @@ def order_key(event: Event) -> str:
             return f"virtual:{event.node}:{event.virtual}"
         case TrackerResult():
             return f"tracker:{event.node}:{event.tracker}"
+        case ServiceReload():
+            return f"service:{event.node}:{event.service}"
 
 
 class Acker(Protocol):

@@ -149,8 +149,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     checker = Daemon("checker-a", ["unshare", "-m", "sh", "-c", cmd], workdir)
     e = Env(lab, nats, workdir, lvs_a, lvs_a, checker, scenario, {})
     e.start_lvs_b(keep=True)
-    e.lvs_a.wait_for("lvs: ready", 180)
-    e.lvs_b.wait_for("lvs: ready", 180)
+    e.lvs_a.wait_for("lifeline-lvs ready", 180)
+    e.lvs_b.wait_for("lifeline-lvs ready", 180)
     e.lvs_a.wait_for("on the bus", 60)
     e.lvs_b.wait_for("on the bus", 60)
     try:

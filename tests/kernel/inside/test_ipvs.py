@@ -15,7 +15,7 @@ from services.lvs.core.desired import ServiceKey, Table, build_plans, plan_table
 from services.lvs.core.pool import Pool
 from services.lvs.core.reconcile import diff
 from services.lvs.kernel.ipvs import Ipvs
-from services.lvs.service import load_lvs
+from shared.config.load import load
 from shared.events import CheckerKind, InstanceState, RealServerHealth, VrrpState
 from tests.kernel.inside.conftest import ARCHWIKI, SCENARIO, Env
 from tests.kernel.inside.lab import client_socket, http_get, sh, wait_until
@@ -38,7 +38,7 @@ def kernel() -> Table:
 def expected(path: object) -> Table:
     """The table a freshly started service must program: every real server alive."""
     table: Table = {}
-    for name, plan in build_plans(load_lvs(str(path), None)).items():
+    for name, plan in build_plans(load(str(path)).config.lvs).items():
         del name
         table.update(plan_table(plan, Pool(plan).members()))
     return table
@@ -258,7 +258,7 @@ def test_restart_keeps_an_established_connection(env: Env) -> None:
     assert kernel() == before
     assert len(env.pool_events("b", VS_B)) == announced, "--keep removes nothing, so omega announces nothing"
     lvs = env.start_lvs_b(keep=False)
-    lvs.wait_for("lvs: ready", 180)
+    lvs.wait_for("lifeline-lvs ready", 180)
     assert "reconcile (start): 0 operations" in lvs.output()
     sock.sendall(b"after\n")
     assert sock.recv(100) == b"after\n", "the connection must survive the restart"
@@ -286,7 +286,7 @@ def test_reload_changes_only_what_changed(env: Env) -> None:
     env.lvs_b.wait_for("on the bus", 120)
     mark = len(env.lvs_b.output())
     env.lvs_b.send(signal.SIGHUP)
-    env.lvs_b.wait_for("lvs: reloaded", 60, after=mark)
+    env.lvs_b.wait_for("lifeline-lvs reloaded", 60, after=mark)
     last = env.status("b")["detail"]["last_reconcile"]  # type: ignore[index]
     env.record("reload_ops", last)
     assert last["kinds"] == {"set_dest": 1, "del_service": 1, "add_dest": 1}  # type: ignore[index]

@@ -88,9 +88,10 @@ def test_archwiki_global_defs() -> None:
     assert g.smtp_server == SmtpServer(host="mail.example.net", port=25, file=FILE, line=7)
 
 
-def test_unresolvable_smtp_server_is_an_error_at_its_line() -> None:
+def test_unresolvable_smtp_server_is_a_warning_at_its_line() -> None:
+    """It fails ``config check`` (as keepalived -t) but must not stop a service that boots before DNS."""
     _, diags = run(block("global_defs", line("smtp_server mail.example.net", 7)))
-    assert diags == ["error:7:Invalid smtp server mail.example.net 25: the name does not resolve"]
+    assert diags == ["warning:7:Invalid smtp server mail.example.net 25: the name does not resolve"]
 
 
 def test_smtp_server_ip_needs_no_resolution() -> None:

@@ -10,7 +10,7 @@ from services.lvs.core.desired import DestKey, ServiceAttrs, ServiceEntry, Servi
 from services.lvs.core.reconcile import Op, apply_to
 from services.lvs.core.suspend import SuspendChange
 from services.lvs.engine import Engine
-from services.lvs.service import load_lvs
+from shared.config.load import load
 
 SCENARIO = Path(__file__).parents[2] / "kernel" / "inside" / "scenario.conf"
 KEY_B = ServiceKey(socket.AF_INET, socket.IPPROTO_TCP, "172.16.0.101", 80, 0)
@@ -34,10 +34,10 @@ class FakeKernel:
 
 def test_start_restart_and_release_touch_only_our_services(tmp_path: Path) -> None:
     kernel, state = FakeKernel(), tmp_path / "owned.json"
-    first = Engine(kernel, load_lvs(str(SCENARIO), None), state)
+    first = Engine(kernel, load(str(SCENARIO)).config.lvs, state)
     assert first.reconcile().ops == 22
     assert len(json.loads(state.read_text())) == 9
-    second = Engine(kernel, load_lvs(str(SCENARIO), None), state)  # a restart
+    second = Engine(kernel, load(str(SCENARIO)).config.lvs, state)  # a restart
     assert second.reconcile().ops == 0
     assert second.status()["in_sync"] is True
     second.release()
@@ -46,7 +46,7 @@ def test_start_restart_and_release_touch_only_our_services(tmp_path: Path) -> No
 
 def test_health_change_is_one_operation() -> None:
     kernel = FakeKernel()
-    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
     engine.reconcile()
     before = kernel.ops_applied
     engine.health("172.16.0.101:80/tcp", "172.16.1.24:80", False)
@@ -56,12 +56,12 @@ def test_health_change_is_one_operation() -> None:
 
 def test_service_removed_while_down_is_deleted_at_next_start(tmp_path: Path) -> None:
     kernel, state = FakeKernel(), tmp_path / "owned.json"
-    Engine(kernel, load_lvs(str(SCENARIO), None), state).reconcile()
+    Engine(kernel, load(str(SCENARIO)).config.lvs, state).reconcile()
     smaller = tmp_path / "smaller.conf"
     text = SCENARIO.read_text()
     start, end = text.index("virtual_server 172.16.0.102 53"), text.index("virtual_server fwmark 7")
     smaller.write_text(text[:start] + text[end:])
-    report = Engine(kernel, load_lvs(str(smaller), None), state).reconcile()
+    report = Engine(kernel, load(str(smaller)).config.lvs, state).reconcile()
     assert report.kinds == {"del_service": 1}
 
 
@@ -76,7 +76,7 @@ def suspend_dests(kernel: FakeKernel) -> set[str]:
 
 def test_release_returns_omega_events_in_order_for_omega_pools_only() -> None:
     kernel = FakeKernel()
-    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
     engine.reconcile()
     release = engine.release()
     assert set(kernel.table) == {FOREIGN}
@@ -94,7 +94,7 @@ def test_release_returns_omega_events_in_order_for_omega_pools_only() -> None:
 
 def test_ha_suspend_ignores_health_until_the_address_is_local() -> None:
     kernel = FakeKernel()
-    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
     engine.reconcile()
     both = {"172.16.1.27:80", "172.16.1.28:80"}
     assert engine.addresses([(1, "127.0.0.1"), (2, "172.16.0.101")]) == [SuspendChange(VS_SUSPEND, True)]
@@ -116,7 +116,7 @@ def test_ha_suspend_ignores_health_until_the_address_is_local() -> None:
 
 def test_ha_suspend_before_any_address_snapshot_suspends_nothing() -> None:
     kernel = FakeKernel()
-    engine = Engine(kernel, load_lvs(str(SCENARIO), None))
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
     engine.reconcile()
     assert engine.health(VS_SUSPEND, "172.16.1.27:80", False)
     assert suspend_dests(kernel) == {"172.16.1.28:80"}

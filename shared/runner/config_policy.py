@@ -1,0 +1,45 @@
+"""The one configuration policy of every service: errors refuse the file as a whole.
+
+At start a file with errors means nothing runs (exit ``Exit.CONFIG`` after
+every ``file:line`` problem); at reload it means the running configuration
+stays and the errors are published.  Warnings and notes never refuse: they are
+logged, as keepalived logs what it shrugs off.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config.diagnostics import ConfigError, Diagnostic, Severity
+from shared.config.load import load
+from shared.config.model import Config
+
+log = logging.getLogger("lifeline.config")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A file read under the policy: ``config`` when usable, else the ``errors`` that refused it."""
+
+    path: str
+    config: Config | None
+    errors: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def read(path: str | Path, config_id: str | None, *, quiet: bool = False) -> Checked:
+    """Load ``path``; every diagnostic is logged at the level its severity deserves (unless ``quiet``)."""
+    try:
+        loaded = load(path, config_id=config_id)
+    except ConfigError as exc:
+        diagnostics = exc.diagnostics
+        config: Config | None = None
+    else:
+        diagnostics, config = loaded.diagnostics, loaded.config
+    if not quiet:
+        for d in diagnostics:
+            log.log(logging.ERROR if d.severity is Severity.ERROR else logging.WARNING, "%s", d)
+    errors = [str(d) for d in diagnostics if d.severity is Severity.ERROR]
+    return Checked(str(path), None if errors else config, errors, diagnostics)
