@@ -3,7 +3,7 @@
 keepalived prints most of these without a line number ("Virtual server
 [10.0.0.1]:tcp:80: no protocol set"); we pin each to the block or keyword that
 caused it.  Resolution fills every inherited field, so services read plain values:
-virtual_server -> real_server -> checker -> per-checker default (reference §7).
+virtual_server -> real_server -> checker -> per-checker default (docs/keepalived.md#health-checks).
 """
 
 from __future__ import annotations

@@ -433,7 +433,7 @@ def _on_vmac(
     excluded: tuple[Vip, ...],
     tx: Transport,
 ) -> tuple[InstanceParams, tuple[Vip, ...], tuple[Vip, ...], Transport]:
-    """VIPs without ``dev`` go on the VMAC; adverts too unless ``vmac_xmit_base`` (§2.10).
+    """VIPs without ``dev`` go on the VMAC; adverts too unless ``vmac_xmit_base`` (docs/keepalived.md#vmac).
 
     ``params.interface`` stays the base: it is what link tracking watches.
     """

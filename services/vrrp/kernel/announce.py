@@ -2,7 +2,7 @@
 
 A new MASTER must move the VIPs' layer-2 binding to itself at once; switches
 learn the source MAC, hosts update their ARP / neighbour caches.  The frames
-follow keepalived-behaviour.md §2.8 exactly:
+follow docs/keepalived.md#gratuitous-arp-and-unsolicited-na exactly:
 
 * **GARP**: an ARP *request* (op 1) to the broadcast MAC, from the interface
   (or VMAC) MAC, sender IP = target IP = VIP, target MAC ff:ff:ff:ff:ff:ff.

@@ -1,7 +1,7 @@
 """``no_accept``: while an instance is MASTER, nftables drops traffic to and from its VIPs.
 
 Why: RFC 5798 accept mode off means a master answers ARP/ND for its VIPs but
-takes no traffic addressed to them.  keepalived (§2.11) installs DROP rules
+takes no traffic addressed to them.  keepalived (docs/keepalived.md#accept-mode) installs DROP rules
 while MASTER for ``no_accept``, or for strict mode below priority 255; we do
 the same, with one table for both families::
 

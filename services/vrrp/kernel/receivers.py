@@ -1,7 +1,7 @@
 """Shared sockets: one receive socket per (interface, family, protocol, group) and send sockets.
 
 Why shared: keepalived demultiplexes received adverts per socket by VRID
-(keepalived-behaviour.md §2.7), so many instances on one interface cost one
+(docs/keepalived.md#receive-sockets-and-vrids), so many instances on one interface cost one
 socket, and the same VRID may be reused on another interface or group.  The
 codec does the work: ``decode`` → pick the instance by VRID → ``validate``
 against *that* instance's ``RxConfig``, so drops are counted per instance
@@ -9,7 +9,8 @@ against *that* instance's ``RxConfig``, so drops are counted per instance
 
 Why a repeat cache: in steady state a backup hears the same advert from the
 same master every interval, byte for byte, and decoding and validating it
-again in Python was most of a backup's CPU (issue 6).  ``RepeatCache``
+again in Python was most of a backup's CPU (bench/RESULTS.md, "VRRP
+scale").  ``RepeatCache``
 remembers, per VRID, the bytes of the last *accepted* advert and the verdict
 they got; a packet that decides the same way (:func:`repeat_key`) goes
 straight to the instance with that verdict, so the machine still sees every
@@ -150,7 +151,7 @@ class Receiver:
         Why ``poll(0)`` between reads rather than reading until EAGAIN: a
         backup usually wakes for a single advert, and the failing ``recvmsg``
         (buffers allocated, an exception raised and caught) cost more than the
-        advert itself (measured ~4 µs vs ~1 µs for the poll; issue 6).
+        advert itself (measured ~4 µs vs ~1 µs for the poll).
         """
         recvmsg, more = self.sock.recvmsg, self._more.poll
         while True:

@@ -1,4 +1,4 @@
-"""Raw VRRP sockets, opened the way keepalived 2.2.7 opens them (keepalived-behaviour.md §2.1, §2.9).
+"""Raw VRRP sockets, opened the way keepalived 2.2.7 opens them (docs/keepalived.md#packet-format).
 
 This is the thin IO shell around the sans-IO codec in ``services.vrrp.packet``:
 

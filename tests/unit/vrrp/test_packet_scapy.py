@@ -1,4 +1,4 @@
-"""Cross-checks against scapy's independent VRRP layers (DESIGN.md §5 "Independent codecs").
+"""Cross-checks against scapy's independent VRRP layers (docs/testing.md#independent-codecs).
 
 Both directions: our encoder → scapy decoder (fields equal, and scapy's own
 checksum, recomputed from scratch, equals ours: scapy uses the pseudo-header
