@@ -424,13 +424,6 @@ class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):
 Notice: TypeAlias = InstanceControl | SplitBrain
 """vrrp operator events: in the stream like every vrrp event, plus a deprecated copy on ``notice_subject``."""
 
-_NOTICE_DECODER: Final[msgspec.json.Decoder[Notice]] = msgspec.json.Decoder(Notice)
-
-
-def decode_notice(data: bytes | str) -> InstanceControl | SplitBrain:
-    """Decode a notice payload (``InstanceControl`` or ``SplitBrain``)."""
-    return _NOTICE_DECODER.decode(data)
-
 
 class ControlReply(msgspec.Struct, kw_only=True):
     """Answer of the vrrp control endpoints (``set_priority``, ``maintenance``, ``clear``)."""
