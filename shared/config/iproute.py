@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
+from shared.addresses import IPAddress
 from shared.config.context import Context
-from shared.config.model_vrrp import IPAddress, IPNetwork, Nexthop, Origin, Route, Rule, VirtualAddress
+from shared.config.model_vrrp import IPNetwork, Nexthop, Origin, Route, Rule, VirtualAddress
 from shared.config.node import Node
 
 SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}

@@ -14,8 +14,8 @@ from typing import Literal
 
 import msgspec
 
+from shared.addresses import IPAddress
 from shared.config.script import Script
-from shared.config.values import IPAddress
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos")
 SCHED_FLAGS = ("flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from decimal import Decimal, InvalidOperation
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from shared.addresses import IPAddress
 
 TRUE_WORDS = frozenset({"on", "true", "yes"})
 FALSE_WORDS = frozenset({"off", "false", "no"})

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from shared.addresses import IPAddress
 from shared.config.lvs_keys import protocol_of, rs_key, vs_key
 from shared.config.model_lvs import (
     DEFAULT_PERSISTENCE_TIMEOUT,
@@ -27,7 +28,6 @@ from shared.config.model_lvs import (
     RealServer,
     VirtualServer,
 )
-from shared.config.values import IPAddress
 from shared.events import real_server_key
 
 # linux/ip_vs.h constants (kernel ABI, stable)

@@ -40,12 +40,12 @@ from services.vrrp.core.machine_types import (
     OWNER_PRIORITY,
     GarpBurst,
     InstanceParams,
-    IPAddress,
     Reason,
     State,
 )
 from services.vrrp.core.priority import Tracking, effective_priority
 from services.vrrp.core.timers import CS, Deadlines, TimerKind, master_down_interval, skew_priority, skew_time
+from shared.addresses import IPAddress
 
 TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
     {

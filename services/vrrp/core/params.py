@@ -14,7 +14,7 @@ decides which instances to leave alone.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
 from typing import Literal
 
 import msgspec
@@ -29,6 +29,7 @@ from services.vrrp.packet import (
     RxConfig,
     auth_pass_bytes,
 )
+from shared.addresses import IPAddress
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
     Origin,
@@ -42,7 +43,6 @@ from shared.config.model_vrrp import (
     VrrpInstance,
 )
 
-IPAddress = IPv4Address | IPv6Address
 CS_PER_SECOND = 100
 OWNER = 255
 

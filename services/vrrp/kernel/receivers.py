@@ -27,7 +27,7 @@ import socket
 from ipaddress import IPv6Address
 from typing import NamedTuple
 
-from services.vrrp.core.params import IPAddress, Transport
+from services.vrrp.core.params import Transport
 from services.vrrp.instance import InstanceRunner
 from services.vrrp.kernel.precise_loop import direct_readers
 from services.vrrp.kernel.sockets import (
@@ -42,6 +42,7 @@ from services.vrrp.kernel.sockets import (
 )
 from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
 from services.vrrp.packet.checksum import internet_checksum
+from shared.addresses import IPAddress
 
 Ancillary = list[tuple[int, int, bytes]]
 RepeatKey = bytes | tuple[bytes, str, tuple[tuple[int, int, bytes], ...]]

@@ -49,12 +49,12 @@ from services.vrrp.packet import (
     ChecksumMode,
     Drop,
     Frame,
-    IPAddress,
     decode,
     encode_ipv4,
     encode_ipv4_ah,
     encode_vrrp,
 )
+from shared.addresses import IPAddress
 
 # Linux constants the stdlib ``socket`` module does not export (uapi/linux/in.h, in6.h, sockios.h).
 IP_PKTINFO = 8

@@ -27,9 +27,9 @@ from services.vrrp.packet.model import (
     Drop,
     DropReason,
     Frame,
-    IPAddress,
     RxConfig,
 )
+from shared.addresses import IPAddress
 
 
 def demux(frame: Frame, instances: Mapping[int, RxConfig]) -> RxConfig | Drop:
