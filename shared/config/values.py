@@ -54,14 +54,6 @@ def to_bool(word: str) -> bool:
     raise BadValue(f"one of on/off/true/false/yes/no, got '{word}'")
 
 
-def to_choice(word: str, choices: tuple[str, ...], *, fold_case: bool = True) -> str:
-    """Return the canonical spelling from ``choices`` that ``word`` names."""
-    for choice in choices:
-        if word == choice or (fold_case and word.lower() == choice.lower()):
-            return choice
-    raise BadValue(f"one of {', '.join(choices)}, got '{word}'")
-
-
 def to_ip(word: str) -> IPAddress:
     try:
         return ipaddress.ip_address(word)
