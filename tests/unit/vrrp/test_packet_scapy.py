@@ -65,10 +65,6 @@ def v3_adverts(
     )
 
 
-def _dst4(draw: st.DrawFn) -> IPv4Address:
-    return draw(st.one_of(st.just(GROUP4), ipv4s))
-
-
 def _scapy_recomputed(layer: VRRP | VRRPv3, pkt: IP | IPv6) -> bytes:
     """Rebuild ``pkt`` with scapy computing the VRRP checksum itself."""
     clone = pkt.copy()
