@@ -63,8 +63,9 @@ def many_instances(
 class Slot:
     """Where one instance lives: interface, VRID and multicast group (None: 224.0.0.18).
 
-    A VRID is unique per (interface, family, group) only (keepalived-behaviour.md
-    §2.7), so more than 255 instances on one interface need a second group.
+    A VRID is unique per (interface, family, group) only
+    (docs/keepalived.md#receive-sockets-and-vrids), so more than 255 instances on one
+    interface need a second group.
     """
 
     interface: str

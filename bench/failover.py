@@ -1,6 +1,6 @@
 """Failover time against the protocol's floor, keepalived and lifeline side by side in one run.
 
-What is measured (issue 3, "Benchmarks"): an observer on the segment
+What is measured: an observer on the segment
 timestamps, in the kernel (``SO_TIMESTAMPNS``), the *last advert of the old
 master* and the *first gratuitous ARP of the new master*.  The gap between
 them contains the protocol's own wait, which no implementation may shorten:

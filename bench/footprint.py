@@ -1,6 +1,6 @@
 """CPU seconds and memory of many VRRP instances, keepalived and lifeline on the same config.
 
-Scenarios (issue 3): 255 instances at advert_int 1 (v2) and 100 at 0.1 (v3).
+Scenarios: 255 instances at advert_int 1 (v2) and 100 at 0.1 (v3).
 Two nodes run the same file: ``a`` (priority 200) ends up master of every
 instance and sends all the adverts, ``b`` (priority 100) is backup and
 receives them; both roles cost something different, so both are reported.

@@ -1,4 +1,4 @@
-"""VRRP at scale (issue 6): no spurious transition, and the CPU and memory it costs.
+"""VRRP at scale: no spurious transition, and the CPU and memory it costs.
 
 Scenarios:
 
@@ -7,7 +7,7 @@ Scenarios:
 * ``256x100ms-v3``: 256 instances, VRRPv3, advert_int 0.1, on one interface.
   A VRID is unique per (interface, family, multicast group) and only 255
   exist, so VRIDs 1..128 use 224.0.0.18 and VRIDs 1..128 again use
-  ``mcast_dst_ip 224.0.0.19`` (keepalived-behaviour.md §2.7).
+  ``mcast_dst_ip 224.0.0.19`` (docs/keepalived.md#receive-sockets-and-vrids).
 
 Two nodes run the same file: ``a`` (priority 200) starts first and becomes
 master of everything, then ``b`` (priority 100) joins as backup.  After

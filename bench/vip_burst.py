@@ -1,6 +1,6 @@
 """Takeover of one instance with 80 VIPs: every VIP and GARP out, and the adverts still on time.
 
-Why (issue 6, keepalived #1653): a new master adds all its addresses and sends
+Why: a new master adds all its addresses and sends
 a gratuitous ARP for each; if that work sits between two adverts, the next
 advert leaves late, and at advert_int 0.1 a late enough one makes the old
 backup (or anyone) take over again: a flap caused by the takeover itself.

@@ -127,7 +127,7 @@ def is_token(token: str) -> bool:
 # --------------------------------------------------------------------------- keys for LVS objects
 
 
-def virtual_server_key(address: str, port: int, protocol: str = "tcp") -> str:
+def virtual_server_key(address: str, port: int, protocol: str) -> str:
     """Canonical name of an IP virtual server: ``172.16.0.100:80/tcp``, ``[2001:db8::1]:443/tcp``."""
     host = f"[{address}]" if ":" in address else address
     return f"{host}:{port}/{protocol.lower()}"

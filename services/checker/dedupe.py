@@ -1,4 +1,4 @@
-"""One probe for identical checks: group by ``probe_key`` and fan results out.
+"""One probe for identical checks: the scheduler keys ``SingleFlight`` by ``probe_key``.
 
 Two virtual servers often share a real server, and so the same probe (same kind,
 address, port, binding, timeout and kind-specific settings).  Their timing
@@ -13,51 +13,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from shared.config.model_lvs import Checker, RealServer, VirtualServer
 
 R = TypeVar("R")
-ProbeKey = tuple[object, ...]
 
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Subscriber:
-    """One (virtual server, real server, checker) that wants a group's results."""
+    """One (virtual server, real server, checker) that wants the results of its probe."""
 
     virtual: VirtualServer
     real: RealServer
     checker: Checker
     index: int
     """Position of ``checker`` in ``real.checkers``: tells a real server's checkers apart."""
-
-    @property
-    def real_id(self) -> tuple[str, str]:
-        """(virtual, real) as keepalived names them in logs: ``[ip]:proto:port``, ``ip:port``."""
-        return self.virtual.name, f"{self.real.address}:{self.real.port}"
-
-
-@dataclass(eq=False, slots=True)
-class ProbeGroup:
-    """Subscribers whose checkers have the same ``probe_key``; ``checker`` is the first of them."""
-
-    key: ProbeKey
-    checker: Checker
-    subscribers: list[Subscriber] = field(default_factory=list)
-
-
-def group_checks(checks: Iterable[tuple[VirtualServer, RealServer, Checker]]) -> list[ProbeGroup]:
-    """Groups in order of first appearance (``LvsConfig.checks()`` order), deterministic for tests."""
-    groups: dict[ProbeKey, ProbeGroup] = {}
-    for vs, rs, check in checks:
-        key = check.probe_key()
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = ProbeGroup(key, check)
-        index = next(i for i, c in enumerate(rs.checkers) if c is check)
-        group.subscribers.append(Subscriber(vs, rs, check, index))
-    return list(groups.values())
 
 
 class SingleFlight(Generic[R]):

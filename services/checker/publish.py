@@ -27,7 +27,6 @@ import msgspec
 from nats.js.kv import KeyValue
 
 from services.checker.trackers.base import TrackerOutcome, contribution, faults
-from shared.bus import Publisher
 from shared.events import (
     CheckerKind,
     Event,
@@ -238,7 +237,3 @@ class RealServerChannel:
             ts = stamped.ts if isinstance(stamped, RealServerHealth) else event.ts
             self.sink(msgspec.structs.replace(durable_transition(event), ts=ts))
         return event
-
-
-def publisher_sink(publisher: Publisher) -> Sink:
-    return publisher.publish

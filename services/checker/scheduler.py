@@ -30,33 +30,18 @@ from services.checker.core.retry import CheckerState, RealServerState, Timing
 from services.checker.dedupe import SingleFlight, Subscriber
 from services.checker.probes import ProbeResult, Target, kind_of, run_probe
 from services.checker.publish import RealServerChannel, Sink, StateCache
+from shared.config.lvs_keys import rs_key, vs_key
 from shared.config.model import Config
-from shared.config.model_lvs import FileCheck, RealServer, VirtualServer
+from shared.config.model_lvs import FileCheck
 from shared.events import (
     CheckerKind,
     RealServerHealth,
-    fwmark_virtual_server_key,
-    group_virtual_server_key,
-    real_server_key,
-    virtual_server_key,
 )
 
 log = logging.getLogger("lifeline.checker.scheduler")
 
 TAKEOVER_JITTER = 1.0
 """A new owner with a KV baseline probes within this many seconds (not after the warmup)."""
-
-
-def virtual_key(vs: VirtualServer) -> str:
-    if vs.fwmark is not None:
-        return fwmark_virtual_server_key(vs.fwmark, vs.ip_family or "inet")
-    if vs.group is not None:
-        return group_virtual_server_key(vs.group)
-    return virtual_server_key(str(vs.address), vs.port, (vs.protocol or "tcp").lower())
-
-
-def real_key(rs: RealServer) -> str:
-    return real_server_key(str(rs.address), rs.port or 0)
 
 
 @dataclass(eq=False)
@@ -96,7 +81,7 @@ def build_entries(config: Config) -> dict[str, list[RealServerEntry]]:
     for vs, rs, check in config.lvs.checks():
         if kind_of(check) == "BFD_CHECK":
             continue
-        pair = (virtual_key(vs), real_key(rs))
+        pair = (vs_key(vs), rs_key(vs, rs))
         entry = by_pair.get(pair)
         if entry is None:
             weight = rs.weight if rs.weight is not None else vs.weight

@@ -52,16 +52,6 @@ def owner(key: str, replicas: Iterable[str]) -> str | None:
     return None if best is None else best[1]
 
 
-def assign(keys: Iterable[str], replicas: Iterable[str]) -> dict[str, str]:
-    live = sorted(set(replicas))
-    out: dict[str, str] = {}
-    for key in keys:
-        who = owner(key, live)
-        if who is not None:
-            out[key] = who
-    return out
-
-
 class Beat(msgspec.Struct, frozen=True, kw_only=True):
     """A replica's presence on the control subject (internal to the checker)."""
 

@@ -38,9 +38,9 @@ from services.notifier.sinks.base import DeliveryContext, Sink
 from services.notifier.sinks.fifo import FifoScope, FifoSink
 from services.notifier.sinks.script import ScriptSink
 from services.notifier.sinks.smtp import SmtpSink
+from shared.config.lvs_keys import rs_key, vs_key
 from shared.config.model import Config
 from shared.config.model_global import GlobalDefs, NotifyFifo
-from shared.config.model_lvs import RealServer, VirtualServer
 from shared.config.script import DEFAULT_SCRIPT_USER, LocalScriptFiles, Script, path_is_unsafe
 from shared.events import (
     Event,
@@ -49,10 +49,6 @@ from shared.events import (
     PoolEvent,
     PoolEventKind,
     RealServerHealth,
-    fwmark_virtual_server_key,
-    group_virtual_server_key,
-    real_server_key,
-    virtual_server_key,
 )
 from shared.settings import Settings
 
@@ -71,19 +67,6 @@ class SinkPlan:
 
 
 # --------------------------------------------------------------------------- keys
-
-
-def vs_key(vs: VirtualServer) -> str:
-    """The bus key of a virtual server (``shared.events`` builders; UDP when no protocol, as keepalived)."""
-    if vs.fwmark is not None:
-        return fwmark_virtual_server_key(vs.fwmark, vs.ip_family or "inet")
-    if vs.group is not None:
-        return group_virtual_server_key(vs.group)
-    return virtual_server_key(str(vs.address), vs.port, (vs.protocol or "UDP").lower())
-
-
-def rs_key(vs: VirtualServer, rs: RealServer) -> str:
-    return real_server_key(str(rs.address), rs.port if rs.port is not None else vs.port)
 
 
 # --------------------------------------------------------------------------- scripts

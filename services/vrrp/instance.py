@@ -245,11 +245,12 @@ class InstanceRunner:
     def on_advert(self, accepted: Accepted) -> None:
         """A validated advert for our VRID (the receiver already chose us).
 
-        The hot path of a backup (issue 6): the receiver hands us the same
-        ``Accepted`` object for every repeat of its master's advert, so we
-        hand the machine the same ``AdvertReceived`` object, which its
-        ``advert_again`` shortcut takes (no split-brain check needed: that
-        only applies to a MASTER, and the shortcut only to a BACKUP).
+        The hot path of a backup (thousands of adverts a second at scale):
+        the receiver hands us the same ``Accepted`` object for every repeat of
+        its master's advert, so we hand the machine the same
+        ``AdvertReceived`` object, which its ``advert_again`` shortcut takes
+        (no split-brain check needed: that only applies to a MASTER, and the
+        shortcut only to a BACKUP).
         """
         self.counters.adverts_received += 1
         again = accepted is self._last_accepted and self.group is None

@@ -1,7 +1,7 @@
 """The vrrp service: config → plans → running instances, wired to netlink, signals and the bus.
 
 Why the bus is a side task: the advert path (sockets, timers, VIPs) must work
-with NATS stopped (DESIGN §1).  So instances start before the bus is
+with NATS stopped (docs/vrrp.md).  So instances start before the bus is
 connected; ``connect`` retries forever in its own task; events are queued by
 ``Publisher.publish`` and flushed in order whenever NATS is there.
 

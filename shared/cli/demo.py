@@ -36,6 +36,7 @@ from typing import Any
 import nats
 from nats.aio.msg import Msg
 
+from services.vrrp.core import timers
 from shared import events
 from shared.cli.up import nats_server_binary
 from shared.config.host import NoHost
@@ -76,15 +77,13 @@ class Instance:
     vip: str
 
     @property
-    def skew(self) -> float:
-        """Skew_Time: (256 - priority)/256 s in v2 whatever the interval; v3 scales it (RFC 9568)."""
-        scale = 1.0 if self.version == 2 else self.advert_int
-        return (256 - self.priority) / 256 * scale
-
-    @property
     def master_down_interval(self) -> float:
-        """3 x advert_int + skew: how long a backup must hear nothing before it takes over."""
-        return 3 * self.advert_int + self.skew
+        """3 x advert_int + skew: how long a backup must hear nothing before it takes over.
+
+        The vrrp service's own formula (docs/keepalived.md#timers), so the floor
+        the demo prints is the one the backup really waits.
+        """
+        return timers.master_down_interval(self.version, self.priority, round(self.advert_int * timers.CS), 3)
 
 
 def read_instance(path: Path) -> Instance:

@@ -42,7 +42,7 @@ VRRP_STATE_NUMBER = {
     VrrpState.STOP: 4,
     VrrpState.DELETED: 5,
 }
-"""keepalived's own numbering (vrrp.h) for 0-3, as the exporters export it; 4-5 are lifeline's."""
+"""keepalived's numbering for 0-3 (docs/keepalived.md#signals), as the exporters export it; 4-5 are ours."""
 
 
 def _families() -> dict[str, Family]:

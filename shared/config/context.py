@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from shared.config.diagnostics import Diagnostics
 from shared.config.host import Host, NoHost
 from shared.config.node import Node
-from shared.config.values import BadValue, to_bool, to_choice, to_int, to_timer
+from shared.config.values import BadValue, to_bool, to_int, to_timer
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -54,11 +54,6 @@ class Context:
         except BadValue as exc:
             self.error(node, f"invalid value for '{node.keyword}': expected {exc}")
             return None
-
-    def no_extra_args(self, node: Node, allowed: int) -> None:
-        if len(node.args) > allowed:
-            extra = " ".join(node.args[allowed:])
-            self.warning(node, f"'{node.keyword}': ignoring unexpected extra words '{extra}'")
 
 
 def dispatch(ctx: Context, block: Node, table: Mapping[str, Handler], target: object) -> None:
@@ -99,10 +94,6 @@ def set_int(attr: str, lo: int | None = None, hi: int | None = None) -> Handler:
 
 def set_timer(attr: str, lo: float | None = None, hi: float | None = None) -> Handler:
     return set_with(attr, lambda w: to_timer(w, lo, hi))
-
-
-def set_choice(attr: str, choices: tuple[str, ...]) -> Handler:
-    return set_with(attr, lambda w: to_choice(w, choices))
 
 
 def set_flag(attr: str) -> Handler:

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 
+from shared.addresses import IPAddress
 from shared.config.context import Context
-from shared.config.model_vrrp import IPAddress, IPNetwork, Nexthop, Origin, Route, Rule, VirtualAddress
+from shared.config.model_vrrp import IPNetwork, Nexthop, Origin, Route, Rule, VirtualAddress
 from shared.config.node import Node
 
 SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
@@ -135,7 +136,7 @@ class Words:
 
 
 def parse_prefix(
-    ctx: Context, node: Node, word: str, *, host_default: bool = True
+    ctx: Context, node: Node, word: str
 ) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
     """``ADDR[/LEN]``: an invalid address drops the item; a bad length is clamped, as keepalived does."""
     addr_text, slash, len_text = word.partition("/")
@@ -156,13 +157,6 @@ def parse_prefix(
         ctx.error(node, f"prefix length {length} of '{word}' out of range 0..{width}: using {width}")
         length = width
     return ipaddress.ip_interface(f"{addr}/{length}")
-
-
-def _network(ctx: Context, node: Node, word: str) -> IPNetwork | None:
-    if word in ("default", "all", "any"):
-        return None
-    iface = parse_prefix(ctx, node, word)
-    return None if iface is None else iface.network
 
 
 def _address(word: str) -> IPAddress | None:

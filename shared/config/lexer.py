@@ -1,6 +1,6 @@
 """keepalived.conf text to a tree of ``Node``s, with every line's own file and line number.
 
-The pipeline mirrors keepalived 2.2.7 (lib/parser.c behaviour, checked with
+The pipeline mirrors keepalived 2.2.7 (docs/config-grammar.md, checked with
 ``keepalived -t``), because the stage at which each feature applies is
 visible to users:
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.addresses import IPAddress
 from shared.config.context import Context, Handler, set_parsed, set_with
 from shared.config.model_lvs import LvsMethod, Where
 from shared.config.node import Node
-from shared.config.values import BadValue, IPAddress, to_int, to_ip, to_timer
+from shared.config.values import BadValue, to_int, to_ip, to_timer
 
 MIN_TIMER = 0.000001
 MAX_CONNECT_TIMEOUT = 4294.967295

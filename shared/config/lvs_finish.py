@@ -3,7 +3,7 @@
 keepalived prints most of these without a line number ("Virtual server
 [10.0.0.1]:tcp:80: no protocol set"); we pin each to the block or keyword that
 caused it.  Resolution fills every inherited field, so services read plain values:
-virtual_server -> real_server -> checker -> per-checker default (reference §7).
+virtual_server -> real_server -> checker -> per-checker default (docs/keepalived.md#health-checks).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from shared.config.model import Config
 from shared.config.model_lvs import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DELAY_BEFORE_RETRY,
+    DEFAULT_PROTOCOL,
     DEFAULT_RETRY,
     BfdCheck,
     Checker,
@@ -85,8 +86,8 @@ def _check_service(ctx: Context, vs: VirtualServer, group: VirtualServerGroup | 
                 _at(vs, "protocol"), f"{vs.name}: protocol is ignored for fwmark services"
             )
     elif vs.protocol is None and (vs.address is not None or group is not None):
-        ctx.diagnostics.warning(vs.where, f"{vs.name}: no protocol set - defaulting to UDP")
-        vs.protocol = "UDP"
+        ctx.diagnostics.warning(vs.where, f"{vs.name}: no protocol set - defaulting to {DEFAULT_PROTOCOL}")
+        vs.protocol = DEFAULT_PROTOCOL
     if vs.address is not None and vs.port == 0 and vs.persistence_timeout is None:
         ctx.diagnostics.warning(vs.where, f"{vs.name}: a service without a port must be persistent")
     if vs.lb_algo is None:

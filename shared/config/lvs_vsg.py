@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 
+from shared.addresses import IPAddress
 from shared.config.context import Context
 from shared.config.lvs_common import end_of, to_port, to_u32, where
 from shared.config.model import Config
 from shared.config.model_lvs import VirtualServerGroup, VsgEntry
 from shared.config.node import Node
-from shared.config.values import BadValue, IPAddress, to_ip
+from shared.config.values import BadValue, to_ip
 
 
 def to_range(word: str) -> tuple[IPAddress, IPAddress]:

@@ -1,4 +1,4 @@
-"""The resolved configuration: one Struct per service slice, as DESIGN §1 describes.
+"""The resolved configuration: one Struct per service slice.
 
 Every service reads the whole file and takes its slice: vrrp reads ``vrrp``,
 the checker reads ``vrrp`` trackers and ``lvs`` checks, lvs reads ``lvs``, the

@@ -235,20 +235,7 @@ class GlobalDefs(msgspec.Struct, kw_only=True):
     def effective_helo_name(self) -> str:
         return self.smtp_helo_name if self.smtp_helo_name is not None else socket.gethostname()
 
-    def effective_garp_lower_prio_delay(self) -> int:
-        if self.vrrp_garp_lower_prio_delay is not None:
-            return self.vrrp_garp_lower_prio_delay
-        return self.vrrp_garp_master_delay
-
-    def effective_garp_lower_prio_repeat(self) -> int:
-        if self.vrrp_garp_lower_prio_repeat is not None:
-            return self.vrrp_garp_lower_prio_repeat
-        return self.vrrp_garp_master_repeat
-
     def effective_lower_prio_no_advert(self) -> bool:
         if self.vrrp_lower_prio_no_advert is not None:
             return self.vrrp_lower_prio_no_advert
         return self.vrrp_strict
-
-    def effective_vmac_addr_prefix(self) -> str:
-        return self.vmac_addr_prefix if self.vmac_addr_prefix is not None else self.vmac_prefix

@@ -14,12 +14,14 @@ from typing import Literal
 
 import msgspec
 
+from shared.addresses import IPAddress
 from shared.config.script import Script
-from shared.config.values import IPAddress
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos")
 SCHED_FLAGS = ("flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed")
 Protocol = Literal["TCP", "UDP", "SCTP"]
+DEFAULT_PROTOCOL: Protocol = "UDP"
+"""What an address or group service without ``protocol`` is (keepalived warns): ``lvs_keys.protocol_of``."""
 
 DEFAULT_DELAY_LOOP = 60.0
 DEFAULT_CONNECT_TIMEOUT = 5.0

@@ -16,9 +16,9 @@ import ipaddress
 
 import msgspec
 
+from shared.addresses import IPAddress
 from shared.config.script import Script
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

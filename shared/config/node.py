@@ -32,7 +32,3 @@ class Node:
     def words(self) -> tuple[str, ...]:
         """The keyword and its arguments: list blocks (VIPs, e-mail addresses) are lines of words."""
         return (self.keyword, *self.args)
-
-    @property
-    def is_block(self) -> bool:
-        return self.children is not None

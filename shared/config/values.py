@@ -10,8 +10,7 @@ from __future__ import annotations
 import ipaddress
 from decimal import Decimal, InvalidOperation
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from shared.addresses import IPAddress
 
 TRUE_WORDS = frozenset({"on", "true", "yes"})
 FALSE_WORDS = frozenset({"off", "false", "no"})
@@ -55,37 +54,11 @@ def to_bool(word: str) -> bool:
     raise BadValue(f"one of on/off/true/false/yes/no, got '{word}'")
 
 
-def to_choice(word: str, choices: tuple[str, ...], *, fold_case: bool = True) -> str:
-    """Return the canonical spelling from ``choices`` that ``word`` names."""
-    for choice in choices:
-        if word == choice or (fold_case and word.lower() == choice.lower()):
-            return choice
-    raise BadValue(f"one of {', '.join(choices)}, got '{word}'")
-
-
 def to_ip(word: str) -> IPAddress:
     try:
         return ipaddress.ip_address(word)
     except ValueError:
         raise BadValue(f"an IPv4 or IPv6 address, got '{word}'") from None
-
-
-def to_ip_interface(word: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-    """An address with an optional prefix length (``10.0.0.1/24``); without one it is a host."""
-    try:
-        return ipaddress.ip_interface(word)
-    except ValueError:
-        raise BadValue(f"an IP address with an optional /prefix, got '{word}'") from None
-
-
-def to_network(word: str) -> IPNetwork:
-    """A destination prefix; host bits set are accepted, as ``ip route`` does."""
-    if word == "default":
-        return ipaddress.IPv4Network("0.0.0.0/0")
-    try:
-        return ipaddress.ip_network(word, strict=False)
-    except ValueError:
-        raise BadValue(f"an IP prefix like 10.0.0.0/24, got '{word}'") from None
 
 
 def to_port(word: str) -> int:

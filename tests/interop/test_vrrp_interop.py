@@ -1,4 +1,4 @@
-"""Interop: lifeline's vrrp service and the real keepalived 2.2.7 on one segment (issue 3).
+"""Interop: lifeline's vrrp service and the real keepalived 2.2.7 on one segment.
 
 Every scenario runs in three pairings, (node a's implementation, node b's):
 

@@ -139,7 +139,7 @@ def assert_only_advertiser(packets: list[Packet], node: Node, *, ipv6: bool, mac
 
 
 def assert_vmac(seg: Segment, packets: list[Packet], master: Node, vip: str) -> None:
-    """Kernel and wire agree with keepalived's VMAC (§2.10) on ``master``.
+    """Kernel and wire agree with keepalived's VMAC (docs/keepalived.md#vmac) on ``master``.
 
     Kernel: on every node ``vrrp.<VRID>`` is a private-mode macvlan on eth0
     with MAC 00:00:5e:00:01:VRID, up (in BACKUP too); the master's carries the

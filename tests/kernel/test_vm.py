@@ -4,7 +4,8 @@ Why this shape: the host kernel has no IPVS and a VM boot is expensive, so one
 session fixture runs every in-VM test in a single boot and each host test
 reports one in-VM test by name (the failure message and the daemons' logs come
 back with it).  Without qemu, the Debian kernel or virtme-ng the tests skip
-locally and fail under CI (``CI`` set), as issue 7 wants them run, not skipped.
+locally and fail under CI (``CI`` set): CI must run them, a skip there would
+hide a broken VM set-up.
 """
 
 from __future__ import annotations

@@ -51,9 +51,7 @@ from tests.support.nats import NatsServer
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = Path("/work/shared/examples")
-if not EXAMPLES.is_dir():
-    EXAMPLES = REPO / "docs" / "examples"
+EXAMPLES = REPO / "docs" / "examples"
 ETH_P_IP = 0x0800
 IPPROTO_AH = 51
 BODY = b"lifeline lab page\n"

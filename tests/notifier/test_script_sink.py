@@ -59,7 +59,21 @@ async def test_runs_specific_then_generic_with_keepalived_argv_and_env(tmp_path:
 
 
 async def test_no_target_no_run(tmp_path: Path) -> None:
-    await ScriptSink(NotifyTargets()).deliver(master(), DeliveryContext())
+    """An event no script is configured for runs nothing and is delivered: no error, so no retry."""
+    out = tmp_path / "out"
+    record = script(tmp_path / "rec.sh", f'echo "$*" >> {out}\n')
+    for targets in (
+        NotifyTargets(),
+        NotifyTargets(instances={"VI_2": NotifyTarget(generic=s(record, "gen"))}),  # another instance's
+        NotifyTargets(instances={"VI_1": NotifyTarget(scripts={"BACKUP": s(record, "backup")})}),  # no MASTER
+    ):
+        await ScriptSink(targets).deliver(master(), DeliveryContext())
+    assert not out.exists()
+    # the control: the same recorder under VI_1's generic notify does run
+    await ScriptSink(NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(record, "gen"))})).deliver(
+        master(), DeliveryContext()
+    )
+    assert out.read_text() == "gen INSTANCE VI_1 MASTER 150\n"
 
 
 async def test_timeout_terms_then_kills_the_whole_group(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ One ``CheckerState`` per (virtual server, real server, checker).  The caller
 owns time: it passes ``now`` in and gets back when to probe next, so tests
 drive it with a fake clock and the scheduler with ``loop.time()``.
 
-Rules (reference §4 "How check results change the IPVS table", §7):
+Rules (docs/keepalived.md#health-checks):
 
 * one success marks the checker up;
 * an up checker is marked down after ``retry + 1`` consecutive failures; the

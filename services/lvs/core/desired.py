@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from shared.addresses import IPAddress
+from shared.config.lvs_keys import protocol_of, rs_key, vs_key
 from shared.config.model_lvs import (
     DEFAULT_PERSISTENCE_TIMEOUT,
     LvsConfig,
@@ -26,13 +28,7 @@ from shared.config.model_lvs import (
     RealServer,
     VirtualServer,
 )
-from shared.config.values import IPAddress
-from shared.events import (
-    fwmark_virtual_server_key,
-    group_virtual_server_key,
-    real_server_key,
-    virtual_server_key,
-)
+from shared.events import real_server_key
 
 # linux/ip_vs.h constants (kernel ABI, stable)
 FWD_MASQ = 0
@@ -155,20 +151,6 @@ def family_of(address: IPAddress | str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
 
 
-def vs_key(vs: VirtualServer) -> str:
-    """The bus name of a virtual server (``shared.events`` key builders); the checker uses the same."""
-    if vs.fwmark is not None:
-        return fwmark_virtual_server_key(vs.fwmark, vs.ip_family or "inet")
-    if vs.group is not None:
-        return group_virtual_server_key(vs.group)
-    assert vs.address is not None
-    return virtual_server_key(str(vs.address), vs.port, (vs.protocol or "UDP").lower())
-
-
-def rs_key(rs: RealServer) -> str:
-    return real_server_key(str(rs.address), rs.port or 0)
-
-
 def service_attrs(vs: VirtualServer, af: int) -> ServiceAttrs:
     """Scheduler, flags, persistence: what ``ipvsadm -A/-E -s -b -p -M --pe -o`` would set."""
     flags = 0
@@ -227,7 +209,7 @@ def _expand_range(first: IPAddress, last: IPAddress | None) -> Iterable[IPAddres
 
 def service_keys(vs: VirtualServer, lvs: LvsConfig) -> tuple[ServiceKey, ...]:
     """Every kernel service one virtual_server stands for (a group expands to all its entries)."""
-    proto = PROTOCOLS[vs.protocol or "UDP"]
+    proto = PROTOCOLS[protocol_of(vs)]
     if vs.fwmark is not None:
         af = socket.AF_INET6 if vs.ip_family == "inet6" else socket.AF_INET
         return (ServiceKey(af, 0, None, 0, vs.fwmark),)
@@ -258,7 +240,7 @@ def build_plans(lvs: LvsConfig) -> dict[str, VirtualPlan]:
             weight = vs.weight if rs.weight is None else rs.weight
             port = rs.port if rs.port is not None else vs.port
             plan = RealPlan(
-                name=real_server_key(str(rs.address), port),
+                name=rs_key(vs, rs),
                 dest=DestKey(str(rs.address), port),
                 attrs=dest_attrs(rs.lvs_method or vs.lvs_method, weight, rs),
                 inhibit_on_failure=bool(

@@ -5,7 +5,7 @@ interact in ways that deserve exhaustive tests; here they are plain state
 transitions, tested without a bus or a kernel.  The service feeds
 ``RealServerHealth`` facts in and writes ``members()`` to the kernel.
 
-keepalived semantics (reference §4):
+keepalived semantics (docs/keepalived.md#ipvs):
 
 * a real server is alive iff none of its checkers has failed; with ``alpha``
   every checker starts failed, so the server waits for its first success;

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from services.lvs.core.desired import ServiceEntry, ServiceKey, Table
+from services.lvs.core.desired import ServiceEntry, Table
 from services.lvs.core.reconcile import Op, OpKind
 from services.lvs.core.sync import DaemonSpec
 from services.lvs.kernel import ipvs_codec as codec
@@ -217,13 +217,6 @@ class Ipvs:
             for mtype, _f, rseq, raw in self._recv():
                 if rseq == seq and mtype == NLMSG_ERROR:
                     return int(-struct.unpack_from("=i", raw, _HDR.size)[0])
-
-    def flush_service(self, key: ServiceKey) -> None:
-        """Delete one service (used by stop for what we created)."""
-        result = self.apply([Op(OpKind.DEL_SERVICE, key)])
-        if result.errors:
-            op, err = result.errors[0]
-            raise IpvsError(err, str(op))
 
 
 def _harmless(op: Op, err: int) -> bool:

@@ -65,11 +65,6 @@ def notified_state(state: VrrpState, *, report_deleted: bool = True) -> VrrpStat
 # --------------------------------------------------------------------------- notify scripts
 
 
-def specific_script_argv(script_argv: Sequence[str]) -> list[str]:
-    """``notify_<state>``, ``notify_up/down``, ``quorum_up/down``: only the configured words."""
-    return list(script_argv)
-
-
 def generic_script_argv(
     script_argv: Sequence[str], kind: VrrpKind, name: str, state: VrrpState, priority: int
 ) -> list[str]:

@@ -7,8 +7,8 @@ actions in order, then sleeps until ``next_deadline()`` and calls
 due, so a late shell still sees timers in time order.
 
 The behaviour rules (and where keepalived differs from the RFC) are in
-docs/vrrp-machine.md and /work/shared/reference/keepalived-behaviour.md
-sections 2.5, 2.6 and 2.12.
+docs/vrrp-machine.md and in docs/keepalived.md (#timers, #state-machine,
+#tracking-and-priority).
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ from services.vrrp.core.machine_types import (
     OWNER_PRIORITY,
     GarpBurst,
     InstanceParams,
-    IPAddress,
     Reason,
     State,
 )
 from services.vrrp.core.priority import Tracking, effective_priority
 from services.vrrp.core.timers import CS, Deadlines, TimerKind, master_down_interval, skew_priority, skew_time
+from shared.addresses import IPAddress
 
 TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
     {
@@ -162,7 +162,7 @@ class VrrpMachine:
         """The steady-state shortcut for ``handle(now, event)``; False (nothing done) when it does not apply.
 
         Why: a backup hears the same advert from its master every interval
-        (issue 6: thousands a second), and all ``handle`` then does is move
+        (thousands a second at scale), and all ``handle`` then does is move
         the down timer.  It applies only to the very ``event`` object the
         last ``handle`` call took and accepted in BACKUP (no input of any kind
         since, which could have changed state, priority, parameters or

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
-from services.vrrp.core.machine_types import GarpBurst, InstanceParams, IPAddress, State
+from services.vrrp.core.machine_types import GarpBurst, InstanceParams, State
+from shared.addresses import IPAddress
 
 # --------------------------------------------------------------------------- inputs
 

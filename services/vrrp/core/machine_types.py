@@ -9,12 +9,11 @@ Nothing here imports asyncio, socket or nats.
 from __future__ import annotations
 
 import enum
-import ipaddress
 from typing import Literal
 
 import msgspec
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from shared.addresses import IPAddress
 
 OWNER_PRIORITY = 255
 """The address owner's priority: never changed by trackers, master at once."""

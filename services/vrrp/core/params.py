@@ -14,7 +14,7 @@ decides which instances to leave alone.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
 from typing import Literal
 
 import msgspec
@@ -29,6 +29,7 @@ from services.vrrp.packet import (
     RxConfig,
     auth_pass_bytes,
 )
+from shared.addresses import IPAddress
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
     Origin,
@@ -42,7 +43,6 @@ from shared.config.model_vrrp import (
     VrrpInstance,
 )
 
-IPAddress = IPv4Address | IPv6Address
 CS_PER_SECOND = 100
 OWNER = 255
 
@@ -433,7 +433,7 @@ def _on_vmac(
     excluded: tuple[Vip, ...],
     tx: Transport,
 ) -> tuple[InstanceParams, tuple[Vip, ...], tuple[Vip, ...], Transport]:
-    """VIPs without ``dev`` go on the VMAC; adverts too unless ``vmac_xmit_base`` (§2.10).
+    """VIPs without ``dev`` go on the VMAC; adverts too unless ``vmac_xmit_base`` (docs/keepalived.md#vmac).
 
     ``params.interface`` stays the base: it is what link tracking watches.
     """

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.vrrp.core.machine_types import IPAddress, State
+from services.vrrp.core.machine_types import State
+from shared.addresses import IPAddress
 
 DEFAULT_MIN_INTERVAL = 10.0
 """Seconds between two split-brain events of one instance."""

@@ -2,7 +2,7 @@
 
 The machine owns no clock: it stores absolute deadlines (in the caller's
 monotonic seconds) and the shell sleeps until ``next_deadline()``.  The
-formulas follow keepalived 2.2.7 (``include/vrrp.h``), which differs from
+formulas follow keepalived 2.2.7 (docs/keepalived.md#timers), which differs from
 RFC 9568 for v2: the v2 skew is in whole seconds, not scaled by the interval.
 """
 

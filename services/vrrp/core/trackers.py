@@ -2,7 +2,7 @@
 
 Why the vrrp service keeps its own copy: the checker publishes results on
 ``lifeline.<node>.track.<name>`` (on change and as a heartbeat), but vrrp must
-go on electing with the checker dead or NATS stopped (DESIGN §1).  So the last
+go on electing with the checker dead or NATS stopped (docs/vrrp.md).  So the last
 result of every tracker stays in force until a new one arrives; a tracker that
 has been silent for longer than its stale interval is *shown* as stale in
 ``status``, never treated as failed (failing it would move mastership because

@@ -1,10 +1,10 @@
 """VIPs, interface facts and link state through netlink (pyroute2's ``AsyncIPRoute``).
 
 Why its own module: the state machine only says "add VIPs" / "remove VIPs"
-(keepalived-behaviour.md §2.6); this is the one place that turns that into
+(docs/keepalived.md#state-machine); this is the one place that turns that into
 RTM_NEWADDR / RTM_DELADDR, with the fields of keepalived's
 ``virtual_ipaddress`` lines (address/prefix, ``brd``, ``dev``, ``scope``,
-``label``, and IPv6 ``IFA_F_NODAD`` as §2.10 says keepalived always sets).
+``label``, and IPv6 ``IFA_F_NODAD``, which keepalived always sets: docs/keepalived.md#virtual-addresses).
 
 An instance's own VIPs take the faster path of :mod:`services.vrrp.kernel.vip_netlink`
 (the takeover's critical path); these calls serve static addresses and tests.

@@ -2,7 +2,7 @@
 
 A new MASTER must move the VIPs' layer-2 binding to itself at once; switches
 learn the source MAC, hosts update their ARP / neighbour caches.  The frames
-follow keepalived-behaviour.md §2.8 exactly:
+follow docs/keepalived.md#gratuitous-arp-and-unsolicited-na exactly:
 
 * **GARP**: an ARP *request* (op 1) to the broadcast MAC, from the interface
   (or VMAC) MAC, sender IP = target IP = VIP, target MAC ff:ff:ff:ff:ff:ff.
@@ -29,6 +29,7 @@ from typing import cast
 from pyroute2 import netns as pr_netns
 
 from services.vrrp.packet.checksum import internet_checksum
+from shared.addresses import IPAddress
 
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800
@@ -45,8 +46,6 @@ NA_FLAG_ROUTER = 0x80000000
 NA_FLAG_SOLICITED = 0x40000000
 NA_FLAG_OVERRIDE = 0x20000000
 HOP_LIMIT = 255
-
-IPAddr = IPv4Address | IPv6Address
 
 
 def mac_bytes(mac: str | bytes) -> bytes:
@@ -138,7 +137,7 @@ class Announcer:
     ) -> Announcer:
         return cls(open_packet_socket(ifname, netns=netns), mac=mac, ipv6_src=ipv6_src, router=router)
 
-    def frame(self, vip: IPAddr) -> bytes:
+    def frame(self, vip: IPAddress) -> bytes:
         """The announcement frame for ``vip`` (GARP for IPv4, unsolicited NA for IPv6)."""
         if isinstance(vip, IPv4Address):
             return garp_frame(self.mac, vip)
@@ -146,7 +145,7 @@ class Announcer:
             raise ValueError(f"no IPv6 link-local source to announce {vip}")
         return na_frame(self.mac, self.ipv6_src, vip, router=self.router)
 
-    def announce(self, vip: IPAddr) -> bool:
+    def announce(self, vip: IPAddress) -> bool:
         """Send one announcement; a failure (link down, full queue) is counted, not raised."""
         try:
             self.sock.send(self.frame(vip))
@@ -157,7 +156,7 @@ class Announcer:
         return True
 
     def start_burst(
-        self, vips: Iterable[IPAddr], count: int, interval: float, *, na_interval: float | None = None
+        self, vips: Iterable[IPAddress], count: int, interval: float, *, na_interval: float | None = None
     ) -> tuple[int, Coroutine[None, None, int] | None]:
         """Send what is due now; return the frames sent and a coroutine pacing the rest (or None).
 
@@ -182,7 +181,7 @@ class Announcer:
                 return sent, self._paced(frames[done:], pause, interval, gna)
         return sent, None
 
-    async def _paced(self, frames: list[IPAddr], first_pause: float, interval: float, gna: float) -> int:
+    async def _paced(self, frames: list[IPAddress], first_pause: float, interval: float, gna: float) -> int:
         """The rest of a burst, after ``first_pause``; a zero pause still yields to the loop."""
         await asyncio.sleep(first_pause)
         sent = 0
@@ -192,7 +191,7 @@ class Announcer:
         return sent
 
     async def send_garps(
-        self, vips: Iterable[IPAddr], count: int, interval: float, *, na_interval: float | None = None
+        self, vips: Iterable[IPAddress], count: int, interval: float, *, na_interval: float | None = None
     ) -> int:
         """A whole burst (:meth:`start_burst` and its paced rest); returns how many frames went out."""
         sent, rest = self.start_burst(vips, count, interval, na_interval=na_interval)

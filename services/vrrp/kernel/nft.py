@@ -1,7 +1,7 @@
 """``no_accept``: while an instance is MASTER, nftables drops traffic to and from its VIPs.
 
 Why: RFC 5798 accept mode off means a master answers ARP/ND for its VIPs but
-takes no traffic addressed to them.  keepalived (§2.11) installs DROP rules
+takes no traffic addressed to them.  keepalived (docs/keepalived.md#accept-mode) installs DROP rules
 while MASTER for ``no_accept``, or for strict mode below priority 255; we do
 the same, with one table for both families::
 
@@ -35,7 +35,6 @@ missing firewall must not stop VRRP.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 from collections.abc import Iterable
@@ -116,23 +115,6 @@ def elements_batch(verb: str, items: Iterable[Entry], table: str = TABLE) -> str
     return "".join(
         f"{verb} element {_where(table)} {name} {{ {', '.join(elems)} }}\n" for name, elems in by_set.items()
     )
-
-
-def parse_elements(listing: str) -> dict[str, set[str]]:
-    """``nft -j list table`` → {set name: elements}; concatenations read ``"addr . iface"``."""
-    out: dict[str, set[str]] = {}
-    for item in json.loads(listing).get("nftables", []):
-        spec = item.get("set")
-        if spec is None:
-            continue
-        elems: set[str] = set()
-        for elem in spec.get("elem", []):
-            if isinstance(elem, dict) and "concat" in elem:
-                elems.add(" . ".join(str(part) for part in elem["concat"]))
-            else:
-                elems.add(str(elem))
-        out[spec["name"]] = elems
-    return out
 
 
 # --------------------------------------------------------------------------- the shell
@@ -224,13 +206,6 @@ class Firewall:
                 return False
         log.info("(%s) removing firewall drop rule", instance)
         return True
-
-    async def elements(self) -> dict[str, set[str]]:
-        """What the kernel holds now (empty when the table does not exist)."""
-        try:
-            return parse_elements(await run_nft("-j", "list", "table", FAMILY, self.table))
-        except FirewallError:
-            return {}
 
     async def close(self) -> None:
         """At stop: delete the table (after every instance has left MASTER)."""

@@ -66,7 +66,8 @@ class PreciseSelector(selectors.SelectSelector):
     Direct readers are the VRRP receive sockets.  A backup wakes once per
     advert (thousands a second at scale), and asyncio's way — a key back to
     the loop, a handle queued, run in a context — cost about as much as the
-    advert itself (issue 6: the backup's CPU against keepalived's).  Their
+    advert itself (a backup's CPU is measured against keepalived's in
+    bench/RESULTS.md, "VRRP scale").  Their
     callbacks run here, as soon as ``select()`` says the socket is readable,
     before asyncio sees the other events; a callback's exception is logged as
     asyncio would log a reader's, and the loop goes on.

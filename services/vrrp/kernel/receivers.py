@@ -1,7 +1,7 @@
 """Shared sockets: one receive socket per (interface, family, protocol, group) and send sockets.
 
 Why shared: keepalived demultiplexes received adverts per socket by VRID
-(keepalived-behaviour.md §2.7), so many instances on one interface cost one
+(docs/keepalived.md#receive-sockets-and-vrids), so many instances on one interface cost one
 socket, and the same VRID may be reused on another interface or group.  The
 codec does the work: ``decode`` → pick the instance by VRID → ``validate``
 against *that* instance's ``RxConfig``, so drops are counted per instance
@@ -9,7 +9,8 @@ against *that* instance's ``RxConfig``, so drops are counted per instance
 
 Why a repeat cache: in steady state a backup hears the same advert from the
 same master every interval, byte for byte, and decoding and validating it
-again in Python was most of a backup's CPU (issue 6).  ``RepeatCache``
+again in Python was most of a backup's CPU (bench/RESULTS.md, "VRRP
+scale").  ``RepeatCache``
 remembers, per VRID, the bytes of the last *accepted* advert and the verdict
 they got; a packet that decides the same way (:func:`repeat_key`) goes
 straight to the instance with that verdict, so the machine still sees every
@@ -26,7 +27,7 @@ import socket
 from ipaddress import IPv6Address
 from typing import NamedTuple
 
-from services.vrrp.core.params import IPAddress, Transport
+from services.vrrp.core.params import Transport
 from services.vrrp.instance import InstanceRunner
 from services.vrrp.kernel.precise_loop import direct_readers
 from services.vrrp.kernel.sockets import (
@@ -41,6 +42,7 @@ from services.vrrp.kernel.sockets import (
 )
 from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
 from services.vrrp.packet.checksum import internet_checksum
+from shared.addresses import IPAddress
 
 Ancillary = list[tuple[int, int, bytes]]
 RepeatKey = bytes | tuple[bytes, str, tuple[tuple[int, int, bytes], ...]]
@@ -150,7 +152,7 @@ class Receiver:
         Why ``poll(0)`` between reads rather than reading until EAGAIN: a
         backup usually wakes for a single advert, and the failing ``recvmsg``
         (buffers allocated, an exception raised and caught) cost more than the
-        advert itself (measured ~4 µs vs ~1 µs for the poll; issue 6).
+        advert itself (measured ~4 µs vs ~1 µs for the poll).
         """
         recvmsg, more = self.sock.recvmsg, self._more.poll
         while True:

@@ -1,4 +1,4 @@
-"""Raw VRRP sockets, opened the way keepalived 2.2.7 opens them (keepalived-behaviour.md §2.1, §2.9).
+"""Raw VRRP sockets, opened the way keepalived 2.2.7 opens them (docs/keepalived.md#packet-format).
 
 This is the thin IO shell around the sans-IO codec in ``services.vrrp.packet``:
 
@@ -49,12 +49,12 @@ from services.vrrp.packet import (
     ChecksumMode,
     Drop,
     Frame,
-    IPAddress,
     decode,
     encode_ipv4,
     encode_ipv4_ah,
     encode_vrrp,
 )
+from shared.addresses import IPAddress
 
 # Linux constants the stdlib ``socket`` module does not export (uapi/linux/in.h, in6.h, sockios.h).
 IP_PKTINFO = 8

@@ -1,4 +1,4 @@
-"""``use_vmac``: the macvlan keepalived puts a VRRP instance on (keepalived-behaviour.md §2.10).
+"""``use_vmac``: the macvlan keepalived puts a VRRP instance on (docs/keepalived.md#vmac).
 
 Why its own module: VMAC is an IO concern only.  The state machine never
 knows; the plan (``params.py``) just says "adverts leave from ``vrrp.42``,

@@ -30,7 +30,6 @@ from services.vrrp.packet.model import (
     Drop,
     DropReason,
     Frame,
-    IPAddress,
     RxConfig,
     auth_pass_bytes,
 )
@@ -60,7 +59,6 @@ __all__ = [
     "Drop",
     "DropReason",
     "Frame",
-    "IPAddress",
     "RxConfig",
     "ah_icv",
     "auth_pass_bytes",

@@ -1,4 +1,4 @@
-"""IPsec AH as keepalived uses it for VRRPv2 ``auth_type AH`` (keepalived-behaviour.md §2.3).
+"""IPsec AH as keepalived uses it for VRRPv2 ``auth_type AH`` (docs/keepalived.md#authentication).
 
 keepalived builds AH itself (no kernel IPsec): a 24-byte header with
 SPI = sender address, a sequence number, and a 96-bit HMAC-MD5 ICV keyed

@@ -1,7 +1,7 @@
 """Internet checksum (RFC 1071) and the pseudo-headers VRRP needs.
 
 Kept apart from the codec because three different checksum forms are in use
-on real networks (keepalived-behaviour.md §2.2) and the codec, the AH code
+on real networks (docs/keepalived.md#checksums) and the codec, the AH code
 and the tests all need the same primitives.  Pure functions over bytes.
 """
 

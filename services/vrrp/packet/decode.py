@@ -26,8 +26,8 @@ from services.vrrp.packet.model import (
     Drop,
     DropReason,
     Frame,
-    IPAddress,
 )
+from shared.addresses import IPAddress
 
 _IP_FRAGMENT_MASK = 0x3FFF  # MF flag and fragment offset; DF is fine
 

@@ -26,8 +26,8 @@ from services.vrrp.packet.model import (
     VRRP_TYPE_ADVERT,
     Advert,
     ChecksumMode,
-    IPAddress,
 )
+from shared.addresses import IPAddress
 
 _V3_MAX_INTERVAL_CS = 0x0FFF  # 12-bit field: 40.95 s
 

@@ -12,7 +12,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 import msgspec
 
-IPAddress = IPv4Address | IPv6Address
+from shared.addresses import IPAddress
 
 VRRP_GROUP_V4 = IPv4Address("224.0.0.18")
 VRRP_GROUP_V6 = IPv6Address("ff02::12")

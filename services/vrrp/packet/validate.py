@@ -1,7 +1,7 @@
 """Receive policy: is this well-formed advert acceptable to this instance?
 
 Follows keepalived 2.2.7's ``vrrp_check_packet`` verdicts
-(keepalived-behaviour.md §2.7), except that a differing VIP list is accepted
+(docs/keepalived.md#packet-validation), except that a differing VIP list is accepted
 with a warning as keepalived >= 2.3.3 and RFC 9568 do.  Each check is a small
 function returning ``Drop`` or ``None`` so new ones (auth_hmac, min/max TTL)
 slot in without touching the others.
@@ -27,9 +27,9 @@ from services.vrrp.packet.model import (
     Drop,
     DropReason,
     Frame,
-    IPAddress,
     RxConfig,
 )
+from shared.addresses import IPAddress
 
 
 def demux(frame: Frame, instances: Mapping[int, RxConfig]) -> RxConfig | Drop:

@@ -1,4 +1,4 @@
-"""Identical probes are grouped by probe_key, and concurrent demands share one run."""
+"""Identical probes have one probe_key, and concurrent demands share one run."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import ipaddress
 
 import pytest
 
-from services.checker.dedupe import SingleFlight, group_checks
-from shared.config.model_lvs import HttpGetCheck, HttpUrl, LvsConfig, RealServer, TcpCheck, VirtualServer
+from services.checker.dedupe import SingleFlight
+from shared.config.model_lvs import TcpCheck
 
 IP = ipaddress.ip_address
 
@@ -18,48 +18,12 @@ def tcp(port: int, **kw: object) -> TcpCheck:
     return TcpCheck(**(fields | kw))  # type: ignore[arg-type]
 
 
-def config() -> LvsConfig:
-    rs_a = RealServer(address=IP("10.0.0.2"), port=80, checkers=[tcp(80, delay_loop=6.0), tcp(81)])
-    rs_b = RealServer(
-        address=IP("10.0.0.2"),
-        port=8080,
-        checkers=[
-            tcp(80, delay_loop=10.0, retry=4),  # same probe as rs_a's first, other timing
-            HttpGetCheck(connect_ip=IP("10.0.0.2"), connect_port=80, urls=[HttpUrl(path="/")]),
-        ],
-    )
-    return LvsConfig(
-        virtual_servers=[
-            VirtualServer(address=IP("10.0.0.1"), port=80, protocol="TCP", real_servers=[rs_a]),
-            VirtualServer(address=IP("10.0.0.1"), port=8080, protocol="TCP", real_servers=[rs_b]),
-        ]
-    )
-
-
-def test_same_probe_key_grouped_across_virtual_servers() -> None:
-    groups = group_checks(config().checks())
-    shapes = [
-        (g.checker.__struct_config__.tag, g.key[2], [(s.real_id, s.index) for s in g.subscribers])
-        for g in groups
-    ]
-    assert shapes == [
-        (
-            "TCP_CHECK",
-            80,
-            [(("[10.0.0.1]:tcp:80", "10.0.0.2:80"), 0), (("[10.0.0.1]:tcp:8080", "10.0.0.2:8080"), 0)],
-        ),
-        ("TCP_CHECK", 81, [(("[10.0.0.1]:tcp:80", "10.0.0.2:80"), 1)]),
-        ("HTTP_GET", 80, [(("[10.0.0.1]:tcp:8080", "10.0.0.2:8080"), 1)]),
-    ]
-    # each subscriber keeps its own checker, so its own timing
-    assert [s.checker.delay_loop for s in groups[0].subscribers] == [6.0, 10.0]
-
-
 @pytest.mark.parametrize(
     ("a", "b", "same"),
     [
         (tcp(80), tcp(80), True),
         (tcp(80), tcp(80, retry=9, delay_loop=1.0, alpha=True), True),  # timing is not part of the probe
+        (tcp(80), tcp(81), False),
         (tcp(80), tcp(80, connect_timeout=1.0), False),
         (tcp(80), tcp(80, bind_if="eth1"), False),
         (tcp(80), tcp(80, bindto=IP("10.0.0.9")), False),

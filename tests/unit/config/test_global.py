@@ -47,7 +47,7 @@ def test_defaults_are_keepalived_defaults() -> None:
     assert d.smtp_connect_timeout == 30
     assert (d.vrrp_garp_master_delay, d.vrrp_garp_master_repeat) == (5, 5)
     assert (d.vrrp_garp_master_refresh, d.vrrp_garp_master_refresh_repeat) == (0, 1)
-    assert (d.effective_garp_lower_prio_delay(), d.effective_garp_lower_prio_repeat()) == (5, 5)
+    assert (d.vrrp_garp_lower_prio_delay, d.vrrp_garp_lower_prio_repeat) == (None, None)  # the master's
     assert d.vrrp_version == 2
     assert d.vrrp_mcast_group4 == ipaddress.IPv4Address("224.0.0.18")
     assert d.vrrp_mcast_group6 == ipaddress.IPv6Address("ff02::12")
@@ -59,7 +59,7 @@ def test_defaults_are_keepalived_defaults() -> None:
     assert d.vrrp_rx_bufs_multiplier == 3
     assert d.vrrp_rlimit_rttime == 10_000
     assert d.min_auto_priority_delay == 1_000_000
-    assert d.vmac_prefix == "vrrp" and d.effective_vmac_addr_prefix() == "vrrp"
+    assert d.vmac_prefix == "vrrp" and d.vmac_addr_prefix is None
     assert d.snmp_socket == "unix:/var/agentx/master"
     assert d.effective_lower_prio_no_advert() is False
     assert d.smtp_alert is None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -637,11 +637,27 @@ _FUZZ_SETTINGS = settings(
 )
 
 
+def _assert_placed(nodes: Iterable[Node]) -> None:
+    """Every line the lexer returns says where it came from, as keepalived -t would report it."""
+    for node in nodes:
+        assert node.file and node.line >= 1, node
+        _assert_placed(node.children or ())
+
+
+def _fuzz_file(top: Path, ctx: Context) -> None:
+    """Any text gives a tree or ``ConfigError``, never another exception, and every line has a place."""
+    try:
+        nodes = read_tree(top, ctx)
+    except ConfigError:
+        return
+    _assert_placed(nodes)
+    assert all(d.file for d in ctx.diagnostics), list(ctx.diagnostics)
+
+
 def _fuzz_once(tmp_path: Path, text: str) -> None:
     top = tmp_path / "fuzz.conf"
     top.write_text(text, errors="surrogateescape")
-    with contextlib.suppress(ConfigError):
-        read_tree(top, Context(config_id="a"))
+    _fuzz_file(top, Context(config_id="a"))
 
 
 @_FUZZ_SETTINGS
@@ -654,8 +670,7 @@ def test_fuzz_structured_text(tmp_path: Path, text: str) -> None:
 @given(st.binary(max_size=300))
 def test_fuzz_bytes(tmp_path: Path, data: bytes) -> None:
     (tmp_path / "fuzz.conf").write_bytes(data)
-    with contextlib.suppress(ConfigError):
-        read_tree(tmp_path / "fuzz.conf", Context())
+    _fuzz_file(tmp_path / "fuzz.conf", Context())
 
 
 _SEED = (
@@ -673,10 +688,10 @@ def test_fuzz_mutated_config(tmp_path: Path, edits: list[tuple[int, int, str]]) 
     _fuzz_once(tmp_path, text)
 
 
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="Debian keepalived samples not installed")
 def test_fuzz_mutated_samples(tmp_path: Path) -> None:
     rng = random.Random(1234)
-    samples = sorted(SAMPLES.glob("keepalived.conf.*")) if SAMPLES.is_dir() else []
-    for sample in samples:
+    for sample in sorted(SAMPLES.glob("keepalived.conf.*")):
         base = sample.read_text(errors="replace")
         for _ in range(5):
             chars = list(base)

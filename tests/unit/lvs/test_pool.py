@@ -1,4 +1,4 @@
-"""Pool logic (keepalived §4): alive/down, inhibit_on_failure, alpha, quorum with hysteresis, sorry server."""
+"""Pool logic (docs/keepalived.md#ipvs): alive/down, inhibit_on_failure, alpha, quorum, sorry server."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The privilege-free parts of the vrrp IO layer: frame builders, counters, netlink specs.
 
-Cross-checked against scapy as an independent builder (DESIGN.md §5); the lab
+Cross-checked against scapy as an independent builder (docs/testing.md#independent-codecs); the lab
 tests (tests/lab/test_vrrp_io.py) then prove the same bytes on a real link.
 """
 

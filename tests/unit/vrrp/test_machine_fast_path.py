@@ -1,7 +1,7 @@
 """``VrrpMachine.advert_again`` is ``handle(now, AdvertReceived)`` whenever it says it applies.
 
 Why property tests: the shortcut skips the general advert path on a backup's
-hot path (issue 6), so it is only correct if no input sequence can tell the
+hot path (thousands of adverts a second at scale), so it is only correct if no input sequence can tell the
 two apart.  Two machines get the same random timeline; the reference one only
 ever uses ``handle``, the other tries ``advert_again`` first for every advert.
 After every step both must have returned the same actions and hold the same

@@ -1,4 +1,4 @@
-"""Cross-checks against scapy's independent VRRP layers (DESIGN.md §5 "Independent codecs").
+"""Cross-checks against scapy's independent VRRP layers (docs/testing.md#independent-codecs).
 
 Both directions: our encoder → scapy decoder (fields equal, and scapy's own
 checksum, recomputed from scratch, equals ours: scapy uses the pseudo-header
@@ -63,10 +63,6 @@ def v3_adverts(
         interval_cs=draw(st.integers(1, 4095)),
         addresses=tuple(draw(st.lists(addrs, min_size=1, max_size=8))),
     )
-
-
-def _dst4(draw: st.DrawFn) -> IPv4Address:
-    return draw(st.one_of(st.just(GROUP4), ipv4s))
 
 
 def _scapy_recomputed(layer: VRRP | VRRPv3, pkt: IP | IPv6) -> bytes:

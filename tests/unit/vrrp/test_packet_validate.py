@@ -1,4 +1,4 @@
-"""Receive policy: one test per drop reason and per warning (keepalived-behaviour.md §2.7)."""
+"""Receive policy: one test per drop reason and per warning (docs/keepalived.md#packet-validation)."""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def test_election_flags_and_globals() -> None:
     g = GlobalDefs(vrrp_strict=True, vrrp_higher_prio_send_advert=True, vrrp_down_timer_adverts=5)
     p = build_plan(inst(nopreempt=True, preempt_delay=2.0), g, VrrpConfig(), SRC).params
     assert (p.nopreempt, p.preempt_delay, p.accept) == (True, 2.0, False)  # strict: accept only for owners
-    # strict mode forces these over the globals (spec §2.14; tests/unit/vrrp/test_strict.py)
+    # strict mode forces these over the globals (docs/keepalived.md#strict-mode, test_strict.py)
     assert (p.lower_prio_no_advert, p.higher_prio_send_advert, p.down_timer_adverts) == (True, False, 3)
     lax = GlobalDefs(vrrp_higher_prio_send_advert=True, vrrp_down_timer_adverts=5)
     assert build_plan(inst(), lax, VrrpConfig(), SRC).params.higher_prio_send_advert

@@ -138,7 +138,7 @@ def test_strict_unicast_is_allowed_as_in_227(tmp_path: Path) -> None:
 
 
 def test_strict_forces_knobs_that_globals_set_silently(tmp_path: Path) -> None:
-    """Globals that keepalived -t accepts silently in strict mode are still overridden (spec §2.14)."""
+    """Globals keepalived -t accepts silently are still overridden (docs/keepalived.md#strict-mode)."""
     text = (
         "global_defs {\n    vrrp_strict\n    vrrp_garp_lower_prio_repeat 4\n"
         "    vrrp_garp_lower_prio_delay 3\n"

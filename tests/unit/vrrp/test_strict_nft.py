@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from ipaddress import ip_interface
 
 from services.vrrp.kernel.addresses import Vip
@@ -11,7 +10,6 @@ from services.vrrp.kernel.nft import (
     drop_table_batch,
     elements_batch,
     entries,
-    parse_elements,
 )
 
 
@@ -46,21 +44,3 @@ def test_batches() -> None:
         "delete element inet lifeline vips6 { 2001:db8::1 }\n"
     )
     assert elements_batch("add", []) == ""
-
-
-def test_parse_elements_reads_nft_json() -> None:
-    listing = {
-        "nftables": [
-            {"metainfo": {"json_schema_version": 1}},
-            {"table": {"family": "inet", "name": "lifeline"}},
-            {"set": {"name": "vips4", "type": "ipv4_addr", "elem": ["192.0.2.1"]}},
-            {"set": {"name": "vips6", "type": "ipv6_addr"}},
-            {"set": {"name": "vips6_ll", "elem": [{"concat": ["fe80::1", "eth0"]}]}},
-            {"chain": {"name": "in"}},
-        ]
-    }
-    assert parse_elements(json.dumps(listing)) == {
-        "vips4": {"192.0.2.1"},
-        "vips6": set(),
-        "vips6_ll": {"fe80::1 . eth0"},
-    }

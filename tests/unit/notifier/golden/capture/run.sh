@@ -1,6 +1,6 @@
 #!/bin/bash
 NS=llcap-notif
-PY=/work/main/.venv/bin/python
+PY=${PY:-python3}  # smtpcap.py and fiforead.py need only the standard library
 rm -rf out x.fifo; mkdir -p out
 cleanup() {
   [ -n "$KA" ] && kill $KA 2>/dev/null; sleep 0.5; [ -n "$KA" ] && kill -9 $KA 2>/dev/null
