@@ -17,6 +17,7 @@ operator commands use (``LIFELINE_SETTINGS=<store>/admin.toml lifeline status``)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
 from shared.nats_users import ADMIN, PASSWORD_ENV, SERVICE_USERS, generate_passwords, render_config
+from shared.runner.signals import blocked_for_child as held_signals
 from shared.settings import Settings, SettingsError, load_settings
 
 SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier", "services.lvs")
@@ -155,10 +157,17 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     restart_at: float | None = None
+    held: bool = False
+    """A lifeline service (it takes over held signals); False for nats-server."""
 
     def start(self, now: float) -> None:
-        # own session: a terminal's Ctrl-C reaches only us, and we forward it in order
-        self.proc = subprocess.Popen(self.argv, start_new_session=True, env=self.env)
+        # own session: a terminal's Ctrl-C reaches only us, and we forward it in order.
+        # TERM/INT/HUP blocked across the exec: a service unblocks them once its handlers
+        # are in place (shared/runner/signals.py), so a reload forwarded while it starts is
+        # applied after start-up instead of killing it.  nats-server is not ours: left as is.
+        blocked = held_signals() if self.held else contextlib.nullcontext()
+        with blocked:
+            self.proc = subprocess.Popen(self.argv, start_new_session=True, env=self.env)
         self.policy.started(now)
         self.restart_at = None
 
@@ -224,7 +233,8 @@ class Supervisor:
             user = module.rsplit(".", 1)[-1]
             assert user in SERVICE_USERS, f"{module}: no NATS user of that name"
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
-            child = Child(module, [*argv, "--nats", url], service_env(user, self.passwords[user]))
+            env = service_env(user, self.passwords[user])
+            child = Child(module, [*argv, "--nats", url], env, held=True)
             child.start(time.monotonic())
             self.services.append(child)
 
