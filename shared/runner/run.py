@@ -31,6 +31,9 @@ from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.runner")
 
+STOP_BOUND = 30.0
+"""Seconds a service's ``stop`` may take (vrrp's hand-over takes a few): a stop never hangs forever."""
+
 
 class Managed(Protocol):
     """What the runner needs of a service."""
@@ -219,7 +222,10 @@ class Host:
         systemd.stopping()
         log.info("stopping")
         async with self._reload_lock:  # a reload in progress finishes first
-            await self.service.stop()
+            try:
+                await asyncio.wait_for(self.service.stop(), STOP_BOUND)
+            except TimeoutError:
+                log.error("stop did not finish within %g s; exiting anyway", STOP_BOUND)
         return Exit.OK if code is None else code
 
     async def _start(self, service: Managed) -> int | None:
