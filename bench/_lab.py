@@ -50,8 +50,8 @@ from pyroute2 import netns as pr_netns
 
 from bench._vm import print_json
 from services.vrrp.packet import Drop, decode
-from shared import lab as shared_lab
-from shared.lab import _b36
+from shared.lab import netns as shared_lab
+from shared.lab.netns import _b36
 
 Impl = Literal["keepalived", "lifeline"]
 IMPLS: tuple[Impl, ...] = ("keepalived", "lifeline")

@@ -40,7 +40,7 @@ from shared import events
 from shared.cli.up import nats_server_binary
 from shared.config.host import NoHost
 from shared.config.load import load
-from shared.lab import Host, Lab, LabError, in_namespace, join_namespace, remove_stale
+from shared.lab.netns import Host, Lab, LabError, in_namespace, join_namespace, remove_stale
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 CONFIG_A = EXAMPLES / "archwiki-1-host-a.conf"

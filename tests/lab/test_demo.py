@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.lab import PREFIX, list_namespaces
+from shared.lab.netns import PREFIX, list_namespaces
 
 pytestmark = pytest.mark.root
 

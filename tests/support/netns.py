@@ -44,7 +44,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.lab import _b36, _pid_alive
+from shared.lab.netns import _b36, _pid_alive
 
 PREFIX = "llt"
 """Every namespace this module creates starts with this; stale cleanup keys on it."""
