@@ -48,10 +48,10 @@ from typing import Literal, TypeVar, cast
 
 from pyroute2 import netns as pr_netns
 
-from bench._vm import print_json
 from services.vrrp.packet import Drop, decode
 from shared.lab import netns as shared_lab
 from shared.lab.netns import _b36
+from shared.lab.vm import print_json
 
 Impl = Literal["keepalived", "lifeline"]
 IMPLS: tuple[Impl, ...] = ("keepalived", "lifeline")

@@ -2,7 +2,7 @@
 
 Why in a VM: keepalived's checker (``keepalived -n -l -C``) programs IPVS
 before it checks anything and IPVS is not in the host kernel, so ``--vm`` boots
-Debian's kernel once (bench/_vm.py, as bench/lvs.py does) and runs
+Debian's kernel once (shared/lab/vm.py, as bench/lvs.py does) and runs
 ``--inside`` there:
 
 * one listener process (``selectors``/epoll, no asyncio) listens on 1,000
@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._vm import bench_in_vm, print_json
+from shared.lab.vm import bench_in_vm, print_json
 
 REALS = 1000
 N_VS = 10

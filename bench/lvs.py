@@ -1,7 +1,7 @@
 """Benchmark: program 2,500 virtual services with 40,000 real servers, then a 1 % reload; ours vs keepalived.
 
 Why in a VM: IPVS is not in the host kernel, so ``--vm`` boots Debian's kernel
-once (bench/_vm.py) and runs ``--inside`` there: our engine from an
+once (shared/lab/vm.py) and runs ``--inside`` there: our engine from an
 empty table, a reload changing 1 % of the real servers' weights, release; then
 ``keepalived -n -l -C`` (checker process only) on the same file, timed by
 polling the kernel until it holds the whole table, and again after SIGHUP.
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._vm import bench_in_vm, print_json
+from shared.lab.vm import bench_in_vm, print_json
 
 N_VS = 2500
 RS_PER_VS = 16

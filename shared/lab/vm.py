@@ -33,7 +33,7 @@ def print_json(result: dict[str, Any], out: str | None) -> None:
         Path(out).write_text(text + "\n")
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BOOT = Path("/boot")
 MODULES = Path("/lib/modules")
 
