@@ -30,8 +30,8 @@ from services.notifier.service import NotifierOptions, NotifierService
 from shared.bus import Publisher, connect
 from shared.config.load import load
 from shared.events import InstanceState, VrrpState
+from shared.lab.nats import NatsServer, free_port
 from shared.settings import Settings, SinkSettings
-from tests.support.nats import NatsServer, free_port
 
 DELIVERY = {"ack_wait": 10.0, "initial_delay": 0.05, "max_delay": 0.5}
 

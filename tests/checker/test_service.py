@@ -15,9 +15,9 @@ import pytest
 
 from services.checker.__main__ import main as checker_main
 from shared.events import Event, RealServerHealth, ServiceStatus, TrackerResult, status_subject
+from shared.lab.nats import NatsServer, free_port
 from tests.checker.servers import HttpServer
 from tests.checker.service_support import Recorder, hanging_listener, start_service
-from tests.support.nats import NatsServer, free_port
 
 
 def is_rs(real: str, up: bool | None = None) -> Callable[[Event], bool]:

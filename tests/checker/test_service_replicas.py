@@ -17,8 +17,8 @@ from pathlib import Path
 
 from services.checker.sharding import owner
 from shared.events import RealServerHealth
+from shared.lab.nats import NatsServer
 from tests.checker.service_support import Recorder
-from tests.support.nats import NatsServer
 
 REPLICAS = ["r1", "r2", "r3"]
 N = 12

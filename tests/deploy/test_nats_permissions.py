@@ -44,9 +44,9 @@ from shared.events import (
     status_subject,
     subject_for,
 )
+from shared.lab.nats import free_port, nats_server_binary
 from shared.nats_users import ADMIN, SERVICE_USERS, generate_passwords, render_config, service_permissions
 from tests.nats.events_sample import every_event, instance
-from tests.support.nats import free_port, nats_server_binary
 
 pytestmark = pytest.mark.nats
 

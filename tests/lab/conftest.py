@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.lab.nats import NatsServer
 from tests.lab.test_vrrp_service import Lab
 from tests.support.lab import LabHost, vrrp_segment
-from tests.support.nats import NatsServer
 from tests.support.netns import NetnsLab, netns_lab, netns_session
 
 __all__ = ["netns_lab", "netns_session"]

@@ -43,10 +43,10 @@ from aiosmtpd.smtp import SMTP
 from pyroute2 import netns as pr_netns
 
 from shared.events import Event, RealServerHealth, TrackerResult
+from shared.lab.nats import NatsServer
 from tests.checker.servers import DnsResponder, UdpEcho, self_signed
 from tests.checker.service_support import Recorder
 from tests.support.lab import LabHost, NatsProxy, PacketCapture
-from tests.support.nats import NatsServer
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -36,36 +35,14 @@ from nats.micro.service import Service as MicroService
 from shared.bus import Publisher, connect, register_service
 from shared.cli.main import main
 from shared.events import VrrpState
+from shared.lab.nats import NatsServer, free_port
 from shared.nats_users import ADMIN, generate_passwords, nats_url, render_config, render_hub_config
 from shared.settings import NatsServerSettings
 from tests.nats.events_sample import instance
-from tests.support import nats as support
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = [pytest.mark.root, pytest.mark.nats]
 
 NODES = ("a", "b", "c")
-
-
-class ConfServer(NatsServer):
-    """A ``NatsServer`` started from a config file (leaf nodes and domains need one)."""
-
-    def __init__(self, workdir: Path, name: str, conf: str, port: int) -> None:
-        super().__init__(workdir, port=port, name=name)
-        self.conf = conf
-
-    def start(self, timeout: float = 10.0) -> None:
-        if self.running:
-            return
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        conf_path = self.workdir / "nats-server.conf"
-        conf_path.write_text(self.conf)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [support.nats_server_binary(), "-c", str(conf_path)], stdout=log, stderr=subprocess.STDOUT
-            )
-        support._LIVE.add(self._proc)
-        self._wait_ready(timeout)
 
 
 HUB_PASSWORDS = generate_passwords((ADMIN, "leaf"))
@@ -105,14 +82,16 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         leaf_port=leaf_port,
         store_dir=str(tmp_path / "hub" / "js"),
     )
-    hub = ConfServer(tmp_path / "hub", "hub", hub_text, hub_port)
+    hub = NatsServer(tmp_path / "hub", port=hub_port, name="hub", config=hub_text)
     nodes: dict[str, NatsServer] = {}
     try:
         hub.start()
         for node in NODES:
             port = free_port()
             work = tmp_path / node
-            nodes[node] = ConfServer(work, node, node_conf(work, node, port, leaf_port), port)
+            nodes[node] = NatsServer(
+                work, port=port, name=node, config=node_conf(work, node, port, leaf_port)
+            )
             nodes[node].start()
         yield Fleet(hub, nodes)
     finally:

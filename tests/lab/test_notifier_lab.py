@@ -39,8 +39,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
 from shared.events import STATE_BUCKET, TrackerResult, decode, kv_key_for_subject, tracker_subject
+from shared.lab.nats import NatsServer
 from tests.support.lab import LabHost, NatsProxy, in_netns, vrrp_segment
-from tests.support.nats import NatsServer
 from tests.support.netns import NetnsLab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]

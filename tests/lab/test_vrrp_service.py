@@ -42,8 +42,8 @@ from shared.events import (
     encode,
     tracker_subject,
 )
+from shared.lab.nats import NatsServer
 from tests.support.lab import LabHost, NatsProxy
-from tests.support.nats import NatsServer
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.lab.nats import NatsServer
 from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, states, wait_until
 from tests.support.lab import LabHost
-from tests.support.nats import NatsServer
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 

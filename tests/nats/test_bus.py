@@ -39,8 +39,8 @@ from shared.events import (
     subject_for,
     tracker_subject,
 )
+from shared.lab.nats import NatsServer
 from tests.nats.events_sample import every_event, instance
-from tests.support.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 

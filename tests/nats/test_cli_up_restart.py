@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.support.nats import free_port
+from shared.lab.nats import free_port
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(90)]
 

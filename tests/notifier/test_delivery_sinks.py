@@ -17,6 +17,7 @@ from aiosmtpd.smtp import Envelope, Session
 
 from services.notifier.delivery.dispatcher import RetryPolicy
 from shared.events import DEAD_LETTER_STREAM, VrrpState, decode_dead_letter, status_subject
+from shared.lab.nats import NatsServer, free_port
 from tests.notifier.test_delivery_support import (
     flip,
     instance_block,
@@ -29,7 +30,6 @@ from tests.notifier.test_delivery_support import (
     wait_for,
     write_config,
 )
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = pytest.mark.nats
 

@@ -18,10 +18,10 @@ from services.notifier.service import NotifierOptions, NotifierService
 from shared.bus import connect
 from shared.config.load import load
 from shared.events import EVENT_STREAM, RealServerHealth, decode
+from shared.lab.nats import NatsServer, free_port
 from shared.settings import Settings
 from tests.checker.service_support import start_service
 from tests.notifier.test_delivery_support import FAST, lines, recorder, wait_for
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = pytest.mark.nats
 

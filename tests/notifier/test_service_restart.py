@@ -17,6 +17,7 @@ import msgspec
 import pytest
 
 from shared.events import status_subject
+from shared.lab.nats import NatsServer
 from tests.notifier.test_delivery_support import (
     NotifierProcess,
     flip,
@@ -30,7 +31,6 @@ from tests.notifier.test_delivery_support import (
     wait_for,
     write_config,
 )
-from tests.support.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.lab.nats import NatsServer
 from tests.kernel.inside.lab import Daemon, Lab
-from tests.support.nats import NatsServer
 
 IN_VM = os.environ.get("LIFELINE_IN_VM") == "1"
 if not IN_VM:
