@@ -13,8 +13,8 @@ the returned elapsed time lets a test print or bound how long it took.  An
 exception from the probe is not retried: it propagates at once (a daemon
 that exited is a reason to stop waiting, not to keep polling).
 
-This module imports only the standard library: the in-VM tests use it under
-emulation, where every import costs seconds.
+This module imports nothing but the standard library and the lab's error
+type: the in-VM tests use it under emulation, where every import costs seconds.
 """
 
 from __future__ import annotations
