@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,7 @@ from shared.bus import Publisher, connect, register_service
 from shared.cli.main import main
 from shared.events import VrrpState
 from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from shared.nats_users import ADMIN, generate_passwords, nats_url, render_config, render_hub_config
 from shared.settings import NatsServerSettings
 from tests.nats.events_sample import instance
@@ -123,22 +124,27 @@ async def clients(fleet: Fleet) -> AsyncIterator[dict[str, Client]]:
                 await nc.close()
 
 
-async def wait_joined(clients: dict[str, Client], timeout: float = 15.0) -> None:
-    """Until a probe published on every node reaches the hub (leaf up, the hub's interest known there)."""
+@contextlib.asynccontextmanager
+async def fleet_probe(clients: dict[str, Client]) -> AsyncIterator[Callable[[], Awaitable[bool]]]:
+    """A probe for ``await_until``: publish on every node, true once each one's probe reached the hub.
+
+    That is the fleet joined: every leaf connection up, and the hub's interest known on every node.
+    """
     seen: set[str] = set()
 
     async def on_probe(msg: Msg) -> None:
         seen.add(msg.subject.rsplit(".", 1)[-1])
 
+    async def probe() -> bool:
+        for node in NODES:
+            await clients[f"{node}/{ADMIN}"].publish(f"fleetprobe.{node}", b"")
+            await clients[f"{node}/{ADMIN}"].flush()
+        return seen == set(NODES)
+
     sub = await clients["hub"].subscribe("fleetprobe.>", cb=on_probe)
     await clients["hub"].flush()
     try:
-        async with asyncio.timeout(timeout):
-            while seen != set(NODES):
-                for node in NODES:
-                    await clients[f"{node}/{ADMIN}"].publish(f"fleetprobe.{node}", b"")
-                    await clients[f"{node}/{ADMIN}"].flush()
-                await asyncio.sleep(0.1)
+        yield probe
     finally:
         await sub.unsubscribe()
 
@@ -164,7 +170,8 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
     # The external subscriber: a plain core subscription on the hub, nothing lifeline-specific.
     await clients["hub"].subscribe("lifeline.>", cb=on_event)
     await clients["hub"].flush()
-    await wait_joined(clients)
+    async with fleet_probe(clients) as joined:
+        await await_until("every node's probe to reach the hub", joined, 15.0, 0.1)
 
     publishers: list[Publisher] = []
     micro: list[MicroService] = []
@@ -186,11 +193,9 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
         )
 
         expected = {f"lifeline.{n}.vrrp.state.VI_1" for n in NODES}
-        for _ in range(200):
-            if {m.subject for m in received} >= expected:
-                break
-            await asyncio.sleep(0.05)
-        assert {m.subject for m in received} >= expected
+        await await_until(
+            "every node's event at the hub", lambda: {m.subject for m in received} >= expected, 10.0
+        )
         by_node = {json.loads(m.data)["node"]: json.loads(m.data) for m in received}
         assert by_node["a"]["state"] == "MASTER"
         assert by_node["b"]["state"] == by_node["c"]["state"] == "BACKUP"
