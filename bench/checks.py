@@ -31,6 +31,8 @@ from pathlib import Path
 
 import msgspec
 
+from shared.lab.nats import free_port
+
 LISTENER = """
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -42,14 +44,6 @@ while True:
 
 def listener(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", LISTENER, str(port)])
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def tcp_rate(seconds: float, concurrency: int) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 Why in a VM: keepalived's checker (``keepalived -n -l -C``) programs IPVS
 before it checks anything and IPVS is not in the host kernel, so ``--vm`` boots
-Debian's kernel once (bench/_vm.py, as bench/lvs.py does) and runs
+Debian's kernel once (shared/lab/vm.py, as bench/lvs.py does) and runs
 ``--inside`` there:
 
 * one listener process (``selectors``/epoll, no asyncio) listens on 1,000
@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._vm import bench_in_vm, print_json
+from shared.lab.errors import LabError
+from shared.lab.nats import free_port
+from shared.lab.report import print_json
+from shared.lab.vm import bench_in_vm
+from shared.lab.wait import wait_until
 
 REALS = 1000
 N_VS = 10
@@ -151,18 +154,19 @@ class Meter:
 
     def warm(self, expected_rate: float, timeout: float, span: float = 6.0) -> float:
         """Wait until the accept rate over ``span`` s reaches 90 % of ``expected_rate``; seconds waited."""
-        started = time.monotonic()
         samples: list[tuple[float, int]] = []
-        while time.monotonic() - started < timeout:
+
+        def rate_reached() -> bool:
             now = time.monotonic()
             samples.append((now, self.count()))
             old = [s for s in samples if now - s[0] >= span]
-            if old:
-                t0, c0 = old[-1]
-                if (samples[-1][1] - c0) / (now - t0) >= 0.9 * expected_rate:
-                    return round(time.monotonic() - started, 1)
-            time.sleep(1.0)
-        raise TimeoutError(f"probe rate never reached {0.9 * expected_rate:.0f}/s in {timeout:.0f} s")
+            if not old:
+                return False
+            t0, c0 = old[-1]
+            return (samples[-1][1] - c0) / (now - t0) >= 0.9 * expected_rate
+
+        took = wait_until(f"a probe rate of {0.9 * expected_rate:.0f}/s", rate_reached, timeout, 1.0)
+        return round(took, 1)
 
 
 def measure(meter: Meter, root: int, window: float, extra: dict[str, int]) -> dict[str, Any]:
@@ -207,12 +211,6 @@ def _keepalived_version() -> str:
 def _ipvs_dests() -> int:
     out = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True, check=False).stdout
     return sum(1 for line in out.splitlines() if line.startswith("  -> ") and "RemoteAddress" not in line)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_keepalived(conf: Path, work: Path, meter: Meter, args: argparse.Namespace) -> dict[str, Any]:
@@ -289,11 +287,13 @@ def inside(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
     }
     try:
-        deadline = time.monotonic() + 120
-        while not counter.exists():
-            if time.monotonic() > deadline or listener.poll() is not None:
-                raise RuntimeError("listener did not start")
-            time.sleep(0.5)
+
+        def listening() -> bool:
+            if listener.poll() is not None:
+                raise RuntimeError(f"the listener exited with {listener.returncode}")
+            return counter.exists()
+
+        wait_until("the listener to start", listening, 120, 0.5)
         steps = ["keepalived", "ours"] if args.only is None else [args.only]
         for step in steps:
             try:
@@ -301,7 +301,7 @@ def inside(args: argparse.Namespace) -> dict[str, Any]:
                     out["keepalived"] = run_keepalived(conf, work, meter, args)
                 else:
                     out["ours"] = run_ours(conf, work, meter, args)
-            except (OSError, TimeoutError, subprocess.SubprocessError) as exc:
+            except (OSError, LabError, subprocess.SubprocessError) as exc:
                 out[step] = {"error": str(exc)}
                 logf = work / ("keepalived.log" if step == "keepalived" else "checker.log")
                 if logf.exists():

@@ -23,6 +23,7 @@ phase of the advert schedule.  Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from collections.abc import Sequence
@@ -30,23 +31,12 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from bench._configs import one_instance
-from bench._lab import (
-    IMPLS,
-    Capture,
-    Impl,
-    LabError,
-    Node,
-    Segment,
-    adverts,
-    garps,
-    jitter_sleep,
-    master_down_interval,
-    measure_impl,
-    quantile,
-    skew,
-    wait_for,
-    write_report,
-)
+from services.vrrp.core.timers import CS, master_down_interval, skew_time
+from shared.lab.capture import Capture, adverts, garps
+from shared.lab.errors import LabError
+from shared.lab.report import measure_impl, quantile, write_report
+from shared.lab.segment import IMPLS, Host, Impl, Segment
+from shared.lab.wait import wait_until
 
 MASTER_PRIORITY = 200
 BACKUP_PRIORITY = 100
@@ -63,6 +53,10 @@ class Mode:
 
     def advert_int(self) -> str:
         return f"{self.interval:g}"
+
+    @property
+    def interval_cs(self) -> int:
+        return round(self.interval * CS)
 
 
 MODES = {m.name: m for m in (Mode("v2-1s", 2, 1.0), Mode("v3-100ms", 3, 0.1))}
@@ -86,53 +80,62 @@ def config(name: str, priority: int, vip: str, mode: Mode) -> str:
 def floor_s(event: str, mode: Mode) -> float:
     """What the protocol itself makes the backup wait before it may become master."""
     if event == "graceful-stop":
-        return skew(BACKUP_PRIORITY, mode.interval, mode.version)
-    return master_down_interval(BACKUP_PRIORITY, mode.interval, mode.version)
+        return skew_time(mode.version, BACKUP_PRIORITY, mode.interval_cs)
+    return master_down_interval(mode.version, BACKUP_PRIORITY, mode.interval_cs, 3)
 
 
 def converge_timeout(mode: Mode) -> float:
     """Long enough for a start-up election plus a preemption, with slack for a slow start."""
-    return 2 * master_down_interval(1, mode.interval, mode.version) + 5
+    return 2 * master_down_interval(mode.version, 1, mode.interval_cs, 3) + 5
 
 
 def start_pair(seg: Segment, impl: Impl, mode: Mode, vip: str) -> None:
     """Start a then b and wait until a alone holds the VIP."""
-    a, b = seg.nodes
+    a, b = seg.hosts
     a.start(impl, config("a", MASTER_PRIORITY, vip, mode))
     b.start(impl, config("b", BACKUP_PRIORITY, vip, mode))
-    if not wait_for(lambda: seg.holders(vip) == ["a"], converge_timeout(mode)):
-        raise LabError(f"{impl}: a never became sole master: {seg.holders(vip)}")
+    wait_until(f"{impl}: a to be sole master", lambda: seg.holders(vip), converge_timeout(mode), expect=["a"])
 
 
-def fire(event: str, node: Node) -> None:
+def fire(event: str, host: Host) -> None:
     if event == "graceful-stop":
-        node.stop()
+        host.stop()
     else:
-        node.cut()
+        host.cut()
 
 
 def recover(event: str, seg: Segment, impl: Impl, mode: Mode, vip: str) -> None:
     """Bring a back (link up or restart) and wait until it has preempted b."""
-    a = seg.nodes[0]
+    a = seg.hosts[0]
     if event == "graceful-stop":
         a.start(impl, config("a", MASTER_PRIORITY, vip, mode))
     else:
         a.restore()
-    if not wait_for(lambda: seg.holders(vip) == ["a"], converge_timeout(mode)):
-        raise LabError(f"{impl}: a did not take the VIP back after {event}: {seg.holders(vip)}")
+    wait_until(
+        f"{impl}: a to take the VIP back after {event}",
+        lambda: seg.holders(vip),
+        converge_timeout(mode),
+        expect=["a"],
+    )
+
+
+def jitter_sleep(interval: float) -> None:
+    """Sleep a random fraction of an advert interval, so events hit every phase of the schedule."""
+    time.sleep(random.uniform(0, interval))
 
 
 def measure(seg: Segment, cap: Capture, event: str, mode: Mode, vip: str) -> Sample:
     """One failover: fire the event at a random phase, read the gap off the wire."""
-    a, b = seg.nodes
+    a, b = seg.hosts
     time.sleep(2 * mode.interval)  # b has certainly heard a's current adverts
     cap.drain()
     jitter_sleep(mode.interval)
     time.sleep(mode.interval * 1.2)  # at least one advert of a's in the buffer
     fired_ns = time.time_ns()  # the same clock as SO_TIMESTAMPNS (CLOCK_REALTIME)
     fire(event, a)
-    if not wait_for(lambda: b.holds(vip), floor_s(event, mode) + 3 * mode.interval + 3):
-        raise LabError(f"b never took over after {event}")
+    wait_until(
+        f"b to take over after {event}", lambda: b.holds(vip), floor_s(event, mode) + 3 * mode.interval + 3
+    )
     time.sleep(0.2)  # the GARP follows the VIP; let it arrive
     packets = cap.drain()
     ours = (g for g in garps(packets) if g.mac == b.mac and g.vip == vip and g.ts_ns >= fired_ns)

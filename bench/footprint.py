@@ -28,16 +28,11 @@ from functools import partial
 from pathlib import Path
 
 from bench._configs import many_instances
-from bench._lab import (
-    IMPLS,
-    Daemon,
-    Impl,
-    LabError,
-    Segment,
-    measure_impl,
-    wait_for,
-    write_report,
-)
+from shared.lab.daemon import Daemon
+from shared.lab.errors import LabError
+from shared.lab.report import measure_impl, write_report
+from shared.lab.segment import IMPLS, Impl, Segment
+from shared.lab.wait import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -125,7 +120,7 @@ def run_impl(impl: Impl, scenario: Scenario, seconds: float) -> dict[str, object
     storm (seen with keepalived), and the steady state is what is measured.
     """
     with Segment(["a", "b"]) as seg:
-        a, b = seg.nodes
+        a, b = seg.hosts
 
         def vip(vrid: int) -> str:
             return f"10.{seg.net}.{1 + vrid // 250}.{1 + vrid % 250}"
@@ -142,11 +137,18 @@ def run_impl(impl: Impl, scenario: Scenario, seconds: float) -> dict[str, object
 
         wanted = {vip(v) for v in range(1, scenario.instances + 1)}
         daemons = {"master": a.start(impl, conf("a", 200))}
-        if not wait_for(lambda: wanted <= a.addresses(), 60, interval=0.5):
-            raise LabError(f"{impl} {scenario.name}: a never became master of every instance")
+        wait_until(
+            f"{impl} {scenario.name}: a to be master of every instance",
+            lambda: wanted <= a.addresses(),
+            60,
+            0.5,
+        )
         daemons["backup"] = b.start(impl, conf("b", 100))
-        if not wait_for(lambda: not wanted & b.addresses(), 30, interval=0.5) or not wanted <= a.addresses():
-            raise LabError(f"{impl} {scenario.name}: b did not settle as backup of every instance")
+        wait_until(
+            f"{impl} {scenario.name}: b to settle as backup", lambda: not wanted & b.addresses(), 30, 0.5
+        )
+        if not wanted <= a.addresses():
+            raise LabError(f"{impl} {scenario.name}: a lost instances when b joined")
         time.sleep(6)  # past garp_master_delay (5 s): the second GARP burst is not in the window
         result: dict[str, object] = dict(window(daemons, seconds))
         buses = {n: node.nats for n, node in (("master", a), ("backup", b)) if node.nats is not None}

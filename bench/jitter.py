@@ -26,19 +26,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from bench._configs import many_instances
-from bench._lab import (
-    IMPLS,
-    Capture,
-    Impl,
-    LabError,
-    Packet,
-    Segment,
-    adverts,
-    loadavg,
-    quantile,
-    wait_for,
-    write_report,
-)
+from shared.lab.capture import Capture, Packet, adverts
+from shared.lab.errors import LabError
+from shared.lab.report import loadavg, quantile, write_report
+from shared.lab.segment import IMPLS, Impl, Segment
+from shared.lab.wait import wait_until
 
 INTERVAL_S = 0.1
 MISSED_MS = 150.0
@@ -101,15 +93,14 @@ def summarize(signed: Sequence[float], expected: int, loads: Sequence[list[float
 def run_round(impl: Impl, instances: int, seconds: float, burners: int, warmup: float) -> list[float]:
     """Start ``instances`` masters, burn, capture; all signed deviations (ms); torn down after."""
     with Segment(["a"]) as seg, seg.capture() as cap:
-        node = seg.nodes[0]
+        node = seg.hosts[0]
 
         def vip(vrid: int) -> str:
             return f"10.{seg.net}.1.{vrid}"
 
         node.start(impl, many_instances("a", 100, instances, version=3, interval=INTERVAL_S, vip=vip))
         wanted = {vip(v) for v in range(1, instances + 1)}
-        if not wait_for(lambda: wanted <= node.addresses(), 30, interval=0.2):
-            raise LabError(f"{impl}: not every instance became master")
+        wait_until(f"{impl}: every instance to become master", lambda: wanted <= node.addresses(), 30, 0.2)
         spinners = start_burners(burners, warmup + seconds + 2)
         try:
             time.sleep(warmup)

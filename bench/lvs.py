@@ -1,7 +1,7 @@
 """Benchmark: program 2,500 virtual services with 40,000 real servers, then a 1 % reload; ours vs keepalived.
 
 Why in a VM: IPVS is not in the host kernel, so ``--vm`` boots Debian's kernel
-once (bench/_vm.py) and runs ``--inside`` there: our engine from an
+once (shared/lab/vm.py) and runs ``--inside`` there: our engine from an
 empty table, a reload changing 1 % of the real servers' weights, release; then
 ``keepalived -n -l -C`` (checker process only) on the same file, timed by
 polling the kernel until it holds the whole table, and again after SIGHUP.
@@ -23,7 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._vm import bench_in_vm, print_json
+from shared.lab.errors import LabError
+from shared.lab.report import keepalived_version, print_json
+from shared.lab.vm import bench_in_vm
+from shared.lab.wait import wait_until
 
 N_VS = 2500
 RS_PER_VS = 16
@@ -103,20 +106,6 @@ def bench_ours(conf: Path, changed: Path) -> dict[str, Any]:
     }
 
 
-def _wait(predicate: Any, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.25)
-    raise TimeoutError("keepalived did not reach the expected table")
-
-
-def _keepalived_version() -> str:
-    proc = subprocess.run(["keepalived", "-v"], capture_output=True, text=True, check=False)
-    return (proc.stderr or proc.stdout).split("\n")[0]
-
-
 def bench_keepalived(conf: Path, changed: Path, total: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="ka-bench-"))
     live = work / "keepalived.conf"
@@ -126,13 +115,15 @@ def bench_keepalived(conf: Path, changed: Path, total: int) -> dict[str, Any]:
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        program = _wait(lambda: len(_ipvsadm_dests()) >= total, 900)
+        wait_until(
+            "keepalived to program every destination", lambda: len(_ipvsadm_dests()) >= total, 900, 0.25
+        )
         program = time.monotonic() - started
         base = _weight_sum()
         live.write_text(changed.read_text())
         t = time.monotonic()
         proc.send_signal(signal.SIGHUP)
-        _wait(lambda: _weight_sum() > base, 900)
+        wait_until("keepalived to apply the reload", lambda: _weight_sum() > base, 900, 0.25)
         reload = time.monotonic() - t
     finally:
         t = time.monotonic()
@@ -140,7 +131,7 @@ def bench_keepalived(conf: Path, changed: Path, total: int) -> dict[str, Any]:
         proc.wait(300)
         stop = time.monotonic() - t
     return {
-        "version": _keepalived_version(),
+        "version": keepalived_version(),
         "program_from_empty_s": round(program, 2),
         "reload_s_upper_bound": round(reload, 2),
         "stop_s": round(stop, 2),
@@ -211,7 +202,7 @@ def inside(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_keepalived:
         try:
             out["keepalived"] = bench_keepalived(conf, changed, total)
-        except (OSError, TimeoutError, subprocess.SubprocessError) as exc:
+        except (OSError, LabError, subprocess.SubprocessError) as exc:
             out["keepalived"] = {"error": str(exc)}
     return out
 

@@ -19,7 +19,6 @@ import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,17 @@ from services.notifier.service import NotifierOptions, NotifierService
 from shared.bus import Publisher, connect
 from shared.config.load import load
 from shared.events import InstanceState, VrrpState
+from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from shared.settings import Settings, SinkSettings
-from tests.support.nats import NatsServer, free_port
 
 DELIVERY = {"ack_wait": 10.0, "initial_delay": 0.05, "max_delay": 0.5}
+STEP = 0.005
+"""Seconds between two looks at the sinks' output: the end of a run is timed, so look often."""
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
 
 
 def pct(values: list[float], q: float) -> float:
@@ -79,14 +85,6 @@ async def run_service(
     return svc, pub
 
 
-async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark did not finish")
-        await asyncio.sleep(0.005)
-
-
 async def script_latency(server: NatsServer, work: Path, count: int, gap: float) -> dict[str, Any]:
     out = work / "started"
     script = work / "stamp.sh"
@@ -97,7 +95,7 @@ async def script_latency(server: NatsServer, work: Path, count: int, gap: float)
         for i in range(count):
             pub.publish(event(i % 4, i))
             await asyncio.sleep(gap)
-        await wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= count, 60)
+        await await_until(f"{count} script runs", lambda: len(lines(out)) >= count, 60, STEP)
     finally:
         await pub.close()
         await svc.stop()
@@ -131,7 +129,7 @@ async def mail_latency(server: NatsServer, work: Path, count: int, gap: float) -
             stamped = pub.publish(event(i % 4, i // 4))  # alternate per instance: every one mails
             sent[f"Message-ID: <lifeline.{stamped.boot_id}.{stamped.seq}@bench.example>"] = stamped.ts
             await asyncio.sleep(gap)
-        await wait_until(lambda: len(box.accepted) >= count, 60)
+        await await_until(f"{count} mails", lambda: len(box.accepted) >= count, 60, STEP)
     finally:
         await pub.close()
         await svc.stop()
@@ -149,7 +147,7 @@ async def script_throughput(server: NatsServer, work: Path, count: int, instance
         start = time.monotonic()
         for i in range(count):
             pub.publish(event(i % instances, i // instances))
-        await wait_until(lambda: out.exists() and len(out.read_text().splitlines()) >= count, 120)
+        await await_until(f"{count} script runs", lambda: len(lines(out)) >= count, 120, STEP)
         elapsed = time.monotonic() - start
     finally:
         await pub.close()
@@ -182,7 +180,7 @@ async def webhook_throughput(server: NatsServer, work: Path, count: int, instanc
         start = time.monotonic()
         for i in range(count):
             pub.publish(event(i % instances, i // instances))
-        await wait_until(lambda: received >= count, 120)
+        await await_until(f"{count} webhook calls", lambda: received >= count, 120, STEP)
         elapsed = time.monotonic() - start
     finally:
         await pub.close()

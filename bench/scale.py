@@ -41,22 +41,14 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from bench._configs import Slot, slotted_instances
-from bench._lab import (
-    ETH_P_IP,
-    IMPLS,
-    IPPROTO_VRRP,
-    Capture,
-    Daemon,
-    Impl,
-    LabError,
-    Node,
-    Segment,
-    master_down_interval,
-    measure_impl,
-    wait_for,
-    write_report,
-)
 from bench.footprint import tree_cpu, tree_memory
+from services.vrrp.core.timers import CS, master_down_interval
+from shared.lab.capture import ETH_P_IP, IPPROTO_VRRP, Capture
+from shared.lab.daemon import Daemon
+from shared.lab.errors import LabError
+from shared.lab.report import measure_impl, write_report
+from shared.lab.segment import IMPLS, Host, Impl, Segment
+from shared.lab.wait import wait_until
 
 MASTER_PRIO, BACKUP_PRIO = 200, 100
 SETTLE_S = 6.0  # past garp_master_delay (5 s): the second GARP burst is not in the window
@@ -151,7 +143,7 @@ def log_size(daemon: Daemon) -> int:
 
 
 def observe(
-    captures: Sequence[Capture], wire: Wire, a: Node, b: Node, *, wanted: set[str], seconds: float
+    captures: Sequence[Capture], wire: Wire, a: Host, b: Host, *, wanted: set[str], seconds: float
 ) -> int:
     """Drain every capture into ``wire`` for ``seconds``; returns VIP samples that were wrong."""
     bad_samples = 0
@@ -174,7 +166,7 @@ def observe(
 def run_impl(impl: Impl, scenario: Scenario, seconds: float) -> dict[str, object]:
     """Converge (a first, then b), then watch the wire, the logs and the CPU over ``seconds``."""
     with Segment(["a", "b"], links=scenario.links) as seg:
-        a, b = seg.nodes
+        a, b = seg.hosts
         wanted = {scenario.vip(seg.net, s) for s in scenario.slots}
 
         def conf(name: str, priority: int) -> str:
@@ -187,16 +179,18 @@ def run_impl(impl: Impl, scenario: Scenario, seconds: float) -> dict[str, object
         try:
             started = time.monotonic()
             daemons = {"master": a.start(impl, conf("a", MASTER_PRIO))}
-            if not wait_for(lambda: wanted <= a.addresses(None), 180, interval=1.0):
-                raise LabError(f"{impl} {scenario.name}: a never became master of every instance")
+            what = f"{impl} {scenario.name}"
+            wait_until(
+                f"{what}: a to be master of every instance", lambda: wanted <= a.addresses(None), 180, 1.0
+            )
             master_after = time.monotonic() - started
             daemons["backup"] = b.start(impl, conf("b", BACKUP_PRIO))
-            settled = wait_for(lambda: not wanted & b.addresses(None), 60, interval=1.0)
-            if not settled or not wanted <= a.addresses(None):
-                raise LabError(f"{impl} {scenario.name}: b did not settle as backup of every instance")
+            wait_until(f"{what}: b to settle as backup", lambda: not wanted & b.addresses(None), 60, 1.0)
+            if not wanted <= a.addresses(None):
+                raise LabError(f"{what}: a lost instances when b joined")
             time.sleep(SETTLE_S)
             src = {IPv4Address(seg.link_address(k, b.index)).packed for k in range(scenario.links)}
-            down = master_down_interval(BACKUP_PRIO, scenario.interval, scenario.version)
+            down = master_down_interval(scenario.version, BACKUP_PRIO, round(scenario.interval * CS), 3)
             wire = Wire(backup_src=src, down_ns=int(down * 1e9))
             for cap in captures:
                 cap.drain()

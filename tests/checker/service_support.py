@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import time
@@ -16,6 +15,10 @@ from nats.aio.msg import Msg
 from services.checker.service import CheckerService, Options
 from shared.config.load import load_strict
 from shared.events import Event, RealServerHealth, TrackerResult, decode, encode_token
+from shared.lab.wait import await_until
+
+STEP = 0.005
+"""Seconds between two looks at the recorded events (arrival times are stamped on receipt anyway)."""
 
 
 async def start_service(conf: Path, node: str, url: str, **kw: object) -> CheckerService:
@@ -33,7 +36,6 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[float, Event]] = []
         self.nc: Client | None = None
-        self._new = asyncio.Event()
 
     async def start(self, url: str, node: str) -> Recorder:
         self.nc = await nats.connect(url)
@@ -45,7 +47,6 @@ class Recorder:
 
     async def _on(self, msg: Msg) -> None:
         self.events.append((time.perf_counter(), decode(msg.data)))
-        self._new.set()
 
     def trackers(self, name: str) -> list[TrackerResult]:
         return [e for _, e in self.events if isinstance(e, TrackerResult) and e.tracker == name]
@@ -53,24 +54,24 @@ class Recorder:
     def reals(self, real: str) -> list[RealServerHealth]:
         return [e for _, e in self.events if isinstance(e, RealServerHealth) and e.real == real]
 
-    async def wait_for(
+    def first(self, pred: Callable[[Event], bool], since: int = 0) -> tuple[float, Event] | None:
+        """The first event from number ``since`` on that ``pred`` accepts, with its arrival time."""
+        return next(((at, e) for at, e in self.events[since:] if pred(e)), None)
+
+    async def arrival(
         self, pred: Callable[[Event], bool], timeout: float = 5.0, since: int = 0
     ) -> tuple[float, Event]:
-        deadline = time.monotonic() + timeout
-        seen = since
-        while True:
-            for at, e in self.events[seen:]:
-                if pred(e):
-                    return at, e
-            seen = len(self.events)
-            self._new.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"no matching event in {timeout}s; last: {[e for _, e in self.events[-5:]]}"
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new.wait(), left)
+        """:meth:`first`, once there is one (``timeout`` at most); the time is its arrival, not our look."""
+        await await_until(
+            "a matching event",
+            lambda: self.first(pred, since),
+            timeout,
+            STEP,
+            explain=lambda: f"last: {[e for _, e in self.events[-5:]]}",
+        )
+        found = self.first(pred, since)
+        assert found is not None  # events are only ever appended
+        return found
 
     async def close(self) -> None:
         if self.nc is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from services.checker.probes import misc, run_probe
 from services.checker.probes.base import Target
 from shared.config.model_lvs import FileCheck, MiscCheck
 from shared.config.script import Script
+from shared.lab.wait import await_until
 
 
 def sh(code: str) -> Script:
@@ -71,10 +71,7 @@ async def test_misc_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     assert result.detail == "timed out after 0.3s"
     assert result.latency_ms < 5000
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 2
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert not alive(child)
+    await await_until("the group's child to be gone", lambda: not alive(child), 2.0, 0.01)
 
 
 async def test_misc_sigterm_ignored_then_sigkill(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
+
+from shared.lab.wait import wait_until
 
 CHECKER = """
 import asyncio, sys
@@ -37,10 +38,12 @@ def test_a_killed_checker_takes_its_running_script_with_it(tmp_path: Path) -> No
     pidfile = tmp_path / "script.pid"
     checker = subprocess.Popen([sys.executable, "-c", CHECKER.format(pidfile=pidfile)], cwd=os.getcwd())
     try:
-        deadline = time.monotonic() + 15
-        while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+
+        def script_started() -> bool:
             assert checker.poll() is None, "the checker stand-in died on its own"
-            time.sleep(0.05)
+            return pidfile.exists() and bool(pidfile.read_text().strip())
+
+        wait_until("the script to start", script_started, 15, 0.05)
         script = psutil.Process(int(pidfile.read_text()))
         assert script.is_running()
     finally:

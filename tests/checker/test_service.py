@@ -16,9 +16,9 @@ import pytest
 from services.checker.__main__ import main as checker_main
 from shared.events import Event, RealServerHealth, ServiceStatus, TrackerResult, status_subject
 from shared.exit_codes import Exit
+from shared.lab.nats import NatsServer, free_port
 from tests.checker.servers import HttpServer
 from tests.checker.service_support import Recorder, hanging_listener, start_service
-from tests.support.nats import NatsServer, free_port
 
 
 def is_rs(real: str, up: bool | None = None) -> Callable[[Event], bool]:
@@ -68,12 +68,12 @@ virtual_server 127.0.0.1 80 {{
     rec = await Recorder().start(nats_server.url, node)
     svc = await start_service(conf, node, nats_server.url)
     try:
-        await rec.wait_for(is_rs(f"127.0.0.1:{up_port}", True))
-        _, hung = await rec.wait_for(is_rs(f"127.0.0.1:{hang_port}"))
+        await rec.arrival(is_rs(f"127.0.0.1:{up_port}", True))
+        _, hung = await rec.arrival(is_rs(f"127.0.0.1:{hang_port}"))
         assert isinstance(hung, RealServerHealth) and not hung.up and hung.detail == "timeout"
-        _, refused = await rec.wait_for(is_rs(f"127.0.0.1:{refuse_port}"))
+        _, refused = await rec.arrival(is_rs(f"127.0.0.1:{refuse_port}"))
         assert isinstance(refused, RealServerHealth) and not refused.up and "ECONNREFUSED" in refused.detail
-        await rec.wait_for(is_rs(f"127.0.0.1:{http.port}", True))
+        await rec.arrival(is_rs(f"127.0.0.1:{http.port}", True))
         # never a default "up" for the servers that were down from the start
         early = rec.reals(f"127.0.0.1:{refuse_port}") + rec.reals(f"127.0.0.1:{hang_port}")
         assert not any(e.up for e in early)
@@ -85,7 +85,7 @@ virtual_server 127.0.0.1 80 {{
         hang_srv.close()
         hang_again = await asyncio.start_server(lambda r_, w: w.close(), "127.0.0.1", hang_port)
         for port in (refuse_port, hang_port):
-            _, ev = await rec.wait_for(is_rs(f"127.0.0.1:{port}", True))
+            _, ev = await rec.arrival(is_rs(f"127.0.0.1:{port}", True))
             assert isinstance(ev, RealServerHealth) and ev.changed
 
         # up -> down: stop the HTTP server and the accepting listener
@@ -93,7 +93,7 @@ virtual_server 127.0.0.1 80 {{
         await http.stop()
         accept.close()
         for port in (http.port, up_port):
-            _, ev = await rec.wait_for(is_rs(f"127.0.0.1:{port}", False), since=n)
+            _, ev = await rec.arrival(is_rs(f"127.0.0.1:{port}", False), since=n)
             assert isinstance(ev, RealServerHealth) and ev.changed
         # heartbeats: unchanged state repeats with changed=False
         await asyncio.sleep(0.8)
@@ -151,31 +151,31 @@ track_file prio {{
     rec = await Recorder().start(nats_server.url, node)
     svc = await start_service(conf, node, nats_server.url)
     try:
-        _, ok = await rec.wait_for(is_tr("chk", True))
+        _, ok = await rec.arrival(is_tr("chk", True))
         assert isinstance(ok, TrackerResult) and ok.contribution == 10
-        await rec.wait_for(is_tr("daemon", True))
-        _, f = await rec.wait_for(
+        await rec.arrival(is_tr("daemon", True))
+        _, f = await rec.arrival(
             lambda e: isinstance(e, TrackerResult) and e.tracker == "prio" and e.value == 2
         )
         assert isinstance(f, TrackerResult) and f.contribution == 6
 
         flag.touch()
-        _, ko = await rec.wait_for(is_tr("chk", False))
+        _, ko = await rec.arrival(is_tr("chk", False))
         assert isinstance(ko, TrackerResult) and ko.changed and ko.contribution == 0 and ko.exit_code == 1
         flag.unlink()
-        await rec.wait_for(is_tr("chk", True), since=len(rec.events))
+        await rec.arrival(is_tr("chk", True), since=len(rec.events))
 
         t0 = time.perf_counter()
         daemon.kill()
-        at, dead = await rec.wait_for(is_tr("daemon", False), timeout=2)
+        at, dead = await rec.arrival(is_tr("daemon", False), timeout=2)
         assert (at - t0) * 1000 < 500  # death to event on the bus
         assert isinstance(dead, TrackerResult) and dead.contribution == -20 and dead.changed
         daemon.wait()
         daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", tag])
-        await rec.wait_for(is_tr("daemon", True), since=len(rec.events), timeout=3)
+        await rec.arrival(is_tr("daemon", True), since=len(rec.events), timeout=3)
 
         value.write_text("-5\n")
-        _, f = await rec.wait_for(
+        _, f = await rec.arrival(
             lambda e: isinstance(e, TrackerResult) and e.tracker == "prio" and e.value == -5
         )
         assert isinstance(f, TrackerResult) and f.contribution == -15 and f.changed
@@ -201,12 +201,12 @@ virtual_server 127.0.0.1 81 {{
     node = node_name()
     rec = await Recorder().start(nats_server.url, node)
     svc = await start_service(conf, node, nats_server.url)
-    await rec.wait_for(lambda e: isinstance(e, RealServerHealth) and not e.up)
+    await rec.arrival(lambda e: isinstance(e, RealServerHealth) and not e.up)
     await svc.stop()
     n = len(rec.events)
     svc = await start_service(conf, node, nats_server.url)
     try:
-        _, first = await rec.wait_for(lambda e: isinstance(e, RealServerHealth), since=n)
+        _, first = await rec.arrival(lambda e: isinstance(e, RealServerHealth), since=n)
         assert isinstance(first, RealServerHealth) and not first.up and not first.changed
         await asyncio.sleep(0.7)
         assert not any(isinstance(e, RealServerHealth) and (e.up or e.changed) for _, e in rec.events[n:])

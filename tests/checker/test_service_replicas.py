@@ -17,8 +17,8 @@ from pathlib import Path
 
 from services.checker.sharding import owner
 from shared.events import RealServerHealth
+from shared.lab.nats import NatsServer
 from tests.checker.service_support import Recorder
-from tests.support.nats import NatsServer
 
 REPLICAS = ["r1", "r2", "r3"]
 N = 12
@@ -50,7 +50,7 @@ async def test_three_replicas_share_and_survive_kill_9(tmp_path: Path, nats_serv
     try:
         # steady state: every real server up, published by exactly one replica
         for real in reals:
-            await rec.wait_for(lambda e, r=real: isinstance(e, RealServerHealth) and e.real == r, timeout=10)
+            await rec.arrival(lambda e, r=real: isinstance(e, RealServerHealth) and e.real == r, timeout=10)
         await asyncio.sleep(1.5)
         window_start = time.perf_counter()
         await asyncio.sleep(1.5)
@@ -72,7 +72,7 @@ async def test_three_replicas_share_and_survive_kill_9(tmp_path: Path, nats_serv
         procs[victim].send_signal(signal.SIGKILL)
         await procs[victim].wait()
         for real in moved:
-            at, _ = await rec.wait_for(
+            at, _ = await rec.arrival(
                 lambda e, r=real: isinstance(e, RealServerHealth) and e.real == r and e.boot_id != dead_boot,
                 timeout=5,
                 since=0,
@@ -84,7 +84,7 @@ async def test_three_replicas_share_and_survive_kill_9(tmp_path: Path, nats_serv
         procs[victim] = await spawn(conf, node, nats_server.url, victim, tmp_path / f"{victim}.2.log")
         new_boot = ""
         for real in moved:
-            _, e = await rec.wait_for(
+            _, e = await rec.arrival(
                 lambda e, r=real: (
                     isinstance(e, RealServerHealth) and e.real == r and e.boot_id not in boot_of.values()
                 ),

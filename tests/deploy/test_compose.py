@@ -21,10 +21,12 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from shared.lab.wait import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(480)]
 
@@ -36,6 +38,8 @@ VIP = "172.16.0.100"
 CONF = str(REPO / "deploy" / "containers.conf")
 USERS = ("ADMIN", "VRRP", "CHECKER", "LVS", "NOTIFIER")
 ENV = {**os.environ, "CONTAINERS_CONF": CONF}
+STEP = 0.3
+"""Seconds between two looks at podman or the stream (each look is a podman command)."""
 
 # Counts the node's VRRP state events in the stream, as admin, from inside the nats container.
 COUNT_EVENTS = """
@@ -55,14 +59,6 @@ def run(*argv: str, check: bool = True, timeout: float = 300, **kw: object) -> s
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return str(proc.stdout)
-
-
-def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 30.0) -> float:
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, f"timed out waiting for: {what}"
-        time.sleep(0.3)
-    return time.monotonic() - start
 
 
 @pytest.fixture(scope="module")
@@ -238,27 +234,28 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
     for node in lab:
         for service in services:
             running = lambda n=node, s=service: n.inspect(s, "{{.State.Status}}") == "running"  # noqa: E731
-            wait_for(f"{node.name} {service} running", running, 20)
-    took = wait_for("A holds the VIP", a.has_vip, 30)
+            wait_until(f"{node.name} {service} running", running, 20, STEP)
+    took = wait_until("A holds the VIP", a.has_vip, 30, STEP)
     print(f"A MASTER {took:.1f} s after compose up")
     assert not b.has_vip()
-    wait_for("B's BACKUP event in its stream", lambda: bool(b.vrrp_events()), 20)
+    wait_until("B's BACKUP event in its stream", lambda: bool(b.vrrp_events()), 20, STEP)
     # the compose healthchecks (`lifeline health SERVICE` as the service's own NATS user)
     for service in ("nats", "vrrp", "checker", "notifier"):
-        wait_for(f"{service} healthy", lambda s=service: b.healthy(s), 20)
+        wait_until(f"{service} healthy", lambda s=service: b.healthy(s), 20, STEP)
 
     # A crashed service container is restarted, and VRRP does not move.
     before = b.vrrp_events()
     for service in ("notifier", "checker"):
         pid = int(b.inspect(service, "{{.State.Pid}}"))
         os.kill(pid, 9)
-        wait_for(
+        wait_until(
             f"{service} restarted",
             lambda s=service, p=pid: (
                 b.inspect(s, "{{.State.Status}}") == "running"
                 and int(b.inspect(s, "{{.State.Pid}}")) not in (0, p)
             ),
             30,
+            STEP,
         )
         assert int(b.inspect(service, "{{.RestartCount}}")) >= 1
     time.sleep(3)  # several adverts
@@ -268,9 +265,9 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
 
     # Cut A's link: B takes over.
     run("ip", "-n", a.netns, "link", "set", "eth0", "down")
-    took = wait_for("B holds the VIP", b.has_vip, 15)
+    took = wait_until("B holds the VIP", b.has_vip, 15, STEP)
     print(f"failover: B MASTER {took:.1f} s after A's link went down")
-    wait_for("B's MASTER event", lambda: sum(b.vrrp_events().values()) > sum(before.values()), 10)
+    wait_until("B's MASTER event", lambda: sum(b.vrrp_events().values()) > sum(before.values()), 10, STEP)
     assert any("MASTER" in line for line in b.state_lines())
 
     # Tear down clean.

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -44,9 +42,10 @@ from shared.events import (
     status_subject,
     subject_for,
 )
+from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from shared.nats_users import ADMIN, SERVICE_USERS, generate_passwords, render_config, service_permissions
 from tests.nats.events_sample import every_event, instance
-from tests.support.nats import free_port, nats_server_binary
 
 pytestmark = pytest.mark.nats
 
@@ -56,45 +55,18 @@ N = encode_token(NODE)
 PASSWORDS = generate_passwords()
 
 
-class Server:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.conf = workdir / "nats-server.conf"
-        self.conf.write_text(
-            render_config(NODE, PASSWORDS, port=self.port, store_dir=str(workdir / "js"), host="127.0.0.1")
-        )
-        self.log = workdir / "nats-server.log"
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-c", str(self.conf), "-l", str(self.log)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 10
-        while "Server is ready" not in (self.log.read_text() if self.log.exists() else ""):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nats-server did not start: {self.log.read_text()}")
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("nats-perms"))
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """A nats-server on the generated config: one user per service, as ``lifeline up`` runs it."""
+    workdir = tmp_path_factory.mktemp("nats-perms")
+    port = free_port()
+    conf = render_config(NODE, PASSWORDS, port=port, store_dir=str(workdir / "js"), host="127.0.0.1")
+    srv = NatsServer(workdir, port=port, name=NODE, config=conf)
+    srv.start()
     try:
         yield srv
     finally:
-        srv.stop()
+        srv.stop(timeout=5)
 
 
 class User:
@@ -104,20 +76,22 @@ class User:
         self.nc = nc
         self.errors = errors
 
-    async def violation(self, subject: str, timeout: float = 2.0) -> bool:
-        """True once the server reported a permissions violation naming ``subject``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(
-                "permissions violation" in e.lower() and subject.lower() in e.lower() for e in self.errors
-            ):
-                return True
-            await asyncio.sleep(0.02)
-        return False
+    def violated(self, subject: str) -> bool:
+        """Has the server reported a permissions violation naming ``subject``?"""
+        return any("permissions violation" in e.lower() and subject.lower() in e.lower() for e in self.errors)
+
+    async def violation(self, subject: str) -> None:
+        """Until the server reports a permissions violation naming ``subject`` (2 s at most)."""
+        await await_until(
+            f"a violation on {subject}", lambda: self.violated(subject), 2.0, explain=self.report
+        )
+
+    def report(self) -> str:
+        return f"errors: {self.errors}"
 
 
 @contextlib.asynccontextmanager
-async def login(server: Server, user: str) -> AsyncIterator[User]:
+async def login(server: NatsServer, user: str) -> AsyncIterator[User]:
     errors: list[str] = []
 
     async def error_cb(exc: Exception) -> None:
@@ -189,7 +163,7 @@ async def _request_retrying(nc: Client, subject: str, attempts: int = 5) -> Msg:
     return await nc.request(subject, b"", timeout=2)
 
 
-async def test_vrrp_publishes_state_reads_trackers_answers_status(server: Server) -> None:
+async def test_vrrp_publishes_state_reads_trackers_answers_status(server: NatsServer) -> None:
     async with login(server, "vrrp") as vrrp, login(server, ADMIN) as admin:
         events = [instance(), *by_kind("vrrp")]
         got: list[str] = []
@@ -214,13 +188,13 @@ async def test_vrrp_publishes_state_reads_trackers_answers_status(server: Server
             reply = await _request_retrying(asker.nc, status_subject(NODE, "vrrp"))
             assert b'"service":"vrrp"' in reply.data
         assert (await admin.nc.request("$SRV.PING.lifeline-vrrp", b"", timeout=2)).data
-        await _until(lambda: bool(got))
+        await await_until("the tracker result to reach vrrp", lambda: bool(got), 3.0)
         await svc.stop()
         await pub.close()
         assert not vrrp.errors
 
 
-async def test_checker_publishes_results_and_transitions(server: Server) -> None:
+async def test_checker_publishes_results_and_transitions(server: NatsServer) -> None:
     async with login(server, "checker") as checker, login(server, ADMIN) as admin:
         events = by_kind("track") + by_kind("check")
         events.append(durable_transition(by_kind("check")[0]))  # type: ignore[arg-type]
@@ -236,12 +210,12 @@ async def test_checker_publishes_results_and_transitions(server: Server) -> None
         watcher = await kv.watch(f"{N}.track.>")
         assert await watcher.updates(timeout=2) is not None
         await watcher.stop()
-        await _until(lambda: bool(beats))
+        await await_until("a replica heartbeat", lambda: bool(beats), 3.0)
         await pub.close()
         assert not checker.errors
 
 
-async def test_lvs_publishes_pool_events_and_follows_checks(server: Server) -> None:
+async def test_lvs_publishes_pool_events_and_follows_checks(server: NatsServer) -> None:
     async with login(server, "lvs") as lvs, login(server, ADMIN) as admin:
         seen: list[str] = []
         await lvs.nc.subscribe(f"lifeline.{N}.check.>", cb=_collect(seen))
@@ -252,12 +226,12 @@ async def test_lvs_publishes_pool_events_and_follows_checks(server: Server) -> N
         assert pub.counters.published == len(events) and pub.counters.rejected == 0
         await admin.nc.publish(f"lifeline.{N}.check.a.b", b"{}")
         await admin.nc.publish(f"lifeline.{N}.vrrp.state.VI_1", b"{}")
-        await _until(lambda: len(seen) == 2)
+        await await_until("both messages", lambda: len(seen) == 2, 3.0)
         await pub.close()
         assert not lvs.errors
 
 
-async def test_notifier_consumes_leases_and_dead_letters(server: Server) -> None:
+async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> None:
     async with login(server, "vrrp") as vrrp, login(server, "notifier") as notifier:
         pub = await publish_all(vrrp, [instance("VI_NOTIFY")])
         assert await pub.flush(10)
@@ -333,11 +307,11 @@ REFUSED_PUBLISH = [
 
 
 @pytest.mark.parametrize(("user", "subject"), REFUSED_PUBLISH)
-async def test_refused_publish(server: Server, user: str, subject: str) -> None:
+async def test_refused_publish(server: NatsServer, user: str, subject: str) -> None:
     async with login(server, user) as u:
         await u.nc.publish(subject, b"{}")
         await u.nc.flush()
-        assert await u.violation(subject), u.errors
+        await u.violation(subject)
 
 
 REFUSED_SUBSCRIBE = [
@@ -349,18 +323,18 @@ REFUSED_SUBSCRIBE = [
 
 
 @pytest.mark.parametrize(("user", "subject"), REFUSED_SUBSCRIBE)
-async def test_refused_subscribe(server: Server, user: str, subject: str) -> None:
+async def test_refused_subscribe(server: NatsServer, user: str, subject: str) -> None:
     async with login(server, user) as u:
         await u.nc.subscribe(subject)
         await u.nc.flush()
-        assert await u.violation(subject), u.errors
+        await u.violation(subject)
 
 
 @pytest.mark.parametrize(
     ("user", "kind"),
     [("notifier", "track"), ("notifier", "vrrp"), ("checker", "vrrp"), ("lvs", "health")],
 )
-async def test_publisher_of_a_foreign_event_is_refused(server: Server, user: str, kind: str) -> None:
+async def test_publisher_of_a_foreign_event_is_refused(server: NatsServer, user: str, kind: str) -> None:
     """Through the real Publisher: the server refuses, nothing reaches the stream or the bucket."""
     event = _stamped(by_kind(kind)[0] if kind != "health" else durable_transition(by_kind("check")[0]))
     event = event.__class__(**(_fields(event, NODE) | {"detail": f"forged by {user}"}))
@@ -372,7 +346,7 @@ async def test_publisher_of_a_foreign_event_is_refused(server: Server, user: str
         pub = await publish_all(u, [event])
         assert not await pub.flush(2)  # never acknowledged: the publisher keeps it and retries
         assert pub.counters.published == 0
-        assert await u.violation(subject)
+        await u.violation(subject)
         await pub.close(flush_timeout=0.1)
         assert not await _stored_value(admin.nc, subject, f"forged by {user}")
 
@@ -389,14 +363,6 @@ def _collect(into: list[str]) -> Callable[[Msg], Awaitable[None]]:
         into.append(msg.subject)
 
     return cb
-
-
-async def _until(predicate: object, timeout: float = 3.0) -> None:
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def _stamped(event: Event) -> Event:

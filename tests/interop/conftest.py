@@ -1,5 +1,5 @@
-"""Fixtures for the interop tests: the shared netns fixtures from tests/support."""
+"""Fixtures for the interop tests: the shared netns fixture from tests/support."""
 
-from tests.support.netns import netns_lab, netns_session
+from tests.support.netns import netns_session
 
-__all__ = ["netns_lab", "netns_session"]
+__all__ = ["netns_session"]

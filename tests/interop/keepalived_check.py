@@ -19,13 +19,12 @@ pid files (checked with strace), so no ``-p/-r/-c`` are needed.  Exit status:
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.netns import Namespace, run_in_netns
+from shared.lab.daemon import keepalived_binary
+from shared.lab.netns import Namespace, run_in_namespace
 
 KEEPALIVED_TIMEOUT = 60.0
 _LINE_RE = re.compile(r"^\((?:(?P<file>[^()]*?): )?Line (?P<line>\d+)\)\s?(?P<message>.*)$")
@@ -56,18 +55,6 @@ class Verdict:
         return self.returncode == 0
 
 
-def keepalived_binary() -> str:
-    """Path of keepalived; missing keepalived is a test *failure*, since CI installs it."""
-    found = shutil.which("keepalived") or next(
-        (p for p in ("/usr/sbin/keepalived", "/sbin/keepalived") if os.access(p, os.X_OK)), None
-    )
-    if found is None:
-        raise AssertionError(
-            "keepalived is not installed: the differential config test needs it (apt install keepalived)"
-        )
-    return found
-
-
 def parse_keepalived_output(text: str, top_file: str) -> tuple[Record, ...]:
     """Records from ``keepalived -t`` output, de-duplicated, in first-seen order.
 
@@ -96,9 +83,9 @@ def run_keepalived_check(ns: Namespace | str, conf: Path, config_id: str | None 
     """
     if not conf.is_file():
         raise AssertionError(f"{conf} does not exist; keepalived -t would call it clean")
-    argv = [keepalived_binary(), "-t", "-f", str(conf)]
+    argv = [keepalived_binary(), "-t", "-f", str(conf)]  # none is a failure, not a skip: CI installs it
     if config_id is not None:
         argv += ["-i", config_id]
-    proc = run_in_netns(ns, argv, KEEPALIVED_TIMEOUT, cwd=conf.parent)
+    proc = run_in_namespace(ns, argv, KEEPALIVED_TIMEOUT, cwd=conf.parent)
     output = proc.stderr + proc.stdout
     return Verdict(proc.returncode, parse_keepalived_output(output, str(conf)), output)

@@ -39,8 +39,9 @@ from pathlib import Path, PurePath
 
 import pytest
 
-from tests.interop.keepalived_check import Record, Verdict, keepalived_binary, run_keepalived_check
-from tests.support.netns import Namespace, NetnsLab, run_in_netns
+from shared.lab.daemon import keepalived_binary
+from shared.lab.netns import Lab, Namespace, run_in_namespace
+from tests.interop.keepalived_check import Record, Verdict, run_keepalived_check
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
@@ -107,7 +108,7 @@ CASES = collect_cases()
 @pytest.fixture(scope="module")
 def check_hosts(netns_session: None) -> Iterator[dict[str, Namespace]]:
     """Two look-alike hosts (lo + eth0): one resolves mail.example.net, one resolves nothing."""
-    with NetnsLab(tag="cfg") as lab:
+    with Lab() as lab:
         hosts = {RESOLVES: lab.host("r"), NO_NAMES: lab.host("n")}
         hosts[RESOLVES].set_hosts(MAIL_HOSTS)
         hosts[NO_NAMES].set_hosts({})
@@ -145,7 +146,7 @@ def parse_lifeline_output(text: str) -> tuple[Record, ...]:
 
 
 def run_lifeline_check(ns: Namespace, conf: Path, config_id: str | None) -> Verdict:
-    proc = run_in_netns(ns, lifeline_argv(conf, config_id), LIFELINE_TIMEOUT, cwd=conf.parent)
+    proc = run_in_namespace(ns, lifeline_argv(conf, config_id), LIFELINE_TIMEOUT, cwd=conf.parent)
     output = proc.stderr + proc.stdout
     return Verdict(proc.returncode, parse_lifeline_output(output), output)
 

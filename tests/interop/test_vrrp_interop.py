@@ -25,7 +25,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench._lab import Impl, Segment, adverts
+from services.vrrp.core.timers import skew_time
+from shared.lab.capture import adverts
+from shared.lab.segment import Impl, Segment
 from tests.interop.vrrp_peers import (
     BACKUP_PRIORITY,
     MASTER_PRIORITY,
@@ -79,7 +81,7 @@ def startup_timeout(flavour: Flavour) -> float:
 def test_election_one_master(seg: Segment, pairing: Pairing, flavour: Flavour) -> None:
     """The higher priority wins whichever implementation it runs, and stays the only master."""
     master_impl, backup_impl = pairing
-    a, b = seg.nodes
+    a, b = seg.hosts
     vip = flavour.vip(seg)
     with seg.capture() as cap:
         start(a, master_impl, instance_config(flavour, seg, a, MASTER_PRIORITY))
@@ -104,7 +106,7 @@ def test_nopreempt_keeps_the_incumbent(seg: Segment, pairing: Pairing) -> None:
     """
     incumbent_impl, challenger_impl = pairing
     flavour = V3_IPV4
-    a, b = seg.nodes
+    a, b = seg.hosts
     vip = flavour.vip(seg)
     start(a, incumbent_impl, instance_config(flavour, seg, a, BACKUP_PRIORITY))
     converge(seg, vip, "a", startup_timeout(flavour))
@@ -123,7 +125,7 @@ def test_priority0_handover(seg: Segment, pairing: Pairing) -> None:
     """
     master_impl, backup_impl = pairing
     flavour = V3_IPV4
-    a, b = seg.nodes
+    a, b = seg.hosts
     vip = flavour.vip(seg)
     start(a, master_impl, instance_config(flavour, seg, a, MASTER_PRIORITY))
     start(b, backup_impl, instance_config(flavour, seg, b, BACKUP_PRIORITY))
@@ -139,6 +141,6 @@ def test_priority0_handover(seg: Segment, pairing: Pairing) -> None:
     first = next((x for x in seen if x.src == str(b.ipv4) and x.ts_ns > goodbye.ts_ns), None)
     assert first is not None, "b became master without advertising"
     gap = (first.ts_ns - goodbye.ts_ns) / 1e9
-    skew = (256 - BACKUP_PRIORITY) / 256 * flavour.interval
+    skew = skew_time(flavour.version, BACKUP_PRIORITY, flavour.interval_cs)
     assert skew - 0.005 <= gap <= skew + 0.1, f"handover {gap:.3f} s, skew {skew:.3f} s"
     assert_sole_holder(seg, vip, "b", 1.0)

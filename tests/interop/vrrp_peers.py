@@ -2,7 +2,7 @@
 
 Both implementations read the same keepalived.conf text, so a test builds
 one config per node from a :class:`Flavour` and hands it to whichever
-implementation plays that node (:mod:`bench._lab` starts either).  The
+implementation plays that node (:mod:`shared.lab.segment` starts either).  The
 verdict always comes from the kernel: which node carries the VIP (on
 ``eth0``, or on any interface for VMAC, whose VIPs live on ``vrrp.<VRID>``),
 sampled over a window, because that is what an operator (and traffic) sees;
@@ -16,7 +16,11 @@ import json
 import time
 from dataclasses import dataclass
 
-from bench._lab import IFNAME, Impl, Node, Packet, Segment, garps, ip, parse_advert, wait_for
+from services.vrrp.core.timers import CS, master_down_interval
+from shared.lab.capture import Packet, garps, parse_advert
+from shared.lab.netns import IFNAME
+from shared.lab.segment import Host, Impl, Segment
+from shared.lab.wait import wait_until
 
 MASTER_PRIORITY = 200
 BACKUP_PRIORITY = 100
@@ -46,9 +50,13 @@ class Flavour:
     def vip(self, seg: Segment) -> str:
         return f"fd00:{seg.net:x}::100" if self.ipv6 else seg.address(100)
 
+    @property
+    def interval_cs(self) -> int:
+        return round(self.interval * CS)
+
     def master_down(self, priority: int) -> float:
-        skew = (256 - priority) / 256 * (1.0 if self.version == 2 else self.interval)
-        return 3 * self.interval + skew
+        """Master_Down_Interval of a backup at ``priority`` (the core's arithmetic, keepalived's formulas)."""
+        return master_down_interval(self.version, priority, self.interval_cs, 3)
 
 
 V2_PASS = Flavour("v2-pass", version=2, interval=1.0, auth_pass="secret12")
@@ -60,13 +68,13 @@ VMAC = Flavour("vmac", vmac=True)
 
 
 def instance_config(
-    flavour: Flavour, seg: Segment, node: Node, priority: int, *, nopreempt: bool = False
+    flavour: Flavour, seg: Segment, node: Host, priority: int, *, nopreempt: bool = False
 ) -> str:
     """keepalived.conf text for ``node`` (every option written out, nothing left to defaults)."""
     vip = flavour.vip(seg)
     lines = [
         "global_defs {",
-        f"    router_id {node.name}",
+        f"    router_id {node.role}",
         "}",
         "vrrp_instance VI_1 {",
         "    state BACKUP",
@@ -83,7 +91,7 @@ def instance_config(
         lines.append(f"        auth_pass {flavour.auth_pass}")
         lines.append("    }")
     if flavour.unicast:
-        peers = [str(n.ipv4) for n in seg.nodes if n is not node]
+        peers = [str(n.ipv4) for n in seg.hosts if n is not node]
         lines += [f"    unicast_src_ip {node.ipv4}", "    unicast_peer {"]
         lines += [f"        {peer}" for peer in peers] + ["    }"]
     if flavour.vmac:
@@ -92,21 +100,14 @@ def instance_config(
     return "\n".join(lines) + "\n"
 
 
-def start(node: Node, impl: Impl, config: str) -> None:
+def start(node: Host, impl: Impl, config: str) -> None:
     node.start(impl, config)
 
 
-def holders(seg: Segment, vip: str, dev: str | None = IFNAME) -> list[str]:
-    """Nodes whose ``dev`` (None: any interface) carries ``vip`` right now."""
-    return [n.name for n in seg.nodes if vip in n.addresses(dev)]
-
-
 def converge(seg: Segment, vip: str, expected: str, timeout: float, dev: str | None = IFNAME) -> None:
-    """Wait until ``expected`` alone holds ``vip``; fail with both logs if it never happens."""
-    if not wait_for(lambda: holders(seg, vip, dev) == [expected], timeout):
-        raise AssertionError(
-            f"never converged to {expected} alone: holders {holders(seg, vip, dev)}\n{logs(seg)}"
-        )
+    """Wait until ``expected`` alone holds ``vip``; fail with the holders and both logs if it never does."""
+    what = f"{expected} alone to hold {vip}"
+    wait_until(what, lambda: seg.holders(vip, dev), timeout, expect=[expected], explain=lambda: logs(seg))
 
 
 def assert_sole_holder(
@@ -116,14 +117,14 @@ def assert_sole_holder(
     end = time.monotonic() + seconds
     samples = 0
     while time.monotonic() < end:
-        holders_now = holders(seg, vip, dev)
+        holders_now = seg.holders(vip, dev)
         assert holders_now == [expected], f"sample {samples}: VIP {vip} held by {holders_now}\n{logs(seg)}"
         samples += 1
         time.sleep(0.05)
     assert samples >= 5
 
 
-def assert_only_advertiser(packets: list[Packet], node: Node, *, ipv6: bool, mac: str | None = None) -> None:
+def assert_only_advertiser(packets: list[Packet], node: Host, *, ipv6: bool, mac: str | None = None) -> None:
     """Every advert of our VRID in ``packets`` came from ``node`` (one master on the wire).
 
     ``mac``: every one of them must also carry this Ethernet source (the VMAC).
@@ -138,7 +139,7 @@ def assert_only_advertiser(packets: list[Packet], node: Node, *, ipv6: bool, mac
         assert macs == {mac}, f"adverts from MAC {macs}, want the VMAC {mac}"
 
 
-def assert_vmac(seg: Segment, packets: list[Packet], master: Node, vip: str) -> None:
+def assert_vmac(seg: Segment, packets: list[Packet], master: Host, vip: str) -> None:
     """Kernel and wire agree with keepalived's VMAC (docs/keepalived.md#vmac) on ``master``.
 
     Kernel: on every node ``vrrp.<VRID>`` is a private-mode macvlan on eth0
@@ -146,8 +147,8 @@ def assert_vmac(seg: Segment, packets: list[Packet], master: Node, vip: str) -> 
     VIP (its eth0 does not).  Wire:
     the master's GARPs for the VIP come from the VMAC.
     """
-    for node in seg.nodes:  # the backup has its VMAC too, up, without the VIP
-        link = json.loads(ip("-n", node.ns, "-d", "-j", "link", "show", "dev", VMAC_DEV))[0]
+    for node in seg.hosts:  # the backup has its VMAC too, up, without the VIP
+        link = json.loads(node.ip("-d", "-j", "link", "show", "dev", VMAC_DEV))[0]
         info = link.get("linkinfo", {})
         assert (info.get("info_kind"), info.get("info_data", {}).get("mode")) == ("macvlan", "private"), link
         assert link["address"] == VMAC_MAC and link["link"] == IFNAME and "UP" in link["flags"], link
@@ -158,7 +159,7 @@ def assert_vmac(seg: Segment, packets: list[Packet], master: Node, vip: str) -> 
 
 def logs(seg: Segment) -> str:
     parts = []
-    for node in seg.nodes:
+    for node in seg.hosts:
         if node.daemon is not None:
-            parts.append(f"--- {node.name} ({node.impl}) ---\n{node.daemon.tail(25)}")
+            parts.append(f"--- {node.role} ({node.impl}) ---\n{node.daemon.tail(25)}")
     return "\n".join(parts)

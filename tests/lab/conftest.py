@@ -7,28 +7,30 @@ from pathlib import Path
 
 import pytest
 
+from shared.lab.nats import NatsServer
+from shared.lab.segment import Host, Segment
 from tests.lab.test_vrrp_service import Lab
-from tests.support.lab import LabHost, vrrp_segment
-from tests.support.nats import NatsServer
-from tests.support.netns import NetnsLab, netns_lab, netns_session
+from tests.support.netns import netns_session
 
-__all__ = ["netns_lab", "netns_session"]
+__all__ = ["netns_session"]
 
 
 @pytest.fixture
-def pair(netns_lab: NetnsLab) -> list[LabHost]:
-    """Hosts a and b, each with an eth0 on one bridge; removed after the test."""
-    return vrrp_segment(netns_lab, ["a", "b"])
+def pair(netns_session: None) -> Iterator[list[Host]]:
+    """Hosts a and b, each with an eth0 on one bridge; removed (with whatever runs inside) after the test."""
+    with Segment(["a", "b"], observer=False) as segment:
+        yield segment.hosts
 
 
 @pytest.fixture
-def trio(netns_lab: NetnsLab) -> list[LabHost]:
+def trio(netns_session: None) -> Iterator[list[Host]]:
     """Hosts a, b and c on one bridge (unicast to several peers)."""
-    return vrrp_segment(netns_lab, ["a", "b", "c"])
+    with Segment(["a", "b", "c"], observer=False) as segment:
+        yield segment.hosts
 
 
 @pytest.fixture
-def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
+def lab(pair: list[Host], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
     """The vrrp service lab on ``pair`` (test_vrrp_service*.py, test_vrrp_groups.py); logs on failure."""
     lab = Lab(pair, tmp_path, nats_server)
     try:
@@ -41,7 +43,7 @@ def lab(pair: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterato
 
 
 @pytest.fixture
-def lab3(trio: list[LabHost], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
+def lab3(trio: list[Host], tmp_path: Path, nats_server: NatsServer) -> Iterator[Lab]:
     """The vrrp service lab on ``trio`` (test_vrrp_three_node.py); logs in ``tmp_path``."""
     lab = Lab(trio, tmp_path, nats_server)
     try:

@@ -43,10 +43,12 @@ from aiosmtpd.smtp import SMTP
 from pyroute2 import netns as pr_netns
 
 from shared.events import Event, RealServerHealth, TrackerResult
+from shared.lab.capture import Capture
+from shared.lab.nats import NatsProxy, NatsServer
+from shared.lab.segment import Host
+from shared.lab.wait import await_until
 from tests.checker.servers import DnsResponder, UdpEcho, self_signed
 from tests.checker.service_support import Recorder
-from tests.support.lab import LabHost, NatsProxy, PacketCapture
-from tests.support.nats import NatsServer
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -113,7 +115,7 @@ class Bench:
         return str(self.proxies[ns].url)
 
     def checker(
-        self, host: LabHost, node: str, conf: str, *, own_pid_ns: bool = False, before: str = ""
+        self, host: Host, node: str, conf: str, *, own_pid_ns: bool = False, before: str = ""
     ) -> ServiceProc:
         path = self.workdir / f"{node}-checker.conf"
         path.write_text(conf)
@@ -121,14 +123,14 @@ class Bench:
         args += ["--tracker-heartbeat", "0.5", "--process-scan", "0.2"]
         return self._start(host, "services.checker", args, f"{node}-checker", own=own_pid_ns, before=before)
 
-    def vrrp(self, host: LabHost, node: str, conf: str) -> ServiceProc:
+    def vrrp(self, host: Host, node: str, conf: str) -> ServiceProc:
         path = self.workdir / f"{node}-vrrp.conf"
         path.write_text(conf)
         args = ["--config", str(path), "--node", node, "--nats", self.url(host.name)]
         return self._start(host, "services.vrrp", args, f"{node}-vrrp", own=False, before="")
 
     def _start(
-        self, host: LabHost, module: str, args: list[str], name: str, *, own: bool, before: str
+        self, host: Host, module: str, args: list[str], name: str, *, own: bool, before: str
     ) -> ServiceProc:
         log_path = self.workdir / f"{name}.log"
         proc = ServiceProc(host.name, module, args, log_path, own_pid_ns=own, before=before)
@@ -165,7 +167,7 @@ async def recorder(bench: Bench) -> AsyncIterator[Recorder]:
 # --------------------------------------------------------------------------- servers inside b
 
 
-def ns_socket(host: LabHost, kind: socket.SocketKind, port: int = 0, backlog: int = 64) -> socket.socket:
+def ns_socket(host: Host, kind: socket.SocketKind, port: int = 0, backlog: int = 64) -> socket.socket:
     """A socket created in ``host``'s namespace, bound to its address (and listening, for TCP)."""
     sock: socket.socket = pr_netns.create_socket(host.name, socket.AF_INET, kind)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -211,7 +213,7 @@ class Helo:
 class Stream:
     """A TCP server on a fixed port of ``b`` that can be stopped (refused), restarted or made to hang."""
 
-    def __init__(self, host: LabHost) -> None:
+    def __init__(self, host: Host) -> None:
         self.host = host
         self.port = 0
         self.server: asyncio.Server | None = None
@@ -250,7 +252,7 @@ class Stream:
 class Datagram:
     """A UDP server on a fixed port of ``b``; stopping it makes the kernel answer port-unreachable."""
 
-    def __init__(self, host: LabHost, factory: Callable[[], asyncio.DatagramProtocol]) -> None:
+    def __init__(self, host: Host, factory: Callable[[], asyncio.DatagramProtocol]) -> None:
         self.host = host
         self.factory = factory
         self.port = 0
@@ -278,7 +280,7 @@ def accept_and_close(sock: socket.socket) -> Awaitable[asyncio.Server]:
 # --------------------------------------------------------------------------- config and bus helpers
 
 
-def common(a: LabHost) -> str:
+def common(a: Host) -> str:
     return f"""connect_timeout 1
       retry 0
       delay_loop 0.3
@@ -314,7 +316,7 @@ async def transition(
     result = action()
     if asyncio.iscoroutine(result):
         await result
-    _, event = await rec.wait_for(pred, timeout=timeout, since=since)
+    _, event = await rec.arrival(pred, timeout=timeout, since=since)
     return event
 
 
@@ -322,7 +324,7 @@ async def transition(
 
 
 async def test_network_checks_go_down_and_up_across_the_link(
-    pair: list[LabHost], bench: Bench, recorder: Recorder, tmp_path: Path
+    pair: list[Host], bench: Bench, recorder: Recorder, tmp_path: Path
 ) -> None:
     a, b = pair
     tls = self_signed(tmp_path)
@@ -388,9 +390,9 @@ virtual_server {b.ipv4} 53 {{
     try:
         # first real results: up where a server answers, down (never a default "up") elsewhere
         for name in ("tcp_ok", "http", "https", "smtp", "ping", "dns", "udp"):
-            await recorder.wait_for(is_rs(rs[name], True), timeout=15)
-        _, refused = await recorder.wait_for(is_rs(rs["tcp_refused"], False))
-        _, hung = await recorder.wait_for(is_rs(rs["tcp_hung"], False))
+            await recorder.arrival(is_rs(rs[name], True), timeout=15)
+        _, refused = await recorder.arrival(is_rs(rs["tcp_refused"], False))
+        _, hung = await recorder.arrival(is_rs(rs["tcp_hung"], False))
         assert isinstance(refused, RealServerHealth) and "ECONNREFUSED" in refused.detail
         assert isinstance(hung, RealServerHealth) and hung.detail == "timeout"
         assert not any(e.up for e in recorder.reals(rs["tcp_refused"]) + recorder.reals(rs["tcp_hung"]))
@@ -485,7 +487,7 @@ async def _rehang(stream: Stream) -> None:
     stream.hang()
 
 
-def _link_up(host: LabHost, extra: str) -> None:
+def _link_up(host: Host, extra: str) -> None:
     host.ip("link", "set", "eth0", "up")
     host.ip("addr", "replace", f"{extra}/24", "dev", "eth0")  # kept over a down/up, but be sure
 
@@ -494,7 +496,7 @@ def _link_up(host: LabHost, extra: str) -> None:
 
 
 async def test_misc_and_file_checks_go_down_and_up(
-    pair: list[LabHost], bench: Bench, recorder: Recorder, tmp_path: Path
+    pair: list[Host], bench: Bench, recorder: Recorder, tmp_path: Path
 ) -> None:
     a, b = pair
     flag, value = tmp_path / "misc.state", tmp_path / "file.value"
@@ -523,8 +525,8 @@ virtual_server {b.ipv4} 80 {{
 """
     bench.checker(a, bench.tag, conf)
     misc, file_ = f"{b.ipv4}:8080", f"{b.ipv4}:8081"
-    await recorder.wait_for(is_rs(misc, True), timeout=15)
-    await recorder.wait_for(is_rs(file_, True), timeout=15)
+    await recorder.arrival(is_rs(misc, True), timeout=15)
+    await recorder.arrival(is_rs(file_, True), timeout=15)
 
     ev = await transition(recorder, is_rs(misc, False), lambda: flag.write_text("fail\n"))
     assert isinstance(ev, RealServerHealth) and ev.checker.value == "MISC_CHECK"
@@ -549,7 +551,7 @@ def fake_daemon(tmp: Path, name: str) -> Path:
 
 
 async def test_trackers_inside_a_namespace(
-    pair: list[LabHost], bench: Bench, recorder: Recorder, tmp_path: Path
+    pair: list[Host], bench: Bench, recorder: Recorder, tmp_path: Path
 ) -> None:
     a, _ = pair
     daemon_name = f"lld{uuid.uuid4().hex[:8]}"  # comm is at most 15 characters
@@ -583,8 +585,8 @@ vrrp_track_process daemon {{
     proc = start_daemon()
     try:
         bench.checker(a, bench.tag, conf)
-        await recorder.wait_for(is_tr("chk", True), timeout=15)
-        await recorder.wait_for(is_tr("daemon", True), timeout=15)
+        await recorder.arrival(is_tr("chk", True), timeout=15)
+        await recorder.arrival(is_tr("daemon", True), timeout=15)
 
         # the daemon dies inside the namespace: seen (pidfd) although no process connector answers
         t0 = time.monotonic()
@@ -596,7 +598,7 @@ vrrp_track_process daemon {{
         proc.wait(5)
         since = len(recorder.events)
         proc = start_daemon()  # found by the scan (every 0.2 s here), reported after the delay
-        await recorder.wait_for(is_tr("daemon", True), since=since, timeout=10)
+        await recorder.arrival(is_tr("daemon", True), since=since, timeout=10)
 
         # vrrp_script: fail (exit 1), back, hang (timeout counts as failure), back
         ev = await transition(recorder, is_tr("chk", False), lambda: flag.write_text("fail\n"))
@@ -613,17 +615,8 @@ vrrp_track_process daemon {{
 # --------------------------------------------------------------------------- the seed's second example
 
 
-def has_vip(host: LabHost, vip: str) -> bool:
-    return any(a.get("local") == vip for a in host.addresses())
-
-
-async def wait_until(what: str, pred: Callable[[], bool], timeout: float) -> float:
-    start = time.monotonic()
-    while not pred():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
+def has_vip(host: Host, vip: str) -> bool:
+    return host.holds(vip)
 
 
 def pids_of(exe: Path) -> list[int]:
@@ -635,7 +628,7 @@ def pids_of(exe: Path) -> list[int]:
 
 
 async def test_archwiki_example_2_sshd_death_moves_mastership(
-    pair: list[LabHost], bench: Bench, tmp_path: Path
+    pair: list[Host], bench: Bench, tmp_path: Path
 ) -> None:
     """archwiki-2-monitor-host-{a,b}.conf (AH, nopreempt, track_process sshd), smtp_server aside.
 
@@ -666,21 +659,21 @@ async def test_archwiki_example_2_sshd_death_moves_mastership(
             bench.checker(host, node, confs[h], own_pid_ns=True, before=f"{sshd[h]} 600 &")
             bench.vrrp(host, node, confs[h])
             if h == "a":  # deterministic roles: a alone first (nopreempt: first master stays)
-                await rec.wait_for(is_tr("track_sshd", True), timeout=15)
-                took = await wait_until("a to hold the VIP", lambda: has_vip(a, vip), 15)
+                await rec.arrival(is_tr("track_sshd", True), timeout=15)
+                took = await await_until("a to hold the VIP", lambda: has_vip(a, vip), 15)
                 print(f"\na master after {took:.1f} s")
         await asyncio.sleep(3.0)  # b is up and BACKUP; adverts with AH flow from a
         assert has_vip(a, vip) and not has_vip(b, vip)
-        with PacketCapture(b.ns, "eth0", ETH_P_IP) as cap:  # the adverts really are AH (proto 51)
+        with Capture(b.name, "eth0", ETH_P_IP) as cap:  # the adverts really are AH (proto 51)
             ah = cap.frames(1, 3.0, lambda f: len(f) > 23 and f[23] == IPPROTO_AH)
         assert ah, "no AH-authenticated VRRP advert from a"
         assert len(pids_of(sshd["a"])) == 1 and len(pids_of(sshd["b"])) == 1
 
         t0 = time.monotonic()
         os.kill(pids_of(sshd["a"])[0], signal.SIGKILL)
-        _, ev = await rec.wait_for(is_tr("track_sshd", False), timeout=5)
+        _, ev = await rec.arrival(is_tr("track_sshd", False), timeout=5)
         assert isinstance(ev, TrackerResult) and ev.faults
-        moved = await wait_until("b to take the VIP", lambda: has_vip(b, vip) and not has_vip(a, vip), 10)
+        moved = await await_until("b to take the VIP", lambda: has_vip(b, vip) and not has_vip(a, vip), 10)
         print(f"sshd killed on a -> VIP on b after {time.monotonic() - t0:.2f} s ({moved:.2f} s wait)")
         await asyncio.sleep(2.0)  # and it stays there
         assert has_vip(b, vip) and not has_vip(a, vip)
@@ -691,7 +684,7 @@ async def test_archwiki_example_2_sshd_death_moves_mastership(
         checker_a = next(p for p in bench.procs if p.log_path.name == f"{bench.tag}-a-checker.log")
         inner = psutil.Process(checker_a.proc.pid).children()[0].pid  # PID 1 of a's PID namespace
         subprocess.Popen(["nsenter", "-t", str(inner), "-p", "-m", "--", str(sshd["a"]), "600"])
-        await rec.wait_for(is_tr("track_sshd", True), since=since, timeout=10)
+        await rec.arrival(is_tr("track_sshd", True), since=since, timeout=10)
         await asyncio.sleep(4.0)  # more than a Master_Down_Interval of a at priority 20
         assert has_vip(b, vip) and not has_vip(a, vip)
     finally:
@@ -727,7 +720,7 @@ vrrp_instance VI_1 {{
 @pytest.mark.interop
 @pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived is not installed")
 async def test_track_process_in_a_netns_keepalived_faults_ours_does_not(
-    pair: list[LabHost], bench: Bench, tmp_path: Path
+    pair: list[Host], bench: Bench, tmp_path: Path
 ) -> None:
     """The same ``vrrp_track_process`` on a running process, each in its own network namespace.
 
@@ -752,10 +745,10 @@ async def test_track_process_in_a_netns_keepalived_faults_ours_does_not(
         ours = TRACKED.format(router="ours", name=name, vrid=62, vip="192.0.2.62")
         bench.checker(b, node, ours)
         bench.vrrp(b, node, ours)
-        _, ev = await rec.wait_for(is_tr("trk", True), timeout=15)
+        _, ev = await rec.arrival(is_tr("trk", True), timeout=15)
         assert isinstance(ev, TrackerResult) and "1 process" in ev.detail
-        await wait_until("ours to become MASTER", lambda: has_vip(b, "192.0.2.62"), 10)
-        await wait_until(
+        await await_until("ours to become MASTER", lambda: has_vip(b, "192.0.2.62"), 10)
+        await await_until(
             "keepalived to give up on the process connector",
             lambda: "quorum not achieved" in log_path.read_text(errors="replace"),
             10,

@@ -12,12 +12,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from shared.lab import PREFIX, list_namespaces
+from shared.lab.netns import DEMO_PREFIX, list_namespaces, namespace_pids, owned_by
+from shared.lab.wait import wait_until
 
 pytestmark = pytest.mark.root
 
@@ -26,14 +26,12 @@ LIFELINE = Path(sys.executable).parent / "lifeline"
 
 def _ours(pid: int) -> list[str]:
     """Namespaces a demo with this pid created (``lld-<pid36>-...``)."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    b36 = ""
-    while True:
-        pid, rest = divmod(pid, 36)
-        b36 = digits[rest] + b36
-        if not pid:
-            break
-    return [ns for ns in list_namespaces() if ns.startswith(f"{PREFIX}-{b36}-")]
+    return [ns for ns in list_namespaces() if owned_by(pid, DEMO_PREFIX)(ns)]
+
+
+def _services_in_a(pid: int) -> bool:
+    """Host a of that demo runs its nats-server and its vrrp service."""
+    return any(ns.endswith("-a") and len(namespace_pids(ns)) >= 2 for ns in _ours(pid))
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +53,10 @@ def test_demo_fails_over_preempts_and_cleans_up() -> None:
 
 
 def test_interrupted_demo_cleans_up() -> None:
-    """Ctrl-C in the middle (here: SIGINT once the lab exists) still removes every namespace."""
+    """Ctrl-C in the middle (here: SIGINT once the services run) still removes every namespace."""
     proc = subprocess.Popen([LIFELINE, "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not any(ns.endswith("-b") for ns in _ours(proc.pid)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.5)  # the services are running by now
+        wait_until("the demo's services to run in host a", lambda: _services_in_a(proc.pid), 20, 0.05)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=20)
     finally:

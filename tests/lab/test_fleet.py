@@ -24,8 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,36 +35,15 @@ from nats.micro.service import Service as MicroService
 from shared.bus import Publisher, connect, register_service
 from shared.cli.main import main
 from shared.events import VrrpState
+from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from shared.nats_users import ADMIN, generate_passwords, nats_url, render_config, render_hub_config
 from shared.settings import NatsServerSettings
 from tests.nats.events_sample import instance
-from tests.support import nats as support
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = [pytest.mark.root, pytest.mark.nats]
 
 NODES = ("a", "b", "c")
-
-
-class ConfServer(NatsServer):
-    """A ``NatsServer`` started from a config file (leaf nodes and domains need one)."""
-
-    def __init__(self, workdir: Path, name: str, conf: str, port: int) -> None:
-        super().__init__(workdir, port=port, name=name)
-        self.conf = conf
-
-    def start(self, timeout: float = 10.0) -> None:
-        if self.running:
-            return
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        conf_path = self.workdir / "nats-server.conf"
-        conf_path.write_text(self.conf)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [support.nats_server_binary(), "-c", str(conf_path)], stdout=log, stderr=subprocess.STDOUT
-            )
-        support._LIVE.add(self._proc)
-        self._wait_ready(timeout)
 
 
 HUB_PASSWORDS = generate_passwords((ADMIN, "leaf"))
@@ -105,14 +83,16 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
         leaf_port=leaf_port,
         store_dir=str(tmp_path / "hub" / "js"),
     )
-    hub = ConfServer(tmp_path / "hub", "hub", hub_text, hub_port)
+    hub = NatsServer(tmp_path / "hub", port=hub_port, name="hub", config=hub_text)
     nodes: dict[str, NatsServer] = {}
     try:
         hub.start()
         for node in NODES:
             port = free_port()
             work = tmp_path / node
-            nodes[node] = ConfServer(work, node, node_conf(work, node, port, leaf_port), port)
+            nodes[node] = NatsServer(
+                work, port=port, name=node, config=node_conf(work, node, port, leaf_port)
+            )
             nodes[node].start()
         yield Fleet(hub, nodes)
     finally:
@@ -144,22 +124,27 @@ async def clients(fleet: Fleet) -> AsyncIterator[dict[str, Client]]:
                 await nc.close()
 
 
-async def wait_joined(clients: dict[str, Client], timeout: float = 15.0) -> None:
-    """Until a probe published on every node reaches the hub (leaf up, the hub's interest known there)."""
+@contextlib.asynccontextmanager
+async def fleet_probe(clients: dict[str, Client]) -> AsyncIterator[Callable[[], Awaitable[bool]]]:
+    """A probe for ``await_until``: publish on every node, true once each one's probe reached the hub.
+
+    That is the fleet joined: every leaf connection up, and the hub's interest known on every node.
+    """
     seen: set[str] = set()
 
     async def on_probe(msg: Msg) -> None:
         seen.add(msg.subject.rsplit(".", 1)[-1])
 
+    async def probe() -> bool:
+        for node in NODES:
+            await clients[f"{node}/{ADMIN}"].publish(f"fleetprobe.{node}", b"")
+            await clients[f"{node}/{ADMIN}"].flush()
+        return seen == set(NODES)
+
     sub = await clients["hub"].subscribe("fleetprobe.>", cb=on_probe)
     await clients["hub"].flush()
     try:
-        async with asyncio.timeout(timeout):
-            while seen != set(NODES):
-                for node in NODES:
-                    await clients[f"{node}/{ADMIN}"].publish(f"fleetprobe.{node}", b"")
-                    await clients[f"{node}/{ADMIN}"].flush()
-                await asyncio.sleep(0.1)
+        yield probe
     finally:
         await sub.unsubscribe()
 
@@ -185,7 +170,8 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
     # The external subscriber: a plain core subscription on the hub, nothing lifeline-specific.
     await clients["hub"].subscribe("lifeline.>", cb=on_event)
     await clients["hub"].flush()
-    await wait_joined(clients)
+    async with fleet_probe(clients) as joined:
+        await await_until("every node's probe to reach the hub", joined, 15.0, 0.1)
 
     publishers: list[Publisher] = []
     micro: list[MicroService] = []
@@ -207,11 +193,9 @@ async def test_hub_receives_every_nodes_events_and_status_on_one_node_lists_the_
         )
 
         expected = {f"lifeline.{n}.vrrp.state.VI_1" for n in NODES}
-        for _ in range(200):
-            if {m.subject for m in received} >= expected:
-                break
-            await asyncio.sleep(0.05)
-        assert {m.subject for m in received} >= expected
+        await await_until(
+            "every node's event at the hub", lambda: {m.subject for m in received} >= expected, 10.0
+        )
         by_node = {json.loads(m.data)["node"]: json.loads(m.data) for m in received}
         assert by_node["a"]["state"] == "MASTER"
         assert by_node["b"]["state"] == by_node["c"]["state"] == "BACKUP"

@@ -14,18 +14,18 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 from ipaddress import IPv4Address
-from pathlib import Path
 
 import pytest
 
 from services.vrrp.kernel import sockets
 from services.vrrp.kernel.announce import ETH_P_ARP, garp_frame
 from services.vrrp.packet import VRRP_GROUP_V4, Accepted, RxConfig, encode_ipv4, receive
-from tests.support.lab import LabHost, PacketCapture, wait_readable
+from shared.lab.capture import Capture, readable
+from shared.lab.daemon import Daemon
+from shared.lab.segment import Host
 
 pytestmark = [
     pytest.mark.root,
@@ -53,45 +53,32 @@ vrrp_instance VI_1 {{
 
 
 @pytest.fixture
-def keepalived_master(pair: list[LabHost], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def keepalived_master(pair: list[Host]) -> Iterator[Daemon]:
     """keepalived in namespace a; always stopped (by its own pid) after the test."""
     a, _ = pair
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(CONFIG.format(vip=VIP))
-    argv = ["keepalived", "-n", "-l", "-D", "-f", str(conf)]
-    argv += ["-p", str(tmp_path / "k.pid"), "-r", str(tmp_path / "v.pid"), "-c", str(tmp_path / "c.pid")]
-    with (tmp_path / "keepalived.log").open("wb") as log:
-        proc = subprocess.Popen(["ip", "netns", "exec", a.name, *argv], stdout=log, stderr=subprocess.STDOUT)
+    daemon = a.start("keepalived", CONFIG.format(vip=VIP))
     try:
-        yield proc
+        yield daemon
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        daemon.stop()
 
 
 def collect(sock: socket.socket, want: int, timeout: float) -> list[sockets.Received]:
     got: list[sockets.Received] = []
     deadline = time.monotonic() + timeout
-    while len(got) < want and wait_readable(sock, max(0.0, deadline - time.monotonic())):
+    while len(got) < want and readable(sock, max(0.0, deadline - time.monotonic())):
         packet = sockets.recv_packet(sock)
         if packet is not None:
             got.append(packet)
     return got
 
 
-def test_keepalived_adverts_and_garps_are_understood(
-    pair: list[LabHost], keepalived_master: subprocess.Popen[bytes]
-) -> None:
+def test_keepalived_adverts_and_garps_are_understood(pair: list[Host], keepalived_master: Daemon) -> None:
     a, b = pair
     rx = sockets.open_recv("eth0", group=VRRP_GROUP_V4, netns=b.name)
     cfg = RxConfig(vrid=51, version=2, interval_cs=100, addresses=(VIP,))
     try:
-        with PacketCapture(b.ns, "eth0", ETH_P_ARP) as cap:
+        with Capture(b.name, "eth0", ETH_P_ARP) as cap:
             adverts = collect(rx, 2, 8.0)
             garps = cap.frames(5, 3.0, lambda f: f[28:32] == VIP.packed)
         assert len(adverts) == 2, "keepalived never became MASTER"
@@ -104,7 +91,7 @@ def test_keepalived_adverts_and_garps_are_understood(
         assert len(garps) == 5  # vrrp_garp_master_repeat default
         assert all(frame == garp_frame(a.mac, VIP) for frame in garps)
 
-        keepalived_master.send_signal(signal.SIGTERM)
+        keepalived_master.send(signal.SIGTERM)
         last = collect(rx, 1, 5.0)
         assert last and isinstance(verdict := receive(last[0].data, {51: cfg}), Accepted)
         assert verdict.advert.priority == 0  # a backup takes over after skew time

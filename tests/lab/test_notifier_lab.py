@@ -39,9 +39,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
 from shared.events import STATE_BUCKET, TrackerResult, decode, kv_key_for_subject, tracker_subject
-from tests.support.lab import LabHost, NatsProxy, in_netns, vrrp_segment
-from tests.support.nats import NatsServer
-from tests.support.netns import NetnsLab
+from shared.lab.nats import NatsProxy, NatsServer
+from shared.lab.netns import in_namespace
+from shared.lab.segment import Host, Segment
+from shared.lab.wait import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -80,7 +81,7 @@ class Mailbox:
 class Proc:
     """A lifeline service as a real process inside a host namespace, its output in a log file."""
 
-    def __init__(self, host: LabHost, argv: list[str], log: Path) -> None:
+    def __init__(self, host: Host, argv: list[str], log: Path) -> None:
         self.log_path = log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -100,23 +101,14 @@ class Proc:
                 self.proc.wait(5)
 
 
-def wait_until(what: str, pred: Callable[[], bool], timeout: float, step: float = 0.05) -> float:
-    start = time.monotonic()
-    while not pred():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
-    return time.monotonic() - start
-
-
-def has_vip(host: LabHost) -> bool:
-    return any(a.get("local") == VIP for a in host.addresses())
+def has_vip(host: Host) -> bool:
+    return host.holds(VIP)
 
 
 class Node:
     """One keepalived host rebuilt: its nats-server, relay, fake sshd and three services."""
 
-    def __init__(self, host: LabHost, conf: Path, server: NatsServer, workdir: Path, name: str) -> None:
+    def __init__(self, host: Host, conf: Path, server: NatsServer, workdir: Path, name: str) -> None:
         self.host, self.conf, self.server, self.name = host, conf, server, name
         self.workdir = workdir
         self.proxy = NatsProxy(host.name, server.port)
@@ -172,8 +164,9 @@ class Node:
 
 
 @pytest.fixture
-def hosts(netns_lab: NetnsLab) -> list[LabHost]:
-    return vrrp_segment(netns_lab, ["a", "b", "m"])
+def hosts(netns_session: None) -> Iterator[list[Host]]:
+    with Segment(["a", "b", "m"], observer=False) as segment:
+        yield segment.hosts
 
 
 @pytest.fixture
@@ -190,12 +183,12 @@ def fake_sshd(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.fixture
-def smtpd(hosts: list[LabHost]) -> Iterator[Mailbox]:
+def smtpd(hosts: list[Host]) -> Iterator[Mailbox]:
     """aiosmtpd on ``m``:25: started from a thread inside ``m``, so its server thread lives there too."""
     box = Mailbox()
     m = hosts[2]
     controller = Controller(box, hostname=str(m.ipv4), port=25)
-    in_netns(m.ns, controller.start)
+    in_namespace(m.ns, controller.start)
     try:
         yield box
     finally:
@@ -203,7 +196,7 @@ def smtpd(hosts: list[LabHost]) -> Iterator[Mailbox]:
 
 
 def test_failover_mails_keepalived_subjects_and_a_cut_off_node_mails_after_its_link_returns(
-    hosts: list[LabHost],
+    hosts: list[Host],
     tmp_path: Path,
     nats_server_factory: Callable[[], NatsServer],
     smtpd: Mailbox,

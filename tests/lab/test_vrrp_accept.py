@@ -17,15 +17,16 @@ import subprocess
 
 import pytest
 
-from tests.lab.test_vrrp_service import Lab, has_vip, instance, wait_until
-from tests.support.lab import LabHost
+from shared.lab.segment import Host
+from shared.lab.wait import wait_until
+from tests.lab.test_vrrp_service import Lab, has_vip, instance
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
 TABLE = ("inet", "lifeline")
 
 
-def vip_of(host: LabHost) -> str:
+def vip_of(host: Host) -> str:
     """An address on the segment's own subnet (so the other host has a route to it)."""
     return str(host.prefix.network.network_address + 100)
 
@@ -34,19 +35,18 @@ def conf(priority: int, vip: str, extra: str = "") -> str:
     return instance(priority, vip=f"{vip}/24", extra=extra)
 
 
-def in_ns(host: LabHost, *argv: str) -> subprocess.CompletedProcess[str]:
-    argv = ("ip", "netns", "exec", host.name, *argv)
-    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=10)
+def in_ns(host: Host, *argv: str) -> subprocess.CompletedProcess[str]:
+    return host.ns.run(argv, timeout=10)
 
 
-def answers_ping(src: LabHost, dst: str) -> bool:
+def answers_ping(src: Host, dst: str) -> bool:
     """busybox's ping (busybox-static is a task package; iputils is not)."""
     return (
         in_ns(src, "busybox", "ping", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-w", "3", dst).returncode == 0
     )
 
 
-def dropped(host: LabHost) -> set[str] | None:
+def dropped(host: Host) -> set[str] | None:
     """The IPv4 VIPs in ``host``'s drop set, or None when the table does not exist."""
     listing = in_ns(host, "nft", "-j", "list", "table", *TABLE)
     if listing.returncode != 0:

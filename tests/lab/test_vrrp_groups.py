@@ -17,31 +17,17 @@ import pytest
 from nats.js.api import DeliverPolicy
 
 from shared.events import InstanceControl, SplitBrain, decode
-from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, wait_until
-from tests.support.lab import LabHost
-from tests.support.netns import NetnsLab
+from shared.lab.segment import Host
+from shared.lab.wait import wait_until
+from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
 VIP_B = "198.51.100.100"
 
 
-def second_segment(netns_lab: NetnsLab, hosts: list[LabHost]) -> None:
-    """An eth1 on every host, all on a second bridge (so one member's link can be cut alone)."""
-    switch = netns_lab.namespace("sw1")
-    bridge = netns_lab.bridge(switch, "br1")
-    for index, host in enumerate(hosts, start=1):
-        netns_lab.veth(host.ns, "eth1", switch, f"q{index}")
-        switch.ip("link", "set", f"q{index}", "master", bridge)
-        switch.link_up(f"q{index}")
-        host.ns.ip("link", "set", "eth1", "addrgenmode", "none")
-        host.ns.link_up("eth1")
-        host.ns.ip("addr", "add", f"10.250.1.{index}/24", "dev", "eth1")
-
-
-def eth1_vip(host: LabHost) -> bool:
-    data = json.loads(host.ip("-j", "addr", "show", "dev", "eth1"))
-    return any(a.get("local") == VIP_B for a in (data[0]["addr_info"] if data else []))
+def eth1_vip(host: Host) -> bool:
+    return host.holds(VIP_B, "eth1")
 
 
 def group_conf(priority: int) -> str:
@@ -123,10 +109,10 @@ def group_state(lab: Lab, node: str) -> str | None:
 # --------------------------------------------------------------------------- tests
 
 
-def test_sync_group_moves_together(lab: Lab, netns_lab: NetnsLab) -> None:
+def test_sync_group_moves_together(lab: Lab) -> None:
     """Cutting only VI_2's link on the master faults the group there: BOTH instances move to b."""
     a, b = lab.hosts
-    second_segment(netns_lab, lab.hosts)
+    a.segment.add_link()  # an eth1 on every host, on a second bridge: one member's link can be cut alone
     pa = lab.service(a, group_conf(150))
     wait_until("a to hold both VIPs", lambda: has_vip(a, VIP4) and eth1_vip(a), 5)
     pb = lab.service(b, group_conf(100))

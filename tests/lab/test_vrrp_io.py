@@ -6,7 +6,8 @@ packet sent by our socket in namespace a is received by our socket in
 namespace b and judged by the codec; addresses are checked with ``ip -j``,
 the operator's view; announcement frames are captured with AF_PACKET.
 Sockets are created in the namespaces with ``netns=NAME`` (see
-tests/support/lab.py for why), so the test thread never changes namespace.
+``shared.lab.netns.in_namespace`` for when a thread must join a namespace
+instead), so the test thread never changes namespace.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ from services.vrrp.packet import (
     encode_vrrp,
     receive,
 )
+from shared.lab.capture import Capture, readable
+from shared.lab.netns import in_namespace
+from shared.lab.segment import Host
 from tests.lab.test_vrrp_vip_netlink import VIPS, assert_every_field_applied
-from tests.support.lab import LabHost, PacketCapture, in_netns, wait_readable
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
@@ -66,7 +69,7 @@ def recv_one(sock: socket.socket, timeout: float = RX_TIMEOUT) -> sockets.Receiv
     """The next packet on a non-blocking receive socket, or fail the test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if wait_readable(sock, deadline - time.monotonic()):
+        if readable(sock, deadline - time.monotonic()):
             packet = sockets.recv_packet(sock)
             if packet is not None:
                 return packet
@@ -74,7 +77,7 @@ def recv_one(sock: socket.socket, timeout: float = RX_TIMEOUT) -> sockets.Receiv
 
 
 def nothing_more(sock: socket.socket, timeout: float = 0.2) -> bool:
-    return not wait_readable(sock, timeout)
+    return not readable(sock, timeout)
 
 
 @contextlib.contextmanager
@@ -89,7 +92,7 @@ def closing_all(*socks: socket.socket) -> Iterator[None]:
 # --------------------------------------------------------------------------- adverts
 
 
-def test_multicast_v2_advert_crosses_segment_with_keepalived_ip_header(pair: list[LabHost]) -> None:
+def test_multicast_v2_advert_crosses_segment_with_keepalived_ip_header(pair: list[Host]) -> None:
     a, b = pair
     tx = sockets.open_send_v4("eth0", netns=a.name)
     rx = sockets.open_recv("eth0", group=VRRP_GROUP_V4, netns=b.name)
@@ -113,7 +116,7 @@ def test_multicast_v2_advert_crosses_segment_with_keepalived_ip_header(pair: lis
         assert isinstance(verdict, Accepted)
 
 
-def test_multicast_loop_off_and_multicast_all_off(pair: list[LabHost]) -> None:
+def test_multicast_loop_off_and_multicast_all_off(pair: list[Host]) -> None:
     """LOOP 0: the sender's own receive socket never hears it.  ALL 0: a socket hears only the
     groups *it* joined, even when another socket on the same host joined 224.0.0.18."""
     a, b = pair
@@ -130,7 +133,7 @@ def test_multicast_loop_off_and_multicast_all_off(pair: list[LabHost]) -> None:
         assert nothing_more(other)
 
 
-def test_unicast_v3_one_copy_per_peer_with_own_id_and_pseudo_header(trio: list[LabHost]) -> None:
+def test_unicast_v3_one_copy_per_peer_with_own_id_and_pseudo_header(trio: list[Host]) -> None:
     a, b, c = trio
     tx = sockets.open_send_v4("eth0", netns=a.name)
     rx_b = sockets.open_recv("eth0", group=None, bind_address=b.ipv4, netns=b.name)
@@ -152,7 +155,7 @@ def test_unicast_v3_one_copy_per_peer_with_own_id_and_pseudo_header(trio: list[L
         assert isinstance(verdict, Accepted) and verdict.checksum_form is ChecksumForm.PSEUDO
 
 
-def test_send_on_a_down_link_is_counted_not_raised(pair: list[LabHost]) -> None:
+def test_send_on_a_down_link_is_counted_not_raised(pair: list[Host]) -> None:
     """A MASTER whose link goes down keeps running: the send returns 0 (ENETDOWN), and the
     copies to other destinations are still attempted.  (With SO_BINDTODEVICE even an
     off-subnet unicast peer is treated as on-link by the kernel, so "no route" never happens.)"""
@@ -165,7 +168,7 @@ def test_send_on_a_down_link_is_counted_not_raised(pair: list[LabHost]) -> None:
         assert sockets.send_advert_v4(tx, advert, src=a.ipv4, dsts=dsts, ids=sockets.IpIdCounter()) == 0
 
 
-def test_ah_advert_uses_protocol_51_and_verifies(pair: list[LabHost]) -> None:
+def test_ah_advert_uses_protocol_51_and_verifies(pair: list[Host]) -> None:
     a, b = pair
     key = auth_pass_bytes("secret")
     tx = sockets.open_send_v4("eth0", proto=sockets.IPPROTO_AH, netns=a.name)
@@ -186,7 +189,7 @@ def test_ah_advert_uses_protocol_51_and_verifies(pair: list[LabHost]) -> None:
     assert isinstance(receive(packet.data, {51: cfg}), Accepted)
 
 
-def test_ipv6_advert_kernel_checksum_hop_limit_and_link_local_source(pair: list[LabHost]) -> None:
+def test_ipv6_advert_kernel_checksum_hop_limit_and_link_local_source(pair: list[Host]) -> None:
     a, b = pair
     tx = sockets.open_send_v6("eth0", a.link_local, netns=a.name)
     rx = sockets.open_recv("eth0", group=VRRP_GROUP_V6, netns=b.name)
@@ -195,7 +198,7 @@ def test_ipv6_advert_kernel_checksum_hop_limit_and_link_local_source(pair: list[
     )
     good = encode_vrrp(advert, src=a.link_local, dst=VRRP_GROUP_V6)
     zeroed = good[:6] + b"\x00\x00" + good[8:]  # the kernel must fill it (IPV6_CHECKSUM 6)
-    with closing_all(tx, rx), PacketCapture(b.ns, "eth0", ETH_P_IPV6) as cap:
+    with closing_all(tx, rx), Capture(b.name, "eth0", ETH_P_IPV6) as cap:
         sockets.send_v6(tx, zeroed, VRRP_GROUP_V6, sockets.interface_index(tx, "eth0"))
         packet = recv_one(rx)
         wire = cap.frames(1, RX_TIMEOUT, lambda f: f[20] == sockets.IPPROTO_VRRP)
@@ -209,7 +212,7 @@ def test_ipv6_advert_kernel_checksum_hop_limit_and_link_local_source(pair: list[
     assert (ip6.tc, ip6.hlim, ip6.src, ip6.dst) == (0xC0, 255, str(a.link_local), str(VRRP_GROUP_V6))
 
 
-def test_received_adverts_carry_source_ttl_and_one_ip_id_per_advert(pair: list[LabHost]) -> None:
+def test_received_adverts_carry_source_ttl_and_one_ip_id_per_advert(pair: list[Host]) -> None:
     a, b = pair
     tx = sockets.open_send_v4("eth0", netns=a.name)
     rx = sockets.open_recv("eth0", group=VRRP_GROUP_V4, netns=b.name)
@@ -223,10 +226,10 @@ def test_received_adverts_carry_source_ttl_and_one_ip_id_per_advert(pair: list[L
         assert [struct.unpack_from("!H", p.data, 4)[0] for p in seen] == [2, 3, 4]
 
 
-def test_in_netns_thread_sees_the_namespace(pair: list[LabHost]) -> None:
+def test_in_netns_thread_sees_the_namespace(pair: list[Host]) -> None:
     """The setns-in-a-thread pattern: plain stdlib calls resolve names in the lab namespace."""
     a, _ = pair
-    index = in_netns(a.ns, lambda: socket.if_nametoindex("eth0"))
+    index = in_namespace(a.ns, lambda: socket.if_nametoindex("eth0"))
     sock = sockets.open_recv("eth0", group=VRRP_GROUP_V4, netns=a.name)
     with closing_all(sock):
         assert sockets.interface_index(sock, "eth0") == index
@@ -236,7 +239,7 @@ def test_in_netns_thread_sees_the_namespace(pair: list[LabHost]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def rtnl(host: LabHost) -> AsyncIterator[object]:
+async def rtnl(host: Host) -> AsyncIterator[object]:
     ipr = AsyncIPRoute(netns=host.name)
     try:
         yield ipr
@@ -244,11 +247,11 @@ async def rtnl(host: LabHost) -> AsyncIterator[object]:
         ipr.close()
 
 
-def find(host: LabHost, address: str) -> dict[str, object] | None:
-    return next((entry for entry in host.addresses() if entry.get("local") == address), None)
+def find(host: Host, address: str) -> dict[str, object] | None:
+    return next((entry for entry in host.addr_info() if entry.get("local") == address), None)
 
 
-async def test_vips_with_label_scope_brd_and_nodad_added_and_removed(pair: list[LabHost]) -> None:
+async def test_vips_with_label_scope_brd_and_nodad_added_and_removed(pair: list[Host]) -> None:
     """pyroute2's path (static addresses) applies a VIP line as the takeover path does."""
     a, _ = pair
     async with rtnl(a) as ipr:
@@ -262,11 +265,11 @@ async def test_vips_with_label_scope_brd_and_nodad_added_and_removed(pair: list[
             assert await remove_vip(ipr, vip, default_dev="eth0") is False  # idempotent
         assert await remove_vip(ipr, VIPS[0], default_dev="nosuchdev") is False
 
-    remaining = {entry["local"] for entry in a.addresses()}
+    remaining = a.addresses()
     assert remaining == {str(a.ipv4), str(a.link_local)}
 
 
-async def test_interface_info_primary_ipv4_link_local_and_mac(pair: list[LabHost]) -> None:
+async def test_interface_info_primary_ipv4_link_local_and_mac(pair: list[Host]) -> None:
     a, _ = pair
     a.ip("addr", "add", f"{a.prefix.network.network_address + 50}/24", "dev", "eth0")  # a secondary
     async with rtnl(a) as ipr:
@@ -276,7 +279,7 @@ async def test_interface_info_primary_ipv4_link_local_and_mac(pair: list[LabHost
     assert (info.ipv4, info.ipv6_link_local, info.mac, info.up) == (a.ipv4, a.link_local, a.mac, True)
 
 
-async def test_link_monitor_sees_down_and_carrier_loss_within_a_second(pair: list[LabHost]) -> None:
+async def test_link_monitor_sees_down_and_carrier_loss_within_a_second(pair: list[Host]) -> None:
     a, _ = pair
     async with contextlib.aclosing(link_states(["eth0"], netns=a.name)) as states:
         assert await asyncio.wait_for(anext(states), RX_TIMEOUT) == LinkState("eth0", True)
@@ -303,10 +306,10 @@ def is_garp_for(vip: IPv4Address) -> Callable[[bytes], bool]:
     return lambda f: f[12:14] == b"\x08\x06" and f[28:32] == vip.packed
 
 
-async def test_garp_frames_have_keepalived_layout(pair: list[LabHost]) -> None:
+async def test_garp_frames_have_keepalived_layout(pair: list[Host]) -> None:
     a, b = pair
     announcer = Announcer.open("eth0", mac=a.mac, netns=a.name)
-    with PacketCapture(b.ns, "eth0", ETH_P_ARP) as cap:
+    with Capture(b.name, "eth0", ETH_P_ARP) as cap:
         try:
             sent = await announcer.send_garps([VIP4], count=3, interval=0.01)
         finally:
@@ -325,10 +328,10 @@ async def test_garp_frames_have_keepalived_layout(pair: list[LabHost]) -> None:
         assert (arp.op, arp.psrc, arp.pdst, arp.hwdst) == (1, str(VIP4), str(VIP4), "ff:ff:ff:ff:ff:ff")
 
 
-async def test_unsolicited_na_decodes_with_valid_checksum(pair: list[LabHost]) -> None:
+async def test_unsolicited_na_decodes_with_valid_checksum(pair: list[Host]) -> None:
     a, b = pair
     announcer = Announcer.open("eth0", mac=a.mac, ipv6_src=a.link_local, netns=a.name)
-    with PacketCapture(b.ns, "eth0", ETH_P_IPV6) as cap:
+    with Capture(b.name, "eth0", ETH_P_IPV6) as cap:
         try:
             assert await announcer.send_garps([VIP6], count=2, interval=0.0) == 2
         finally:

@@ -19,17 +19,19 @@ sampled to show the lower master keeps the VIP alone.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import pytest
 
 from shared.events import InstanceState
-from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, only_holder, states, wait_until
+from shared.lab.wait import wait_until
+from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, only_holder, states
 from tests.lab.test_vrrp_three_node import (
     KERNEL,
     STARTUP,
+    reported,
     sole_holder_throughout,
     state_events,
-    wait_reported,
 )
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
@@ -76,7 +78,7 @@ def test_preempt_delay_holds_off_then_preempts_at_startup_and_after_link_back(la
     lab.service(b, instance(LOW, advert=ADVERT))
     wait_until("b to hold the VIP", lambda: has_vip(b, VIP4), STARTUP)
     pa = lab.service(a, delayed(HIGH))
-    wait_reported(lab, pa)
+    wait_until(f"{pa.node} to report BACKUP", partial(reported, lab, pa), STARTUP)
     print()
     hold_off_then_preempt(lab, pa.node, 0)
 
@@ -99,6 +101,6 @@ def test_preempt_delay_is_ignored_with_nopreempt(lab: Lab) -> None:
     lab.service(b, instance(LOW, advert=ADVERT))
     wait_until("b to hold the VIP", lambda: has_vip(b, VIP4), STARTUP)
     pa = lab.service(a, delayed(HIGH, "    nopreempt"))
-    wait_reported(lab, pa)
+    wait_until(f"{pa.node} to report BACKUP", partial(reported, lab, pa), STARTUP)
     sole_holder_throughout(lab.hosts, VIP4, b, DELAY + 4 * mdi(ADVERT, HIGH))
     assert states(state_events(lab, pa.node, 2, timeout=0.5)) == [("BACKUP", "startup")]

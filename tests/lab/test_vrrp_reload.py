@@ -32,8 +32,9 @@ from nats.js.api import DeliverPolicy
 from pyroute2 import netns as pr_netns
 
 from shared.events import Event, InstanceState, ReloadReply, decode, reload_subject
-from tests.lab.test_vrrp_service import VIP4, Lab, VrrpProc, has_vip, instance, wait_until
-from tests.support.lab import PacketCapture
+from shared.lab.capture import ETH_P_IP, Capture, adverts
+from shared.lab.wait import wait_until
+from tests.lab.test_vrrp_service import VIP4, Lab, VrrpProc, has_vip, instance
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(180)]
 
@@ -41,7 +42,6 @@ VIP2 = "192.0.2.101"
 RELOADS = 50
 PING_INTERVAL = 0.02
 ADVERT = 0.1
-SO_TIMESTAMPNS = 35
 """Linux: kernel receive time (struct timespec) with each packet (not in typeshed's socket)."""
 
 
@@ -146,28 +146,18 @@ class AdvertTap:
     """a's adverts as c sees them: kernel receive time and priority of each."""
 
     def __init__(self, host_name: str, ifname: str, src: IPv4Address) -> None:
-        self.capture = PacketCapture(host_name, ifname, ethertype=0x0800)
-        self.capture.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.src = src.packed
+        self.capture = Capture(host_name, ifname, ETH_P_IP)
+        self.src = str(src)
         self.seen: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        sock = self.capture.sock
-        sock.setblocking(True)
-        sock.settimeout(0.2)
         while not self._stop.is_set():
-            try:
-                frame, anc, _flags, _addr = sock.recvmsg(2048, socket.CMSG_SPACE(16))
-            except TimeoutError:
-                continue
-            ihl = (frame[14] & 0x0F) * 4
-            if frame[23] != 112 or frame[26:30] != self.src:
-                continue
-            sec, nsec = next(struct.unpack("qq", data[:16]) for _l, _t, data in anc)
-            self.seen.append((sec + nsec / 1e9, frame[14 + ihl + 2]))
+            for advert in adverts(self.capture.drain(wait=0.2)):
+                if advert.src == self.src:
+                    self.seen.append((advert.ts_ns / 1e9, advert.priority))
 
     def stop(self) -> list[tuple[float, int]]:
         self._stop.set()
@@ -222,19 +212,19 @@ def fifty_reloads(lab: Lab) -> None:
         time.sleep(0.05)
     took = time.monotonic() - started
     time.sleep(0.3)
-    adverts = tap.stop()
+    heard = tap.stop()
     sent, missing = ping.stop()
 
-    times = [t for t, _p in adverts]
+    times = [t for t, _p in heard]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     print(
         f"\n{RELOADS} reloads in {took:.2f} s ({took / RELOADS * 1000:.0f} ms each): "
         f"{sent} pings every {PING_INTERVAL * 1000:.0f} ms, unanswered {missing}; "
-        f"{len(adverts)} adverts, gap min {min(gaps) * 1000:.1f} ms max {max(gaps) * 1000:.1f} ms"
+        f"{len(heard)} adverts, gap min {min(gaps) * 1000:.1f} ms max {max(gaps) * 1000:.1f} ms"
     )
     print(f"reload details seen: {sorted(set(details))}")
     assert not missing and sent > took / PING_INTERVAL / 2
-    assert {p for _t, p in adverts} == {150}, "a priority-0 or changed-priority advert means a restart"
+    assert {p for _t, p in heard} == {150}, "a priority-0 or changed-priority advert means a restart"
     assert min(gaps) > ADVERT * 0.6, "an advert closer than the interval is an extra advert"
     assert max(gaps) < ADVERT * 3, "a gap of a down interval means the master stopped advertising"
     assert "nothing changed" in details and "reconfigured VI_1" in details

@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from tests.lab.test_vrrp_service import VIP4, Lab, VrrpProc, has_vip, instance, wait_until
-from tests.support.lab import LabHost
+from shared.lab.segment import Host
+from shared.lab.wait import wait_until
+from tests.lab.test_vrrp_service import VIP4, Lab, VrrpProc, has_vip, instance
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
 
@@ -34,7 +35,7 @@ STATIC_ROUTES = {("198.19.0.0/16", "main"), ("198.19.1.0/24", "300")}
 STATIC_RULES = {(3000, "300")}
 
 
-def conf(host: LabHost, priority: int) -> str:
+def conf(host: Host, priority: int) -> str:
     gw = host.prefix.network.network_address + 254
     own = f"172.30.{host.prefix.ip.packed[-1]}.1/24"
     static = f"""
@@ -64,11 +65,11 @@ static_rules {{
     return static + instance(priority, extra=extra)
 
 
-def static_address(host: LabHost) -> str:
+def static_address(host: Host) -> str:
     return f"172.30.{host.prefix.ip.packed[-1]}.1"
 
 
-def our_routes(host: LabHost) -> set[tuple[str, str]]:
+def our_routes(host: Host) -> set[tuple[str, str]]:
     """(destination, table) of every ``proto keepalived`` route, IPv4 and IPv6."""
     out: set[tuple[str, str]] = set()
     for family in ("-4", "-6"):
@@ -78,7 +79,7 @@ def our_routes(host: LabHost) -> set[tuple[str, str]]:
     return out
 
 
-def our_rules(host: LabHost) -> set[tuple[int, str]]:
+def our_rules(host: Host) -> set[tuple[int, str]]:
     """(preference, table) of every ``proto keepalived`` rule, IPv4 and IPv6."""
     out: set[tuple[int, str]] = set()
     for family in ("-4", "-6"):
@@ -88,15 +89,15 @@ def our_rules(host: LabHost) -> set[tuple[int, str]]:
     return out
 
 
-def holds_virtual(host: LabHost) -> bool:
+def holds_virtual(host: Host) -> bool:
     return our_routes(host) >= VIRTUAL_ROUTES and our_rules(host) >= VIRTUAL_RULES
 
 
-def holds_no_virtual(host: LabHost) -> bool:
+def holds_no_virtual(host: Host) -> bool:
     return not (VIRTUAL_ROUTES & our_routes(host)) and not (VIRTUAL_RULES & our_rules(host))
 
 
-def holds_static(host: LabHost) -> bool:
+def holds_static(host: Host) -> bool:
     return (
         our_routes(host) >= STATIC_ROUTES
         and our_rules(host) >= STATIC_RULES
@@ -109,7 +110,7 @@ def entered(proc: VrrpProc) -> list[str]:
     return re.findall(r"\(VI_1\) Entering (\w+) STATE", proc.log())
 
 
-def holds_nothing(host: LabHost) -> bool:
+def holds_nothing(host: Host) -> bool:
     return not our_routes(host) and not our_rules(host) and not has_vip(host, static_address(host))
 
 

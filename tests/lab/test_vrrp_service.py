@@ -7,8 +7,8 @@ are checked the operator's way (``ip -j addr`` in each namespace), states and
 reasons on the bus (the JetStream event stream).
 
 NATS runs in the root namespace; a host namespace has its own loopback, so a
-tiny TCP forwarder (:class:`NatsProxy`) listens on 127.0.0.1 inside each host
-namespace and relays to the server.  Stopping the server breaks the relayed
+tiny TCP forwarder (``shared.lab.nats.NatsProxy``) listens on 127.0.0.1 inside
+each host namespace and relays to the server.  Stopping the server breaks the relayed
 connections exactly as a server stop would.
 
 Timings use VRRPv3 with short adverts (Master_Down_Interval = 3 x advert +
@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import nats.js.errors
 import pytest
 from nats.js.api import DeliverPolicy
 
+from services.vrrp.core.timers import CS, master_down_interval
 from shared.events import (
     InstanceState,
     TrackerKind,
@@ -43,8 +43,9 @@ from shared.events import (
     tracker_subject,
 )
 from shared.exit_codes import Exit
-from tests.support.lab import LabHost, NatsProxy
-from tests.support.nats import NatsServer
+from shared.lab.nats import NatsProxy, NatsServer
+from shared.lab.segment import Host
+from shared.lab.wait import LabTimeout, await_until, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
@@ -54,8 +55,8 @@ VIP6 = "2001:db8::100"
 
 
 def mdi(advert: float, priority: int, adverts: int = 3) -> float:
-    """Master_Down_Interval of a v3 backup: adverts x interval + (256 - p) x interval / 256."""
-    return adverts * advert + (256 - priority) * advert / 256
+    """Master_Down_Interval of a v3 backup (the core's arithmetic): adverts x interval + skew."""
+    return master_down_interval(3, priority, round(advert * CS), adverts)
 
 
 # --------------------------------------------------------------------------- the service as a process
@@ -64,7 +65,7 @@ def mdi(advert: float, priority: int, adverts: int = 3) -> float:
 class VrrpProc:
     """``python -m services.vrrp`` inside a host namespace; its log in a file."""
 
-    def __init__(self, host: LabHost, conf: str, workdir: Path, node: str, nats_url: str) -> None:
+    def __init__(self, host: Host, conf: str, workdir: Path, node: str, nats_url: str) -> None:
         self.host = host
         self.node = node
         self.conf = workdir / f"{node}.conf"
@@ -99,21 +100,11 @@ class VrrpProc:
             self.proc.wait(5)
 
 
-def has_vip(host: LabHost, vip: str) -> bool:
-    return any(a.get("local") == vip for a in host.addresses())
+def has_vip(host: Host, vip: str) -> bool:
+    return host.holds(vip)
 
 
-def wait_until(what: str, pred: Callable[[], bool], timeout: float, step: float = 0.01) -> float:
-    """Poll ``pred`` until true; returns the seconds it took (fails the test on timeout)."""
-    start = time.monotonic()
-    while not pred():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
-    return time.monotonic() - start
-
-
-def only_holder(hosts: list[LabHost], vip: str) -> list[str]:
+def only_holder(hosts: list[Host], vip: str) -> list[str]:
     return [h.name for h in hosts if has_vip(h, vip)]
 
 
@@ -148,7 +139,7 @@ vrrp_instance {name} {{
 class Lab:
     """Processes, relays and bus access of one test; everything stopped at the end."""
 
-    def __init__(self, hosts: list[LabHost], workdir: Path, server: NatsServer) -> None:
+    def __init__(self, hosts: list[Host], workdir: Path, server: NatsServer) -> None:
         self.hosts = hosts
         self.workdir = workdir
         self.server = server
@@ -156,10 +147,10 @@ class Lab:
         self.proxies: list[NatsProxy] = []
         self.tag = f"t{time.monotonic_ns() % 10**9:x}"
 
-    def node(self, host: LabHost) -> str:
-        return f"{self.tag}-{host.name.rsplit('-', 1)[-1]}"
+    def node(self, host: Host) -> str:
+        return f"{self.tag}-{host.role}"
 
-    def service(self, host: LabHost, conf: str) -> VrrpProc:
+    def service(self, host: Host, conf: str) -> VrrpProc:
         proxy = NatsProxy(host.name, self.server.port)
         self.proxies.append(proxy)
         proc = VrrpProc(host, conf, self.workdir, self.node(host), proxy.url)
@@ -190,15 +181,22 @@ class Lab:
 
     # bus helpers (the test's own connection, in the root namespace)
 
-    def events(self, node: str, want: int, timeout: float = 10.0) -> list[InstanceState]:
-        """The first ``want`` InstanceState events of ``node`` from the stream, in stream order."""
+    def events(
+        self, node: str, want: int, timeout: float = 10.0, subjects: str = "vrrp.>"
+    ) -> list[InstanceState]:
+        """The first ``want`` InstanceState events on ``lifeline.<node>.<subjects>``, in stream order.
+
+        Fewer (or none) once ``timeout`` passes: a service that is slow to
+        start on a loaded machine is a reason for the callers to poll, not a
+        failure here.
+        """
 
         async def read() -> list[InstanceState]:
             nc = await nats.connect(self.server.url)
             try:
-                js = nc.jetstream()
                 deadline = time.monotonic() + timeout
-                sub = await self._subscribe_when_stored(js, node, deadline)
+                subject = f"lifeline.{node}.{subjects}"
+                sub = await self._subscribe_when_stored(nc.jetstream(), subject, timeout)
                 out: list[InstanceState] = []
                 if sub is None:  # the node has not published yet: nothing to read (callers poll)
                     return out
@@ -215,21 +213,25 @@ class Lab:
         return asyncio.run(read())
 
     @staticmethod
-    async def _subscribe_when_stored(js: Any, node: str, deadline: float) -> Any:
+    async def _subscribe_when_stored(js: Any, subject: str, timeout: float) -> Any:
         """The stream takes a node's subjects when that node's publisher first connects: wait for it.
 
-        None when it has not by ``deadline``: a slow start is not an error here,
-        the callers poll and fail with their own message.
+        None when it has not within ``timeout``: a slow start is not an error
+        here, the callers poll and fail with their own message.
         """
-        while True:
+        subs: list[Any] = []
+
+        async def stored() -> bool:
             try:
-                return await js.subscribe(
-                    f"lifeline.{node}.vrrp.>", ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
-                )
+                sub = await js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
             except nats.js.errors.NotFoundError:
-                if time.monotonic() > deadline:
-                    return None
-                await asyncio.sleep(0.1)
+                return False
+            subs.append(sub)
+            return True
+
+        with contextlib.suppress(LabTimeout):
+            await await_until(f"the stream to hold {subject}", stored, timeout, 0.1)
+        return subs[0] if subs else None
 
     def publish_tracker(self, node: str, result: TrackerResult) -> None:
         async def send() -> None:
@@ -341,7 +343,7 @@ def test_unicast_peers(lab: Lab) -> None:
     """unicast_peer / unicast_src_ip: election and failover without multicast."""
     a, b = lab.hosts
 
-    def conf(me: LabHost, peer: LabHost, prio: int) -> str:
+    def conf(me: Host, peer: Host, prio: int) -> str:
         extra = f"    unicast_src_ip {me.ipv4}\n    unicast_peer {{\n        {peer.ipv4}\n    }}"
         return instance(prio, extra=extra)
 

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, states, wait_until
-from tests.support.lab import LabHost
-from tests.support.nats import NatsServer
+from shared.lab.nats import NatsServer
+from shared.lab.segment import Host
+from shared.lab.wait import wait_until
+from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, states
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
 
 def test_nats_stopped_during_failover(
-    pair: list[LabHost], tmp_path: Path, nats_server_factory: Callable[[], NatsServer]
+    pair: list[Host], tmp_path: Path, nats_server_factory: Callable[[], NatsServer]
 ) -> None:
     """NATS down: the VIP still moves; the events of that time reach the stream, in order, afterwards."""
     server = nats_server_factory()

@@ -22,17 +22,15 @@ fixture runs it on the ``trio`` segment.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import signal
 import time
+from functools import partial
 
-import nats
-import nats.js.errors
 import pytest
-from nats.js.api import DeliverPolicy
 
-from shared.events import InstanceState, decode
+from shared.events import InstanceState
+from shared.lab.segment import Host
+from shared.lab.wait import wait_until
 from tests.lab.test_vrrp_service import (
     VIP4,
     Lab,
@@ -42,9 +40,7 @@ from tests.lab.test_vrrp_service import (
     mdi,
     only_holder,
     states,
-    wait_until,
 )
-from tests.support.lab import LabHost
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -58,7 +54,7 @@ KERNEL = 10.0
 """Bound for seeing a VIP move with ``ip addr`` (protocol times are asserted on event timestamps)."""
 
 
-def sole_holder_throughout(hosts: list[LabHost], vip: str, holder: LabHost, seconds: float) -> int:
+def sole_holder_throughout(hosts: list[Host], vip: str, holder: Host, seconds: float) -> int:
     """Sample every host's addresses for ``seconds``: each sample must show ``vip`` on ``holder`` only.
 
     Never two masters and never none: one sample with the VIP on two hosts,
@@ -78,48 +74,15 @@ def sole_holder_throughout(hosts: list[LabHost], vip: str, holder: LabHost, seco
 def state_events(lab: Lab, node: str, want: int, timeout: float = 10.0) -> list[InstanceState]:
     """``node``'s first ``want`` InstanceState events, in stream order (fewer if ``timeout`` passes).
 
-    Unlike ``Lab.events`` it reads ``vrrp.state.>`` only (other vrrp events may
-    share the stream) and returns ``[]`` rather than raising while the stream
-    does not hold the node's subjects yet: a service that is slow to start on
-    a loaded machine is a reason to keep polling, not a failure.
+    Unlike ``Lab.events``' default it reads ``vrrp.state.>`` only (other vrrp
+    events may share the stream).
     """
-
-    async def read() -> list[InstanceState]:
-        nc = await nats.connect(lab.server.url)
-        try:
-            js = nc.jetstream()
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    sub = await js.subscribe(
-                        f"lifeline.{node}.vrrp.state.>",
-                        ordered_consumer=True,
-                        deliver_policy=DeliverPolicy.ALL,
-                    )
-                    break
-                except nats.js.errors.NotFoundError:
-                    if time.monotonic() > deadline:
-                        return []
-                    await asyncio.sleep(0.1)
-            out: list[InstanceState] = []
-            while len(out) < want and time.monotonic() < deadline:
-                with contextlib.suppress(nats.errors.TimeoutError):
-                    msg = await sub.next_msg(timeout=0.5)
-                    out.append(decode(msg.data, InstanceState))
-            return out
-        finally:
-            await nc.close()
-
-    return asyncio.run(read())
+    return lab.events(node, want, timeout, subjects="vrrp.state.>")
 
 
-def wait_reported(lab: Lab, proc: VrrpProc, count: int = 1) -> float:
-    """Wait until ``proc`` has published ``count`` state events (a slow start is not a failure)."""
-    return wait_until(
-        f"{proc.node} to report {count} state(s)",
-        lambda: len(state_events(lab, proc.node, count, 0.5)) == count,
-        STARTUP,
-    )
+def reported(lab: Lab, proc: VrrpProc, count: int = 1) -> bool:
+    """Has ``proc`` published ``count`` state events?  (Looks for half a second at most.)"""
+    return len(state_events(lab, proc.node, count, 0.5)) == count
 
 
 def started_in_order(lab: Lab, confs: list[str]) -> list[VrrpProc]:
@@ -133,7 +96,7 @@ def started_in_order(lab: Lab, confs: list[str]) -> list[VrrpProc]:
     wait_until(f"{first.name} to hold the VIP", lambda: has_vip(first, VIP4), STARTUP)
     for host, conf in zip(rest, confs[1:], strict=True):
         proc = lab.service(host, conf)
-        wait_reported(lab, proc)
+        wait_until(f"{proc.node} to report BACKUP", partial(reported, lab, proc), STARTUP)
         procs.append(proc)
     return procs
 
@@ -249,7 +212,7 @@ def test_three_nodes_unicast_two_peers_each(lab3: Lab) -> None:
     """Unicast only, each node listing the other two: kill -9 → middle, then SIGTERM → lowest."""
     a, b, c = lab3.hosts
 
-    def conf(me: LabHost, prio: int) -> str:
+    def conf(me: Host, prio: int) -> str:
         peers = "\n".join(f"        {h.ipv4}" for h in lab3.hosts if h is not me)
         extra = f"    unicast_src_ip {me.ipv4}\n    unicast_peer {{\n{peers}\n    }}"
         return instance(prio, advert=ADVERT, extra=extra)

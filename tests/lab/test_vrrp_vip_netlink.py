@@ -14,7 +14,8 @@ import pytest
 
 from services.vrrp.kernel.addresses import Vip
 from services.vrrp.kernel.vip_netlink import VipSocket
-from tests.support.lab import LabHost, in_netns
+from shared.lab.netns import in_namespace
+from shared.lab.segment import Host
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
@@ -32,13 +33,13 @@ VIPS = [
 ]
 
 
-def find(host: LabHost, address: str) -> dict[str, object]:
-    entry = next((e for e in host.addresses() if e.get("local") == address), None)
+def find(host: Host, address: str) -> dict[str, object]:
+    entry = next((e for e in host.addr_info() if e.get("local") == address), None)
     assert entry is not None, f"{address} is not on {host.name}"
     return entry
 
 
-def assert_every_field_applied(host: LabHost) -> None:
+def assert_every_field_applied(host: Host) -> None:
     """What :data:`VIPS` must look like in ``ip -j addr``: prefix, brd, label, scope, nodad, lifetime."""
     v4 = find(host, "192.0.2.100")
     assert (v4["prefixlen"], v4["broadcast"], v4["label"], v4["scope"]) == (
@@ -56,7 +57,7 @@ def assert_every_field_applied(host: LabHost) -> None:
     assert find(host, "2001:db8::101")["preferred_life_time"] == 0
 
 
-def test_batch_add_carries_every_field_and_is_idempotent(pair: list[LabHost]) -> None:
+def test_batch_add_carries_every_field_and_is_idempotent(pair: list[Host]) -> None:
     a, _ = pair
 
     def add_twice() -> tuple[list[Vip], list[Vip]]:
@@ -66,12 +67,12 @@ def test_batch_add_carries_every_field_and_is_idempotent(pair: list[LabHost]) ->
         finally:
             vs.close()
 
-    first, second = in_netns(a.ns, add_twice)
+    first, second = in_namespace(a.ns, add_twice)
     assert (first, second) == (VIPS, [])
     assert_every_field_applied(a)
 
 
-def test_remove_reports_what_was_there_and_ignores_missing_interfaces(pair: list[LabHost]) -> None:
+def test_remove_reports_what_was_there_and_ignores_missing_interfaces(pair: list[Host]) -> None:
     a, _ = pair
     a.ip("addr", "add", "192.0.2.100/32", "dev", "eth0")  # e.g. left by a crashed run
     ours = [Vip(address=ip_interface("192.0.2.100")), Vip(address=ip_interface("192.0.2.200"))]
@@ -86,11 +87,11 @@ def test_remove_reports_what_was_there_and_ignores_missing_interfaces(pair: list
         finally:
             vs.close()
 
-    assert in_netns(a.ns, remove) == (ours[:1], [], [])
-    assert {e["local"] for e in a.addresses()} == {str(a.ipv4), str(a.link_local)}
+    assert in_namespace(a.ns, remove) == (ours[:1], [], [])
+    assert a.addresses() == {str(a.ipv4), str(a.link_local)}
 
 
-def test_a_refused_address_is_an_error_naming_it_after_the_rest_applied(pair: list[LabHost]) -> None:
+def test_a_refused_address_is_an_error_naming_it_after_the_rest_applied(pair: list[Host]) -> None:
     a, _ = pair
     good = Vip(address=ip_interface("192.0.2.100"))
     bad = Vip(address=ip_interface("192.0.2.101"), label="eth0:" + "x" * 20)  # longer than IFNAMSIZ
@@ -104,8 +105,8 @@ def test_a_refused_address_is_an_error_naming_it_after_the_rest_applied(pair: li
         finally:
             vs.close()
 
-    error = in_netns(a.ns, add)
+    error = in_namespace(a.ns, add)
     assert error.errno == errno.ERANGE and "192.0.2.101" in str(error)
     find(a, "192.0.2.100")
     with pytest.raises(OSError, match="no interface 'nosuchdev'"):
-        in_netns(a.ns, lambda: VipSocket().add([good], default_dev="nosuchdev"))
+        in_namespace(a.ns, lambda: VipSocket().add([good], default_dev="nosuchdev"))

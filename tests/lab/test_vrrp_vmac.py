@@ -1,6 +1,6 @@
 """``use_vmac`` end to end: lifeline's vrrp service makes, uses and removes the VMAC as keepalived 2.2.7 does.
 
-A real service process in a namespace (``bench._lab``: one host on a bridge,
+A real service process in a namespace (``shared.lab.segment``: one host on a bridge,
 its own nats-server, an observer capturing every frame), checked the
 operator's way: ``ip -d -j link``/``addr`` and the sysctl files inside the
 namespace, and the frames on the wire.  What is checked comes from
@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from bench._lab import IFNAME, LabError, Node, Segment, adverts, garps, ip, ns_exec, wait_for
+from shared.lab.capture import adverts, garps
+from shared.lab.errors import LabError
+from shared.lab.netns import IFNAME
+from shared.lab.segment import Host, Segment
+from shared.lab.wait import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
 
@@ -45,16 +49,16 @@ def vip_of(seg: Segment, *, ipv6: bool = False) -> str:
     return f"fd00:{seg.net:x}::100" if ipv6 else seg.address(100)
 
 
-def link(node: Node, dev: str = VMAC_DEV) -> dict[str, Any] | None:
-    data = json.loads(ip("-n", node.ns, "-d", "-j", "link", "show"))
+def link(node: Host, dev: str = VMAC_DEV) -> dict[str, Any] | None:
+    data = json.loads(node.ip("-d", "-j", "link", "show"))
     return next((entry for entry in data if entry["ifname"] == dev), None)
 
 
-def sysctl(node: Node, path: str) -> int:
-    return int(ns_exec(node.ns, "cat", f"/proc/sys/net/{path}").strip())
+def sysctl(node: Host, path: str) -> int:
+    return int(node.ns.run(["cat", f"/proc/sys/net/{path}"], check=True).stdout.strip())
 
 
-def on_vmac(node: Node) -> set[str]:
+def on_vmac(node: Host) -> set[str]:
     """Addresses on the VMAC; none while it does not exist (it may vanish between two commands)."""
     try:
         return node.addresses(VMAC_DEV)
@@ -62,27 +66,28 @@ def on_vmac(node: Node) -> set[str]:
         return set()
 
 
-def holds_on_vmac(node: Node, vip: str) -> bool:
+def holds_on_vmac(node: Host, vip: str) -> bool:
     return vip in on_vmac(node)
 
 
-def wait_master(node: Node, vip: str) -> None:
-    assert node.daemon is not None
-    if not wait_for(lambda: holds_on_vmac(node, vip), STARTUP):
-        raise AssertionError(f"VIP never on {VMAC_DEV}\n{node.daemon.tail(30)}")
+def daemon_log(node: Host) -> Callable[[], str]:
+    """For ``explain``: the end of ``node``'s daemon log when a wait times out."""
+    return lambda: node.daemon.tail(30) if node.daemon is not None else "(no daemon)"
 
 
 @pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "ipv6"])
 def test_vmac_created_used_and_removed(seg: Segment, ipv6: bool) -> None:
     """Private macvlan, VRRP MAC; sysctls set, then restored; VIP, adverts, GARPs on it; gone on SIGTERM."""
-    (a,) = seg.nodes
+    (a,) = seg.hosts
+    a_log = daemon_log(a)
     vip = vip_of(seg, ipv6=ipv6)
     mac = f"00:00:5e:00:0{2 if ipv6 else 1}:{VRID:02x}"
-    ns_exec(a.ns, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1")  # exercise keepalived's rp_filter move
+    rp_filter_on = ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]  # exercise keepalived's rp_filter move
+    a.ns.run(rp_filter_on, check=True)
     before = {p: sysctl(a, p) for p in SYSCTLS_RESTORED}
     with seg.capture() as cap:
         a.start("lifeline", config(seg, ipv6=ipv6))
-        wait_master(a, vip)
+        wait_until(f"the VIP on {VMAC_DEV}", lambda: holds_on_vmac(a, vip), STARTUP, explain=a_log)
         time.sleep(0.5)
         frames = cap.drain()
     vmac = link(a)
@@ -115,7 +120,7 @@ SYSCTLS_RESTORED = (
 )
 
 
-def assert_ipv4_sysctls(a: Node) -> None:
+def assert_ipv4_sysctls(a: Host) -> None:
     """§2.10 on the VMAC and the base; a global rp_filter moved onto the other interfaces."""
     own = f"ipv4/conf/{VMAC_DEV}"
     got = {
@@ -135,14 +140,15 @@ def assert_ipv4_sysctls(a: Node) -> None:
 
 def test_stale_vmac_from_a_crash_is_replaced(seg: Segment) -> None:
     """kill -9 leaves the VMAC (and its VIP); the next start deletes it and makes a fresh one."""
-    (a,) = seg.nodes
+    (a,) = seg.hosts
+    a_log = daemon_log(a)
     vip = vip_of(seg)
     a.start("lifeline", config(seg))
-    wait_master(a, vip)
+    wait_until(f"the VIP on {VMAC_DEV}", lambda: holds_on_vmac(a, vip), STARTUP, explain=a_log)
     a.kill()
     stale = link(a)
     assert stale is not None and holds_on_vmac(a, vip), "kill -9 should leave the VMAC and its VIP"
-    ip("-n", a.ns, "addr", "add", f"{seg.address(77)}/32", "dev", VMAC_DEV)  # something only a stale one has
+    a.ip("addr", "add", f"{seg.address(77)}/32", "dev", VMAC_DEV)  # something only a stale one has
     log = seg.workdir / "a" / "lifeline.log"  # shared with the killed run: read only what follows
     mark = len(log.read_text())
     daemon = a.start("lifeline", config(seg))
@@ -150,11 +156,15 @@ def test_stale_vmac_from_a_crash_is_replaced(seg: Segment) -> None:
     def second_run() -> str:
         return daemon.log.read_text()[mark:]
 
-    replaced = wait_for(lambda: "Entering MASTER STATE" in second_run() and holds_on_vmac(a, vip), STARTUP)
-    assert replaced, second_run()
+    wait_until(
+        "the second run to be MASTER on a fresh VMAC",
+        lambda: "Entering MASTER STATE" in second_run() and holds_on_vmac(a, vip),
+        STARTUP,
+        explain=second_run,
+    )
     assert seg.address(77) not in on_vmac(a), "the stale VMAC was reused"
     assert "removing stale VMAC interface vrrp.42" in second_run()
-    names = [e["ifname"] for e in json.loads(ip("-n", a.ns, "-j", "link", "show"))]
+    names = [e["ifname"] for e in json.loads(a.ip("-j", "link", "show"))]
     assert [n for n in names if n.startswith("vrrp")] == [VMAC_DEV]  # replaced, not a second one beside it
     a.stop()
     assert link(a) is None
@@ -162,12 +172,14 @@ def test_stale_vmac_from_a_crash_is_replaced(seg: Segment) -> None:
 
 def test_foreign_interface_with_the_vmac_name_is_left_alone(seg: Segment) -> None:
     """An interface called ``vrrp.42`` that is not a VMAC is never deleted: the instance is refused."""
-    (a,) = seg.nodes
-    ip("-n", a.ns, "link", "add", VMAC_DEV, "type", "veth", "peer", "name", "x0")
+    (a,) = seg.hosts
+    a.ip("link", "add", VMAC_DEV, "type", "veth", "peer", "name", "x0")
     before = link(a)
     assert before is not None
     daemon = a.start("lifeline", config(seg))
-    assert wait_for(lambda: "cannot set up VMAC" in daemon.tail(50), STARTUP), daemon.tail(30)
+    wait_until(
+        "the VMAC refusal", lambda: "cannot set up VMAC" in daemon.tail(50), STARTUP, explain=daemon.tail
+    )
     after = link(a)
     assert after is not None and after["ifindex"] == before["ifindex"]
     assert after["linkinfo"]["info_kind"] == "veth"

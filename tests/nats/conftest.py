@@ -1,4 +1,4 @@
-"""Fixtures for bus tests against a real nats-server (see tests/support/nats.py)."""
+"""Fixtures for bus tests against a real nats-server (see tests/support/nats.py and shared/lab/nats.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from nats.aio.client import Client
 
 from shared.bus import connect
-from tests.support.nats import NatsServer
+from shared.lab.nats import NatsServer
 
 
 @pytest.fixture

@@ -39,8 +39,9 @@ from shared.events import (
     subject_for,
     tracker_subject,
 )
+from shared.lab.nats import NatsServer
+from shared.lab.wait import await_until
 from tests.nats.events_sample import every_event, instance
-from tests.support.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 
@@ -63,7 +64,9 @@ async def test_every_event_round_trips_through_bus_stream_and_kv(nc: Client, nod
     sent = [publisher.publish(e) for e in every_event()]
     assert await publisher.flush(10)
     await nc.flush()
-    await _until(lambda: len([m for m in received if _ours(m, publisher)]) >= len(sent))
+    await await_until(
+        "every event", lambda: len([m for m in received if _ours(m, publisher)]) >= len(sent), 5.0
+    )
     await sub.unsubscribe()
 
     ours = [m for m in received if _ours(m, publisher)]
@@ -152,7 +155,7 @@ async def test_micro_status_and_reload_answer_on_node_unique_subjects(nats_serve
         pings: list[Msg] = []
         sub = await asker.subscribe(inbox, cb=_collect(pings))
         await asker.publish(f"$SRV.PING.{micro_name('vrrp')}", b"", reply=inbox)
-        await _until(lambda: len(pings) >= 2)
+        await await_until("two pings", lambda: len(pings) >= 2, 5.0)
         await sub.unsubscribe()
         nodes = {msgspec.json.decode(m.data)["metadata"]["node"] for m in pings}
         assert {"node-a.example", "node-b.example"} <= nodes
@@ -194,13 +197,6 @@ def _collect(into: list[Msg]):  # type: ignore[no-untyped-def]
 
 def _ours(msg: Msg, publisher: Publisher) -> bool:
     return msg.subject.startswith("lifeline.") and decode(msg.data).boot_id == publisher.boot_id
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def _stream_seqs(nc: Client) -> list[int]:

@@ -21,8 +21,8 @@ from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from shared.cli.instance import default_requester, parse_duration
 from shared.events import ControlReply, encode_reply, service_subject
+from shared.lab.nats import NatsServer, free_port
 from tests.nats.test_cli_ops import run_cli
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = pytest.mark.nats
 

@@ -29,8 +29,8 @@ from shared.events import (
     VrrpState,
     encode_token,
 )
+from shared.lab.nats import NatsServer, free_port
 from tests.nats.events_sample import every_event, instance
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = pytest.mark.nats
 

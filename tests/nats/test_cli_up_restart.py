@@ -11,15 +11,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support.nats import free_port
+from shared.lab.nats import free_port
+from shared.lab.wait import wait_until
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(90)]
+STEP = 0.1
 
 CONFIG = """
 vrrp_script chk_true {
@@ -39,16 +41,6 @@ def service_pid(up: psutil.Process, module: str) -> int | None:
     return None
 
 
-def wait_for(what: str, check: Callable[[], object], timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_a_killed_service_is_restarted_and_the_others_run_on(tmp_path: Path) -> None:
     conf = tmp_path / "keepalived.conf"
     conf.write_text(CONFIG)
@@ -58,18 +50,19 @@ def test_a_killed_service_is_restarted_and_the_others_run_on(tmp_path: Path) -> 
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
         up = psutil.Process(proc.pid)
-        checker = wait_for("the checker", lambda: service_pid(up, "services.checker"), 20)
-        vrrp = wait_for("vrrp", lambda: service_pid(up, "services.vrrp"), 20)
-        nats_pid = wait_for("nats-server", lambda: service_pid(up, "-c"), 20)
+        modules = {"the checker": "services.checker", "vrrp": "services.vrrp", "nats-server": "-c"}
+        for what, module in modules.items():
+            wait_until(what, partial(service_pid, up, module), 20, STEP)
+        checker, vrrp, nats_pid = (service_pid(up, module) for module in modules.values())
         time.sleep(1.0)  # all up and connected
 
-        psutil.Process(checker).kill()  # type: ignore[arg-type]
-        new = wait_for(
-            "a new checker",
-            lambda: (p := service_pid(up, "services.checker")) not in (None, checker) and p,
-            15,
-        )
-        assert new != checker
+        assert checker is not None
+        psutil.Process(checker).kill()
+
+        def new_checker() -> bool:
+            return service_pid(up, "services.checker") not in (None, checker)
+
+        wait_until("a new checker", new_checker, 15, STEP)
         assert proc.poll() is None, "lifeline up must keep running"
         assert service_pid(up, "services.vrrp") == vrrp and service_pid(up, "-c") == nats_pid
 

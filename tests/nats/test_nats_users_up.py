@@ -18,8 +18,8 @@ import pytest
 
 from shared.bus.connect import connect, connect_options
 from shared.cli.up import ADMIN_SETTINGS, USERS_FILE, Supervisor, service_env
+from shared.lab.nats import free_port
 from shared.settings import Settings, load_settings
-from tests.support.nats import free_port
 
 pytestmark = pytest.mark.nats
 

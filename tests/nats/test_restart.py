@@ -10,8 +10,8 @@ import pytest
 
 from shared.bus import Publisher, connect
 from shared.events import EVENT_STREAM, decode
+from shared.lab.nats import NatsServer
 from tests.nats.events_sample import instance
-from tests.support.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 

@@ -11,13 +11,10 @@ the probe's latency all the way to ``lifeline metrics``
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -29,43 +26,29 @@ from nats.aio.client import Client
 from shared.bus.connect import connect, tls_context
 from shared.cli.metrics_collect import Collector
 from shared.events import status_subject
+from shared.lab.daemon import Daemon
+from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from shared.nats_users import ADMIN, generate_passwords, render_config
 from shared.settings import NatsServerSettings, Settings
-from tests.support import nats as support
-from tests.support.nats import NatsServer
 from tests.unit.test_nats_users_config import make_certs
 
 pytestmark = pytest.mark.nats
 
 NODE = "cred-node"
 PASSWORDS = generate_passwords()
-ROOT = Path(__file__).parents[2]
 
 
-class GeneratedServer(NatsServer):
+def generated_server(workdir: Path, server: NatsServerSettings | None = None) -> NatsServer:
     """A nats-server from ``render_config``: the deployment's users, optionally TLS."""
-
-    def __init__(self, workdir: Path, server: NatsServerSettings | None = None) -> None:
-        super().__init__(workdir)
-        self.text = render_config(
-            NODE, PASSWORDS, port=self.port, store_dir=str(workdir / "js"), server=server
-        )
-
-    def start(self, timeout: float = 10.0) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "nats-server.conf"
-        conf.write_text(self.text)
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [support.nats_server_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
-            )
-        support._LIVE.add(self._proc)
-        self._wait_ready(timeout)
+    port = free_port()
+    text = render_config(NODE, PASSWORDS, port=port, store_dir=str(workdir / "js"), server=server)
+    return NatsServer(workdir, port=port, name=NODE, config=text)
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[GeneratedServer]:
-    srv = GeneratedServer(tmp_path / "nats")
+def server(tmp_path: Path) -> Iterator[NatsServer]:
+    srv = generated_server(tmp_path / "nats")
     srv.start()
     try:
         yield srv
@@ -74,7 +57,7 @@ def server(tmp_path: Path) -> Iterator[GeneratedServer]:
 
 
 @pytest.fixture
-async def admin(server: GeneratedServer) -> AsyncIterator[Client]:
+async def admin(server: NatsServer) -> AsyncIterator[Client]:
     nc = await nats.connect(server.url, user=ADMIN, password=PASSWORDS[ADMIN])
     try:
         yield nc
@@ -82,34 +65,26 @@ async def admin(server: GeneratedServer) -> AsyncIterator[Client]:
         await nc.close()
 
 
-def spawn(module: str, conf: Path, url: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(module: str, conf: Path, url: str, env: dict[str, str], log: Path) -> Daemon:
     base = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
     argv = [sys.executable, "-m", module, "--config", str(conf), "--node", NODE, "--nats", url]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, env=base | env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    support._LIVE.add(proc)
-    return proc
+    return Daemon(argv, log, env=base | env).start()
 
 
-async def answers_status(admin: Client, service: str, proc: subprocess.Popen[bytes], log: Path) -> bytes:
+async def answers_status(admin: Client, service: str, daemon: Daemon) -> bytes:
     """The service's status reply, once it is on the bus (generous: interpreter start-up included)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
+
+    async def status() -> bytes | None:
+        assert daemon.running, daemon.output()
         try:
             return (await admin.request(status_subject(NODE, service), b"", timeout=1)).data
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"{service} never answered:\n{log.read_text()}")
+            return None
 
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    await await_until(f"{service} to answer its status", status, 30, step=0.2, explain=daemon.output)
+    reply = await status()
+    assert reply is not None
+    return reply
 
 
 @pytest.fixture
@@ -143,34 +118,34 @@ virtual_server 127.0.0.1 {port} {{
 
 
 async def test_checker_logs_in_from_environment_and_its_latency_reaches_metrics(
-    server: GeneratedServer, admin: Client, tmp_path: Path, tcp_server: int
+    server: NatsServer, admin: Client, tmp_path: Path, tcp_server: int
 ) -> None:
     log = tmp_path / "checker.log"
     env = {"LIFELINE_NATS_USER": "checker", "LIFELINE_NATS_PASSWORD": PASSWORDS["checker"]}
-    proc = spawn("services.checker", lvs_conf(tmp_path, tcp_server), server.url, env, log)
+    checker = spawn("services.checker", lvs_conf(tmp_path, tcp_server), server.url, env, log)
     try:
-        assert b'"service":"checker"' in await answers_status(admin, "checker", proc, log)
+        assert b'"service":"checker"' in await answers_status(admin, "checker", checker)
         collector = Collector(admin, NODE)
         pattern = re.compile(r"^keepalived_lvs_rs_check_latency_seconds\{.*\} (\S+)$", re.M)
         found: list[str] = []
-        for _ in range(100):
-            found = pattern.findall(await collector.scrape())
-            if found:
-                break
-            await asyncio.sleep(0.2)
-        assert found, log.read_text()
+
+        async def latency() -> bool:
+            found[:] = pattern.findall(await collector.scrape())
+            return bool(found)
+
+        await await_until("the check latency in the metrics", latency, 20, step=0.2, explain=checker.output)
         assert 0 < float(found[0]) < 2.0  # a real connect on loopback: measured, and below the timeout
     finally:
-        stop(proc)
+        checker.stop()
 
 
 async def test_notifier_logs_in_from_lifeline_toml(
-    server: GeneratedServer, admin: Client, tmp_path: Path, tcp_server: int
+    server: NatsServer, admin: Client, tmp_path: Path, tcp_server: int
 ) -> None:
     settings = tmp_path / "lifeline.toml"
     settings.write_text(f'nats_user = "notifier"\nnats_password = "{PASSWORDS["notifier"]}"\n')
     log = tmp_path / "notifier.log"
-    proc = spawn(
+    notifier = spawn(
         "services.notifier",
         lvs_conf(tmp_path, tcp_server),
         server.url,
@@ -178,12 +153,12 @@ async def test_notifier_logs_in_from_lifeline_toml(
         log,
     )
     try:
-        assert b'"service":"notifier"' in await answers_status(admin, "notifier", proc, log)
+        assert b'"service":"notifier"' in await answers_status(admin, "notifier", notifier)
     finally:
-        stop(proc)
+        notifier.stop()
 
 
-async def test_wrong_password_is_refused(server: GeneratedServer) -> None:
+async def test_wrong_password_is_refused(server: NatsServer) -> None:
     """The positive tests above can fail: without the right password the server says no."""
     with pytest.raises((nats.errors.Error, OSError)):
         await nats.connect(server.url, user="checker", password="wrong", allow_reconnect=False)
@@ -197,7 +172,7 @@ async def test_tls_with_client_certificate_from_settings(tmp_path: Path) -> None
         tls_ca=str(certs["ca"]),
         tls_verify=True,
     )
-    srv = GeneratedServer(tmp_path / "nats", opts)
+    srv = generated_server(tmp_path / "nats", opts)
     srv.start()
     url = f"tls://127.0.0.1:{srv.port}"
     try:

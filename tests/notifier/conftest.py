@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.bus import connect
-from tests.support.nats import NatsServer
+from shared.lab.nats import NatsServer
 
 
 @pytest.fixture

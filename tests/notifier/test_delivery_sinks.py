@@ -17,6 +17,8 @@ from aiosmtpd.smtp import Envelope, Session
 
 from services.notifier.delivery.dispatcher import RetryPolicy
 from shared.events import DEAD_LETTER_STREAM, VrrpState, decode_dead_letter, status_subject
+from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from tests.notifier.test_delivery_support import (
     flip,
     instance_block,
@@ -26,10 +28,8 @@ from tests.notifier.test_delivery_support import (
     seqs,
     service,
     transition,
-    wait_for,
     write_config,
 )
-from tests.support.nats import NatsServer, free_port
 
 pytestmark = pytest.mark.nats
 
@@ -46,7 +46,7 @@ async def test_scripts_get_keepalived_arguments_in_order_for_a_burst_of_100(
         pub = await publisher(nc, "n1")
         for i in range(100):
             pub.publish(transition("VI_1", flip(i), priority=100 + i % 50))
-        await wait_for(lambda: len(lines(out)) >= 100, 30, "100 script runs")
+        await await_until("100 script runs", lambda: len(lines(out)) >= 100, 30)
         expected = [
             f"generic INSTANCE VI_1 {flip(i).value} {100 + i % 50} seq={i + 1} attempt=1" for i in range(100)
         ]
@@ -88,7 +88,7 @@ async def test_a_fifo_reader_that_pauses_still_gets_every_line_in_order(
         pub = await publisher(nc, "n1")
         for i in range(300):
             pub.publish(transition(f"VI_{i % 3}", flip(i // 3), priority=i))
-        await wait_for(lambda: len(got) >= 300, 30, "300 FIFO lines")
+        await await_until("300 FIFO lines", lambda: len(got) >= 300, 30)
         assert paused.is_set()
         assert got == [f'INSTANCE "VI_{i % 3}" {flip(i // 3).value} {i}' for i in range(300)]
         await pub.close()
@@ -145,7 +145,7 @@ async def smtp_outage(tmp_path: Path, server: NatsServer, nc: Any, outage: float
         assert svc.runners[0].stats.dead_lettered == 0
         smtp.start()
         back = time.monotonic()
-        await wait_for(lambda: len(box.messages) >= 10, 45, "10 mails")
+        await await_until("10 mails", lambda: len(box.messages) >= 10, 45)
         took = time.monotonic() - back
         await asyncio.sleep(0.5)
         subjects = box.header("Subject")
@@ -225,7 +225,7 @@ async def test_a_script_that_keeps_failing_is_dead_lettered_and_the_others_go_on
         pub.publish(transition("VI_1", VrrpState.MASTER))
         for i in range(5):
             pub.publish(transition("VI_2", flip(i)))
-        await wait_for(lambda: len(lines(out)) >= 5, 10, "VI_2's scripts")
+        await await_until("VI_2's scripts", lambda: len(lines(out)) >= 5, 10)
         js = nc.jetstream()
         sub = await js.pull_subscribe("lifeline.*.notify.dead.>", stream=DEAD_LETTER_STREAM)
         [msg] = await sub.fetch(1, timeout=10)

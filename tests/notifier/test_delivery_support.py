@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -82,14 +81,6 @@ def service(
     config = load(conf).config
     opts = NotifierOptions(health=False, lease_ttl=1.5, delivery={**FAST, **delivery})
     return NotifierService(config, settings or Settings(node=node), node=node, nats_url=url, options=opts)
-
-
-async def wait_for(cond: Callable[[], bool], timeout: float, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def lines(path: Path) -> list[str]:

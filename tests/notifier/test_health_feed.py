@@ -18,10 +18,11 @@ from services.notifier.service import NotifierOptions, NotifierService
 from shared.bus import connect
 from shared.config.load import load
 from shared.events import EVENT_STREAM, RealServerHealth, decode
+from shared.lab.nats import NatsServer, free_port
+from shared.lab.wait import await_until
 from shared.settings import Settings
 from tests.checker.service_support import start_service
-from tests.notifier.test_delivery_support import FAST, lines, recorder, wait_for
-from tests.support.nats import NatsServer, free_port
+from tests.notifier.test_delivery_support import FAST, lines, recorder
 
 pytestmark = pytest.mark.nats
 
@@ -62,7 +63,7 @@ virtual_server 127.0.0.1 80 {{
     await svc.start()
     checker = await start_service(conf, "n1", server.url)
     try:
-        await wait_for(lambda: len(lines(out)) >= 1, 10, "notify_up at the first verdict")
+        await await_until("notify_up at the first verdict", lambda: len(lines(out)) >= 1, 10)
         await svc.stop()  # the notifier is away while the real server goes down and comes back
         listener.close()
         await listener.wait_closed()
@@ -73,7 +74,7 @@ virtual_server 127.0.0.1 80 {{
 
         svc = notifier(conf, "n1", server.url)
         await svc.start()
-        await wait_for(lambda: len(lines(out)) >= 3, 10, "notify_down and notify_up after the restart")
+        await await_until("notify_down and notify_up after the restart", lambda: len(lines(out)) >= 3, 10)
         await asyncio.sleep(0.5)
         assert [line.split()[0] for line in lines(out)] == ["up", "down", "up"]
 

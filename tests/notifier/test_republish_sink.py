@@ -12,7 +12,7 @@ from nats.js.api import StreamConfig
 from services.notifier.sinks.base import DeliveryContext
 from services.notifier.sinks.republish import RepublishSink
 from shared.events import MSG_ID_HEADER, InstanceState, VrrpState, decode, instance_subject
-from tests.support.nats import NatsServer
+from shared.lab.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 

@@ -17,6 +17,8 @@ import msgspec
 import pytest
 
 from shared.events import status_subject
+from shared.lab.nats import NatsServer
+from shared.lab.wait import await_until
 from tests.notifier.test_delivery_support import (
     NotifierProcess,
     flip,
@@ -27,10 +29,8 @@ from tests.notifier.test_delivery_support import (
     seqs,
     service,
     transition,
-    wait_for,
     write_config,
 )
-from tests.support.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 
@@ -60,13 +60,13 @@ async def test_kill_9_during_a_burst_then_restart_loses_nothing(
         pub = await publisher(nc, "n1")
         for i in range(EVENTS):
             pub.publish(transition(f"VI_{i % INSTANCES}", flip(i // INSTANCES)))
-        await wait_for(lambda: len(lines(out)) >= 40, 20, "the burst to be under way")
+        await await_until("the burst to be under way", lambda: len(lines(out)) >= 40, 20)
         proc.kill()
         await asyncio.sleep(0.3)  # scripts already started finish on their own (own session)
         before = lines(out)
         assert len(before) < EVENTS, "the burst finished before the kill; nothing was tested"
         await proc.start()
-        await wait_for(lambda: set(seqs(out)) >= set(range(1, EVENTS + 1)), 30, "every seq")
+        await await_until("every seq", lambda: set(seqs(out)) >= set(range(1, EVENTS + 1)), 30)
         await asyncio.sleep(0.3)
         after = lines(out)[len(before) :]
         assert sorted(set(seqs(out))) == list(range(1, EVENTS + 1))  # none lost
@@ -95,14 +95,14 @@ async def test_two_replicas_share_the_sinks_each_event_delivered_once(
         pub = await publisher(nc, "n1")
         for i in range(100):
             pub.publish(transition(f"VI_{i % INSTANCES}", flip(i)))
-        await wait_for(lambda: len(lines(out)) >= 100, 20, "100 runs")
+        await await_until("100 runs", lambda: len(lines(out)) >= 100, 20)
         leader = first if first.runners[0].leading else second
         standby = second if leader is first else first
         assert not standby.runners[0].leading
         await leader.stop()  # graceful: the lease is handed over at once
         for i in range(100, 200):
             pub.publish(transition(f"VI_{i % INSTANCES}", flip(i)))
-        await wait_for(lambda: len(lines(out)) >= 200, 20, "200 runs")
+        await await_until("200 runs", lambda: len(lines(out)) >= 200, 20)
         await asyncio.sleep(0.3)
         assert sorted(seqs(out)) == list(range(1, 201))  # once each
         for name, order in by_instance(lines(out)).items():

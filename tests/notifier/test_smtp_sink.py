@@ -15,7 +15,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.smtp import SmtpSink
 from shared.events import InstanceState, VrrpState
-from tests.support.nats import free_port
+from shared.lab.nats import free_port
 
 GOLDEN = Path(__file__).parent.parent / "unit" / "notifier" / "golden"
 TS = calendar.timegm((2026, 11, 25, 18, 12, 26)) * 1_000_000_000  # the captured mail's Date

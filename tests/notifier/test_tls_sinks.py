@@ -27,7 +27,7 @@ from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.smtp import SmtpSink
 from services.notifier.sinks.webhook import WebhookSink
 from shared.events import InstanceState, VrrpState, decode
-from tests.support.nats import free_port
+from shared.lab.nats import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 

@@ -1,7 +1,7 @@
-"""The host side of the in-VM test suite: boot (``bench._vm``) and read back each in-VM result.
+"""The host side of the in-VM test suite: boot (``shared.lab.vm``) and read back each in-VM result.
 
-The boot machinery lives in ``bench/_vm.py`` because the in-VM benchmarks use
-it too, and bench must not import the test tree.
+The boot machinery lives in ``shared/lab/vm.py`` because the in-VM benchmarks
+use it too, and the benchmarks must not import the test tree.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._vm import VmRun, find_kernel, find_vng, missing_tools, run_in_vm
+from shared.lab.vm import VmRun, find_kernel, find_vng, missing_tools, run_in_vm
 
 __all__ = ["CaseResult", "VmRun", "find_kernel", "find_vng", "missing_tools", "read_junit", "run_in_vm"]
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from shared.events import encode_token
+from shared.lab.nats import nats_server_binary
 from shared.nats_users import generate_passwords, main, render_config, render_hub_config, with_credentials
 from shared.settings import NatsServerSettings, load_settings
-from tests.support.nats import nats_server_binary
 
 PASSWORDS = generate_passwords()
 

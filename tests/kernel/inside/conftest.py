@@ -17,12 +17,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.kernel.inside.lab import Daemon, Lab
-from tests.support.nats import NatsServer
+from shared.lab.nats import NatsServer
+from shared.lab.wait import wait_until
+from tests.kernel.inside.lab import LOG_STEP, Daemon, Lab
 
 IN_VM = os.environ.get("LIFELINE_IN_VM") == "1"
 if not IN_VM:
@@ -149,10 +151,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     checker = Daemon("checker-a", ["unshare", "-m", "sh", "-c", cmd], workdir)
     e = Env(lab, nats, workdir, lvs_a, lvs_a, checker, scenario, {})
     e.start_lvs_b(keep=True)
-    e.lvs_a.wait_for("lifeline-lvs ready", 180)
-    e.lvs_b.wait_for("lifeline-lvs ready", 180)
-    e.lvs_a.wait_for("on the bus", 60)
-    e.lvs_b.wait_for("on the bus", 60)
+    for text, timeout in (("lifeline-lvs ready", 180), ("on the bus", 60)):
+        for lvs in (e.lvs_a, e.lvs_b):
+            what = f"{lvs.name} to log {text!r}"
+            wait_until(what, partial(lvs.logged, text), timeout, LOG_STEP, explain=lvs.tail)
     try:
         yield e
     finally:

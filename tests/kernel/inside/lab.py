@@ -16,22 +16,20 @@ Backends are busybox (milliseconds to start), not Python (seconds under TCG).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
+from shared.lab.netns import in_namespace
+
 CLIENT = "kcl"
 BACKENDS = (20, 21, 22, 23, 24, 25, 26, 30)
-_libc = ctypes.CDLL(None, use_errno=True)
+STEP = 0.05
+"""Seconds between two looks at the kernel's table (``shared.lab.wait.wait_until``)."""
+LOG_STEP = 0.2
+"""Seconds between two looks at a daemon's log: each look reads the file, and emulation is slow."""
 
 
 def sh(*cmd: str, check: bool = True) -> str:
@@ -41,33 +39,9 @@ def sh(*cmd: str, check: bool = True) -> str:
     return proc.stdout
 
 
-def in_netns(name: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a thread that joined namespace ``name`` (sockets it creates stay there)."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
-
-
 def client_socket() -> socket.socket:
     """A TCP socket living in the client namespace (connect it from any thread)."""
-    return in_netns(CLIENT, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    return in_namespace(CLIENT, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
 
 
 def http_get(vip: str, port: int = 80, timeout: float = 3.0) -> str:
@@ -148,7 +122,12 @@ class Lab:
 
 
 class Daemon:
-    """A Python service started once; its output goes to a log we poll for readiness lines."""
+    """A Python service started once; its output goes to a log we poll for readiness lines.
+
+    Not :class:`shared.lab.daemon.Daemon`: under emulation a service takes
+    tens of seconds to start and to stop, so these start when constructed (the
+    session starts them all at once) and get a minute to stop.
+    """
 
     def __init__(self, name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
@@ -160,15 +139,16 @@ class Daemon:
             env={**os.environ, **(env or {})},
         )
 
-    def wait_for(self, text: str, timeout: float = 120.0, after: int = 0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output()[after:]:
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.output()[-3000:]}")
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.name}: no {text!r} after {timeout}s:\n{self.output()[-3000:]}")
+    def logged(self, text: str, after: int = 0) -> bool:
+        """Has it written ``text`` (past the first ``after`` characters)?  Raises once it has exited."""
+        if text in self.output()[after:]:
+            return True
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited {self.proc.returncode}:\n{self.tail()}")
+        return False
+
+    def tail(self) -> str:
+        return self.output()[-3000:]
 
     def output(self) -> str:
         try:
@@ -188,13 +168,3 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         return int(self.proc.returncode)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll until true; returns the seconds it took (so tests can report latencies)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise TimeoutError(f"{what}: not true after {timeout}s")

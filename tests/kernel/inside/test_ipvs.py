@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from functools import partial
 
 from services.lvs.core.desired import ServiceKey, Table, build_plans, plan_table
 from services.lvs.core.pool import Pool
@@ -17,8 +18,9 @@ from services.lvs.core.reconcile import diff
 from services.lvs.kernel.ipvs import Ipvs
 from shared.config.load import load
 from shared.events import CheckerKind, InstanceState, RealServerHealth, VrrpState
+from shared.lab.wait import wait_until
 from tests.kernel.inside.conftest import ARCHWIKI, SCENARIO, Env
-from tests.kernel.inside.lab import client_socket, http_get, sh, wait_until
+from tests.kernel.inside.lab import LOG_STEP, STEP, client_socket, http_get, sh
 
 VS_A = "172.16.0.100:80/tcp"
 VS_B = "172.16.0.101:80/tcp"
@@ -141,7 +143,7 @@ def test_inhibit_on_failure_and_health_to_kernel_latency(env: Env) -> None:
         up = i % 2 == 1
         env.publish("b", [health("172.16.1.24:9000", up, VS_ECHO)])
         want = 5 if up else 0
-        seen.append(wait_until(lambda w=want: dests(KEY_ECHO) == {"172.16.1.24:9000": w}, 10, "flip"))  # type: ignore[misc]
+        seen.append(wait_until("flip", lambda w=want: dests(KEY_ECHO) == {"172.16.1.24:9000": w}, 10, STEP))  # type: ignore[misc]
     status = env.status("b")["detail"]
     inside = status["health_to_kernel_ms"]  # type: ignore[index]
     seen.sort()
@@ -162,15 +164,15 @@ def test_inhibit_on_failure_and_health_to_kernel_latency(env: Env) -> None:
 def test_backend_down_is_removed_and_quorum_loss_swaps_in_sorry_server(env: Env) -> None:
     assert spread("172.16.0.101", 9) == {"rs24": 3, "rs25": 3, "rs26": 3}
     env.publish("b", [health("172.16.1.24:80", False)])
-    wait_until(lambda: "172.16.1.24:80" not in dests(KEY_B), 10, "rs24 removed")
+    wait_until("rs24 removed", lambda: "172.16.1.24:80" not in dests(KEY_B), 10, STEP)
     assert spread("172.16.0.101", 8) == {"rs25": 4, "rs26": 4}, "traffic must keep flowing"
     env.publish("b", [health("172.16.1.25:80", False)])  # weight_sum 1 < quorum 2
-    wait_until(lambda: dests(KEY_B) == {"172.16.1.30:80": 1}, 10, "sorry server in")
+    wait_until("sorry server in", lambda: dests(KEY_B) == {"172.16.1.30:80": 1}, 10, STEP)
     assert spread("172.16.0.101", 4) == {"rs30": 4}
     pools = env.status("b")["detail"]["pools"]  # type: ignore[index]
     assert pools[VS_B]["quorum_up"] is False  # type: ignore[index]
     env.publish("b", [health("172.16.1.24:80", True), health("172.16.1.25:80", True)])
-    wait_until(lambda: set(dests(KEY_B)) == {f"172.16.1.{n}:80" for n in (24, 25, 26)}, 10, "sorry out")
+    wait_until("sorry out", lambda: set(dests(KEY_B)) == {f"172.16.1.{n}:80" for n in (24, 25, 26)}, 10, STEP)
     assert set(spread("172.16.0.101", 6)) == {"rs24", "rs25", "rs26"}
     kinds = [(e["kind"], e.get("real")) for e in env.pool_events("b", VS_B)]
     assert kinds == [
@@ -188,11 +190,11 @@ def test_backend_down_is_removed_and_quorum_loss_swaps_in_sorry_server(env: Env)
 def test_checker_tcp_check_follows_a_killed_backend(env: Env) -> None:
     assert env.checker_a is not None
     env.lab.stop_httpd(21)
-    took = wait_until(lambda: "172.16.1.21:80" not in dests(KEY_A), 90, "rs21 removed by TCP_CHECK")
+    took = wait_until("rs21 removed by TCP_CHECK", lambda: "172.16.1.21:80" not in dests(KEY_A), 90, STEP)
     env.record("tcp_check_kill_to_removal_s", round(took, 2))
     assert spread("172.16.0.100", 30) == {"rs20": 10, "rs22": 10, "rs23": 10}
     env.lab.start_httpd(21)
-    wait_until(lambda: "172.16.1.21:80" in dests(KEY_A), 90, "rs21 back")
+    wait_until("rs21 back", lambda: "172.16.1.21:80" in dests(KEY_A), 90, STEP)
 
 
 def sync_daemons() -> str:
@@ -208,10 +210,12 @@ def test_sync_daemon_follows_the_vrrp_instance(env: Env) -> None:
         )
 
     env.publish("b", [state(VrrpState.MASTER)])
-    wait_until(lambda: "master sync daemon (mcast=eth0, syncid=51" in sync_daemons(), 20, "master daemon")
+    wait_until(
+        "master daemon", lambda: "master sync daemon (mcast=eth0, syncid=51" in sync_daemons(), 20, STEP
+    )
     assert "backup sync daemon" not in sync_daemons()
     env.publish("b", [state(VrrpState.BACKUP)])
-    wait_until(lambda: "master sync daemon" not in sync_daemons(), 20, "backup daemon again")
+    wait_until("backup daemon again", lambda: "master sync daemon" not in sync_daemons(), 20, STEP)
     assert "backup sync daemon (mcast=eth0, syncid=51" in sync_daemons()
 
 
@@ -227,7 +231,7 @@ def test_ha_suspend_acts_on_health_only_while_the_address_is_local(env: Env) -> 
     def ignore(real: str) -> None:
         before = int(detail()["ha_suspend_ignored"])  # type: ignore[call-overload]
         env.publish("b", [health(real, False, VS_SUSPEND)])
-        wait_until(lambda: detail()["ha_suspend_ignored"] == before + 1, 20, f"{real} ignored")
+        wait_until(f"{real} ignored", lambda: detail()["ha_suspend_ignored"] == before + 1, 20, STEP)
 
     both = {"172.16.1.27:80": 1, "172.16.1.28:80": 1}
     assert dests(KEY_SUSPEND) == both and suspended()
@@ -235,14 +239,14 @@ def test_ha_suspend_acts_on_health_only_while_the_address_is_local(env: Env) -> 
     assert dests(KEY_SUSPEND) == both, "suspended: the pool keeps its last state"
     sh("ip", "addr", "add", "172.16.0.103/32", "dev", "eth0")
     try:
-        wait_until(lambda: not suspended(), 20, "resumed when the address appeared")
+        wait_until("resumed when the address appeared", lambda: not suspended(), 20, STEP)
         env.publish("b", [health("172.16.1.27:80", False, VS_SUSPEND)])
-        wait_until(lambda: dests(KEY_SUSPEND) == {"172.16.1.28:80": 1}, 10, "rs27 removed")
+        wait_until("rs27 removed", lambda: dests(KEY_SUSPEND) == {"172.16.1.28:80": 1}, 10, STEP)
         env.publish("b", [health("172.16.1.27:80", True, VS_SUSPEND)])
-        wait_until(lambda: dests(KEY_SUSPEND) == both, 10, "rs27 back")
+        wait_until("rs27 back", lambda: dests(KEY_SUSPEND) == both, 10, STEP)
     finally:
         sh("ip", "addr", "del", "172.16.0.103/32", "dev", "eth0")
-    wait_until(suspended, 20, "suspended again when the address went away")
+    wait_until("suspended again when the address went away", suspended, 20, STEP)
     ignore("172.16.1.28:80")
     assert dests(KEY_SUSPEND) == both
 
@@ -258,7 +262,9 @@ def test_restart_keeps_an_established_connection(env: Env) -> None:
     assert kernel() == before
     assert len(env.pool_events("b", VS_B)) == announced, "--keep removes nothing, so omega announces nothing"
     lvs = env.start_lvs_b(keep=False)
-    lvs.wait_for("lifeline-lvs ready", 180)
+    wait_until(
+        "lvs b to be ready", partial(lvs.logged, "lifeline-lvs ready"), 180, LOG_STEP, explain=lvs.tail
+    )
     assert "reconcile (start): 0 operations" in lvs.output()
     sock.sendall(b"after\n")
     assert sock.recv(100) == b"after\n", "the connection must survive the restart"
@@ -283,10 +289,13 @@ def test_reload_changes_only_what_changed(env: Env) -> None:
         "        lvs_method TUN type gue port 6080 remcsum\n    }\n    real_server 172.16.1.25 80 {\n    }\n",
     )
     env.scenario.write_text(text)
-    env.lvs_b.wait_for("on the bus", 120)
-    mark = len(env.lvs_b.output())
-    env.lvs_b.send(signal.SIGHUP)
-    env.lvs_b.wait_for("lifeline-lvs reloaded", 60, after=mark)
+    lvs = env.lvs_b
+    wait_until("lvs b on the bus", partial(lvs.logged, "on the bus"), 120, LOG_STEP, explain=lvs.tail)
+    mark = len(lvs.output())
+    lvs.send(signal.SIGHUP)
+    wait_until(
+        "lvs b to reload", partial(lvs.logged, "lifeline-lvs reloaded", mark), 60, LOG_STEP, explain=lvs.tail
+    )
     last = env.status("b")["detail"]["last_reconcile"]  # type: ignore[index]
     env.record("reload_ops", last)
     assert last["kinds"] == {"set_dest": 1, "del_service": 1, "add_dest": 1}  # type: ignore[index]

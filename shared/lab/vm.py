@@ -24,16 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-def print_json(result: dict[str, Any], out: str | None) -> None:
-    """A benchmark's report: JSON on stdout, and the same text in ``out`` when given."""
-    text = json.dumps(result, indent=2)
-    print(text)
-    if out:
-        Path(out).write_text(text + "\n")
-
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BOOT = Path("/boot")
 MODULES = Path("/lib/modules")
 
