@@ -15,6 +15,10 @@ confirmed by probes (every checker has succeeded once, or one has gone down);
 until then keepalived's initial state (up unless ``alpha``) is internal only.
 A new owner starts the checkers from the last published state in the KV and
 probes within a second instead of waiting for the warmup.
+
+A reload changes a unit entry by entry (``add``, ``remove``, ``replace``): the
+other (virtual, real) pairs of the address keep their tasks and states.  A
+replaced entry starts from what the old one last published, like a new owner.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from services.checker.core.reload_diff import fingerprint_of_checks
 from services.checker.core.retry import CheckerState, RealServerState, Timing
 from services.checker.dedupe import SingleFlight, Subscriber
 from services.checker.probes import ProbeResult, Target, kind_of, run_probe
@@ -72,6 +77,12 @@ class RealServerEntry:
     slots: list[CheckSlot] = field(default_factory=list)
     rstate: RealServerState | None = None
     channel: RealServerChannel | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def fingerprint(self) -> object:
+        """What a reload compares (``core/reload_diff.py``): weight and every (checker, target)."""
+        return fingerprint_of_checks(self.configured_weight, ((s.sub.checker, s.target) for s in self.slots))
 
 
 def build_entries(config: Config) -> dict[str, list[RealServerEntry]]:
@@ -118,41 +129,66 @@ class RealServerUnit:
         self.cache = cache
         self.flight = flight
         self.rng = rng or random.Random()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
 
     @property
     def running(self) -> bool:
-        return bool(self._tasks)
+        return self._running
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        self._running = True
         for entry in self.entries:
-            baseline = self.cache.real(entry.virtual, entry.real) if self.cache is not None else None
-            interval = min(_timing(s).delay_loop for s in entry.slots)
-            entry.channel = RealServerChannel(
-                self.sink, entry.virtual, entry.real, interval=interval, baseline=baseline
-            )
-            for slot in entry.slots:
-                timing = _timing(slot)
-                slot.state = CheckerState(timing, now, self.rng.uniform)
-                slot.confirmed = False
-                if baseline is not None:
-                    slot.state.up = baseline.up
-                    slot.state.next_at = now + self.rng.uniform(0.0, min(TAKEOVER_JITTER, timing.warmup))
-            entry.rstate = RealServerState((i, s.state.up) for i, s in enumerate(entry.slots) if s.state)
-            for i, slot in enumerate(entry.slots):
-                self._tasks.append(
-                    asyncio.create_task(self._loop(entry, i, slot), name=f"check {entry.real}")
-                )
+            self._start_entry(entry)
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._running = False
+        await _cancel([t for entry in self.entries for t in _take_tasks(entry)])
+
+    def add(self, entry: RealServerEntry) -> None:
+        """A pair the reload added: it runs at once if this replica runs the unit."""
+        self.entries.append(entry)
+        if self._running:
+            self._start_entry(entry)
+
+    async def remove(self, entry: RealServerEntry) -> None:
+        """Stop one pair (if it runs here) and forget it."""
+        self.entries.remove(entry)
+        await _cancel(_take_tasks(entry))
+
+    async def replace(self, old: RealServerEntry, new: RealServerEntry) -> None:
+        """A pair whose checks changed: the new one starts from the old one's last word, not from zero.
+
+        The old channel's last event is fresher than the KV (it may still be
+        on its way there), so the new checkers agree with what was published.
+        """
+        tasks = _take_tasks(old)
+        await _cancel(tasks)
+        inherit = old.channel.last if tasks and old.channel is not None else None
+        self.entries[self.entries.index(old)] = new
+        if self._running:
+            self._start_entry(new, inherit)
+
+    def _start_entry(self, entry: RealServerEntry, inherit: RealServerHealth | None = None) -> None:
+        """Channel, checker states and one task per checker; the baseline is ``inherit``, else the KV's."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        baseline = inherit
+        if baseline is None and self.cache is not None:
+            baseline = self.cache.real(entry.virtual, entry.real)
+        interval = min(_timing(s).delay_loop for s in entry.slots)
+        entry.channel = RealServerChannel(
+            self.sink, entry.virtual, entry.real, interval=interval, baseline=baseline
+        )
+        for slot in entry.slots:
+            timing = _timing(slot)
+            slot.state = CheckerState(timing, now, self.rng.uniform)
+            slot.confirmed = False
+            if baseline is not None:
+                slot.state.up = baseline.up
+                slot.state.next_at = now + self.rng.uniform(0.0, min(TAKEOVER_JITTER, timing.warmup))
+        entry.rstate = RealServerState((i, s.state.up) for i, s in enumerate(entry.slots) if s.state)
+        for i, slot in enumerate(entry.slots):
+            entry.tasks.append(asyncio.create_task(self._loop(entry, i, slot), name=f"check {entry.real}"))
 
     async def _loop(self, entry: RealServerEntry, index: int, slot: CheckSlot) -> None:
         loop = asyncio.get_running_loop()
@@ -232,6 +268,19 @@ class RealServerUnit:
                     }
                 )
         return out
+
+
+def _take_tasks(entry: RealServerEntry) -> list[asyncio.Task[None]]:
+    tasks, entry.tasks = entry.tasks, []
+    return tasks
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _timing(slot: CheckSlot) -> Timing:

@@ -4,6 +4,12 @@ Start-up order matters for "a restart publishes nothing false": connect, load
 the KV snapshot of this node's last results (``StateCache``), join the replica
 set and wait until it settles, and only then start the units this replica
 owns.  Each unit publishes after its first real observation.
+
+A reload (``apply``) is a difference, check by check (``core/reload_diff.py``):
+kept checks run on untouched, removed ones stop and their state-bucket entries
+are withdrawn, changed ones are replaced from their last result, added ones
+start on the replica that owns them.  A bus reload reaches every replica
+(``reload_fanout.py``).
 """
 
 from __future__ import annotations
@@ -16,14 +22,16 @@ import pwd
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from nats.aio.client import Client
 
+from services.checker.core.reload_diff import CheckDiff, comparable, diff
 from services.checker.dedupe import SingleFlight
 from services.checker.probes import ProbeResult
 from services.checker.publish import Sink, StateCache
-from services.checker.scheduler import RealServerUnit, build_entries
+from services.checker.reload_fanout import ReloadFanout
+from services.checker.scheduler import RealServerEntry, RealServerUnit, build_entries
 from services.checker.sharding import Membership, owner
 from services.checker.trackers.base import Report, Tracker
 from services.checker.trackers.file import FileTracker, init_file
@@ -34,7 +42,15 @@ from shared.bus import Publisher, connect, ensure_state_bucket, register_service
 from shared.config.model import Config
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
 from shared.config.script import DEFAULT_SCRIPT_USER
-from shared.events import Service, TrackerKind
+from shared.events import (
+    ReloadReply,
+    ReloadTrigger,
+    Service,
+    TrackerKind,
+    check_subject,
+    health_subject,
+    tracker_subject,
+)
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 
 log = logging.getLogger("lifeline.checker")
@@ -88,6 +104,7 @@ def build_tracker_units(
         kind: TrackerKind,
         interval: float,
         factory: TrackerFactory,
+        *run_as: str | None,
     ) -> None:
         out.append(
             TrackerUnit(
@@ -100,6 +117,7 @@ def build_tracker_units(
                 factory=factory,
                 sink=sink,
                 cache=cache,
+                fingerprint=(kind.value, comparable(spec), interval, *run_as),
             )
         )
 
@@ -112,7 +130,7 @@ def build_tracker_units(
         def factory(report: Report, baseline: bool | None) -> Tracker:
             return ScriptTracker(spec, report, user=s_user, group=s_group, baseline=baseline)
 
-        add(spec, TrackerKind.SCRIPT, spec.interval, factory)
+        add(spec, TrackerKind.SCRIPT, spec.interval, factory, s_user, s_group)
 
     def process(spec: TrackProcess) -> None:
         if not spec.process:
@@ -143,6 +161,27 @@ def build_tracker_units(
     return out
 
 
+class CheckKey(NamedTuple):
+    """One check as a reload sees it: a tracker (``track:<name>``, no virtual) or a (virtual, real) pair.
+
+    ``unit`` is the key replicas share work by, so a pair's unit is its real
+    server's address (``rs:<ip>:<port>``) and ``virtual`` tells its pairs apart.
+    """
+
+    unit: str
+    virtual: str = ""
+
+
+def init_files(config: Config, *, reload: bool = False) -> None:
+    """``init_file`` of every ``track_file``: at start as configured, at a reload only a missing file.
+
+    keepalived never overwrites an existing track file on reload, ``overwrite``
+    or not: the file is where an operator or a script put the current value.
+    """
+    for spec in config.vrrp.track_files.values():
+        init_file(spec, reload=reload)
+
+
 class CheckerService:
     """One checker replica: its share of the node's trackers and real-server checks."""
 
@@ -153,21 +192,23 @@ class CheckerService:
         self.publisher = Publisher(options.node)
         self.cache = StateCache(options.node)
         self.flight: SingleFlight[ProbeResult] = SingleFlight()
-        sink = self.publisher.publish
         self.units: dict[str, Unit] = {}
-        for tu in build_tracker_units(config, options, sink, self.cache):
+        for tu in build_tracker_units(config, options, self.publisher.publish, self.cache):
             self.units[tu.key] = tu
         for key, entries in build_entries(config).items():
-            self.units[key] = RealServerUnit(key, entries, sink, self.cache, self.flight)
+            self.units[key] = self._real_server_unit(key, entries)
         self.live: frozenset[str] = frozenset()
         self.nc: Client | None = None
         self.membership: Membership | None = None
+        self.fanout: ReloadFanout | None = None
         self._reassign_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
 
+    def _real_server_unit(self, key: str, entries: list[RealServerEntry]) -> RealServerUnit:
+        return RealServerUnit(key, entries, self.publisher.publish, self.cache, self.flight)
+
     async def start(self) -> None:
-        for spec in self.config.vrrp.track_files.values():
-            init_file(spec)
+        init_files(self.config)
         name = self.ctx.client_name if self.ctx else f"lifeline-checker-{self.options.node}"
         settings = self.ctx.settings if self.ctx else None
         self.nc = await connect(self.options.nats_url, name, settings=settings)
@@ -177,13 +218,18 @@ class CheckerService:
             await asyncio.wait_for(self.cache.start(kv), 5.0)
         except TimeoutError:
             log.warning("state KV snapshot not complete after 5 s; starting without the rest")
+        if self.ctx is not None:
+            self.fanout = ReloadFanout(
+                self.nc, self.options.node, self.options.replica_id, self._reload_here, lambda: self.live
+            )
+            await self.fanout.start()
         await register_service(
             self.nc,
             node=self.options.node,
             service=Service.CHECKER.value,
             version=VERSION,
             status=self.status,
-            reload=self.ctx.reload_request if self.ctx else None,
+            reload=self.fanout.request if self.fanout is not None else None,
             publisher=self.publisher,
         )
         self.membership = Membership(
@@ -197,19 +243,25 @@ class CheckerService:
         await self.membership.start()
         log.info("checker %s on %s: %d units", self.options.replica_id, self.options.node, len(self.units))
 
+    async def _reload_here(self, trigger: ReloadTrigger) -> ReloadReply:
+        """This process's runner re-reads the file (and announces the outcome)."""
+        assert self.ctx is not None
+        return await self.ctx.reload(trigger)
+
     def _on_members(self, live: frozenset[str]) -> None:
         self.live = live
         asyncio.get_running_loop().create_task(self._reassign())
+
+    def _owns(self, unit_key: str) -> bool:
+        return owner(unit_key, sorted(self.live)) == self.options.replica_id
 
     async def _reassign(self) -> None:
         async with self._reassign_lock:
             if self._stopping.is_set():
                 return
-            me = self.options.replica_id
-            live = sorted(self.live)
             stops = []
             for key, unit in self.units.items():
-                mine = owner(key, live) == me
+                mine = self._owns(key)
                 if mine and not unit.running:
                     unit.start()
                 elif not mine and unit.running:
@@ -217,17 +269,114 @@ class CheckerService:
             await asyncio.gather(*stops)
             log.info(
                 "replica %s owns %d of %d units",
-                me,
+                self.options.replica_id,
                 sum(u.running for u in self.units.values()),
                 len(self.units),
             )
 
+    # ------------------------------------------------------------------ reload
+
+    def _running_checks(self) -> dict[CheckKey, object]:
+        out: dict[CheckKey, object] = {}
+        for key, unit in self.units.items():
+            if isinstance(unit, TrackerUnit):
+                out[CheckKey(key)] = unit.fingerprint
+            elif isinstance(unit, RealServerUnit):
+                out.update((CheckKey(key, e.virtual), e.fingerprint) for e in unit.entries)
+        return out
+
     async def apply(self, config: Config) -> str:
-        """PLACEHOLDER until the reload diff lands (replaced before merge)."""
-        raise ReloadRefused(["reload is not implemented yet"])
+        """A valid new file (the runner refused any with errors): only the difference, check by check.
+
+        Kept checks are not touched (their tasks, rise/fall and retry state
+        run on, and they publish nothing because of the reload).  The new
+        units are only built here (no task, no IO); under the lock the diff
+        decides which of them replace or join the running ones.
+        """
+        trackers = {
+            CheckKey(u.key): u
+            for u in build_tracker_units(config, self.options, self.publisher.publish, self.cache)
+        }
+        entries = {CheckKey(key, e.virtual): e for key, shard in build_entries(config).items() for e in shard}
+        async with self._reassign_lock:
+            if self._stopping.is_set():
+                raise ReloadRefused(["the checker is stopping"])
+            wanted = {k: u.fingerprint for k, u in trackers.items()}
+            wanted.update((k, e.fingerprint) for k, e in entries.items())
+            plan = diff(self._running_checks(), wanted)
+            init_files(config, reload=True)
+            for key in plan.removed:
+                await self._remove(key)
+            for key in plan.changed:
+                await self._replace(key, trackers.get(key) or entries[key])
+            for key in plan.added:
+                self._add(key, trackers.get(key) or entries[key])
+            self.config = config
+        self._log_plan(plan)
+        return plan.summary()
+
+    async def _remove(self, key: CheckKey) -> None:
+        """Stop it, and withdraw its state-bucket entries (docs/checker.md, "Reload").
+
+        The replica that ran it (or owns it) withdraws; before membership has
+        settled nobody is known to own anything, so this one does.
+        """
+        unit = self.units[key.unit]
+        mine = unit.running or self._owns(key.unit) or not self.live
+        node = self.options.node
+        if isinstance(unit, TrackerUnit):
+            await unit.stop()
+            del self.units[key.unit]
+            if mine:
+                self.publisher.withdraw(tracker_subject(node, unit.name))
+        elif isinstance(unit, RealServerUnit):
+            entry = next(e for e in unit.entries if e.virtual == key.virtual)
+            await unit.remove(entry)
+            if not unit.entries:
+                await unit.stop()
+                del self.units[key.unit]
+            if mine:
+                self.publisher.withdraw(check_subject(node, entry.virtual, entry.real))
+                self.publisher.withdraw(health_subject(node, entry.virtual, entry.real))
+
+    async def _replace(self, key: CheckKey, new: TrackerUnit | RealServerEntry) -> None:
+        """Same key, new fingerprint: the new check starts from the old one's last result."""
+        unit = self.units[key.unit]
+        if isinstance(unit, TrackerUnit) and isinstance(new, TrackerUnit):
+            inherit = unit.last
+            await unit.stop()
+            self.units[key.unit] = new
+            if self._owns(key.unit):
+                new.inherit = inherit
+                new.start()
+        elif isinstance(unit, RealServerUnit) and isinstance(new, RealServerEntry):
+            old = next(e for e in unit.entries if e.virtual == key.virtual)
+            await unit.replace(old, new)
+
+    def _add(self, key: CheckKey, new: TrackerUnit | RealServerEntry) -> None:
+        """A new check: into its unit (running if this replica runs the unit), or a unit of its own."""
+        if isinstance(new, TrackerUnit):
+            self.units[key.unit] = new
+            if self._owns(key.unit):
+                new.start()
+            return
+        unit = self.units.get(key.unit)
+        if isinstance(unit, RealServerUnit):
+            unit.add(new)
+            return
+        created = self.units[key.unit] = self._real_server_unit(key.unit, [new])
+        if self._owns(key.unit):
+            created.start()
+
+    def _log_plan(self, plan: CheckDiff[CheckKey]) -> None:
+        for verb, keys in (("added", plan.added), ("removed", plan.removed), ("changed", plan.changed)):
+            for key in keys:
+                log.info("reload: %s %s%s", verb, key.unit, f" of {key.virtual}" if key.virtual else "")
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.fanout is not None:
+            await self.fanout.stop()
         async with self._reassign_lock:
             if self.membership is not None:
                 await self.membership.stop()

@@ -4,6 +4,11 @@ A unit is what sharding moves between replicas.  Starting one reads the KV
 baseline (what was last published for it), so a replica that takes a tracker
 over publishes only real changes; stopping one cancels the tracker (a running
 script's process group is killed).
+
+A reload keeps a unit whose ``fingerprint`` (what it runs, ``core/reload_diff.py``)
+did not change, and replaces one whose did: the replacement ``inherit``s the
+old unit's last result as its baseline, so a changed script starts from where
+the old one stood (its counter at either end) rather than from ``rise - 1``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from services.checker.publish import Sink, StateCache, TrackerChannel
 from services.checker.trackers.base import Report, Tracker, TrackerOutcome
-from shared.events import TrackerKind
+from shared.events import TrackerKind, TrackerResult
 
 log = logging.getLogger("lifeline.checker.units")
 
@@ -37,10 +42,14 @@ class TrackerUnit:
         factory: TrackerFactory,
         sink: Sink,
         cache: StateCache | None,
+        fingerprint: object = None,
     ) -> None:
         self.key, self.name, self.kind = key, name, kind
         self.weight, self.reverse, self.interval = weight, reverse, interval
         self.factory, self.sink, self.cache = factory, sink, cache
+        self.fingerprint = fingerprint
+        self.inherit: TrackerResult | None = None
+        """Baseline for the next start instead of the KV's (set by a reload that replaces a unit)."""
         self.tracker: Tracker | None = None
         self.channel: TrackerChannel | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -49,8 +58,15 @@ class TrackerUnit:
     def running(self) -> bool:
         return bool(self._tasks)
 
+    @property
+    def last(self) -> TrackerResult | None:
+        """What this unit last published (or started from) while it ran here."""
+        return self.channel.last if self.channel is not None and self._tasks else None
+
     def start(self) -> None:
-        baseline = self.cache.tracker(self.name) if self.cache is not None else None
+        baseline, self.inherit = self.inherit, None
+        if baseline is None and self.cache is not None:
+            baseline = self.cache.tracker(self.name)
         self.channel = TrackerChannel(
             self.sink,
             self.name,

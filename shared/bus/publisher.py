@@ -17,7 +17,10 @@ Delivery per event (see docs/bus.md):
   heartbeats), followed on the same connection by the KV put, whose ack proves
   the server received the core message too (the server handles one
   connection's messages in order);
-- every event is also written to the state KV bucket under its subject's key.
+- every event is also written to the state KV bucket under its subject's key;
+- ``withdraw(subject)`` deletes that key, in the same queue: it lands after
+  every event published before it, so a late heartbeat of something removed
+  cannot write the key back after the deletion.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import msgspec
@@ -58,6 +62,16 @@ E = TypeVar("E", bound=Event)
 
 # Errors after which retrying cannot help: the event is refused, logged and counted.
 _PERMANENT = (BadRequestError, nats.errors.MaxPayloadError, nats.errors.BadSubjectError, ValueError)
+
+KV_OPERATION = "KV-Operation"
+"""The header that makes a message on ``$KV.<bucket>.<key>`` a deletion (what ``KeyValue.delete`` sends)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """A state-bucket key to delete, queued among the events (``Publisher.withdraw``)."""
+
+    key: str
 
 
 class Publisher:
@@ -91,7 +105,7 @@ class Publisher:
         self.max_retry_wait = max_retry_wait
         self._clock = clock
         self._seq = itertools.count(1)
-        self._outbox: Outbox[Event] = Outbox(max_queued)
+        self._outbox: Outbox[Event | Withdrawal] = Outbox(max_queued)
         self._counters = BusCounters()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -112,6 +126,15 @@ class Publisher:
         )
         self._outbox.put(stamped)
         return stamped
+
+    def withdraw(self, subject: str) -> None:
+        """Delete the state-bucket entry behind ``subject`` once everything queued before is delivered.
+
+        For something that no longer exists (a tracker or real server a reload
+        removed): readers of the bucket stop seeing its last state.  Nothing is
+        published on ``subject`` itself; the event stream keeps the history.
+        """
+        self._outbox.put(Withdrawal(kv_key_for_subject(subject)))
 
     @property
     def counters(self) -> BusCounters:
@@ -160,9 +183,12 @@ class Publisher:
         await self._retry("set up stream and bucket", self._setup)
         self.ready.set()
         while True:
-            event = await self._outbox.get()
+            item = await self._outbox.get()
             try:
-                await self._deliver(event)
+                if isinstance(item, Withdrawal):
+                    await self._withdraw(item)
+                else:
+                    await self._deliver(item)
             finally:
                 self._outbox.done()
 
@@ -219,6 +245,27 @@ class Publisher:
                 )
             uncertain = True
             self._counters.resent += 1
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, self.max_retry_wait)
+
+    async def _withdraw(self, item: Withdrawal) -> None:
+        """Delete one key (a tombstone: watchers see the deletion), retrying like an event."""
+        assert self._js is not None
+        wait = self.retry_wait
+        subject = f"$KV.{self.bucket}.{item.key}"
+        while True:
+            await self._connected()
+            try:
+                await self._js.publish(subject, b"", headers={KV_OPERATION: "DEL"})
+                return
+            except asyncio.CancelledError:
+                raise
+            except _PERMANENT as exc:
+                self._counters.rejected += 1
+                log.error("bus: withdrawal of %s refused for good: %s", item.key, exc)
+                return
+            except Exception as exc:
+                log.info("bus: withdrawal of %s failed (%s); will retry", item.key, exc)
             await asyncio.sleep(wait)
             wait = min(wait * 2, self.max_retry_wait)
 

@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from services.checker.reload_fanout import ReloadFanout
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.service import dead_letter_stream_config, ensure_stream
 from shared.bus.micro import register_service
@@ -35,6 +36,9 @@ from shared.events import (
     STATE_BUCKET,
     DeadLetter,
     Event,
+    ReloadReply,
+    ReloadTrigger,
+    TrackerResult,
     durable_transition,
     encode,
     encode_token,
@@ -213,6 +217,48 @@ async def test_checker_publishes_results_and_transitions(server: NatsServer) -> 
         await await_until("a replica heartbeat", lambda: bool(beats), 3.0)
         await pub.close()
         assert not checker.errors
+
+
+async def test_checker_replicas_fan_out_a_bus_reload_and_withdraw_removed_state(server: NatsServer) -> None:
+    """Replica to replica on the replicas subject, answers by ``allow_responses``; deleting its KV keys."""
+    async with (
+        login(server, "checker") as one,
+        login(server, "checker") as two,
+        login(server, ADMIN) as admin,
+    ):
+        done = ReloadReply(ok=True, detail="1 added, 0 removed, 0 changed, 2 kept")
+        asked: list[ReloadTrigger] = []
+
+        async def reload_one(trigger: ReloadTrigger) -> ReloadReply:
+            return done
+
+        async def reload_two(trigger: ReloadTrigger) -> ReloadReply:
+            asked.append(trigger)
+            return done
+
+        both = frozenset({"one", "two"})
+        fanouts = [
+            ReloadFanout(one.nc, NODE, "one", reload_one, lambda: both, timeout=3),
+            ReloadFanout(two.nc, NODE, "two", reload_two, lambda: both, timeout=3),
+        ]
+        for fanout in fanouts:
+            await fanout.start()
+            await fanout.nc.flush()
+        reply = await fanouts[0].request(b"")
+        assert asked == [ReloadTrigger.REQUEST]
+        assert reply.ok and reply.detail == f"{done.detail} (replicas one, two)", reply
+        for fanout in fanouts:
+            await fanout.stop()
+
+        tracker = next(e for e in by_kind("track") if isinstance(e, TrackerResult))
+        subject = subject_for(_stamped(tracker))
+        pub = await publish_all(one, [tracker])
+        assert await pub.flush(10) and await stored(admin.nc, subject)
+        pub.withdraw(subject)
+        assert await pub.flush(10) and pub.counters.rejected == 0
+        assert not await stored(admin.nc, subject)
+        await pub.close()
+        assert not one.errors and not two.errors
 
 
 async def test_lvs_publishes_pool_events_and_follows_checks(server: NatsServer) -> None:

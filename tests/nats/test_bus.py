@@ -8,6 +8,7 @@ import msgspec
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.errors import KeyNotFoundError
 
 from shared.bus import (
     Publisher,
@@ -105,6 +106,26 @@ async def test_kv_holds_the_latest_state(nc: Client, node: str) -> None:
     entry = await kv.get(kv_key_for_subject(tracker_subject(node, "eth1")))
     assert decode(entry.value or b"", TrackerResult) == tracker
     assert not tracker.ok
+    await publisher.close()
+
+
+async def test_withdraw_deletes_the_key_after_the_events_queued_before_it(nc: Client, node: str) -> None:
+    """Queued while NATS is not attached yet: the deletion must still land after the heartbeats."""
+    publisher = Publisher(node)
+    subject = tracker_subject(node, "gone")
+    for _ in range(20):
+        publisher.publish(TrackerResult(tracker="gone", kind=TrackerKind.SCRIPT, ok=True, changed=False))
+    publisher.withdraw(subject)
+    kept = publisher.publish(TrackerResult(tracker="kept", kind=TrackerKind.SCRIPT, ok=True))
+    await publisher.start(nc)
+    assert await publisher.flush(10)
+    kv = await nc.jetstream().key_value(STATE_BUCKET)
+    with pytest.raises(KeyNotFoundError) as deleted:
+        await kv.get(kv_key_for_subject(subject))
+    assert deleted.value.op == "DEL"  # a tombstone watchers see, not a key that never was
+    entry = await kv.get(kv_key_for_subject(tracker_subject(node, "kept")))
+    assert decode(entry.value or b"", TrackerResult) == kept
+    assert publisher.counters.published == 21 and publisher.counters.rejected == 0
     await publisher.close()
 
 

@@ -32,12 +32,16 @@ log = logging.getLogger("lifeline.checker.file")
 FAULT_BELOW = -253
 
 
-def init_file(spec: TrackFile) -> None:
-    """``init_file [VALUE] [overwrite]``: write VALUE if the file is missing (or always with overwrite)."""
+def init_file(spec: TrackFile, *, reload: bool = False) -> None:
+    """``init_file [VALUE] [overwrite]``: write VALUE if the file is missing (or always with overwrite).
+
+    At a ``reload`` an existing file is never overwritten (as keepalived): it
+    holds the value someone set since the start, which a reload must not undo.
+    """
     if not spec.init_file or spec.file is None:
         return
     path = Path(spec.file)
-    if path.exists() and not spec.init_overwrite:
+    if path.exists() and (reload or not spec.init_overwrite):
         return
     try:
         path.write_text(f"{spec.init_value}\n")

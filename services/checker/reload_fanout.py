@@ -1,0 +1,163 @@
+"""A bus ``reload`` reaches every checker replica of the node, not only the one that answers.
+
+Why: nats-py puts every micro endpoint in queue group ``q``, so a request on
+``lifeline.<node>.ctl.checker.reload`` is delivered to ONE replica.  That
+replica reloads itself and, in the same moment, asks the others on the node's
+replica subject ``lifeline.<node>.ctl.checker.replicas`` (the one membership
+beats use: the only control subject the checker user may publish, and every
+replica already listens there).  Each replica re-reads the file through its
+own runner, exactly as on SIGHUP (its own log line, stdout line and
+``ServiceReload`` event), and answers on the request's inbox (the server lets
+a user answer what it received: ``allow_responses``).  The receiver waits for
+every replica it knows alive, at most ``timeout`` seconds, and replies with the
+combination (``core/reload_replies.py``): applied only if all applied.
+
+Why not one reload subject per replica with the CLI fanning out: the CLI would
+need to know the checker's replicas, and every other client of the contract
+(a script, the fleet hub) the same; here the contract stays one request.
+
+SIGHUP is not fanned out: every process gets its own (the supervisor signals
+each one), and fanning out each would reload every replica N times.
+
+The messages are told apart from beats by their fields: a ``ReloadCall`` has
+no ``id``, so membership ignores it, and a beat has no ``call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from services.checker.core.reload_replies import combine
+from services.checker.sharding import replicas_subject
+from shared.events import ReloadReply, ReloadTrigger
+
+log = logging.getLogger("lifeline.checker.reload")
+
+FANOUT_TIMEOUT = 8.0
+"""How long the receiving replica waits for the others (the CLI waits 10 s by default)."""
+
+Reload = Callable[[ReloadTrigger], Awaitable[ReloadReply]]
+"""The runner's reload (``ServiceContext.reload``): re-read the file, apply or refuse, announce."""
+
+
+class ReloadCall(msgspec.Struct, frozen=True, kw_only=True):
+    """ "Reload from your file": sent by the replica that got the bus request, to the others."""
+
+    call: str
+    origin: str
+
+
+class ReplicaReloaded(msgspec.Struct, frozen=True, kw_only=True):
+    """One replica's answer to a ``ReloadCall``, on the call's reply inbox."""
+
+    replica: str
+    reply: ReloadReply
+
+
+class ReloadFanout:
+    """Answers the node's bus ``reload`` for all replicas, and reloads when another replica asks."""
+
+    def __init__(
+        self,
+        nc: Client,
+        node: str,
+        replica_id: str,
+        reload: Reload,
+        peers: Callable[[], frozenset[str]],
+        *,
+        timeout: float = FANOUT_TIMEOUT,
+    ) -> None:
+        self.nc, self.node, self.id = nc, node, replica_id
+        self.reload = reload
+        self.peers = peers
+        """The live replica set as membership sees it (this replica included)."""
+        self.timeout = timeout
+        self.subject = replicas_subject(node)
+        self._sub: Subscription | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._calls = msgspec.json.Decoder(ReloadCall)
+        self._replies = msgspec.json.Decoder(ReplicaReloaded)
+        self._encoder = msgspec.json.Encoder()
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.subject, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def request(self, _body: bytes) -> ReloadReply:
+        """The ``reload`` endpoint's handler: this replica and every other, one combined reply."""
+        others = self.peers() - {self.id}
+        replies: dict[str, ReloadReply] = {}
+        arrived = asyncio.Event()
+
+        async def on_reply(msg: Msg) -> None:
+            try:
+                answer = self._replies.decode(msg.data)
+            except msgspec.DecodeError:
+                return
+            replies[answer.replica] = answer.reply
+            arrived.set()
+
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, cb=on_reply)
+        try:
+            call = ReloadCall(call=uuid.uuid4().hex, origin=self.id)
+            await self.nc.publish(self.subject, self._encoder.encode(call), reply=inbox)
+            log.info("bus reload: asking %d other replica(s) too", len(others))
+            deadline = time.monotonic() + self.timeout
+            own = await self.reload(ReloadTrigger.REQUEST)
+            while not others <= replies.keys() and (left := deadline - time.monotonic()) > 0:
+                arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), left)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        replies[self.id] = own
+        silent = others - replies.keys()
+        if silent:
+            log.warning("bus reload: no answer from replica(s) %s", ", ".join(sorted(silent)))
+        return combine(self.id, replies, silent)
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            call = self._calls.decode(msg.data)
+        except msgspec.DecodeError:  # a membership beat
+            return
+        if call.origin == self.id or not msg.reply:
+            return
+        task = asyncio.create_task(self._answer(call, msg.reply), name=f"reload for {call.origin}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, call: ReloadCall, inbox: str) -> None:
+        """Reload as asked (in a task: beats and other calls are not held up), then say how it went."""
+        log.info("reload asked by replica %s", call.origin)
+        try:
+            reply = await self.reload(ReloadTrigger.REQUEST)
+        except Exception as exc:  # the asker must hear something rather than wait out its timeout
+            log.exception("reload asked by replica %s failed", call.origin)
+            reply = ReloadReply(ok=False, errors=[f"internal error: {type(exc).__name__}: {exc}"])
+        answer = ReplicaReloaded(replica=self.id, reply=reply)
+        with contextlib.suppress(Exception):
+            await self.nc.publish(inbox, self._encoder.encode(answer))
+            await self.nc.flush(timeout=2)
