@@ -12,13 +12,17 @@ One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
   in the state bucket (``$KV.lifeline_state.<node>.<kind>.>``), nothing else of
   this node's and nothing of another node's;
 - create/update/read the streams and buckets it needs through the JetStream
-  API (named per stream, so it cannot delete or purge anything);
+  API (named per stream, so it cannot delete or purge a stream; the notifier
+  may delete consumers of the event stream, its sinks' when a reload removes
+  one: it may already pull from any of them);
 - read the state bucket (KV get, keys, watch) and answer its own control
   endpoints ``lifeline.<node>.ctl.<service>.>`` and ``$SRV.>`` discovery
   (replies go out through ``allow_responses``); it may also *request* its own
   ``status``, which is what the container healthcheck (``lifeline health``) does;
 - subscribe to what it consumes (vrrp: tracker results; lvs: checks and vrrp
-  state; notifier: its durable consumers on the event stream) and ``_INBOX.>``.
+  state; notifier: its durable consumers on the event stream) and ``_INBOX.>``;
+  the notifier also publishes ``lifeline.<node>.ctl.notifier.reload_replicas``,
+  which passes a bus reload on to every notifier replica of the node.
 
 ``python -m shared.nats_users --node NAME`` prints a config; ``render_config``
 is the function ``lifeline up`` uses to start its embedded server the same way.
@@ -150,7 +154,9 @@ def service_permissions(
             for verb in ("CREATE", "DURABLE.CREATE", "INFO", "MSG.NEXT")
             for suffix in ("*", "*.>")
         ]
+        consumers.append(f"{_JS}.CONSUMER.DELETE.{EVENT_STREAM}.*")  # a sink a reload removed
         publish += [
+            f"{PREFIX}.{n}.ctl.notifier.reload_replicas",  # a bus reload passed on to every replica
             f"{PREFIX}.{n}.notify.dead.>",
             *_stream_admin(DEAD_LETTER_STREAM),
             *_kv_reader(LEASE_BUCKET),

@@ -6,6 +6,17 @@ never its heartbeats) and LVS pool events, so one durable consumer per sink,
 filtered to the feeds it needs, sees them all in one order.  The notifier
 creates one stream of its own, ``DEAD_LETTER_STREAM``, for the dead letters
 (both are in docs/bus.md).
+
+Reload (``apply``): keepalived.conf's sinks are rebuilt and compared by name
+and definition (``core.sink_changes``).  A kept sink is not touched; a changed
+one is swapped behind its durable consumer (``SinkRunner.swap``), so its ack
+floor goes on recording what was delivered: nothing is repeated or skipped;
+a new sink gets a new consumer, which starts with the events published from
+then on (keepalived too notifies only transitions after a reload); a removed
+sink finishes what it holds, then its consumer is deleted, so that if it
+comes back it starts afresh instead of replaying what happened meanwhile.
+The bus ``reload`` endpoint reaches one replica; ``replicas`` passes it on to
+the others.
 """
 
 from __future__ import annotations
@@ -22,11 +33,21 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
 from nats.micro.service import Service as MicroService
 
+from services.notifier.core.sink_changes import SinkChanges, diff
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.delivery.runner import FeedSpec, SinkRunner
-from services.notifier.wiring import FeedName, SinkPlan, build_sinks
+from services.notifier.replicas import Presence, ReloadFanOut
+from services.notifier.wiring import (
+    FeedName,
+    SinkPlan,
+    check_names,
+    config_sinks,
+    discard,
+    settings_sinks,
+)
 from shared.bus import Publisher, connect, ensure_event_stream, register_service
 from shared.config.model import Config
 from shared.events import (
@@ -36,6 +57,8 @@ from shared.events import (
     MSG_ID_HEADER,
     PREFIX,
     DeadLetter,
+    ReloadReply,
+    ReloadTrigger,
     Service,
     dead_letter_subject,
     encode,
@@ -94,6 +117,17 @@ class NotifierOptions:
     script_timeout: float = 30.0
     delivery: dict[str, Any] = field(default_factory=dict)
     """Defaults for every sink's ``RunnerOptions``/``RetryPolicy`` (``ack_wait``, ``initial_delay``...)."""
+    replica_timeout: float = 8.0
+    """How long a bus reload waits for the other replicas' answers (``lifeline reload`` waits 10 s)."""
+
+
+@dataclass
+class RunningSink:
+    """A sink this process runs: the plan it came from (its definition), its runner and task."""
+
+    plan: SinkPlan
+    runner: SinkRunner
+    task: asyncio.Task[None] | None = None
 
 
 class NotifierService:
@@ -116,53 +150,86 @@ class NotifierService:
         self.nats_url = nats_url or settings.nats_url
         self.options = options or NotifierOptions()
         self.owner = f"{self.node}:{uuid.uuid4().hex[:12]}"
-        self.runners: list[SinkRunner] = []
+        self.sinks: dict[str, RunningSink] = {}
         self.publisher = Publisher(self.node)
         """Only for the notifier's own events (``ServiceReload``); deliveries are acked, not published."""
         self.nc: Client | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._settings_plans: list[SinkPlan] = []
         self._micro: MicroService | None = None
+        self._presence: Presence | None = None
+        self._fan_out: ReloadFanOut | None = None
+
+    @property
+    def runners(self) -> list[SinkRunner]:
+        return [s.runner for s in self.sinks.values()]
 
     async def start(self) -> None:
         """Return once every sink's durable consumer exists: events published after this are kept."""
         name = self.ctx.client_name if self.ctx else f"lifeline-notifier-{self.node}"
         self.nc = await connect(self.nats_url, name, settings=self.settings)
         await self.publisher.start(self.nc)
-        js = self.nc.jetstream(timeout=5.0)
+        self._js = js = self.nc.jetstream(timeout=5.0)
         await ensure_event_stream(js, node=self.node)
         await ensure_stream(js, dead_letter_stream_config())
-        kv = await ensure_lease_bucket(js, self.options.lease_ttl)
-        plans = build_sinks(
-            self.config,
-            self.settings,
-            nc=self.nc,
-            script_timeout=self.options.script_timeout,
-            delivery=self.options.delivery,
-        )
+        self._kv = await ensure_lease_bucket(js, self.options.lease_ttl)
+        self._settings_plans = settings_sinks(self.settings, nc=self.nc, delivery=self.options.delivery)
+        plans = [*self._config_sinks(self.config), *self._settings_plans]
+        check_names(plans)
         for plan in plans:
-            lease = Lease(kv, plan.sink.name, self.owner, self.options.lease_ttl)
-            runner = SinkRunner(
-                js,
-                plan.sink,
-                self._feeds(plan),
-                node=self.node,
-                options=plan.options,
-                lease=lease if plan.options.exclusive else None,
-                dead_letter=self._dead_letter(js),
-                flush=self.nc.flush,
+            running = RunningSink(plan, self._runner(plan))
+            await running.runner.ensure_consumers()
+            self.sinks[plan.sink.name] = running
+        if self.ctx is not None:  # reloads come through the runner; without one, only ``apply`` is called
+            self._presence = Presence(self._kv, self.owner, self.options.lease_ttl)
+            await self._presence.start()
+            self._fan_out = ReloadFanOut(
+                self.nc, self.node, self._presence, self._reload_here, timeout=self.options.replica_timeout
             )
-            await runner.ensure_consumers()
-            self.runners.append(runner)
+            await self._fan_out.start()
         self._micro = await register_service(
             self.nc,
             node=self.node,
             service=Service.NOTIFIER,
             version=VERSION,
             status=self.status,
-            reload=self.ctx.reload_request if self.ctx else None,
+            reload=self._fan_out.reload_everywhere if self._fan_out is not None else None,
         )
-        self._tasks = [asyncio.create_task(r.run(), name=f"sink-{r.sink.name}") for r in self.runners]
+        for running in self.sinks.values():
+            self._run(running)
         log.info("notifier %s: %d sink(s): %s", self.owner, len(plans), ", ".join(_names(plans)))
+
+    def _config_sinks(self, config: Config) -> list[SinkPlan]:
+        return config_sinks(
+            config,
+            self.settings,
+            script_timeout=self.options.script_timeout,
+            delivery=self.options.delivery,
+        )
+
+    def _runner(self, plan: SinkPlan) -> SinkRunner:
+        assert self._js is not None and self._kv is not None and self.nc is not None
+        lease = Lease(self._kv, plan.sink.name, self.owner, self.options.lease_ttl)
+        return SinkRunner(
+            self._js,
+            plan.sink,
+            self._feeds(plan),
+            node=self.node,
+            options=plan.options,
+            lease=lease if plan.options.exclusive else None,
+            dead_letter=self._dead_letter(self._js),
+            flush=self.nc.flush,
+        )
+
+    @staticmethod
+    def _run(running: RunningSink) -> None:
+        running.task = asyncio.create_task(running.runner.run(), name=f"sink-{running.plan.sink.name}")
+
+    async def _reload_here(self, trigger: ReloadTrigger) -> ReloadReply:
+        """This process's reload through its runner (file policy, ``apply``, ``ServiceReload``)."""
+        assert self.ctx is not None
+        return await self.ctx.reload(trigger)
 
     def _feeds(self, plan: SinkPlan) -> list[FeedSpec]:
         """One consumer on the event stream, filtered to the sink's feeds (``--no-health`` drops health)."""
@@ -189,17 +256,70 @@ class NotifierService:
         return {"owner": self.owner, "sinks": sinks}
 
     async def apply(self, config: Config) -> str:
-        """PLACEHOLDER until the reload diff lands (replaced before merge)."""
-        raise ReloadRefused(["reload is not implemented yet"])
+        """Keep, swap, add and remove sinks so that they follow ``config``; every event once per sink.
+
+        The steps that can fail come first: a new sink's consumer must exist
+        before anything changes, else the reload is refused and what ran runs
+        on.  Then, with no await in between, the swaps and the new runners;
+        last the removed sinks drain (``drain_timeout``) and lose their consumers.
+        """
+        fresh = self._config_sinks(config)
+        wanted = {p.sink.name: p for p in [*fresh, *self._settings_plans]}
+        try:
+            check_names([*fresh, *self._settings_plans])
+        except ValueError as exc:
+            await discard(fresh)
+            raise ReloadRefused([str(exc)]) from None
+        running = {name: s.plan.definition for name, s in self.sinks.items()}
+        changes = diff(running, {name: p.definition for name, p in wanted.items()})
+        await discard([wanted[n] for n in changes.kept if wanted[n] is not self.sinks[n].plan])
+        added = [RunningSink(wanted[n], self._runner(wanted[n])) for n in changes.added]
+        try:
+            for new in added:
+                await new.runner.ensure_consumers()
+        except Exception as exc:  # consumers made so far stay: a peer replica may have made them too
+            await discard([wanted[n] for n in (*changes.added, *changes.changed)])
+            raise ReloadRefused([f"cannot create the consumers of new sinks: {exc}"]) from None
+        for name in changes.changed:
+            self.sinks[name].runner.swap(wanted[name].sink)
+            self.sinks[name].plan = wanted[name]
+        for new in added:
+            self.sinks[new.plan.sink.name] = new
+            self._run(new)
+        removed = [self.sinks.pop(name) for name in changes.removed]
+        await asyncio.gather(*(self._remove(r) for r in removed))
+        self.config = config
+        self._log(changes)
+        return changes.summary()
+
+    async def _remove(self, running: RunningSink) -> None:
+        """Finish what it holds (acked), hand its lease back, delete its consumer (see the module doc)."""
+        await running.runner.stop()
+        if running.task is not None:
+            running.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await running.task
+        try:
+            await running.runner.delete_consumers()
+        except Exception as exc:
+            log.warning("sink %s removed; its consumer stays (%s)", running.plan.sink.name, exc)
+
+    def _log(self, changes: SinkChanges) -> None:
+        log.info("notifier %s reloaded: %s", self.owner, changes.details())
 
     async def stop(self) -> None:
         """Finish what is in hand (acked), hand leases over, close."""
+        if self._fan_out is not None:
+            await self._fan_out.stop()
         await asyncio.gather(*(r.stop() for r in self.runners), return_exceptions=True)
-        for task in self._tasks:
+        tasks = [s.task for s in self.sinks.values() if s.task is not None]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._presence is not None:
+            await self._presence.stop()
         if self._micro is not None:
             with contextlib.suppress(Exception):
                 await self._micro.stop()

@@ -15,6 +15,12 @@ applies keepalived's rules:
   root from a path a non-root user can write, is not run (as keepalived).
 - ``notify_fifo`` gets VRRP and LVS lines, ``vrrp_notify_fifo`` VRRP only,
   ``lvs_notify_fifo`` LVS only; a FIFO is delivered in one global order.
+
+Every plan carries a ``definition``: a plain value, equal for two builds that
+would deliver alike, which is how a reload tells a kept sink from a changed
+one (``core.sink_changes``).  keepalived.conf's sinks are rebuilt at every
+reload (``config_sinks``); lifeline.toml's (``settings_sinks``) only at start,
+since a reload re-reads keepalived.conf only.
 """
 
 from __future__ import annotations
@@ -24,17 +30,17 @@ import logging
 import os
 import pwd
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nats.aio.client import Client
 
-from services.notifier.core.targets import NotifyTarget, NotifyTargets
+from services.notifier.core.targets import NotifyTarget, NotifyTargets, targets_definition
 from services.notifier.delivery.dispatcher import RetryPolicy
 from services.notifier.delivery.runner import RunnerOptions
 from services.notifier.plugins import create_sink
-from services.notifier.sinks.base import DeliveryContext, Sink
+from services.notifier.sinks.base import ClosableSink, DeliveryContext, Sink
 from services.notifier.sinks.fifo import FifoScope, FifoSink
 from services.notifier.sinks.script import ScriptSink
 from services.notifier.sinks.smtp import SmtpSink
@@ -59,11 +65,13 @@ FeedName = Literal["events", "health"]
 
 @dataclass
 class SinkPlan:
-    """One sink to run, how to deliver it, and which streams it reads."""
+    """One sink to run, how to deliver it, which streams it reads, and what it does (``definition``)."""
 
     sink: Sink
     options: RunnerOptions = field(default_factory=RunnerOptions)
     feeds: tuple[FeedName, ...] = ("events", "health")
+    definition: object = None
+    """Compared with ``==`` at a reload: equal means the running sink is kept as it is."""
 
 
 # --------------------------------------------------------------------------- keys
@@ -176,8 +184,37 @@ def _pick(*values: bool | None) -> bool:
     return next((v for v in values if v is not None), False)
 
 
-def alert_filter(config: Config) -> Callable[[Event], bool]:
-    """The resolved per-object ``smtp_alert``; objects not in the config take the global default."""
+@dataclass(frozen=True)
+class AlertFilter:
+    """The resolved per-object ``smtp_alert``; objects not in the config take the global default.
+
+    A value rather than a closure so that a reload can compare the old mail
+    rules with the new ones.
+    """
+
+    vrrp_default: bool
+    checker_default: bool
+    instances: Mapping[str, bool]
+    groups: Mapping[str, bool]
+    virtuals: Mapping[str, bool]
+    reals: Mapping[tuple[str, str], bool]
+
+    def __call__(self, event: Event) -> bool:
+        match event:
+            case InstanceState():
+                return self.instances.get(event.instance, self.vrrp_default)
+            case GroupState():
+                return self.groups.get(event.group, self.vrrp_default)
+            case RealServerHealth():
+                fallback = self.virtuals.get(event.virtual, self.checker_default)
+                return self.reals.get((event.virtual, event.real), fallback)
+            case PoolEvent():
+                return self.virtuals.get(event.virtual, self.checker_default)
+        return False
+
+
+def alert_filter(config: Config) -> AlertFilter:
+    """keepalived's defaults: instances and groups ``smtp_alert_vrrp`` then ``smtp_alert``, and so on."""
     gd = config.global_defs
     vrrp_default = _pick(gd.smtp_alert_vrrp, gd.smtp_alert)
     checker_default = _pick(gd.smtp_alert_checker, gd.smtp_alert)
@@ -190,21 +227,7 @@ def alert_filter(config: Config) -> Callable[[Event], bool]:
         virtuals[vkey] = _pick(vs.smtp_alert, checker_default)
         for rs in vs.real_servers:
             reals[(vkey, rs_key(vs, rs))] = _pick(rs.smtp_alert, virtuals[vkey])
-
-    def wants(event: Event) -> bool:
-        match event:
-            case InstanceState():
-                return instances.get(event.instance, vrrp_default)
-            case GroupState():
-                return groups.get(event.group, vrrp_default)
-            case RealServerHealth():
-                fallback = virtuals.get(event.virtual, checker_default)
-                return reals.get((event.virtual, event.real), fallback)
-            case PoolEvent():
-                return virtuals.get(event.virtual, checker_default)
-        return False
-
-    return wants
+    return AlertFilter(vrrp_default, checker_default, instances, groups, virtuals, reals)
 
 
 def mailed_state(event: Event) -> tuple[str, str] | None:
@@ -225,7 +248,8 @@ class MailStateGate:
     """Wraps the SMTP sink: no mail when the object's state equals the one last mailed for it.
 
     The memory is this process's (keepalived's is too): after a restart or a
-    lease takeover the first mail per object is sent again.  A suppressed mail
+    lease takeover the first mail per object is sent again; a reload that
+    changes the mail settings keeps it (``take_over``).  A suppressed mail
     (``smtp_alert`` off, ``no_email_faults``) does not change the memory.
     """
 
@@ -233,6 +257,11 @@ class MailStateGate:
         self.inner = inner
         self.name = inner.name
         self.last: dict[str, str] = {}
+
+    def take_over(self, previous: Sink) -> None:
+        """At a reload the memory of what was mailed stays: a changed mail setup sends no repeat."""
+        if isinstance(previous, MailStateGate):
+            self.last = previous.last
 
     async def deliver(self, event: Event, context: DeliveryContext) -> None:
         if self.inner.message_for(event) is None:
@@ -247,26 +276,34 @@ class MailStateGate:
 
 def smtp_sink(config: Config, settings: Settings) -> SmtpSink | None:
     """keepalived's SMTP alerts, or None when ``notification_email`` or ``smtp_server`` is missing."""
+    params = smtp_params(config, settings)
+    if params is None:
+        return None
+    cafile = settings.smtp.cafile
+    return SmtpSink(**params, tls_context=ssl.create_default_context(cafile=cafile) if cafile else None)
+
+
+def smtp_params(config: Config, settings: Settings) -> dict[str, Any] | None:
+    """``SmtpSink``'s arguments but the TLS context (``settings.smtp.cafile`` stands for it)."""
     gd = config.global_defs
     if not gd.notification_email or gd.smtp_server is None:
         return None
     tls = settings.smtp
-    return SmtpSink(
-        host=gd.smtp_server.host,
-        port=gd.smtp_server.port,
-        sender=gd.effective_email_from(),
-        recipients=gd.notification_email,
-        router_id=gd.effective_router_id(),
-        helo_name=gd.effective_helo_name(),
-        connect_timeout=float(gd.smtp_connect_timeout),
-        starttls=tls.starttls,
-        use_tls=tls.use_tls,
-        username=tls.username,
-        password=tls.password,
-        tls_context=ssl.create_default_context(cafile=tls.cafile) if tls.cafile else None,
-        no_email_faults=gd.no_email_faults,
-        alert_filter=alert_filter(config),
-    )
+    return {
+        "host": gd.smtp_server.host,
+        "port": gd.smtp_server.port,
+        "sender": gd.effective_email_from(),
+        "recipients": list(gd.notification_email),
+        "router_id": gd.effective_router_id(),
+        "helo_name": gd.effective_helo_name(),
+        "connect_timeout": float(gd.smtp_connect_timeout),
+        "starttls": tls.starttls,
+        "use_tls": tls.use_tls,
+        "username": tls.username,
+        "password": tls.password,
+        "no_email_faults": gd.no_email_faults,
+        "alert_filter": alert_filter(config),
+    }
 
 
 # --------------------------------------------------------------------------- FIFOs
@@ -306,6 +343,26 @@ def build_sinks(
     delivery: Mapping[str, Any] | None = None,
 ) -> list[SinkPlan]:
     """Every sink keepalived.conf and lifeline.toml ask for, each with its delivery options."""
+    plans = [
+        *config_sinks(config, settings, script_timeout=script_timeout, delivery=delivery),
+        *settings_sinks(settings, nc=nc, delivery=delivery),
+    ]
+    check_names(plans)
+    return plans
+
+
+def config_sinks(
+    config: Config,
+    settings: Settings,
+    *,
+    script_timeout: float = 30.0,
+    delivery: Mapping[str, Any] | None = None,
+) -> list[SinkPlan]:
+    """The sinks keepalived.conf asks for: notify scripts, SMTP alerts, the notify FIFOs.
+
+    Building them has effects a reload may not keep (a FIFO is created and
+    opened, with its owner): ``discard`` the plans not used.
+    """
     base = dict(delivery or {})
     plans: list[SinkPlan] = []
     targets = build_targets(config)
@@ -317,9 +374,11 @@ def build_sinks(
             default_group=users.default_group,
             timeout=script_timeout,
         )
-        plans.append(SinkPlan(scripts, _options_from(base)))
+        definition: object = ("script", targets_definition(targets), users.default_user, users.default_group)
+        plans.append(SinkPlan(scripts, _options_from(base), definition=definition))
     if (mail := smtp_sink(config, settings)) is not None:
-        plans.append(SinkPlan(MailStateGate(mail), _options_from(base)))
+        definition = ("smtp", smtp_params(config, settings), settings.smtp.cafile)
+        plans.append(SinkPlan(MailStateGate(mail), _options_from(base), definition=definition))
     gd = config.global_defs
     fifos: list[tuple[NotifyFifo | None, FifoScope, str, tuple[FeedName, ...]]] = [
         (gd.notify_fifo, "all", "notify_fifo", ("events", "health")),
@@ -329,15 +388,40 @@ def build_sinks(
     for fifo, scope, name, feeds in fifos:
         if fifo is not None:
             options = _options_from({**base, "ordering": "global"})
-            plans.append(SinkPlan(fifo_sink(fifo, scope, name), options, feeds))
+            sink = fifo_sink(fifo, scope, name)
+            plans.append(SinkPlan(sink, options, feeds, definition=("fifo", scope, fifo)))
+    return plans
+
+
+def settings_sinks(
+    settings: Settings, *, nc: Client | None = None, delivery: Mapping[str, Any] | None = None
+) -> list[SinkPlan]:
+    """The extra sinks of lifeline.toml (``[[sinks]]``: webhooks, republish, plugins)."""
+    base = dict(delivery or {})
+    plans: list[SinkPlan] = []
     for extra in settings.sinks:
         opts = dict(extra.options)
         raw_delivery = opts.pop("delivery", {})
         if extra.kind == "republish" and "nc" not in opts:
             opts["nc"] = nc
         sink = create_sink(extra.kind, name=extra.name, **opts)
-        plans.append(SinkPlan(sink, _options_from({**base, **raw_delivery})))
+        definition = ("settings", extra.kind, extra.options)
+        plans.append(SinkPlan(sink, _options_from({**base, **raw_delivery}), definition=definition))
+    return plans
+
+
+def check_names(plans: list[SinkPlan]) -> None:
+    """Raise ``ValueError`` when two sinks share a name: each name is one durable consumer."""
     names = [p.sink.name for p in plans]
     if len(set(names)) != len(names):
         raise ValueError(f"two sinks share a name (each names its durable consumer): {names}")
-    return plans
+
+
+async def discard(plans: list[SinkPlan]) -> None:
+    """Close the sinks of plans that will not run (a reload keeping the running ones)."""
+    for plan in plans:
+        if isinstance(plan.sink, ClosableSink):
+            try:
+                await plan.sink.close()
+            except Exception as exc:
+                log.warning("sink %s: closing an unused build failed: %s", plan.sink.name, exc)

@@ -25,6 +25,7 @@ from nats.js.errors import NotFoundError
 
 from services.checker.reload_fanout import ReloadFanout
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
+from services.notifier.replicas import Presence, ReloadFanOut
 from services.notifier.service import dead_letter_stream_config, ensure_stream
 from shared.bus.micro import register_service
 from shared.bus.publisher import Publisher
@@ -328,6 +329,50 @@ async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> 
         assert not notifier.errors
 
 
+async def test_notifier_replicas_pass_a_reload_on_and_remove_a_sinks_consumer(server: Server) -> None:
+    """Presence in the lease bucket, the fan-out subject and its replies, a removed sink's consumer."""
+    async with login(server, "notifier") as a, login(server, "notifier") as b:
+        js = a.nc.jetstream(timeout=5.0)
+        await ensure_event_stream(js)
+        reloaded: list[str] = []
+
+        def here(name: str) -> Callable[[ReloadTrigger], Awaitable[ReloadReply]]:
+            async def reload(trigger: ReloadTrigger) -> ReloadReply:
+                reloaded.append(f"{name}:{trigger.value}")
+                return ReloadReply(ok=True, detail="sinks: 0 added, 0 changed, 0 removed, 1 kept")
+
+            return reload
+
+        replicas = []
+        for user, name in ((a, "a"), (b, "b")):
+            kv = await ensure_lease_bucket(user.nc.jetstream(timeout=5.0), 6.0)
+            presence = Presence(kv, f"{NODE}:{name}", 6.0)
+            await presence.start()
+            fan_out = ReloadFanOut(user.nc, NODE, presence, here(name), timeout=5.0)
+            await fan_out.start()
+            replicas.append((presence, fan_out))
+        try:
+            assert await replicas[0][0].peers() == {f"{NODE}:b"}
+            reply = await replicas[0][1].reload_everywhere(b"")
+            assert reply.ok and reply.detail.endswith("2 of 2 replicas applied"), reply
+            assert sorted(reloaded) == ["a:request", "b:request"]
+        finally:
+            for presence, fan_out in replicas:
+                await fan_out.stop()
+                await presence.stop()
+        durable = "notifier_gone"
+        await js.add_consumer(
+            EVENT_STREAM,
+            ConsumerConfig(
+                durable_name=durable, ack_policy=AckPolicy.EXPLICIT, filter_subjects=["lifeline.*.vrrp.>"]
+            ),
+        )
+        await js.delete_consumer(EVENT_STREAM, durable)
+        with pytest.raises(NotFoundError):
+            await js.consumer_info(EVENT_STREAM, durable)
+        assert not a.errors and not b.errors
+
+
 # --------------------------------------------------------------------------- and is refused the rest
 
 REFUSED_PUBLISH = [
@@ -349,6 +394,9 @@ REFUSED_PUBLISH = [
     ("lvs", f"lifeline.{N}.vrrp.state.VI_1"),
     ("lvs", f"lifeline.{N}.check.a.b"),
     ("lvs", "mirror.lifeline.x"),
+    ("vrrp", f"lifeline.{N}.ctl.notifier.reload_replicas"),
+    ("notifier", f"lifeline.{OTHER}.ctl.notifier.reload_replicas"),
+    ("notifier", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}"),
 ]
 
 

@@ -85,6 +85,30 @@ class NotifyTargets:
         return None
 
 
+ScriptDefinition = tuple[tuple[str, ...], str | None, str | None]
+
+
+def _script_definition(script: Script | None) -> ScriptDefinition | None:
+    return None if script is None else (tuple(script.argv), script.user, script.group)
+
+
+def _target_definition(target: NotifyTarget) -> object:
+    scripts = {state: _script_definition(s) for state, s in target.scripts.items()}
+    return (scripts, _script_definition(target.generic), target.report_deleted)
+
+
+def targets_definition(targets: NotifyTargets) -> object:
+    """What the targets run (argv, user, group per object and state), comparable with ``==``.
+
+    Without where each script was configured (file, line): a reload of a file
+    where only comments or the order of blocks changed changes no script.
+    """
+    return tuple(
+        {key: _target_definition(t) for key, t in mapping.items()}
+        for mapping in (targets.instances, targets.groups, targets.real_servers, targets.virtual_servers)
+    )
+
+
 def script_runs(event: Event, target: NotifyTarget) -> list[ScriptRun]:
     """The scripts keepalived runs for ``event``, in its order: ``notify_<state>``, then ``notify``."""
     runs: list[ScriptRun] = []

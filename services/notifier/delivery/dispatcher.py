@@ -19,6 +19,12 @@ policy gives up (``max_attempts`` reached, or the sink says retrying cannot
 help), the event goes to the dead-letter subject with the reason, and only
 then is it acknowledged: the dead letter *is* the failure event.
 
+Reload swaps the sink *object* between deliveries (``swap``): the queues,
+workers, held messages and acks stay, so nothing is delivered twice or
+skipped, and the per-key order holds; a delivery already running finishes on
+the sink it started with, every attempt that starts afterwards (a retry
+included) goes to the new one.
+
 This module owns no NATS connection: the feed submits ``Delivery`` objects and
 an ``Acker`` acknowledges them, so the ordering and retry logic is tested
 without a server.
@@ -38,7 +44,7 @@ from typing import Final, Literal, Protocol
 
 import msgspec
 
-from services.notifier.sinks.base import DeliveryContext, DeliveryError, Sink
+from services.notifier.sinks.base import DeliveryContext, DeliveryError, HandoverSink, Sink
 from shared.events import (
     DeadLetter,
     Event,
@@ -170,6 +176,35 @@ def _iso(ts: float | None) -> str | None:
 _RECENT_DONE: Final = 4096
 
 
+class _SinkInUse:
+    """One sink behind a dispatcher and the deliveries running on it right now.
+
+    Why count them: after a swap the previous sink may still be running a
+    script or sending a mail; it must be closed only once those are done, and
+    a successor that takes its state over (``HandoverSink``) must not start
+    before.  ``ready`` is clear while this sink waits to take over from its
+    predecessor.
+    """
+
+    def __init__(self, sink: Sink, *, ready: bool) -> None:
+        self.sink = sink
+        self.running = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.ready = asyncio.Event()
+        if ready:
+            self.ready.set()
+
+    def enter(self) -> None:
+        self.running += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.running -= 1
+        if not self.running:
+            self.idle.set()
+
+
 class KeyedDispatcher:
     """Delivers the events of one sink: in order per key, keys in parallel, at most ``max_parallel``.
 
@@ -190,7 +225,7 @@ class KeyedDispatcher:
         dead_letter: DeadLetterPublisher | None = None,
         stats: SinkStats | None = None,
     ) -> None:
-        self.sink = sink
+        self._in_use = _SinkInUse(sink, ready=True)
         self.node = node
         self.policy = policy or RetryPolicy()
         self.ordering = ordering
@@ -206,8 +241,49 @@ class KeyedDispatcher:
         self._background: set[asyncio.Future[None]] = set()
 
     @property
+    def sink(self) -> Sink:
+        """The sink new deliveries go to."""
+        return self._in_use.sink
+
+    @property
     def held(self) -> int:
         return len(self._held)
+
+    def swap(self, sink: Sink) -> asyncio.Task[Sink]:
+        """Deliver with ``sink`` from now on; the task returns the previous sink once nothing uses it.
+
+        Returns at once: attempts already running finish on the previous sink
+        (and are acked as usual), the ones that start later go to ``sink``.
+        A ``HandoverSink`` first takes the previous sink's state over, after
+        the previous sink's last attempt and before its own first; attempts
+        wait for that, for no longer than the running ones take.  Swaps in a
+        row chain: each successor waits for its predecessor to be ready, then
+        idle.
+        """
+        previous = self._in_use
+        current = _SinkInUse(sink, ready=not isinstance(sink, HandoverSink))
+        self._in_use = current
+
+        async def handover() -> Sink:
+            try:
+                await previous.ready.wait()
+                await previous.idle.wait()
+                if isinstance(sink, HandoverSink):
+                    try:
+                        sink.take_over(previous.sink)
+                    except Exception:  # a sink bug must not stop deliveries: it starts afresh
+                        log.exception("sink %s: taking over from its previous definition failed", sink.name)
+            finally:
+                current.ready.set()
+            return previous.sink
+
+        return asyncio.create_task(handover(), name=f"handover-{sink.name}")
+
+    async def _ready_sink(self) -> _SinkInUse:
+        """The sink to start an attempt on: the newest, once it has taken over from its predecessor."""
+        while not (in_use := self._in_use).ready.is_set():
+            await in_use.ready.wait()
+        return in_use
 
     def held_deliveries(self) -> list[Delivery]:
         return list(self._held.values())
@@ -284,7 +360,12 @@ class KeyedDispatcher:
             )
             try:
                 async with self._slots:  # held per attempt, not across backoff sleeps
-                    await self.sink.deliver(delivery.event, context)
+                    in_use = await self._ready_sink()
+                    in_use.enter()  # no await since it was picked: a swap now waits for this attempt
+                    try:
+                        await in_use.sink.deliver(delivery.event, context)
+                    finally:
+                        in_use.leave()
             except asyncio.CancelledError:
                 raise
             except DeliveryError as exc:

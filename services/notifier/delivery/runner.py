@@ -5,6 +5,10 @@ any moment (a partition, a slow renew), and then everything this replica holds
 for the sink must stop *without* acknowledging, so that the new holder gets it
 redelivered; on a graceful stop the opposite: finish what is in hand, ack it,
 then hand the lease over.  Keeping that in one place keeps the others simple.
+
+A reload that changes the sink calls ``swap``: the consumer, its ack floor
+(what this sink has delivered), the lease and the queues stay; only the sink
+object behind them changes, between deliveries (``KeyedDispatcher.swap``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from services.notifier.delivery.dispatcher import (
     DeadLetterPublisher,
@@ -84,6 +89,8 @@ class SinkRunner:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._finished = asyncio.Event()
+        self._handovers: set[asyncio.Task[Sink]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def _build(self) -> None:
         o = self.options
@@ -117,19 +124,33 @@ class SinkRunner:
         for feed in self._feeds:
             await feed.ensure()
 
+    async def delete_consumers(self) -> None:
+        """Delete the durable consumers (a sink removed by a reload); one already gone is fine."""
+        for spec in self.specs:
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(spec.stream, durable_name(self.sink.name))
+
     async def run(self) -> None:
         """Lead, consume, and start over whenever the lease is lost; until ``stop`` or cancellation."""
         try:
             while not self._stopping:
                 if self.lease is not None:
                     await self.lease.acquire()
+                    if self._stop_requested():  # won while ``stop`` ran (a reload removed the sink)
+                        await self.lease.release()
+                        break
                 await self._lead()
                 if not self._stopping:
                     await asyncio.sleep(0.5)
         finally:
             self._finished.set()
 
+    def _stop_requested(self) -> bool:
+        """``stop`` was called; a call, so a check after an await is not narrowed away by the type checker."""
+        return self._stopping
+
     async def _lead(self) -> None:
+        await self._settle()  # a sink swapped meanwhile has taken over before the new dispatcher uses it
         self._build()
         self.leading = True
         self._tasks = [asyncio.create_task(feed.run()) for feed in self._feeds]
@@ -150,6 +171,39 @@ class SinkRunner:
                 await dispatcher.abort()  # whatever is left is not acked: redelivered to the next holder
             self.leading = False
 
+    def swap(self, sink: Sink) -> None:
+        """Deliver with ``sink`` from now on (same name, same consumer); the old one closes once idle.
+
+        Returns at once: what the old sink is running finishes on it in the
+        background, and every attempt that starts from now on goes to ``sink``
+        (after a ``HandoverSink`` took the old one's state over).
+        """
+        if sink.name != self.sink.name:
+            raise ValueError(f"a swap keeps the sink's name (its consumer): {self.sink.name} → {sink.name}")
+        if self._dispatcher is None:
+            self._build()  # the dispatcher is where handover happens, even before the first lead
+        assert self._dispatcher is not None
+        self.sink = sink
+        handover = self._dispatcher.swap(sink)
+        self._handovers.add(handover)
+        handover.add_done_callback(self._handovers.discard)
+        retiring = asyncio.create_task(self._retire(handover), name=f"retire-{sink.name}")
+        self._retiring.add(retiring)
+        retiring.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, handover: asyncio.Task[Sink]) -> None:
+        previous = await handover
+        if isinstance(previous, ClosableSink) and previous is not self.sink:
+            try:
+                await previous.close()
+            except Exception as exc:
+                log.warning("sink %s: closing its previous definition failed: %s", self.sink.name, exc)
+
+    async def _settle(self) -> None:
+        """Until every swap so far has handed over (prompt when no dispatcher is delivering)."""
+        while self._handovers:
+            await asyncio.wait(set(self._handovers))
+
     async def stop(self) -> None:
         """Graceful: stop fetching, let what is in hand finish (``drain_timeout``), flush acks, release."""
         self._stopping = True
@@ -163,6 +217,8 @@ class SinkRunner:
                 await self.flush()
         if self.lease is not None:
             await self.lease.release()
+        if self._retiring:  # old definitions swapped out by a reload: idle now that delivering stopped
+            await asyncio.wait(set(self._retiring), timeout=self.options.drain_timeout)
         if isinstance(self.sink, ClosableSink):
             with contextlib.suppress(Exception):
                 await self.sink.close()

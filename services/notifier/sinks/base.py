@@ -18,6 +18,11 @@ Contract for ``deliver``:
 - the core calls ``deliver`` for one sink one event at a time, in order, and
   may call it again with the same event (``context.attempt`` > 1): sinks make
   re-deliveries recognizable (Message-ID, ``Idempotency-Key``, ``LIFELINE_SEQ``).
+
+At a reload a changed sink is replaced by a new object behind the same durable
+consumer (docs/notifier.md, "Reload").  A sink whose state must survive that
+(the mail gate's memory of the last state mailed per object) implements
+``HandoverSink.take_over``.
 """
 
 from __future__ import annotations
@@ -65,3 +70,17 @@ class ClosableSink(Sink, Protocol):
     """A sink holding resources (a FIFO fd, a connection); the core awaits ``close`` at shutdown."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class HandoverSink(Sink, Protocol):
+    """A sink that inherits state from the sink it replaces at a reload.
+
+    The core calls ``take_over(previous)`` once, after the last delivery on
+    ``previous`` has finished and before the first one on this sink, so
+    neither runs meanwhile; ``previous`` is closed (if closable) afterwards, so
+    take what must stay open (and leave ``previous`` nothing to close).
+    ``previous`` may be of another class: check before taking anything.
+    """
+
+    def take_over(self, previous: Sink) -> None: ...

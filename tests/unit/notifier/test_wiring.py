@@ -102,6 +102,30 @@ async def test_mail_only_when_the_state_differs_from_the_last_mailed() -> None:
     assert sent == [VrrpState.MASTER, VrrpState.BACKUP, VrrpState.MASTER]
 
 
+async def test_a_reloaded_mail_gate_remembers_what_was_mailed() -> None:
+    sent: list[tuple[str, VrrpState]] = []
+
+    class Fake:
+        name = "smtp"
+
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
+
+        def message_for(self, event: InstanceState) -> bytes | None:
+            return b"x"
+
+        async def deliver(self, event: InstanceState, context: DeliveryContext) -> None:
+            sent.append((self.tag, event.state))
+
+    old = MailStateGate(Fake("old"))  # type: ignore[arg-type]
+    await old.deliver(ev("VI_1", VrrpState.MASTER), DeliveryContext())
+    new = MailStateGate(Fake("new"))  # type: ignore[arg-type]
+    new.take_over(old)  # what the dispatcher does when a reload changes the mail settings
+    for state in (VrrpState.MASTER, VrrpState.BACKUP):
+        await new.deliver(ev("VI_1", state), DeliveryContext())
+    assert sent == [("old", VrrpState.MASTER), ("new", VrrpState.BACKUP)]  # no second MASTER mail
+
+
 def test_targets_cover_instances_virtual_and_real_servers(tmp_path: Path) -> None:
     body = instance("VI_1", '  notify_master "/bin/echo m"\n  notify /bin/true\n') + VS
     config = load(conf(tmp_path, "", body)).config
