@@ -329,7 +329,7 @@ async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> 
         assert not notifier.errors
 
 
-async def test_notifier_replicas_pass_a_reload_on_and_remove_a_sinks_consumer(server: Server) -> None:
+async def test_notifier_replicas_pass_a_reload_on_and_remove_a_sinks_consumer(server: NatsServer) -> None:
     """Presence in the lease bucket, the fan-out subject and its replies, a removed sink's consumer."""
     async with login(server, "notifier") as a, login(server, "notifier") as b:
         js = a.nc.jetstream(timeout=5.0)
