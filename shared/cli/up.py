@@ -245,10 +245,13 @@ class Supervisor:
         if signum != signal.SIGHUP:
             self.stop_signal = signum
 
-    def watch(self) -> int:
-        """Until told to stop, restarting what dies; returns the exit code."""
+    def take_signals(self) -> None:
+        """Before anything starts: a HUP while the services start is forwarded, never fatal to us."""
         for sig in FORWARDED:
             signal.signal(sig, self._on_signal)
+
+    def watch(self) -> int:
+        """Until told to stop, restarting what dies; returns the exit code."""
         while self.stop_signal is None:
             now = time.monotonic()
             for child in [*([self.nats] if self.nats is not None else []), *self.services]:
@@ -295,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     args.node = settings.node
     sup = Supervisor(args, settings)
+    sup.take_signals()
     try:
         if not sup.start_nats():
             return 1

@@ -41,9 +41,9 @@ from shared.events import (
     service_reload_subject,
     tracker_subject,
 )
+from shared.lab.nats import NatsServer, free_port
 from tests.checker.servers import HttpServer
 from tests.checker.service_support import Recorder, start_service
-from tests.support.nats import NatsServer, free_port
 
 VS1, VS2 = "127.0.0.1:80/tcp", "127.0.0.1:81/tcp"
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,9 +173,9 @@ async def test_apply_adds_removes_replaces_and_leaves_the_rest_alone(
     kept_rs = [(VS1, rs(p)) for p in (keep_a, keep_b, http_server.port)] + [(VS2, rs(twice))]
     try:
         for _, real in [*kept_rs, (VS1, rs(gone)), (VS1, rs(twice))]:
-            await rec.wait_for(lambda e, r=real: isinstance(e, RealServerHealth) and e.real == r and e.up)
+            await rec.arrival(lambda e, r=real: isinstance(e, RealServerHealth) and e.real == r and e.up)
         for name in ("steady", "falling", "daemon", "dropped"):
-            await rec.wait_for(lambda e, n=name: isinstance(e, TrackerResult) and e.tracker == n)
+            await rec.arrival(lambda e, n=name: isinstance(e, TrackerResult) and e.tracker == n)
         await asyncio.sleep(1.0)  # steady state: only heartbeats from here on
         assert await kv_entry(nc, check_subject(node, VS1, rs(gone))) is not None
         assert await kv_entry(nc, health_subject(node, VS1, rs(gone))) is not None
@@ -192,13 +192,13 @@ async def test_apply_adds_removes_replaces_and_leaves_the_rest_alone(
         assert init.read_text() == "7\n"  # init_file of a track_file the reload added
 
         # the added ones publish
-        await rec.wait_for(
+        await rec.arrival(
             lambda e: isinstance(e, RealServerHealth) and e.real == rs(added_port) and e.up, since=start
         )
-        await rec.wait_for(
+        await rec.arrival(
             lambda e: isinstance(e, TrackerResult) and e.tracker == "fresh" and e.ok, since=start
         )
-        _, added = await rec.wait_for(
+        _, added = await rec.arrival(
             lambda e: isinstance(e, TrackerResult) and e.tracker == "added", since=start
         )
         assert isinstance(added, TrackerResult) and added.value == 7 and added.contribution == 14
@@ -381,14 +381,14 @@ async def test_sighup_applies_a_valid_file_and_refuses_a_broken_one(
     proc = await Process.spawn(conf, node, nats_server.url)
     async with processes(proc):
         await proc.line("lifeline-checker ready")
-        await rec.wait_for(lambda e: isinstance(e, RealServerHealth) and e.real == rs(port_a), timeout=10)
+        await rec.arrival(lambda e: isinstance(e, RealServerHealth) and e.real == rs(port_a), timeout=10)
 
         conf.write_text(virtual(80, tcp(port_a), tcp(port_b)))
         proc.proc.send_signal(signal.SIGHUP)
         line = await proc.line("lifeline-checker reloaded:")
         assert line == "lifeline-checker reloaded: 1 added, 0 removed, 0 changed, 1 kept"
         start = len(rec.events)
-        await rec.wait_for(
+        await rec.arrival(
             lambda e: isinstance(e, RealServerHealth) and e.real == rs(port_b) and e.up, since=start
         )
         await until("the applied ServiceReload", lambda: len(reloads) == 1)
@@ -408,7 +408,7 @@ async def test_sighup_applies_a_valid_file_and_refuses_a_broken_one(
         # the old checks run on: both real servers keep publishing
         start = len(rec.events)
         for port in (port_a, port_b):
-            await rec.wait_for(
+            await rec.arrival(
                 lambda e, p=port: isinstance(e, RealServerHealth) and e.real == rs(p), since=start
             )
     await nc.close()
@@ -439,7 +439,7 @@ async def test_a_bus_reload_applies_on_every_replica(tmp_path: Path, nats_server
         for p in procs.values():
             await p.line("lifeline-checker ready")
         for port in kept + removed:
-            await rec.wait_for(
+            await rec.arrival(
                 lambda e, q=port: isinstance(e, RealServerHealth) and e.real == rs(q), timeout=10
             )
         await asyncio.sleep(1.0)  # membership settled: each real server is checked by its owner only
@@ -466,7 +466,7 @@ async def test_a_bus_reload_applies_on_every_replica(tmp_path: Path, nats_server
 
         # each added server is checked by the replica that owns it; the removed ones are silent
         for r, port in zip(replicas, added, strict=True):
-            _, first = await rec.wait_for(
+            _, first = await rec.arrival(
                 lambda e, q=port: isinstance(e, RealServerHealth) and e.real == rs(q) and e.up
             )
             assert first.boot_id == boot_of[r]

@@ -45,6 +45,8 @@ from shared.events import (
     reload_subject,
     service_reload_subject,
 )
+from shared.lab.nats import NatsServer
+from shared.lab.wait import await_until
 from tests.notifier.test_delivery_support import (
     NotifierProcess,
     flip,
@@ -52,10 +54,8 @@ from tests.notifier.test_delivery_support import (
     publisher,
     service,
     transition,
-    wait_for,
     write_config,
 )
-from tests.support.nats import NatsServer
 
 pytestmark = pytest.mark.nats
 
@@ -187,11 +187,13 @@ async def test_reloads_during_a_burst_deliver_every_event_once_per_sink(
             "sinks: 1 added, 1 changed, 0 removed, 0 kept",
             "sinks: 0 added, 1 changed, 1 removed, 0 kept",
         ]
-        await wait_for(lambda: len(runs(out)) >= events, 90, "every event's script")
+        await await_until("every event's script", lambda: len(runs(out)) >= events, 90)
         final = boundaries[-1].last_after
         total = await last_seq()
-        await wait_for(
-            lambda: len(reader.priorities()) >= 1 and max(reader.priorities()) >= events, 30, "FIFO"
+        await await_until(
+            "the FIFO to see the last event",
+            lambda: len(reader.priorities()) >= 1 and max(reader.priorities()) >= events,
+            30,
         )
         await asyncio.sleep(0.5)  # anything extra (a repeat) would show up now
     finally:
@@ -291,25 +293,25 @@ async def test_sighup_applies_a_valid_file_and_refuses_a_broken_one(
     try:
         pub = await publisher(nc, "n1")
         await publish_batch(pub, 1, 10)
-        await wait_for(lambda: len(runs(out)) == 10, 20, "10 runs with A")
+        await await_until("10 runs with A", lambda: len(runs(out)) == 10, 20)
 
         write_conf(conf, rec, "B")
         proc.hup()
         assert await proc.line() == "lifeline-notifier reloaded: sinks: 0 added, 1 changed, 0 removed, 0 kept"
-        await wait_for(lambda: len(reloads.seen) == 1, 10, "the ServiceReload")
+        await await_until("the ServiceReload", lambda: len(reloads.seen) == 1, 10)
         assert reloads.seen[0].ok and reloads.seen[0].detail.startswith("sinks: 0 added, 1 changed")
         await publish_batch(pub, 11, 10)
-        await wait_for(lambda: len(runs(out)) == 20, 20, "10 runs with B")
+        await await_until("10 runs with B", lambda: len(runs(out)) == 20, 20)
 
         write_conf(conf, rec, "C", vrid0=300)  # VI_0's virtual_router_id 300: the file has errors
         broken = next(n for n, text in enumerate(conf.read_text().splitlines(), 1) if "300" in text)
         proc.hup()
         assert (await proc.line()).startswith("lifeline-notifier reload refused: ")
-        await wait_for(lambda: len(reloads.seen) == 2, 10, "the refused ServiceReload")
+        await await_until("the refused ServiceReload", lambda: len(reloads.seen) == 2, 10)
         refused = reloads.seen[1]
         assert not refused.ok and any(e.startswith(f"{conf}:{broken}: error") for e in refused.errors)
         await publish_batch(pub, 21, 10)
-        await wait_for(lambda: len(runs(out)) == 30, 20, "10 more runs")
+        await await_until("10 more runs", lambda: len(runs(out)) == 30, 20)
         await asyncio.sleep(0.3)
         await pub.close()
     finally:
@@ -332,7 +334,7 @@ async def test_a_bus_reload_reaches_every_replica(tmp_path: Path, server: NatsSe
     try:
         pub = await publisher(nc, "n1")
         await publish_batch(pub, 1, 20)
-        await wait_for(lambda: len(runs(out)) == 20, 20, "20 runs with A")
+        await await_until("20 runs with A", lambda: len(runs(out)) == 20, 20)
 
         write_conf(conf, rec, "B")
         msg = await nc.request(reload_subject("n1", "notifier"), b"", timeout=20)
@@ -344,14 +346,14 @@ async def test_a_bus_reload_reaches_every_replica(tmp_path: Path, server: NatsSe
                 await proc.line()
                 == "lifeline-notifier reloaded: sinks: 0 added, 1 changed, 0 removed, 0 kept"
             )
-        await wait_for(lambda: len(reloads.seen) == 2, 10, "a ServiceReload from each replica")
+        await await_until("a ServiceReload from each replica", lambda: len(reloads.seen) == 2, 10)
         assert len({r.boot_id for r in reloads.seen}) == 2 and all(r.ok for r in reloads.seen)
 
         await publish_batch(pub, 21, 20)
-        await wait_for(lambda: len(runs(out)) == 40, 20, "20 runs with B")
+        await await_until("20 runs with B", lambda: len(runs(out)) == 40, 20)
         first.terminate()  # if it led, the second takes over: with B too
         await publish_batch(pub, 41, 20)
-        await wait_for(lambda: len(runs(out)) == 60, 30, "20 runs by the second replica")
+        await await_until("20 runs by the second replica", lambda: len(runs(out)) == 60, 30)
         await asyncio.sleep(0.3)
         await pub.close()
     finally:

@@ -16,8 +16,8 @@ from services.notifier.delivery.dispatcher import Delivery, KeyedDispatcher, Ret
 from services.notifier.delivery.runner import SinkRunner
 from services.notifier.sinks.base import DeliveryContext, Sink
 from shared.events import Event
+from shared.lab.wait import await_until
 from tests.notifier.test_delivery import FAST, FakeMsg, RecordingSink, delivery
-from tests.notifier.test_delivery_support import wait_for
 
 KEYS = ("VI_0", "VI_1", "VI_2", "VI_3")
 
@@ -36,7 +36,7 @@ async def test_a_swap_mid_burst_delivers_every_event_once_in_order_per_key() -> 
     items = burst(1, 80)
     for item in items:
         d.submit(item)
-    await wait_for(lambda: len(old.seen) >= 12 and old.active == len(KEYS), 5, "the burst under way")
+    await await_until("the burst under way", lambda: len(old.seen) >= 12 and old.active == len(KEYS), 5)
     done_before, in_flight = len(old.seen), old.active
     handover = d.swap(new)
     more = burst(81, 160)
@@ -58,7 +58,7 @@ async def test_an_attempt_after_the_swap_is_the_new_sinks_even_a_retry() -> None
     d = KeyedDispatcher(old, node="n1", policy=policy)
     d.submit(delivery("VI_1", 1))
     d.submit(delivery("VI_1", 2))
-    await wait_for(lambda: d.stats.failed_attempts == 1, 5, "the first attempt to fail")
+    await await_until("the first attempt to fail", lambda: d.stats.failed_attempts == 1, 5)
     d.swap(new)
     await asyncio.wait_for(d.wait_idle(), 5)
     assert old.seen == []
@@ -89,7 +89,7 @@ async def test_a_successor_takes_over_after_the_last_attempt_before_its_first() 
     d = KeyedDispatcher(old, node="n1", policy=FAST)
     for item in burst(1, 8):
         d.submit(item)
-    await wait_for(lambda: old.active == len(KEYS), 5, "four deliveries running")
+    await await_until("four deliveries running", lambda: old.active == len(KEYS), 5)
     d.swap(new)
     for item in burst(9, 16):
         d.submit(item)
@@ -105,7 +105,7 @@ async def test_swaps_in_a_row_hand_over_in_order() -> None:
     second, third = Successor("second", log), Successor("third", log)
     d = KeyedDispatcher(first, node="n1", policy=FAST)
     d.submit(delivery("VI_1", 1))
-    await wait_for(lambda: first.active == 1, 5, "a delivery running")
+    await await_until("a delivery running", lambda: first.active == 1, 5)
     d.swap(second)
     d.swap(third)
     d.submit(delivery("VI_1", 2))
@@ -127,7 +127,7 @@ async def test_the_runner_closes_the_swapped_out_sink_and_keeps_the_name() -> No
     old, new = Closable(), Closable()
     runner = SinkRunner(cast(Any, None), old, [], node="n1")  # never leads: no JetStream needed
     runner.swap(new)
-    await wait_for(lambda: old.closed, 5, "the old sink closed")
+    await await_until("the old sink closed", lambda: old.closed, 5)
     assert runner.sink is new and not new.closed
     renamed = Closable()
     renamed.name = "other"

@@ -68,6 +68,10 @@ class Env:
     def status(self, node: str) -> dict[str, object]:
         return asyncio.run(_status(self.nats.url, node))
 
+    def last_reload(self, node: str, service: str) -> dict[str, object]:
+        """The service's last ``ServiceReload`` (its KV key), as JSON."""
+        return asyncio.run(_last_reload(self.nats.url, node, service))
+
     def pool_events(self, node: str, virtual: str) -> list[dict[str, object]]:
         """Every PoolEvent of one virtual server in the JetStream event stream, oldest first."""
         return asyncio.run(_pool_events(self.nats.url, node, virtual))
@@ -104,6 +108,20 @@ async def _status(url: str, node: str) -> dict[str, object]:
     finally:
         await nc.close()
     return json.loads(reply.data)  # type: ignore[no-any-return]
+
+
+async def _last_reload(url: str, node: str, service: str) -> dict[str, object]:
+    import nats
+
+    from shared.events import STATE_BUCKET, kv_key_for_subject, service_reload_subject
+
+    nc = await nats.connect(url)
+    try:
+        kv = await nc.jetstream().key_value(STATE_BUCKET)
+        entry = await kv.get(kv_key_for_subject(service_reload_subject(node, service)))
+    finally:
+        await nc.close()
+    return json.loads(entry.value or b"{}")  # type: ignore[no-any-return]
 
 
 async def _pool_events(url: str, node: str, virtual: str) -> list[dict[str, object]]:

@@ -304,6 +304,30 @@ def test_reload_changes_only_what_changed(env: Env) -> None:
     sock.sendall(b"reloaded\n")
     assert sock.recv(100) == b"reloaded\n", "the connection must survive the reload"
     assert not diff({k: v for k, v in kernel().items() if k != KEY_A}, expected(env.scenario))
+    assert env.last_reload("b", "lvs")["ok"] is True
+
+
+def test_a_broken_file_is_refused_and_the_kernel_keeps_its_table(env: Env) -> None:
+    """SIGHUP with an error in the file: nothing in the kernel changes, the errors are on the bus."""
+    good = env.scenario.read_text()
+    before = kernel()
+    env.scenario.write_text(good + "virtual_server 172.16.0.110 80 {\n    lb_algo nosuchalgo\n}\n")
+    lvs = env.lvs_b
+    try:
+        mark = len(lvs.output())
+        lvs.send(signal.SIGHUP)
+        refused = partial(lvs.logged, "lifeline-lvs reload refused", mark)
+        wait_until("lvs b to refuse the reload", refused, 60, LOG_STEP, explain=lvs.tail)
+        assert kernel() == before
+        event = env.last_reload("b", "lvs")
+        assert event["ok"] is False and event["trigger"] == "signal"
+        errors = event["errors"]
+        assert isinstance(errors, list) and any(str(e).startswith(f"{env.scenario}:") for e in errors), errors
+        sock = env.echo_socket  # type: ignore[attr-defined]
+        sock.sendall(b"still\n")
+        assert sock.recv(100) == b"still\n"
+    finally:
+        env.scenario.write_text(good)
 
 
 def test_stop_removes_only_what_it_created(env: Env) -> None:
