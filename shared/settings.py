@@ -4,7 +4,9 @@ They live in one small ``lifeline.toml`` (node name, NATS URL and credentials,
 extra notifier sinks, metrics port, the node's own nats-server in ``[nats_server]``)
 so keepalived.conf stays exactly what keepalived accepts.  Environment variables
 override the file and command-line flags override both, so a container sets
-``LIFELINE_NODE`` without a file.  docs/deploy.md lists every setting.
+``LIFELINE_NODE`` without a file.  docs/deploy.md lists every setting.  Fields
+annotated ``SECRET`` (passwords) are registered with ``shared.redact`` by the
+runner and the CLI, so no log line or output shows them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+from shared.redact import SECRET
 
 DEFAULT_SETTINGS_PATH = Path("/etc/lifeline/lifeline.toml")
 DEFAULT_CONFIG_PATH = Path("/etc/keepalived/keepalived.conf")
@@ -32,7 +36,7 @@ class SmtpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     starttls: bool = False
     use_tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: Annotated[str | None, SECRET] = None
     cafile: str | None = None  # trust this CA (a private mail server) instead of the system's
 
 
@@ -52,21 +56,21 @@ class NatsServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     tls_verify: bool = False  # clients must present a certificate signed by tls_ca
     leaf_url: str | None = None  # the hub: nats-leaf://hub:7422 (tls://... for TLS)
     leaf_user: str | None = None  # the hub's leaf-node user (its password goes into the URL)
-    leaf_password: str | None = None
+    leaf_password: Annotated[str | None, SECRET] = None
     leaf_creds: str | None = None  # or a .creds file (JWT hubs)
     leaf_ca: str | None = None  # CA of the hub's certificate
     cluster_name: str | None = None  # cluster routes: same name on every node
     cluster_listen: str = "0.0.0.0:6222"
     cluster_routes: list[str] = msgspec.field(default_factory=list)  # nats-route://host:6222, every node
     cluster_user: str | None = None  # route authentication (same on every node)
-    cluster_password: str | None = None
+    cluster_password: Annotated[str | None, SECRET] = None
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     node: str = msgspec.field(default_factory=lambda: socket.gethostname().split(".", 1)[0])
     nats_url: str = "nats://127.0.0.1:4222"
     nats_user: str | None = None
-    nats_password: str | None = None
+    nats_password: Annotated[str | None, SECRET] = None
     nats_creds: str | None = None
     nats_tls_ca: str | None = None  # trust this CA for a tls:// server (else the system's)
     nats_tls_cert: str | None = None  # client certificate, for a server with tls_verify

@@ -10,12 +10,13 @@ checks of the same target.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from shared.addresses import IPAddress
 from shared.config.script import Script
+from shared.redact import SECRET
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos")
 SCHED_FLAGS = ("flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "hashed")
@@ -327,7 +328,7 @@ class VirtualServer(msgspec.Struct, kw_only=True):
 class SslConfig(msgspec.Struct, kw_only=True):
     """The root ``SSL`` block used by SSL_GET; absent means an auto-generated context."""
 
-    password: str | None = None
+    password: Annotated[str | None, SECRET] = None  # the key's passphrase
     ca: str | None = None
     certificate: str | None = None
     key: str | None = None

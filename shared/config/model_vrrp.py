@@ -13,11 +13,13 @@ the services can point at the line that defined it.
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 
 import msgspec
 
 from shared.addresses import IPAddress
 from shared.config.script import Script
+from shared.redact import SECRET
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -215,7 +217,7 @@ class BfdInstance(msgspec.Struct, kw_only=True):
 
 class Authentication(msgspec.Struct, kw_only=True):
     type: str | None = None  # "PASS" | "AH"
-    password: bytes = b""  # at most 8 bytes, as on the wire (zero padding added by the codec)
+    password: Annotated[bytes, SECRET] = b""  # at most 8 bytes, as on the wire (zero padding by the codec)
 
 
 class UnicastPeer(msgspec.Struct, kw_only=True):

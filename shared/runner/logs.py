@@ -4,6 +4,9 @@ Why stderr: systemd's journal and container runtimes collect it, with
 timestamps and the unit name; one line per event, no tracebacks for operator
 mistakes.  Why syslog too: keepalived logs there (``-S``/``--log-facility``,
 ``daemon`` by default), and operators grep ``/var/log/syslog`` for it.
+Why a redacting filter on the one handler: every record of every logger passes
+it, so a password in a URL, a webhook token or this process's NATS password
+never reaches a log line, even from a caller that forgot (``shared.redact``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import logging
 import logging.handlers
 import sys
 from pathlib import Path
+
+from shared.redact import RedactingFilter
 
 FACILITIES: dict[str, int] = {
     "daemon": logging.handlers.SysLogHandler.LOG_DAEMON,
@@ -45,6 +50,7 @@ def setup(service: str, level: str = "INFO", log_facility: str | None = None) ->
         handler.setFormatter(
             logging.Formatter(f"%(asctime)s lifeline-{service}[%(process)d]: %(levelname)s %(message)s")
         )
+    handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     logging.getLogger("nats").setLevel(logging.CRITICAL)  # its reconnect tracebacks; ours say enough
