@@ -5,7 +5,9 @@ Why node-unique subjects: nats-py puts every micro endpoint in queue group
 would answer.  ``lifeline.<node>.ctl.<service>.status`` reaches exactly the node
 asked for (``ctl`` keeps it out of the event stream's subjects), while
 ``$SRV.PING|INFO|STATS.lifeline-<service>`` still discovers all of them
-(metadata carries node, boot_id and contract version).
+(metadata carries node, boot_id and contract version).  Every reply is
+redacted here (``shared.redact``): a service's status detail (a sink's
+``last_error`` with a webhook URL, a check's detail) never carries a secret.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from nats.aio.client import Client
 from nats.micro import add_service
-from nats.micro.request import Request
+from nats.micro.request import Request, ServiceError
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from shared.bus.publisher import Publisher
@@ -27,6 +29,7 @@ from shared.events import (
     reload_subject,
     status_subject,
 )
+from shared.redact import REDACTOR, redact
 
 log = logging.getLogger("lifeline.bus")
 
@@ -63,10 +66,10 @@ async def register_service(
 
     async def on_status(request: Request) -> None:
         try:
-            detail = dict(await status())
-        except Exception:
+            detail = REDACTOR.tree(dict(await status()))
+        except Exception as exc:
             log.exception("%s status handler failed", service)
-            raise
+            raise _redacted_error(exc) from exc
         reply = ServiceStatus(
             node=node,
             service=service,
@@ -79,10 +82,10 @@ async def register_service(
     async def on_reload(request: Request) -> None:
         assert reload is not None
         try:
-            reply = await reload(request.data)
-        except Exception:
+            reply = REDACTOR.struct(await reload(request.data))
+        except Exception as exc:
             log.exception("%s reload handler failed", service)
-            raise
+            raise _redacted_error(exc) from exc
         await request.respond(encode_reply(reply))
 
     svc = await add_service(
@@ -103,3 +106,8 @@ async def register_service(
         )
     await nc.flush()  # the server has our subscriptions: a request sent after we return finds us
     return svc
+
+
+def _redacted_error(exc: Exception) -> ServiceError:
+    """The micro error a failing handler answers with (nats-py would send ``repr(exc)`` unredacted)."""
+    return ServiceError(code="500", description=redact(f"{type(exc).__name__}: {exc}"))

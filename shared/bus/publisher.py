@@ -55,6 +55,7 @@ from shared.events import (
     msg_id,
     subject_for,
 )
+from shared.redact import REDACTOR
 
 log = logging.getLogger("lifeline.bus")
 
@@ -116,7 +117,11 @@ class Publisher:
     # ------------------------------------------------------------------ producer side
 
     def publish(self, event: E) -> E:
-        """Stamp ``event`` and queue it; returns the stamped copy (what goes on the wire)."""
+        """Stamp ``event`` and queue it; returns the stamped copy (what goes on the wire).
+
+        Its text fields are redacted (``shared.redact``): a check's detail or a
+        reload error naming a URL with a password reaches the stream without it.
+        """
         stamped = msgspec.structs.replace(
             event,
             node=self.node,
@@ -124,6 +129,7 @@ class Publisher:
             seq=next(self._seq),
             boot_id=self.boot_id,
         )
+        stamped = REDACTOR.struct(stamped)
         self._outbox.put(stamped)
         return stamped
 

@@ -26,6 +26,7 @@ from shared.bus.publisher import Publisher
 from shared.config.model import Config
 from shared.events import ReloadReply, ReloadTrigger, ServiceReload
 from shared.exit_codes import Exit
+from shared.redact import redact, register_secrets_of
 from shared.runner import config_policy, logs, signals, systemd
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -161,8 +162,9 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
             config_id=args.config_id,
         )
     except SettingsError as exc:
-        print(f"{prefix}: {exc}", file=sys.stderr)
+        print(f"{prefix}: {redact(str(exc))}", file=sys.stderr)
         return Exit.CONFIG
+    register_secrets_of(settings)  # from here on no log line, reply or event shows them
     to_syslog = args.log_facility is not None
     checked = config_policy.read(settings.config, settings.config_id, quiet=not to_syslog)
     if not to_syslog:  # at start the operator is looking at stderr: every problem, once, at file:line
@@ -209,7 +211,7 @@ class Host:
         try:
             self.service = self.spec.build(self.ctx, config)
         except StartFailed as exc:
-            print(f"{self.prefix}: {exc}", file=sys.stderr)
+            print(f"{self.prefix}: {redact(str(exc))}", file=sys.stderr)
             return Exit.PROBLEMS
         code = await self._start(self.service)
         if code is None:
@@ -243,7 +245,7 @@ class Host:
         if exc is None:
             return None
         if isinstance(exc, StartFailed | OSError):
-            print(f"{self.prefix}: cannot start: {exc}", file=sys.stderr)
+            print(f"{self.prefix}: cannot start: {redact(str(exc))}", file=sys.stderr)
         else:
             log.error("start failed", exc_info=exc)
         return Exit.PROBLEMS
@@ -290,7 +292,7 @@ class Host:
         """Log, one stdout line, and a ``ServiceReload`` event (queued if NATS is away)."""
         if reply.ok:
             log.info("reload applied: %s", reply.detail)
-            print(f"{self.prefix} reloaded: {reply.detail}", flush=True)
+            print(f"{self.prefix} reloaded: {redact(reply.detail)}", flush=True)
         else:
             log.error("reload refused (%d error(s)); the running configuration stays", len(reply.errors))
             print(f"{self.prefix} reload refused: {len(reply.errors)} error(s)", flush=True)

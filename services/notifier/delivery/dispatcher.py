@@ -19,6 +19,10 @@ policy gives up (``max_attempts`` reached, or the sink says retrying cannot
 help), the event goes to the dead-letter subject with the reason, and only
 then is it acknowledged: the dead letter *is* the failure event.
 
+A sink's error text (a webhook URL with a token, an SMTP server's reply) is
+redacted here (``shared.redact``) before it becomes ``last_error``, a log line
+or ``DeadLetter.reason``: sinks need not each remember to.
+
 Reload swaps the sink *object* between deliveries (``swap``): the queues,
 workers, held messages and acks stay, so nothing is delivered twice or
 skipped, and the per-key order holds; a delivery already running finishes on
@@ -58,6 +62,7 @@ from shared.events import (
     TrackerResult,
     msg_id,
 )
+from shared.redact import REDACTOR, redact
 
 log = logging.getLogger("lifeline.notifier.delivery")
 
@@ -387,6 +392,7 @@ class KeyedDispatcher:
             await asyncio.sleep(self.policy.delay(delivery.attempts))
 
     def _failed(self, delivery: Delivery, reason: str) -> None:
+        reason = redact(reason)
         self.stats.failed_attempts += 1
         self.stats.last_error, self.stats.last_error_at = reason, time.time()
         if delivery.attempts == 1 or delivery.attempts % 10 == 0:
@@ -399,6 +405,7 @@ class KeyedDispatcher:
             )
 
     async def _give_up(self, delivery: Delivery, reason: str, retryable: bool) -> None:
+        reason = redact(reason)
         self.stats.failed_attempts += 1
         self.stats.dead_lettered += 1
         self.stats.last_error, self.stats.last_error_at = reason, time.time()
@@ -424,6 +431,7 @@ class KeyedDispatcher:
             event_id=msg_id(delivery.event),
             event=delivery.event,
         )
+        letter = REDACTOR.struct(letter)
         wait = 0.1
         while True:  # the event stays unacked (and alive) until its dead letter is stored
             try:

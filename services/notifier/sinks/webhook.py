@@ -15,6 +15,11 @@ against the system's trust store, or against ``cafile`` (a PEM bundle, for a
 receiver behind a private CA; settable from ``lifeline.toml`` options), or by a
 caller's own ``ssl_context``.  There is deliberately no switch to turn
 verification off.
+
+Secrets: a URL may carry a password (``https://user:pw@...``) or a token
+(``?token=...``), and headers a credential.  The sink registers them with
+``shared.redact`` when it is built and names its URL redacted (``shown_url``)
+in every error, so neither logs, ``status`` nor dead letters show them.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from urllib.parse import urlsplit
 
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from shared.events import Event, encode, msg_id
+from shared.redact import redact, register_secrets_of
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -44,11 +50,13 @@ class WebhookSink:
         cafile: str | None = None,
         name: str = "webhook",
     ) -> None:
+        register_secrets_of({"url": url, "headers": dict(headers or {})})
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"webhook URL must be http(s)://host[:port]/path, not {url!r}")
+            raise ValueError(f"webhook URL must be http(s)://host[:port]/path, not {redact(url)!r}")
         self.name = name
         self.url = url
+        self.shown_url = redact(url)
         self.host = parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -80,11 +88,11 @@ class WebhookSink:
         try:
             status = await asyncio.wait_for(self._post(request), self.timeout)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-            raise DeliveryError(f"POST {self.url} failed: {exc!r}", retryable=True) from exc
+            raise DeliveryError(f"POST {self.shown_url} failed: {exc!r}", retryable=True) from exc
         if 200 <= status < 300:
             return
         retryable = status >= 500 or status in _RETRYABLE_STATUS
-        raise DeliveryError(f"POST {self.url} answered {status}", retryable=retryable)
+        raise DeliveryError(f"POST {self.shown_url} answered {status}", retryable=retryable)
 
     async def _post(self, request: bytes) -> int:
         reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.ssl)
