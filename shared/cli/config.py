@@ -1,4 +1,11 @@
-"""``lifeline config check|dump``: keepalived's ``-t`` verdict, and the resolved model as JSON."""
+"""``lifeline config check|dump``: keepalived's ``-t`` verdict, and the resolved model as JSON.
+
+``dump`` shows ``"<redacted>"`` for every secret field of the model (``auth_pass``,
+the SSL key's ``password``: fields marked ``shared.redact.SECRET``) and redacts
+secrets inside other strings (a URL's password in a notify command, a
+``?token=`` in a check's URL), unless ``--show-secrets``: a dump is pasted into
+tickets and chats, and a VRRP password there is a password to the segment.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import msgspec
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
+from shared.redact import hide_secret_fields
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -26,6 +34,11 @@ def register(commands: Any) -> None:
     check.set_defaults(run=run_check)
     dump = sub.add_parser("dump", help="print the resolved configuration as JSON")
     _common(dump)
+    dump.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help='print passwords (auth_pass, SSL key password...) instead of "<redacted>"',
+    )
     dump.set_defaults(run=run_dump)
 
 
@@ -79,7 +92,8 @@ def run_dump(args: argparse.Namespace) -> int:
             continue
         for diagnostic in loaded.diagnostics:
             print(diagnostic, file=sys.stderr)
-        encoded = msgspec.json.encode(loaded.config, enc_hook=_encode_extra)
+        config = loaded.config if args.show_secrets else hide_secret_fields(loaded.config)
+        encoded = msgspec.json.encode(config, enc_hook=_encode_extra)
         sys.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")
     return worst
 

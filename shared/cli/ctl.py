@@ -27,6 +27,7 @@ from shared.cli.status import (
     settings_from,
 )
 from shared.events import ReloadReply, Service, ServiceStatus, reload_subject, status_subject
+from shared.redact import redact
 from shared.settings import Settings, SettingsError
 
 SERVICES = [s.value for s in Service]
@@ -61,7 +62,7 @@ async def request_reload(nc: Any, node: str, service: str, timeout: float) -> Re
         return f"no answer within {timeout:g}s"
     headers = msg.headers or {}
     if headers.get("Nats-Service-Error-Code"):
-        return f"error {headers['Nats-Service-Error-Code']}: {headers.get('Nats-Service-Error', '')}"
+        return f"error {headers['Nats-Service-Error-Code']}: {redact(headers.get('Nats-Service-Error', ''))}"
     try:
         return msgspec.json.decode(msg.data, type=ReloadReply)
     except msgspec.DecodeError as exc:
@@ -82,9 +83,9 @@ async def do_reload(args: argparse.Namespace, settings: Settings) -> int:
             continue
         answered += 1
         verdict = "reloaded" if reply.ok else "REFUSED"
-        print(f"{node} {service}: {verdict}" + (f" ({reply.detail})" if reply.detail else ""))
+        print(f"{node} {service}: {verdict}" + (f" ({redact(reply.detail)})" if reply.detail else ""))
         for error in reply.errors:
-            print(f"  {error}")
+            print(f"  {redact(error)}")
         if not reply.ok:
             code = EXIT_PROBLEMS
     return code if answered else EXIT_PROBLEMS
@@ -113,7 +114,7 @@ def run_health(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
     except SettingsError as exc:
-        print(f"lifeline: {exc}", file=sys.stderr)
+        print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
         return EXIT_PROBLEMS
     node = args.node or settings.node
     problem = asyncio.run(check_health(settings, node, args.service, args.timeout))

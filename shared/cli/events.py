@@ -34,6 +34,7 @@ from shared.events import (
     TrackerResult,
     decode_for_subject,
 )
+from shared.redact import REDACTOR, redact
 from shared.settings import Settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -148,9 +149,10 @@ async def tail(args: argparse.Namespace, settings: Settings) -> int:
             except (ValueError, msgspec.DecodeError):
                 continue  # not ours (a newer contract, a foreign publisher): skip, do not die
             if args.json:
-                line = msgspec.json.encode({"subject": msg.subject, **msgspec.to_builtins(event)}).decode()
+                record = REDACTOR.tree({"subject": msg.subject, **msgspec.to_builtins(event)})
+                line = msgspec.json.encode(record).decode()
             else:
-                line = human_line(event)
+                line = redact(human_line(event))
             print(line, flush=True)
             shown += 1
         await sub.unsubscribe()

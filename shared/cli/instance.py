@@ -23,6 +23,7 @@ import nats.errors
 
 from shared.cli.status import EXIT_OK, EXIT_PROBLEMS, add_bus_options, open_bus, run_on_bus
 from shared.events import ControlReply, service_subject
+from shared.redact import REDACTOR, redact
 from shared.settings import Settings
 
 DEFAULT_MAINTENANCE = "1h"
@@ -134,12 +135,12 @@ async def control(args: argparse.Namespace, settings: Settings) -> int:
     headers = msg.headers or {}
     if headers.get("Nats-Service-Error-Code"):
         code, text = headers["Nats-Service-Error-Code"], headers.get("Nats-Service-Error", "")
-        print(f"{node} {args.instance}: service error {code}: {text}")
+        print(f"{node} {args.instance}: service error {code}: {redact(text)}")
         return EXIT_PROBLEMS
     try:
-        reply = msgspec.json.decode(msg.data, type=ControlReply)
+        reply = REDACTOR.struct(msgspec.json.decode(msg.data, type=ControlReply))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        print(f"{node} {args.instance}: unreadable reply: {exc}")
+        print(f"{node} {args.instance}: unreadable reply: {redact(str(exc))}")
         return EXIT_PROBLEMS
     if args.json:
         sys.stdout.write(

@@ -19,6 +19,7 @@ from shared.cli.events import register as register_events
 from shared.cli.instance import register as register_instance
 from shared.cli.metrics import register as register_metrics
 from shared.cli.status import register as register_status
+from shared.redact import redact
 
 EXIT_INTERNAL = 70
 
@@ -45,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug of ours, not the user's: say so plainly, without a traceback
-        print(f"lifeline: internal error: {type(exc).__name__}: {exc} (please report this)", file=sys.stderr)
+        what = redact(f"{type(exc).__name__}: {exc}")
+        print(f"lifeline: internal error: {what} (please report this)", file=sys.stderr)
         return EXIT_INTERNAL
     return code
 

@@ -6,6 +6,9 @@ asks.  Services are discovered separately with ``$SRV.INFO`` so the table also
 says which replicas are alive; an entry whose producer is gone is marked stale
 instead of being hidden.  The bus helpers here (``open_bus``, ``discover``; the
 KV reader is ``shared.cli.fleet``) are shared by the other operator commands and the metrics endpoint.
+``settings_from`` registers the settings' secrets with ``shared.redact``, and
+every message and view printed here is redacted, so no command shows the NATS
+password (in a URL's userinfo or verbatim) or a secret carried by an entry.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from shared.events import (
     SplitBrain,
     TrackerResult,
 )
+from shared.redact import REDACTOR, redact, register_secrets_of
 from shared.settings import Settings, SettingsError, load_settings
 
 EXIT_OK = 0
@@ -78,7 +82,9 @@ def add_bus_options(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with ``--nats`` on top; raises ``SettingsError`` on a bad file."""
     path = Path(args.settings) if getattr(args, "settings", None) else None
-    return load_settings(path, required=path is not None, nats_url=getattr(args, "nats", None))
+    settings = load_settings(path, required=path is not None, nats_url=getattr(args, "nats", None))
+    register_secrets_of(settings)
+    return settings
 
 
 @contextlib.asynccontextmanager
@@ -101,9 +107,8 @@ async def open_bus(settings: Settings, name: str, timeout: float = 2.0) -> Async
             **options,
         )
     except (OSError, TimeoutError, nats.errors.Error) as exc:
-        raise BusUnreachable(
-            f"cannot reach NATS at {settings.nats_url}: {exc or type(exc).__name__}"
-        ) from None
+        why = str(exc) or type(exc).__name__
+        raise BusUnreachable(redact(f"cannot reach NATS at {settings.nats_url}: {why}")) from None
     try:
         yield nc
     finally:
@@ -116,11 +121,8 @@ def run_on_bus(coro_fn: Any, args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         code: int = asyncio.run(coro_fn(args, settings))
-    except SettingsError as exc:
-        print(f"lifeline: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except BusUnreachable as exc:
-        print(f"lifeline: {exc}", file=sys.stderr)
+    except (SettingsError, BusUnreachable) as exc:
+        print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
         return EXIT_UNREACHABLE
     return code
 
@@ -320,11 +322,11 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
             )
         else:
             entries, replicas = await asyncio.gather(read_state(nc), discover(nc, args.wait))
-    view = build_view(entries, replicas, time.time(), args.stale_after)
+    view = REDACTOR.tree(build_view(entries, replicas, time.time(), args.stale_after))
     if domains:
-        view["domains"] = {d: problems.get(d, "ok") for d in domains}
+        view["domains"] = {d: redact(problems.get(d, "ok")) for d in domains}
     for domain, why in problems.items():
-        print(f"lifeline: JetStream domain {domain} did not answer: {why}", file=sys.stderr)
+        print(f"lifeline: JetStream domain {domain} did not answer: {redact(why)}", file=sys.stderr)
     if args.json:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(view), indent=2).decode() + "\n")
     else:
