@@ -1,10 +1,13 @@
 """Prometheus text exposition and the tiny HTTP server behind ``lifeline metrics``.
 
 Why no client library: the text format is a few lines of escaping, the data
-is rebuilt on every scrape from the bus (KV state plus the services' status
-replies), and a dependency would be one more thing in every image.  Why
-rebuilt per scrape: nothing to keep in sync, and a scrape of a node whose
-services are down still shows the last known state (with ``lifeline_*_up`` 0).
+is rebuilt from the bus (KV state plus the services' status replies), and a
+dependency would be one more thing in every image.  Why rebuilt and not kept:
+nothing to keep in sync, and a scrape of a node whose services are down still
+shows the last known state (with ``lifeline_*_up`` 0).  A result serves every
+GET for a second (``metrics_cache``), so requests cannot multiply bus scrapes.
+Why 127.0.0.1 by default: the endpoint has no authentication and shows the
+node's whole state; ``--listen`` opens it to a Prometheus elsewhere.
 What is exported, and which names come from the keepalived exporters, is in
 ``shared/cli/metrics_collect.py`` and docs/operations.md.
 """
@@ -19,12 +22,20 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shared.redact import redact
+
 log = logging.getLogger("lifeline.metrics")
 
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+DEFAULT_LISTEN = "127.0.0.1"
+
 Scrape = Callable[[], Awaitable[str]]
+
+
+class CannotListen(Exception):
+    """The address is taken or not this host's: one line, exit 2."""
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scrape: Scrape) -> None:
@@ -41,8 +52,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sc
             try:
                 status, ctype, body = "200 OK", CONTENT_TYPE, (await scrape()).encode()
             except Exception as exc:  # a scrape must fail loudly to Prometheus, not kill the server
-                log.warning("scrape failed: %s: %s", type(exc).__name__, exc)
-                status, ctype, body = "503 Service Unavailable", "text/plain", f"{exc}\n".encode()
+                why = redact(f"{type(exc).__name__}: {exc}")
+                log.warning("scrape failed: %s", why)
+                status, ctype, body = "503 Service Unavailable", "text/plain", f"{why}\n".encode()
         else:
             status, ctype, body = "404 Not Found", "text/plain", b"see /metrics\n"
         head = (
@@ -73,7 +85,13 @@ def register(commands: Any) -> None:
     p = commands.add_parser("metrics", help="serve Prometheus metrics for this node on /metrics")
     add_bus_options(p)
     p.add_argument("--port", type=int, default=None, help="listen port (default: metrics_port, 9650)")
-    p.add_argument("--listen", default="0.0.0.0", metavar="ADDR", help="listen address (default 0.0.0.0)")
+    p.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="ADDR",
+        help=f"listen address (default {DEFAULT_LISTEN}: this host only; 0.0.0.0 or an address for a remote "
+        "Prometheus)",
+    )
     p.add_argument("--node", default=None, help="node to export (default: this node)")
     p.add_argument("--once", action="store_true", help="print one scrape to stdout and exit")
     p.set_defaults(run=run)
@@ -86,17 +104,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         return asyncio.run(_main(args, settings))
-    except SettingsError as exc:
+    except (SettingsError, BusUnreachable) as exc:
+        print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
+    except CannotListen as exc:
         print(f"lifeline: {exc}", file=sys.stderr)
-    except BusUnreachable as exc:
-        print(f"lifeline: {exc}", file=sys.stderr)
-    except OSError as exc:
-        print(f"lifeline: cannot listen on {args.listen}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
     return EXIT_UNREACHABLE
 
 
 async def _main(args: argparse.Namespace, settings: Any) -> int:
     from shared.bus import connect
+    from shared.cli.metrics_cache import ScrapeCache
     from shared.cli.metrics_collect import Collector
     from shared.cli.status import open_bus
 
@@ -109,8 +126,13 @@ async def _main(args: argparse.Namespace, settings: Any) -> int:
     # Serving: listen at once and keep reconnecting, so a scrape during a NATS outage
     # says ``lifeline_bus_up 0`` instead of the target vanishing from Prometheus.
     collector = Collector(None, node)
-    server = await serve(collector.scrape, args.listen, port)
-    print(f"lifeline metrics for node {node} on http://{args.listen}:{port}/metrics", file=sys.stderr)
+    address = f"{_url_host(args.listen)}:{port}"
+    try:
+        server = await serve(ScrapeCache(collector.scrape), args.listen, port)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    where = f"http://{address}/metrics"
+    print(f"lifeline metrics for node {node} on {where}", file=sys.stderr)
 
     async def attach() -> None:
         collector.nc = await connect(settings.nats_url, "lifeline-metrics", settings=settings)
@@ -124,3 +146,8 @@ async def _main(args: argparse.Namespace, settings: Any) -> int:
         if collector.nc is not None:
             await collector.nc.close()
     return 0
+
+
+def _url_host(host: str) -> str:
+    """An IPv6 address in brackets, as a URL writes it."""
+    return f"[{host}]" if ":" in host else host

@@ -1,13 +1,17 @@
 """Prometheus text exposition format 0.0.4: metric families and their rendering.
 
 Why its own module: the collector builds families and the HTTP endpoint renders
-them; both depend on this, and this depends on nothing (no import cycle).
+them; both depend on this, and this depends on nothing but ``shared.redact`` (no
+import cycle): label values come from names and details on the bus, and are
+redacted like any other text leaving the process.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from shared.redact import redact
 
 Labels = dict[str, str]
 
@@ -26,6 +30,7 @@ class Family:
 
 
 def _escape_label(value: str) -> str:
+    value = redact(value)
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
