@@ -21,7 +21,9 @@ One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
   ``status``, which is what the container healthcheck (``lifeline health``) does;
 - subscribe to what it consumes (vrrp: tracker results; lvs: checks and vrrp
   state; notifier: its durable consumers on the event stream) and ``_INBOX.>``;
-  the notifier also publishes ``lifeline.<node>.ctl.notifier.reload_replicas``,
+  the checker also publishes ``lifeline.<node>.ctl.checker.replicas`` (membership
+  beats) and ``...ctl.checker.reload_replicas`` (a bus reload passed on to every
+  replica); the notifier ``lifeline.<node>.ctl.notifier.reload_replicas``,
   which passes a bus reload on to every notifier replica of the node.
 
 ``python -m shared.nats_users --node NAME`` prints a config; ``render_config``
@@ -125,6 +127,11 @@ def _base(node: str, service: str) -> tuple[list[str], list[str]]:
     return publish, subscribe
 
 
+def _replicas(node: str, service: str) -> list[str]:
+    """Beats and reload calls among the replicas of ``service`` (``shared.events.replicas_subject``...)."""
+    return [f"{PREFIX}.{node}.ctl.{service}.{endpoint}" for endpoint in ("replicas", "reload_replicas")]
+
+
 def _events(node: str, *kinds: str) -> list[str]:
     """Publish rights for event kinds of this node, with their state-bucket keys."""
     out: list[str] = []
@@ -143,8 +150,7 @@ def service_permissions(
         publish += _events(n, "vrrp")
         subscribe += [f"{PREFIX}.{n}.track.>"]
     elif service == Service.CHECKER:
-        replicas = f"{PREFIX}.{n}.ctl.checker.replicas"
-        publish += [*_events(n, "track", "check", "health"), replicas]
+        publish += [*_events(n, "track", "check", "health"), *_replicas(n, service)]
     elif service == Service.LVS:
         publish += _events(n, "lvs")
         subscribe += [f"{PREFIX}.{n}.check.>", f"{PREFIX}.{n}.vrrp.>"]
