@@ -24,7 +24,6 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
-from services.notifier.replicas import Presence, ReloadFanOut
 from services.notifier.service import dead_letter_stream_config, ensure_stream
 from shared.bus.micro import register_service
 from shared.bus.publisher import Publisher
@@ -313,36 +312,14 @@ async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> 
 
 
 async def test_notifier_replicas_pass_a_reload_on_and_remove_a_sinks_consumer(server: NatsServer) -> None:
-    """Presence in the lease bucket, the fan-out subject and its replies, a removed sink's consumer."""
+    """Beats and a bus reload between replicas, answers by ``allow_responses``; a removed sink's consumer."""
     async with login(server, "notifier") as a, login(server, "notifier") as b:
         js = a.nc.jetstream(timeout=5.0)
         await ensure_event_stream(js)
-        reloaded: list[str] = []
-
-        def here(name: str) -> Callable[[ReloadTrigger], Awaitable[ReloadReply]]:
-            async def reload(trigger: ReloadTrigger) -> ReloadReply:
-                reloaded.append(f"{name}:{trigger.value}")
-                return ReloadReply(ok=True, detail="sinks: 0 added, 0 changed, 0 removed, 1 kept")
-
-            return reload
-
-        replicas = []
-        for user, name in ((a, "a"), (b, "b")):
-            kv = await ensure_lease_bucket(user.nc.jetstream(timeout=5.0), 6.0)
-            presence = Presence(kv, f"{NODE}:{name}", 6.0)
-            await presence.start()
-            fan_out = ReloadFanOut(user.nc, NODE, presence, here(name), timeout=5.0)
-            await fan_out.start()
-            replicas.append((presence, fan_out))
-        try:
-            assert await replicas[0][0].peers() == {f"{NODE}:b"}
-            reply = await replicas[0][1].reload_everywhere(b"")
-            assert reply.ok and reply.detail.endswith("2 of 2 replicas applied"), reply
-            assert sorted(reloaded) == ["a:request", "b:request"]
-        finally:
-            for presence, fan_out in replicas:
-                await fan_out.stop()
-                await presence.stop()
+        summary = "sinks: 0 added, 0 changed, 0 removed, 1 kept"
+        reply, reloaded = await reload_two_replicas("notifier", a, b, summary)
+        assert reply.ok and reply.detail == f"{summary} (replicas r1, r2)", reply
+        assert reloaded == ["r1:request", "r2:request"]
         durable = "notifier_gone"
         await js.add_consumer(
             EVENT_STREAM,
@@ -386,6 +363,7 @@ REFUSED_PUBLISH = [
     ("checker", f"lifeline.{N}.ctl.notifier.replicas"),
     ("checker", f"lifeline.{N}.ctl.notifier.reload_replicas"),
     ("lvs", f"lifeline.{N}.ctl.lvs.replicas"),  # a service without replicas has no such subject
+    ("notifier", "$JS.API.CONSUMER.CREATE.KV_lifeline_notifier_leases"),  # leases are never listed
     ("notifier", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}"),
 ]
 
