@@ -245,6 +245,28 @@ def reload_subject(node: str, service: str) -> str:
     return service_subject(node, service, "reload")
 
 
+def replicas_subject(node: str, service: str) -> str:
+    """``lifeline.<node>.ctl.<service>.replicas``: membership beats of the replicas of ``service``.
+
+    Internal to a service that runs replicas (checker, notifier;
+    ``shared.bus.replicas``).  A plain subject, not a micro endpoint, so every
+    replica hears every beat.
+    """
+    return service_subject(node, service, "replicas")
+
+
+def reload_replicas_subject(node: str, service: str) -> str:
+    """``lifeline.<node>.ctl.<service>.reload_replicas``: a bus reload passed on to every replica.
+
+    Internal, like ``replicas_subject`` (``shared.bus.replica_reload``).  Not the
+    beats' subject: a connection subscribed twice to one subject (membership
+    and fan-out) gets each request twice, and nats-server then refuses the
+    answer that ``allow_responses`` would let a service user send
+    (``tests/deploy/test_nats_permissions.py`` runs both as the real users).
+    """
+    return service_subject(node, service, "reload_replicas")
+
+
 def kv_key_for_subject(subject: str) -> str:
     """KV key of the latest state behind ``subject``: the subject without ``lifeline.``.
 

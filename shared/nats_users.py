@@ -21,8 +21,12 @@ One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
   ``status``, which is what the container healthcheck (``lifeline health``) does;
 - subscribe to what it consumes (vrrp: tracker results; lvs: checks and vrrp
   state; notifier: its durable consumers on the event stream) and ``_INBOX.>``;
-  the notifier also publishes ``lifeline.<node>.ctl.notifier.reload_replicas``,
-  which passes a bus reload on to every notifier replica of the node.
+- the services that run replicas (checker, notifier) also publish their
+  ``lifeline.<node>.ctl.<service>.replicas`` (membership beats,
+  ``shared/bus/replicas.py``) and ``...ctl.<service>.reload_replicas`` (a bus
+  reload passed on to every replica of the node, ``shared/bus/replica_reload.py``).
+  The notifier's lease bucket is read and written key by key, with no
+  consumer: nothing lists or watches it.
 
 ``python -m shared.nats_users --node NAME`` prints a config; ``render_config``
 is the function ``lifeline up`` uses to start its embedded server the same way.
@@ -125,6 +129,11 @@ def _base(node: str, service: str) -> tuple[list[str], list[str]]:
     return publish, subscribe
 
 
+def _replicas(node: str, service: str) -> list[str]:
+    """Beats and reload calls among the replicas of ``service`` (``shared.events.replicas_subject``...)."""
+    return [f"{PREFIX}.{node}.ctl.{service}.{endpoint}" for endpoint in ("replicas", "reload_replicas")]
+
+
 def _events(node: str, *kinds: str) -> list[str]:
     """Publish rights for event kinds of this node, with their state-bucket keys."""
     out: list[str] = []
@@ -143,8 +152,7 @@ def service_permissions(
         publish += _events(n, "vrrp")
         subscribe += [f"{PREFIX}.{n}.track.>"]
     elif service == Service.CHECKER:
-        replicas = f"{PREFIX}.{n}.ctl.checker.replicas"
-        publish += [*_events(n, "track", "check", "health"), replicas]
+        publish += [*_events(n, "track", "check", "health"), *_replicas(n, service)]
     elif service == Service.LVS:
         publish += _events(n, "lvs")
         subscribe += [f"{PREFIX}.{n}.check.>", f"{PREFIX}.{n}.vrrp.>"]
@@ -156,10 +164,10 @@ def service_permissions(
         ]
         consumers.append(f"{_JS}.CONSUMER.DELETE.{EVENT_STREAM}.*")  # a sink a reload removed
         publish += [
-            f"{PREFIX}.{n}.ctl.notifier.reload_replicas",  # a bus reload passed on to every replica
+            *_replicas(n, service),
             f"{PREFIX}.{n}.notify.dead.>",
             *_stream_admin(DEAD_LETTER_STREAM),
-            *_kv_reader(LEASE_BUCKET),
+            *_stream_admin(f"KV_{LEASE_BUCKET}"),  # leases: get, create, update, delete; no consumer
             f"$KV.{LEASE_BUCKET}.>",
             *consumers,
             f"$JS.ACK.{EVENT_STREAM}.>",

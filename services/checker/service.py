@@ -9,7 +9,7 @@ A reload (``apply``) is a difference, check by check (``core/reload_diff.py``):
 kept checks run on untouched, removed ones stop and their state-bucket entries
 are withdrawn, changed ones are replaced from their last result, added ones
 start on the replica that owns them.  A bus reload reaches every replica
-(``reload_fanout.py``).
+(``shared/bus/replica_reload.py``).
 """
 
 from __future__ import annotations
@@ -30,15 +30,16 @@ from services.checker.core.reload_diff import CheckDiff, comparable, diff
 from services.checker.dedupe import SingleFlight
 from services.checker.probes import ProbeResult
 from services.checker.publish import Sink, StateCache
-from services.checker.reload_fanout import ReloadFanout
 from services.checker.scheduler import RealServerEntry, RealServerUnit, build_entries
-from services.checker.sharding import Membership, owner
+from services.checker.sharding import owner
 from services.checker.trackers.base import Report, Tracker
 from services.checker.trackers.file import FileTracker, init_file
 from services.checker.trackers.process import ProcessTracker
 from services.checker.trackers.script import ScriptTracker, run_as
 from services.checker.units import TrackerFactory, TrackerUnit
 from shared.bus import Publisher, connect, ensure_state_bucket, register_service
+from shared.bus.replica_reload import ReloadFanout
+from shared.bus.replicas import Membership
 from shared.config.model import Config
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
 from shared.config.script import DEFAULT_SCRIPT_USER
@@ -49,6 +50,7 @@ from shared.events import (
     TrackerKind,
     check_subject,
     health_subject,
+    reload_replicas_subject,
     tracker_subject,
 )
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
@@ -218,10 +220,19 @@ class CheckerService:
             await asyncio.wait_for(self.cache.start(kv), 5.0)
         except TimeoutError:
             log.warning("state KV snapshot not complete after 5 s; starting without the rest")
+        self.membership = Membership(
+            self.nc,
+            self.options.node,
+            Service.CHECKER.value,
+            self.options.replica_id,
+            self._on_members,
+            beat=self.options.beat,
+            ttl=self.options.ttl,
+        )
         if self.ctx is not None:
-            self.fanout = ReloadFanout(
-                self.nc, self.options.node, self.options.replica_id, self._reload_here, lambda: self.live
-            )
+            subject = reload_replicas_subject(self.options.node, Service.CHECKER.value)
+            members = self.membership
+            self.fanout = ReloadFanout(self.nc, subject, members.id, self._reload_here, members.members)
             await self.fanout.start()
         await register_service(
             self.nc,
@@ -231,14 +242,6 @@ class CheckerService:
             status=self.status,
             reload=self.fanout.request if self.fanout is not None else None,
             publisher=self.publisher,
-        )
-        self.membership = Membership(
-            self.nc,
-            self.options.node,
-            self.options.replica_id,
-            self._on_members,
-            beat=self.options.beat,
-            ttl=self.options.ttl,
         )
         await self.membership.start()
         log.info("checker %s on %s: %d units", self.options.replica_id, self.options.node, len(self.units))

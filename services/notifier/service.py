@@ -15,8 +15,9 @@ a new sink gets a new consumer, which starts with the events published from
 then on (keepalived too notifies only transitions after a reload); a removed
 sink finishes what it holds, then its consumer is deleted, so that if it
 comes back it starts afresh instead of replaying what happened meanwhile.
-The bus ``reload`` endpoint reaches one replica; ``replicas`` passes it on to
-the others.
+The bus ``reload`` endpoint reaches one replica; the library's replica reload
+(``shared/bus/replica_reload.py``) passes it on to the others, which it knows
+from their membership beats (``shared/bus/replicas.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from nats.micro.service import Service as MicroService
 from services.notifier.core.sink_changes import SinkChanges, diff
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.delivery.runner import FeedSpec, SinkRunner
-from services.notifier.replicas import Presence, ReloadFanOut
 from services.notifier.wiring import (
     FeedName,
     SinkPlan,
@@ -49,6 +49,8 @@ from services.notifier.wiring import (
     settings_sinks,
 )
 from shared.bus import Publisher, connect, ensure_event_stream, register_service
+from shared.bus.replica_reload import ReloadFanout
+from shared.bus.replicas import Membership
 from shared.config.model import Config
 from shared.events import (
     DEAD_LETTER_STREAM,
@@ -63,6 +65,7 @@ from shared.events import (
     dead_letter_subject,
     encode,
     encode_token,
+    reload_replicas_subject,
 )
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 from shared.settings import Settings
@@ -149,7 +152,10 @@ class NotifierService:
         self.node = node or settings.node
         self.nats_url = nats_url or settings.nats_url
         self.options = options or NotifierOptions()
-        self.owner = f"{self.node}:{uuid.uuid4().hex[:12]}"
+        self.replica = ctx.replica if ctx is not None and ctx.replica else uuid.uuid4().hex[:12]
+        """This replica's id among the node's (``--replica-id``, random when not given)."""
+        self.owner = f"{self.node}:{self.replica}"
+        """The holder written into sink leases."""
         self.sinks: dict[str, RunningSink] = {}
         self.publisher = Publisher(self.node)
         """Only for the notifier's own events (``ServiceReload``); deliveries are acked, not published."""
@@ -158,8 +164,8 @@ class NotifierService:
         self._kv: KeyValue | None = None
         self._settings_plans: list[SinkPlan] = []
         self._micro: MicroService | None = None
-        self._presence: Presence | None = None
-        self._fan_out: ReloadFanOut | None = None
+        self._members: Membership | None = None
+        self._fan_out: ReloadFanout | None = None
 
     @property
     def runners(self) -> list[SinkRunner]:
@@ -182,10 +188,15 @@ class NotifierService:
             await running.runner.ensure_consumers()
             self.sinks[plan.sink.name] = running
         if self.ctx is not None:  # reloads come through the runner; without one, only ``apply`` is called
-            self._presence = Presence(self._kv, self.owner, self.options.lease_ttl)
-            await self._presence.start()
-            self._fan_out = ReloadFanOut(
-                self.nc, self.node, self._presence, self._reload_here, timeout=self.options.replica_timeout
+            members = self._members = Membership(self.nc, self.node, Service.NOTIFIER.value, self.replica)
+            await members.start()
+            self._fan_out = ReloadFanout(
+                self.nc,
+                reload_replicas_subject(self.node, Service.NOTIFIER.value),
+                members.id,
+                self._reload_here,
+                members.members,
+                timeout=self.options.replica_timeout,
             )
             await self._fan_out.start()
         self._micro = await register_service(
@@ -194,7 +205,7 @@ class NotifierService:
             service=Service.NOTIFIER,
             version=VERSION,
             status=self.status,
-            reload=self._fan_out.reload_everywhere if self._fan_out is not None else None,
+            reload=self._fan_out.request if self._fan_out is not None else None,
         )
         for running in self.sinks.values():
             self._run(running)
@@ -318,8 +329,8 @@ class NotifierService:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._presence is not None:
-            await self._presence.stop()
+        if self._members is not None:
+            await self._members.stop()
         if self._micro is not None:
             with contextlib.suppress(Exception):
                 await self._micro.stop()

@@ -23,12 +23,12 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
-from services.checker.reload_fanout import ReloadFanout
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
-from services.notifier.replicas import Presence, ReloadFanOut
 from services.notifier.service import dead_letter_stream_config, ensure_stream
 from shared.bus.micro import register_service
 from shared.bus.publisher import Publisher
+from shared.bus.replica_reload import ReloadFanout
+from shared.bus.replicas import Membership
 from shared.bus.setup import ensure_event_stream, ensure_state_bucket
 from shared.events import (
     DEAD_LETTER_STREAM,
@@ -44,6 +44,7 @@ from shared.events import (
     encode,
     encode_token,
     kv_key_for_subject,
+    reload_replicas_subject,
     status_subject,
     subject_for,
 )
@@ -207,7 +208,7 @@ async def test_checker_publishes_results_and_transitions(server: NatsServer) -> 
         assert await pub.flush(10)
         assert pub.counters.published == len(events) and pub.counters.rejected == 0
         assert await stored(admin.nc, subject_for(_stamped(events[-1])))
-        # replica heartbeats (services/checker/sharding.py) and the KV watch on its own keys
+        # replica heartbeats (shared/bus/replicas.py) and the KV watch on its own keys
         beats: list[str] = []
         await checker.nc.subscribe(f"lifeline.{N}.ctl.checker.replicas", cb=_collect(beats))
         await checker.nc.publish(f"lifeline.{N}.ctl.checker.replicas", b"{}")
@@ -221,35 +222,16 @@ async def test_checker_publishes_results_and_transitions(server: NatsServer) -> 
 
 
 async def test_checker_replicas_fan_out_a_bus_reload_and_withdraw_removed_state(server: NatsServer) -> None:
-    """Replica to replica on the replicas subject, answers by ``allow_responses``; deleting its KV keys."""
+    """Beats and a bus reload between replicas, answers by ``allow_responses``; deleting its KV keys."""
     async with (
         login(server, "checker") as one,
         login(server, "checker") as two,
         login(server, ADMIN) as admin,
     ):
-        done = ReloadReply(ok=True, detail="1 added, 0 removed, 0 changed, 2 kept")
-        asked: list[ReloadTrigger] = []
-
-        async def reload_one(trigger: ReloadTrigger) -> ReloadReply:
-            return done
-
-        async def reload_two(trigger: ReloadTrigger) -> ReloadReply:
-            asked.append(trigger)
-            return done
-
-        both = frozenset({"one", "two"})
-        fanouts = [
-            ReloadFanout(one.nc, NODE, "one", reload_one, lambda: both, timeout=3),
-            ReloadFanout(two.nc, NODE, "two", reload_two, lambda: both, timeout=3),
-        ]
-        for fanout in fanouts:
-            await fanout.start()
-            await fanout.nc.flush()
-        reply = await fanouts[0].request(b"")
-        assert asked == [ReloadTrigger.REQUEST]
-        assert reply.ok and reply.detail == f"{done.detail} (replicas one, two)", reply
-        for fanout in fanouts:
-            await fanout.stop()
+        summary = "1 added, 0 removed, 0 changed, 2 kept"
+        reply, reloaded = await reload_two_replicas("checker", one, two, summary)
+        assert reply.ok and reply.detail == f"{summary} (replicas r1, r2)", reply
+        assert reloaded == ["r1:request", "r2:request"]
 
         tracker = next(e for e in by_kind("track") if isinstance(e, TrackerResult))
         subject = subject_for(_stamped(tracker))
@@ -330,36 +312,14 @@ async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> 
 
 
 async def test_notifier_replicas_pass_a_reload_on_and_remove_a_sinks_consumer(server: NatsServer) -> None:
-    """Presence in the lease bucket, the fan-out subject and its replies, a removed sink's consumer."""
+    """Beats and a bus reload between replicas, answers by ``allow_responses``; a removed sink's consumer."""
     async with login(server, "notifier") as a, login(server, "notifier") as b:
         js = a.nc.jetstream(timeout=5.0)
         await ensure_event_stream(js)
-        reloaded: list[str] = []
-
-        def here(name: str) -> Callable[[ReloadTrigger], Awaitable[ReloadReply]]:
-            async def reload(trigger: ReloadTrigger) -> ReloadReply:
-                reloaded.append(f"{name}:{trigger.value}")
-                return ReloadReply(ok=True, detail="sinks: 0 added, 0 changed, 0 removed, 1 kept")
-
-            return reload
-
-        replicas = []
-        for user, name in ((a, "a"), (b, "b")):
-            kv = await ensure_lease_bucket(user.nc.jetstream(timeout=5.0), 6.0)
-            presence = Presence(kv, f"{NODE}:{name}", 6.0)
-            await presence.start()
-            fan_out = ReloadFanOut(user.nc, NODE, presence, here(name), timeout=5.0)
-            await fan_out.start()
-            replicas.append((presence, fan_out))
-        try:
-            assert await replicas[0][0].peers() == {f"{NODE}:b"}
-            reply = await replicas[0][1].reload_everywhere(b"")
-            assert reply.ok and reply.detail.endswith("2 of 2 replicas applied"), reply
-            assert sorted(reloaded) == ["a:request", "b:request"]
-        finally:
-            for presence, fan_out in replicas:
-                await fan_out.stop()
-                await presence.stop()
+        summary = "sinks: 0 added, 0 changed, 0 removed, 1 kept"
+        reply, reloaded = await reload_two_replicas("notifier", a, b, summary)
+        assert reply.ok and reply.detail == f"{summary} (replicas r1, r2)", reply
+        assert reloaded == ["r1:request", "r2:request"]
         durable = "notifier_gone"
         await js.add_consumer(
             EVENT_STREAM,
@@ -394,8 +354,16 @@ REFUSED_PUBLISH = [
     ("lvs", f"lifeline.{N}.vrrp.state.VI_1"),
     ("lvs", f"lifeline.{N}.check.a.b"),
     ("lvs", "mirror.lifeline.x"),
+    ("vrrp", f"lifeline.{N}.ctl.notifier.replicas"),
+    ("notifier", f"lifeline.{OTHER}.ctl.notifier.replicas"),
     ("vrrp", f"lifeline.{N}.ctl.notifier.reload_replicas"),
     ("notifier", f"lifeline.{OTHER}.ctl.notifier.reload_replicas"),
+    ("notifier", f"lifeline.{N}.ctl.checker.replicas"),  # nothing into another service's replicas
+    ("notifier", f"lifeline.{N}.ctl.checker.reload_replicas"),
+    ("checker", f"lifeline.{N}.ctl.notifier.replicas"),
+    ("checker", f"lifeline.{N}.ctl.notifier.reload_replicas"),
+    ("lvs", f"lifeline.{N}.ctl.lvs.replicas"),  # a service without replicas has no such subject
+    ("notifier", "$JS.API.CONSUMER.CREATE.KV_lifeline_notifier_leases"),  # leases are never listed
     ("notifier", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}"),
 ]
 
@@ -446,6 +414,41 @@ async def test_publisher_of_a_foreign_event_is_refused(server: NatsServer, user:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+async def reload_two_replicas(
+    service: str, one: User, two: User, summary: str
+) -> tuple[ReloadReply, list[str]]:
+    """Two replicas as the service runs them (membership beats, the fan-out): a bus reload on the first.
+
+    Returns the combined reply and who reloaded, sorted.  Both on one
+    connection each, as in the service: the server must let each answer.
+    """
+    reloaded: list[str] = []
+
+    def here(name: str) -> Callable[[ReloadTrigger], Awaitable[ReloadReply]]:
+        async def reload(trigger: ReloadTrigger) -> ReloadReply:
+            reloaded.append(f"{name}:{trigger.value}")
+            return ReloadReply(ok=True, detail=summary)
+
+        return reload
+
+    replicas: list[tuple[Membership, ReloadFanout]] = []
+    try:
+        for user, name in ((one, "r1"), (two, "r2")):
+            members = Membership(user.nc, NODE, service, name, beat=0.1, ttl=0.5)
+            subject = reload_replicas_subject(NODE, service)
+            fan_out = ReloadFanout(user.nc, subject, name, here(name), members.members, timeout=5.0)
+            replicas.append((members, fan_out))
+            await members.start()
+            await fan_out.start()
+        await await_until("both live", lambda: all(m.live == {"r1", "r2"} for m, _ in replicas), 5.0)
+        reply = await replicas[0][1].request(b"")
+    finally:
+        for members, fan_out in replicas:
+            await fan_out.stop()
+            await members.stop()
+    return reply, sorted(reloaded)
 
 
 async def _status() -> dict[str, object]:

@@ -340,7 +340,7 @@ async def test_a_bus_reload_reaches_every_replica(tmp_path: Path, server: NatsSe
         msg = await nc.request(reload_subject("n1", "notifier"), b"", timeout=20)
         reply = msgspec.json.decode(msg.data, type=ReloadReply)
         assert reply.ok, reply.errors
-        assert reply.detail == "sinks: 0 added, 1 changed, 0 removed, 0 kept; 2 of 2 replicas applied"
+        assert reply.detail == "sinks: 0 added, 1 changed, 0 removed, 0 kept (replicas r1, r2)"
         for proc in (first, second):
             assert (
                 await proc.line()

@@ -1,11 +1,10 @@
-"""The reload diff: what counts as a change, at which granularity, and the combined bus reply."""
+"""The reload diff: what counts as a change, and at which granularity."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from services.checker.core.reload_diff import CheckDiff, comparable, diff
-from services.checker.core.reload_replies import combine
 from services.checker.scheduler import build_entries
 from services.checker.service import CheckKey, Options, build_tracker_units
 from services.checker.trackers.file import init_file
@@ -14,7 +13,7 @@ from shared.config.model import Config
 from shared.config.model_lvs import PingCheck, TcpCheck, Where
 from shared.config.model_vrrp import TrackFile
 from shared.config.script import Script
-from shared.events import Event, ReloadReply
+from shared.events import Event
 
 
 def test_diff_sorts_keys_by_fate_in_file_order() -> None:
@@ -134,34 +133,6 @@ def test_script_user_and_script_changes_change_the_tracker(tmp_path: Path) -> No
     )
     got = diff(checks(old), checks(fall))
     assert got.changed == (CheckKey("track:a"),) and got.kept == (CheckKey("track:b"),)
-
-
-def test_combine_alone_is_the_replica_own_reply() -> None:
-    own = ReloadReply(ok=True, detail="1 added, 0 removed, 0 changed, 3 kept")
-    assert combine("r1", {"r1": own}) is own
-
-
-def test_combine_all_applied_says_the_summary_once() -> None:
-    ok = ReloadReply(ok=True, detail="1 added, 0 removed, 0 changed, 3 kept")
-    got = combine("r2", {"r2": ok, "r1": ok})
-    assert got.ok and not got.errors
-    assert got.detail == "1 added, 0 removed, 0 changed, 3 kept (replicas r1, r2)"
-    other = ReloadReply(ok=True, detail="0 added, 0 removed, 0 changed, 4 kept")
-    assert combine("r1", {"r1": ok, "r2": other}).detail == (
-        "r1: 1 added, 0 removed, 0 changed, 3 kept; r2: 0 added, 0 removed, 0 changed, 4 kept"
-    )
-
-
-def test_combine_a_refusal_or_a_silence_refuses_the_whole() -> None:
-    ok = ReloadReply(ok=True, detail="0 added, 0 removed, 0 changed, 1 kept")
-    bad = ReloadReply(ok=False, errors=["k.conf:3: error: nope"])
-    got = combine("r1", {"r1": ok, "r2": bad})
-    assert not got.ok and got.errors == ["replica r2: k.conf:3: error: nope"]
-    assert got.detail == "r1: 0 added, 0 removed, 0 changed, 1 kept"
-    silent = combine("r1", {"r1": ok}, silent=["r3"])
-    assert not silent.ok and silent.errors == ["replica r3: no answer"]
-    both = combine("r1", {"r1": bad, "r2": bad})  # the same broken file everywhere: its errors once
-    assert not both.ok and both.errors == ["k.conf:3: error: nope"]
 
 
 def test_init_file_at_a_reload_creates_a_missing_file_but_never_overwrites(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""What a reload does to the sinks: the pure diff, the definitions it compares, the replicas' merged reply."""
+"""What a reload does to the sinks: the pure diff and the definitions it compares."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.notifier.core.replica_reload import merge
 from services.notifier.core.sink_changes import SinkChanges, diff
 from services.notifier.wiring import SinkPlan, build_sinks, config_sinks, discard
 from shared.config.load import load
-from shared.events import ReloadReply
 from shared.settings import Settings, SinkSettings
 
 # --------------------------------------------------------------------------- the diff
@@ -123,34 +121,3 @@ async def test_a_lifeline_toml_sink_named_like_a_conf_sink_is_refused(tmp_path: 
     settings = Settings(sinks=[hook])
     with pytest.raises(ValueError, match="share a name"):
         build_sinks(load(path).config, settings)
-
-
-# --------------------------------------------------------------------------- the replicas' merged reply
-
-
-def test_every_replica_applied() -> None:
-    own = ReloadReply(ok=True, detail="sinks: 0 added, 1 changed, 0 removed, 2 kept")
-    peer = ReloadReply(ok=True, detail=own.detail)
-    reply = merge(own, {"n1:b": peer}, {"n1:b"}, 8.0)
-    assert reply.ok and reply.errors == []
-    assert reply.detail == "sinks: 0 added, 1 changed, 0 removed, 2 kept; 2 of 2 replicas applied"
-    assert merge(own, {}, set(), 8.0) == own  # alone: the runner's reply as it is
-
-
-def test_a_peer_that_differs_refuses_or_stays_silent_is_named() -> None:
-    own = ReloadReply(ok=True, detail="sinks: 0 added, 1 changed, 0 removed, 2 kept")
-    other = ReloadReply(ok=True, detail="sinks: 1 added, 1 changed, 0 removed, 1 kept")
-    refused = ReloadReply(ok=False, errors=["k.conf:7: error: bad"])
-    reply = merge(own, {"n1:b": other, "n1:c": refused}, {"n1:b", "n1:c", "n1:d"}, 8.0)
-    assert not reply.ok
-    assert reply.errors == ["replica n1:c: k.conf:7: error: bad", "replica n1:d: no answer within 8s"]
-    assert reply.detail == (
-        "sinks: 0 added, 1 changed, 0 removed, 2 kept; replica n1:b: sinks: 1 added, 1 changed, 0 removed,"
-        " 1 kept; 2 of 4 replicas applied"
-    )
-    refused_here = merge(refused, {"n1:b": other}, {"n1:b"}, 8.0)
-    assert not refused_here.ok and refused_here.errors == refused.errors
-    assert (
-        refused_here.detail
-        == "replica n1:b: sinks: 1 added, 1 changed, 0 removed, 1 kept; 1 of 2 replicas applied"
-    )

@@ -1,26 +1,29 @@
-"""A bus ``reload`` reaches every checker replica of the node, not only the one that answers.
+"""A bus ``reload`` reaches every replica of a service on the node, not only the one that answers.
 
 Why: nats-py puts every micro endpoint in queue group ``q``, so a request on
-``lifeline.<node>.ctl.checker.reload`` is delivered to ONE replica.  That
-replica reloads itself and, in the same moment, asks the others on the node's
-replica subject ``lifeline.<node>.ctl.checker.replicas`` (the one membership
-beats use: the only control subject the checker user may publish, and every
-replica already listens there).  Each replica re-reads the file through its
-own runner, exactly as on SIGHUP (its own log line, stdout line and
-``ServiceReload`` event), and answers on the request's inbox (the server lets
-a user answer what it received: ``allow_responses``).  The receiver waits for
-every replica it knows alive, at most ``timeout`` seconds, and replies with the
-combination (``core/reload_replies.py``): applied only if all applied.
+``lifeline.<node>.ctl.<service>.reload`` is delivered to ONE replica.  That
+replica reloads itself and, in the same moment, asks the others on
+``lifeline.<node>.ctl.<service>.reload_replicas`` (a plain subscription:
+every replica hears it; the service user may publish it).  Each replica
+re-reads the file through its own runner, exactly as on SIGHUP (its own log
+line, stdout line and ``ServiceReload`` event), and answers on the request's
+inbox (the server lets a user answer what it received: ``allow_responses``).
+The receiver waits for every replica it knows alive, at most ``timeout``
+seconds, and replies with the combination (``core/reload_replies.py``):
+applied only if all applied.
+
+What the services that use it (checker, notifier) give: the subject
+(``shared.events.reload_replicas_subject``), and who the live replicas are
+(``Membership.members``, ``replicas.py``).  The calls do not share the beats'
+subject: see ``reload_replicas_subject`` for why.
 
 Why not one reload subject per replica with the CLI fanning out: the CLI would
-need to know the checker's replicas, and every other client of the contract
+need to know the service's replicas, and every other client of the contract
 (a script, the fleet hub) the same; here the contract stays one request.
 
-SIGHUP is not fanned out: every process gets its own (the supervisor signals
-each one), and fanning out each would reload every replica N times.
-
-The messages are told apart from beats by their fields: a ``ReloadCall`` has
-no ``id``, so membership ignores it, and a beat has no ``call``.
+SIGHUP is not fanned out: every process gets its own (the supervisor, or
+``docker compose kill -s HUP``, signals each one), and fanning out each would
+reload every replica N times.
 """
 
 from __future__ import annotations
@@ -33,15 +36,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import msgspec
+import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from services.checker.core.reload_replies import combine
-from services.checker.sharding import replicas_subject
+from shared.bus.core.reload_replies import combine
 from shared.events import ReloadReply, ReloadTrigger
 
-log = logging.getLogger("lifeline.checker.reload")
+log = logging.getLogger("lifeline.bus.reload")
 
 FANOUT_TIMEOUT = 8.0
 """How long the receiving replica waits for the others (the CLI waits 10 s by default)."""
@@ -70,19 +73,18 @@ class ReloadFanout:
     def __init__(
         self,
         nc: Client,
-        node: str,
+        subject: str,
         replica_id: str,
         reload: Reload,
         peers: Callable[[], frozenset[str]],
         *,
         timeout: float = FANOUT_TIMEOUT,
     ) -> None:
-        self.nc, self.node, self.id = nc, node, replica_id
+        self.nc, self.subject, self.id = nc, subject, replica_id
         self.reload = reload
         self.peers = peers
-        """The live replica set as membership sees it (this replica included)."""
+        """The live replica set (this replica included), e.g. ``Membership.members``."""
         self.timeout = timeout
-        self.subject = replicas_subject(node)
         self._sub: Subscription | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._calls = msgspec.json.Decoder(ReloadCall)
@@ -117,15 +119,12 @@ class ReloadFanout:
             replies[answer.replica] = answer.reply
             arrived.set()
 
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox, cb=on_reply)
+        sub = await self.nc.subscribe(inbox := self.nc.new_inbox(), cb=on_reply)
         try:
-            call = ReloadCall(call=uuid.uuid4().hex, origin=self.id)
-            await self.nc.publish(self.subject, self._encoder.encode(call), reply=inbox)
-            log.info("bus reload: asking %d other replica(s) too", len(others))
             deadline = time.monotonic() + self.timeout
+            asked = await self._call(inbox, len(others))
             own = await self.reload(ReloadTrigger.REQUEST)
-            while not others <= replies.keys() and (left := deadline - time.monotonic()) > 0:
+            while asked and not others <= replies.keys() and (left := deadline - time.monotonic()) > 0:
                 arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(arrived.wait(), left)
@@ -136,12 +135,23 @@ class ReloadFanout:
         silent = others - replies.keys()
         if silent:
             log.warning("bus reload: no answer from replica(s) %s", ", ".join(sorted(silent)))
-        return combine(self.id, replies, silent)
+        return combine(self.id, replies, silent, self.timeout)
+
+    async def _call(self, inbox: str, others: int) -> bool:
+        """Ask the others; if the call cannot go out, this replica still reloads, and the others are named."""
+        call = ReloadCall(call=uuid.uuid4().hex, origin=self.id)
+        try:
+            await self.nc.publish(self.subject, self._encoder.encode(call), reply=inbox)
+        except (nats.errors.Error, OSError) as exc:
+            log.warning("bus reload: other replicas not asked (%s)", exc)
+            return False
+        log.info("bus reload: asking %d other replica(s) too", others)
+        return True
 
     async def _on_message(self, msg: Msg) -> None:
         try:
             call = self._calls.decode(msg.data)
-        except msgspec.DecodeError:  # a membership beat
+        except msgspec.DecodeError:
             return
         if call.origin == self.id or not msg.reply:
             return
@@ -158,6 +168,8 @@ class ReloadFanout:
             log.exception("reload asked by replica %s failed", call.origin)
             reply = ReloadReply(ok=False, errors=[f"internal error: {type(exc).__name__}: {exc}"])
         answer = ReplicaReloaded(replica=self.id, reply=reply)
-        with contextlib.suppress(Exception):
+        try:
             await self.nc.publish(inbox, self._encoder.encode(answer))
             await self.nc.flush(timeout=2)
+        except Exception as exc:
+            log.warning("reload asked by replica %s: answer not sent (%s)", call.origin, exc)

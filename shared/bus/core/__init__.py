@@ -1,0 +1,1 @@
+"""The bus library's sans-IO parts: pure functions the asyncio shells in ``shared.bus`` call."""
