@@ -313,13 +313,14 @@ def _leaf_url(node: str, opts: NatsServerSettings) -> str:
     assert opts.leaf_url
     if opts.leaf_creds:
         return opts.leaf_url
+    user = opts.leaf_user or leaf_user(node)
     if not opts.leaf_password:
         raise ValueError(
             "nats_server.leaf_url needs credentials for the hub: leaf_password (LIFELINE_NATS_LEAF_PASSWORD, "
-            f"the hub's password for user {leaf_user(node)!r}) or leaf_creds"
+            f"the hub's password for user {user!r}) or leaf_creds"
         )
     password = check_password("nats_server.leaf_password (LIFELINE_NATS_LEAF_PASSWORD)", opts.leaf_password)
-    return with_credentials(opts.leaf_url, opts.leaf_user or leaf_user(node), password)
+    return with_credentials(opts.leaf_url, user, password)
 
 
 def _leaf_block(node: str, opts: NatsServerSettings) -> str:

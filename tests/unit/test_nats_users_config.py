@@ -235,8 +235,9 @@ def test_hub_refuses_a_missing_or_weak_password() -> None:
         (NatsServerSettings(**ROUTES | {"cluster_password": "short"}), "CLUSTER_PASSWORD.* too short"),
         (NatsServerSettings(**ROUTES | {"cluster_tls_cert": "c.pem"}), "cluster_tls_key"),
         (NatsServerSettings(leaf_url="nats-leaf://hub:7422"), "leaf_password"),
-        (NatsServerSettings(leaf_url="nats-leaf://hub:7422", leaf_user="leaf-lb1"), "leaf-lb1"),
-        (NatsServerSettings(leaf_url="nats-leaf://h:7422", leaf_password="change-me"), "LEAF_PASSWORD.* example"),
+        (NatsServerSettings(leaf_url="nats-leaf://hub:7422"), "password for user 'leaf-lb1'"),
+        (NatsServerSettings(leaf_url="nats-leaf://hub:7422", leaf_user="mine"), "password for user 'mine'"),
+        (NatsServerSettings(leaf_url="nats-leaf://h:7422", leaf_password="change-me"), "PASSWORD.* example"),
         (NatsServerSettings(leaf_url="nats-leaf://h:7422", leaf_password=SECRET, leaf_cert="c"), "leaf_key"),
     ],
 )
