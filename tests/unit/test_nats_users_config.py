@@ -318,7 +318,9 @@ def test_command_line_refuses_bad_env_passwords_and_open_routes(
     assert "cluster_user and cluster_password" in capsys.readouterr().err and not out.exists()
     monkeypatch.setenv("LIFELINE_NATS_PASSWORD_FLEET_ADMIN", "change-me-fleet")
     assert main(["--hub", "--nodes", "lb1", "-o", str(out)]) == 1
-    assert "LIFELINE_NATS_PASSWORD_FLEET_ADMIN is the example" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "LIFELINE_NATS_PASSWORD_FLEET_ADMIN is the example" in err
+    assert "warning: the hub listens on 0.0.0.0 without TLS" in err  # every interface, passwords in clear
 
 
 def test_output_is_never_written_through_a_planted_symlink(tmp_path: Path) -> None:
