@@ -61,7 +61,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.events import DEAD_LETTER_STREAM, EVENT_STREAM, PREFIX, STATE_BUCKET, Service, encode_token
 from shared.nats_passwords import PasswordError, check_env_password, check_password, generate_password
-from shared.secret_files import SecretFileError, write_secret
+from shared.secret_files import SecretFileError, check_secret, write_secret
 from shared.settings import NatsServerSettings, SettingsError, load_settings
 
 ACCOUNT = "LIFELINE"
@@ -500,6 +500,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = _parser()
     args = p.parse_args(argv)
     try:
+        if args.output:  # checked before anything is generated, so a refusal leaves nothing behind
+            _check_output(Path(args.output))
         if args.hub:
             from shared import nats_hub  # builds on this module's config pieces (a cycle at import time)
 
@@ -516,6 +518,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nats_users: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_output(path: Path) -> None:
+    """``-o``: a new file or a safe secret of ours; never a device, a link or someone else's file."""
+    if path.exists() and not path.is_symlink() and not path.is_file():
+        raise ValueError(
+            f"-o {path}: not a regular file (to discard the config, leave out -o: it goes to stdout)"
+        )
+    check_secret(path)
 
 
 def _node(args: argparse.Namespace) -> str:

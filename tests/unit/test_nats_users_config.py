@@ -8,6 +8,8 @@ certificates and exits, so these run fast and without ports.
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -331,3 +333,8 @@ def test_output_is_never_written_through_a_planted_symlink(tmp_path: Path) -> No
     args = ["--node", "lb1", "--new-passwords", str(tmp_path / "pw.env"), "-o", str(out)]
     assert main(args) == 1
     assert target.read_text() == "untouched" and out.is_symlink()
+    assert not (tmp_path / "pw.env").exists()  # refused before anything was generated
+    fifo = tmp_path / "fifo"  # what -o /dev/null is: a device would be replaced by a rename
+    os.mkfifo(fifo)
+    assert main([*args[:-1], str(fifo)]) == 1
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
