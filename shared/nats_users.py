@@ -28,18 +28,28 @@ One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
   The notifier's lease bucket is read and written key by key, with no
   consumer: nothing lists or watches it.
 
+``admin`` is the operator of *this node* (:func:`admin_permissions`): its own
+node's subjects, its own server's JetStream and discovery, never another
+node's subjects, so in a fleet one node's operator cannot steer another node
+(the fleet's operator is the hub's ``fleet-admin``, ``shared.nats_hub``).
+
 ``python -m shared.nats_users --node NAME`` prints a config; ``render_config``
 is the function ``lifeline up`` uses to start its embedded server the same way.
 The checked-in ``deploy/nats-server.conf`` is ``render_config`` for node
-``lb1`` with passwords read from the environment (``--env-passwords``).
+``lb1`` with passwords read from the environment (``--env-passwords``, whose
+values are checked first: ``shared.nats_passwords``).
 
 The optional parts come from ``[nats_server]`` of lifeline.toml or its
 ``LIFELINE_NATS_*`` variables (``shared.settings.NatsServerSettings``): TLS
 for clients, a leaf-node remote to a hub (with a JetStream domain per node),
-cluster routes.  ``--hub`` renders the hub those leaf nodes connect to.
+cluster routes.  Remotes and routes never go without credentials: a config
+asking for them without a user and password is refused (a route without
+authentication lets any server that reaches the port join the bus and command
+the node), and TLS for both is generated from the same settings.
+``--hub`` renders the hub those leaf nodes connect to (``shared.nats_hub``).
 Secrets a URL must carry (the leaf and route passwords) are written into the
 config as values, so generate it at start into a private file (compose and
-the systemd unit do).
+the systemd unit do; ``shared.secret_files`` writes it).
 """
 
 from __future__ import annotations
@@ -47,7 +57,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +64,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.events import DEAD_LETTER_STREAM, EVENT_STREAM, PREFIX, STATE_BUCKET, Service, encode_token
+from shared.nats_passwords import PasswordError, check_env_password, check_password, generate_password
+from shared.secret_files import SecretFileError, check_secret, write_secret
 from shared.settings import NatsServerSettings, SettingsError, load_settings
 
 ACCOUNT = "LIFELINE"
@@ -64,8 +75,8 @@ ADMIN = "admin"
 SERVICE_USERS: tuple[str, ...] = tuple(s.value for s in Service)
 """User names: the service names (``vrrp``, ``checker``, ``lvs``, ``notifier``)."""
 
-LEAF_USER = "leaf"
-"""The hub's user for the nodes' leaf connections (``--hub``; bound to ``ACCOUNT`` there)."""
+LEAF_USER_PREFIX = "leaf-"
+"""The hub's user for a node's leaf connection is ``leaf-<node>`` (:func:`leaf_user`)."""
 
 LEASE_BUCKET = "lifeline_notifier_leases"
 """The notifier's lease bucket (services/notifier/delivery/lease.py)."""
@@ -178,9 +189,61 @@ def service_permissions(
     return Permissions(tuple(publish), tuple(subscribe))
 
 
+def admin_permissions(node: str, domain: str | None = None) -> Permissions:
+    """The node's operator: everything of its own node, nothing of another's.
+
+    Publish: the node's subjects (control requests, test events), its own
+    server's JetStream API (``$JS.API.>``, and ``$JS.<domain>.API.>`` naming the
+    same server), flow control and acks of its consumers, ``$SRV.>`` discovery,
+    and writes of the node's own keys in the state bucket.  Never
+    ``lifeline.<other node>.>`` or another domain's API: in a fleet those would
+    cross the leaf connection to another node (the hub refuses them as well).
+    Subscribe: ``lifeline.>`` (only this node's subjects ever reach its server:
+    the hub lets nothing of other nodes down a leaf connection) and inboxes.
+    """
+    n = encode_token(node)
+    publish = [
+        f"{PREFIX}.{n}.>",
+        f"{_JS}.>",
+        "$JS.FC.>",
+        "$JS.ACK.>",
+        "$SRV.>",
+        f"$KV.{STATE_BUCKET}.{n}.>",
+    ]
+    if domain:
+        publish.append(f"$JS.{domain}.API.>")
+    return Permissions(tuple(publish), (f"{PREFIX}.>", "_INBOX.>"), allow_responses=False)
+
+
+def leaf_user(node: str) -> str:
+    """The hub's user for ``node``'s leaf connection; the node's config and the hub's agree on it."""
+    return LEAF_USER_PREFIX + encode_token(node)
+
+
 def generate_passwords(users: Sequence[str] = (*SERVICE_USERS, ADMIN)) -> dict[str, str]:
-    """A fresh random password per user (URL-safe, so it also fits in a ``nats://user:pw@`` URL)."""
-    return {user: secrets.token_urlsafe(24) for user in users}
+    """A fresh random password per user (``shared.nats_passwords``: safe in the environment and URLs)."""
+    return {user: generate_password() for user in users}
+
+
+def password_var(user: str) -> str:
+    """``LIFELINE_NATS_PASSWORD_<USER>``: where a user's password lives in the environment and users.env."""
+    return PASSWORD_ENV.format(user=user.upper().replace("-", "_"))
+
+
+def check_passwords(passwords: Mapping[str, str]) -> None:
+    """Every node user has a usable password (written quoted, so any character is fine)."""
+    missing = sorted({*SERVICE_USERS, ADMIN} - set(passwords))
+    if missing:
+        raise PasswordError(f"no password for: {', '.join(missing)}")
+    for user in (*SERVICE_USERS, ADMIN):
+        check_password(password_var(user), passwords[user])
+
+
+def check_env_passwords(env: Mapping[str, str]) -> None:
+    """``--env-passwords``: each referenced variable is set to a value nats-server reads unchanged."""
+    for user in (ADMIN, *SERVICE_USERS):
+        var = password_var(user)
+        check_env_password(var, env.get(var))
 
 
 def _q(value: str) -> str:
@@ -194,7 +257,7 @@ def _list(values: Sequence[str], indent: str) -> str:
 
 def _password(user: str, passwords: Mapping[str, str] | None) -> str:
     if passwords is None:  # a reference nats-server resolves from its environment
-        return "$" + PASSWORD_ENV.format(user=user.upper())
+        return "$" + password_var(user)
     return _q(passwords[user])
 
 
@@ -229,51 +292,113 @@ def with_credentials(url: str, user: str | None, password: str | None) -> str:
     return urlunsplit(parts._replace(netloc=f"{auth}@{host}"))
 
 
+def tls_lines(cert: str | None, key: str | None, ca: str | None = None, verify: bool = False) -> list[str]:
+    """The inside of a ``tls {}`` block: files nats-server loads when it reads the config."""
+    lines = []
+    if cert:
+        lines += [f"cert_file: {_q(cert)}", f"key_file: {_q(key or '')}"]
+    if ca:
+        lines.append(f"ca_file: {_q(ca)}")
+    if verify:
+        lines.append("verify: true")
+    return lines
+
+
 def _tls_block(opts: NatsServerSettings) -> str:
     if not opts.tls_cert:
         return ""
     if not opts.tls_key:
         raise ValueError("nats_server.tls_cert needs nats_server.tls_key")
-    lines = [f"  cert_file: {_q(opts.tls_cert)}", f"  key_file: {_q(opts.tls_key)}"]
-    if opts.tls_ca:
-        lines.append(f"  ca_file: {_q(opts.tls_ca)}")
-    if opts.tls_verify:
-        if not opts.tls_ca:
-            raise ValueError("nats_server.tls_verify needs nats_server.tls_ca")
-        lines.append("  verify: true")
-    return (
-        "# TLS for clients: services use tls:// URLs (and nats_tls_ca)\ntls {\n" + "\n".join(lines) + "\n}\n"
-    )
+    if opts.tls_verify and not opts.tls_ca:
+        raise ValueError("nats_server.tls_verify needs nats_server.tls_ca")
+    lines = tls_lines(opts.tls_cert, opts.tls_key, opts.tls_ca, opts.tls_verify)
+    body = "".join(f"  {line}\n" for line in lines)
+    return f"# TLS for clients: services use tls:// URLs (and nats_tls_ca)\ntls {{\n{body}}}\n"
 
 
-def _leaf_block(opts: NatsServerSettings) -> str:
-    """One remote, bound to ``ACCOUNT``: the node's events and control subjects reach the hub and back."""
+def _leaf_url(node: str, opts: NatsServerSettings) -> str:
+    """The hub's URL with this node's leaf credentials; refused without any (the hub would be open)."""
+    assert opts.leaf_url
+    if opts.leaf_creds:
+        return opts.leaf_url
+    user = opts.leaf_user or leaf_user(node)
+    if not opts.leaf_password:
+        raise ValueError(
+            "nats_server.leaf_url needs credentials for the hub: leaf_password (LIFELINE_NATS_LEAF_PASSWORD, "
+            f"the hub's password for user {user!r}) or leaf_creds"
+        )
+    password = check_password("nats_server.leaf_password (LIFELINE_NATS_LEAF_PASSWORD)", opts.leaf_password)
+    return with_credentials(opts.leaf_url, user, password)
+
+
+def _leaf_block(node: str, opts: NatsServerSettings) -> str:
+    """One remote, bound to ``ACCOUNT``: the node's events go up, the hub's control requests come down.
+
+    What may cross is the hub's decision (its ``leaf-<node>`` user's
+    permissions, ``shared.nats_hub``), which nats-server also enforces here
+    on the node as soon as the hub sends it; TLS from ``leaf_ca`` (the hub's
+    CA) and ``leaf_cert``/``leaf_key`` (this node's certificate, for a hub that verifies).
+    """
     if not opts.leaf_url:
         return ""
-    url = with_credentials(opts.leaf_url, opts.leaf_user, opts.leaf_password)
-    lines = [f"      urls: [{_q(url)}]", f"      account: {_q(ACCOUNT)}"]
+    if opts.leaf_cert and not opts.leaf_key:
+        raise ValueError("nats_server.leaf_cert needs nats_server.leaf_key")
+    lines = [f"      urls: [{_q(_leaf_url(node, opts))}]", f"      account: {_q(ACCOUNT)}"]
     if opts.leaf_creds:
         lines.append(f"      credentials: {_q(opts.leaf_creds)}")
-    if opts.leaf_ca:
-        lines.append(f"      tls: {{ ca_file: {_q(opts.leaf_ca)} }}")
+    tls = tls_lines(opts.leaf_cert, opts.leaf_key, opts.leaf_ca)
+    if tls:
+        lines.append(f"      tls: {{ {', '.join(tls)} }}")
     remote = "\n".join(lines)
     return f"# leaf node of the hub (fleet)\nleafnodes {{\n  remotes: [\n    {{\n{remote}\n    }}\n  ]\n}}\n"
 
 
+def _cluster_auth(opts: NatsServerSettings) -> tuple[str, str]:
+    """Route user and password: required, since a route is a full peer of this server."""
+    if not (opts.cluster_user and opts.cluster_password):
+        raise ValueError(
+            "cluster routes need nats_server.cluster_user and cluster_password "
+            "(LIFELINE_NATS_CLUSTER_USER, LIFELINE_NATS_CLUSTER_PASSWORD; the same on every node): "
+            "without them any server that reaches the route port joins the bus and can command this node"
+        )
+    name = "nats_server.cluster_password (LIFELINE_NATS_CLUSTER_PASSWORD)"
+    return opts.cluster_user, check_password(name, opts.cluster_password)
+
+
+def _cluster_tls(opts: NatsServerSettings) -> list[str]:
+    """Mutual TLS between routes: each end presents its certificate and verifies the other's."""
+    files = (opts.cluster_tls_cert, opts.cluster_tls_key, opts.cluster_tls_ca)
+    if not any(files):
+        return []
+    if not all(files):
+        raise ValueError(
+            "route TLS needs nats_server.cluster_tls_cert, cluster_tls_key and cluster_tls_ca together "
+            "(both ends of a route present and verify a certificate)"
+        )
+    return tls_lines(*files, verify=True)
+
+
 def _cluster_block(opts: NatsServerSettings) -> str:
-    if not opts.cluster_name:
-        if opts.cluster_routes:
-            raise ValueError("nats_server.cluster_routes needs nats_server.cluster_name")
+    if not (opts.cluster_name or opts.cluster_routes):
         return ""
-    routes = [with_credentials(r, opts.cluster_user, opts.cluster_password) for r in opts.cluster_routes]
+    if not opts.cluster_name:
+        raise ValueError("nats_server.cluster_routes needs nats_server.cluster_name")
+    if not opts.cluster_listen:
+        raise ValueError(
+            "nats_server.cluster_name needs nats_server.cluster_listen (LIFELINE_NATS_CLUSTER_LISTEN): "
+            "the address the other nodes reach this server's routes on, e.g. 10.0.0.1:6222"
+        )
+    user, password = _cluster_auth(opts)
+    routes = [with_credentials(r, user, password) for r in opts.cluster_routes]
     lines = [
         f"  name: {_q(opts.cluster_name)}",
         f"  listen: {_q(opts.cluster_listen)}",
         f"  routes: {_list(routes, '  ')}",
+        f"  authorization {{ user: {_q(user)}, password: {_q(password)} }}",
     ]
-    if opts.cluster_user:
-        auth = f"user: {_q(opts.cluster_user)}, password: {_q(opts.cluster_password or '')}"
-        lines.append(f"  authorization {{ {auth} }}")
+    tls = _cluster_tls(opts)
+    if tls:
+        lines.append(f"  tls {{ {', '.join(tls)} }}")
     return "# cluster routes between the nodes' servers\ncluster {\n" + "\n".join(lines) + "\n}\n"
 
 
@@ -284,7 +409,7 @@ def jetstream_domain(node: str, opts: NatsServerSettings) -> str | None:
     return encode_token(node) if opts.leaf_url else None
 
 
-def _jetstream_block(store_dir: str, domain: str | None) -> str:
+def jetstream_block(store_dir: str, domain: str | None) -> str:
     dom = f"  domain: {_q(domain)}\n" if domain else ""
     return f"jetstream {{\n  store_dir: {_q(store_dir)}\n{dom}}}\n"
 
@@ -302,17 +427,18 @@ def render_config(
 ) -> str:
     """The nats-server config of ``node``: JetStream, one account, the users, and ``server``'s options.
 
-    ``passwords`` maps user → password (every service user and ``admin``); None
-    writes ``$LIFELINE_NATS_PASSWORD_<USER>`` references that nats-server reads
-    from its environment (what compose does).  ``server``: TLS, leaf remote,
-    cluster (``[nats_server]``); none by default.
+    ``passwords`` maps user → password (every service user and ``admin``;
+    refused when empty, an example or too short); None writes
+    ``$LIFELINE_NATS_PASSWORD_<USER>`` references that nats-server reads from
+    its environment (what compose does; :func:`check_env_passwords` checks
+    those values).  ``server``: TLS, leaf remote, cluster (``[nats_server]``);
+    none by default; a remote or routes without credentials are refused.
     """
     opts = server or NatsServerSettings()
     if passwords is not None:
-        missing = sorted({*SERVICE_USERS, ADMIN} - set(passwords))
-        if missing:
-            raise ValueError(f"no password for: {', '.join(missing)}")
-    blocks = [_user_block(ADMIN, _password(ADMIN, passwords), None)]
+        check_passwords(passwords)
+    domain = jetstream_domain(node, opts)
+    blocks = [_user_block(ADMIN, _password(ADMIN, passwords), admin_permissions(node, domain))]
     for user in SERVICE_USERS:
         perms = service_permissions(node, user, republish=republish)
         blocks.append(_user_block(user, _password(user, passwords), perms))
@@ -325,52 +451,15 @@ def render_config(
         f"listen: {_q(f'{host}:{port}')}\n"
         f"{monitor}"
         "max_payload: 1MB\n"
-        f"{_jetstream_block(store_dir, jetstream_domain(node, opts))}"
+        f"{jetstream_block(store_dir, domain)}"
         "accounts {\n"
         f"  {ACCOUNT}: {{\n"
         "    jetstream: enabled\n"
         f"    users: [\n{users}\n    ]\n"
         "  }\n"
         "}\n"
-        f"{_tls_block(opts)}{_leaf_block(opts)}{_cluster_block(opts)}"
+        f"{_tls_block(opts)}{_leaf_block(node, opts)}{_cluster_block(opts)}"
         f"{OPTIONAL_HINT}"
-    )
-
-
-def render_hub_config(
-    leaf_password: str,
-    admin_password: str,
-    *,
-    host: str = "0.0.0.0",
-    port: int = 4222,
-    leaf_port: int = 7422,
-    store_dir: str = "/var/lib/lifeline/hub",
-    domain: str = "hub",
-    leaf_user: str = LEAF_USER,
-) -> str:
-    """The hub of a leaf-node fleet: nodes log in as ``leaf_user`` into ``ACCOUNT``; ``admin`` for people.
-
-    Why an account of the same name: a node's remote binds its ``LIFELINE``
-    account to whatever account the hub's leaf user lives in, and external
-    subscribers on the hub must be in that account to see the events.
-    """
-    return (
-        "# nats-server config of a lifeline fleet hub: generated by `python -m shared.nats_users --hub`.\n"
-        f"server_name: {_q('lifeline-' + domain)}\n"
-        f"listen: {_q(f'{host}:{port}')}\n"
-        f"{_jetstream_block(store_dir, domain)}"
-        "accounts {\n"
-        f"  {ACCOUNT}: {{\n"
-        "    jetstream: enabled\n"
-        f"    users: [\n{_user_block(ADMIN, _q(admin_password), None)}\n    ]\n"
-        "  }\n"
-        "}\n"
-        "leafnodes {\n"
-        f"  listen: {_q(f'{host}:{leaf_port}')}\n"
-        "  authorization {\n"
-        f"    users: [ {{ user: {_q(leaf_user)}, password: {_q(leaf_password)}, account: {_q(ACCOUNT)} }} ]\n"
-        "  }\n"
-        "}\n"
     )
 
 
@@ -386,83 +475,75 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1; hub 0.0.0.0)")
     p.add_argument("--port", type=int, default=4222)
     p.add_argument("--leaf-port", type=int, default=7422, help="hub: leaf-node port (default 7422)")
+    p.add_argument(
+        "--nodes",
+        action="append",
+        help="hub: the fleet's nodes, NODE or NODE=DOMAIN (repeat or comma-separated); one leaf user each",
+    )
+    p.add_argument("--tls-cert", help="hub: certificate for clients and leaf connections")
+    p.add_argument("--tls-key", help="hub: its key")
+    p.add_argument("--tls-ca", help="hub: CA of the nodes' and clients' certificates (with --tls-verify)")
+    p.add_argument("--tls-verify", action="store_true", help="hub: every connection presents a certificate")
     p.add_argument("--http-port", type=int, default=None, help="monitoring port (default: off)")
     p.add_argument("--store-dir", default=None, help="JetStream store (default /var/lib/lifeline/nats)")
     p.add_argument("--settings", default=None, help="lifeline.toml with [nats_server] (default: as services)")
     p.add_argument("--republish", action="append", help="subject the notifier may republish to (repeat)")
     how = p.add_mutually_exclusive_group()
     how.add_argument(
-        "--env-passwords", action="store_true", help="refer to $LIFELINE_NATS_PASSWORD_<USER> (default)"
+        "--env-passwords",
+        action="store_true",
+        help="refer to $LIFELINE_NATS_PASSWORD_<USER> (default; their values are checked now)",
     )
     how.add_argument(
         "--new-passwords",
         metavar="ENV_FILE",
-        help="generate passwords, write them as LIFELINE_NATS_PASSWORD_<USER>=... lines to ENV_FILE",
+        help="generate passwords, write them as LIFELINE_NATS_PASSWORD_<USER>=... lines to ENV_FILE "
+        "(hub: adds the missing ones to ENV_FILE, keeps the others)",
     )
-    p.add_argument("-o", "--output", help="write the config here (default: stdout)")
+    p.add_argument("-o", "--output", help="write the config here, mode 0600 (default: stdout)")
     return p
-
-
-def _hub(args: argparse.Namespace) -> str:
-    """The hub: passwords generated (``--new-passwords``) or read from the environment."""
-    if args.new_passwords:
-        pw = generate_passwords((ADMIN, LEAF_USER))
-        lines = (
-            f"{PASSWORD_ENV.format(user='ADMIN')}={pw[ADMIN]}\nLIFELINE_NATS_LEAF_PASSWORD={pw[LEAF_USER]}\n"
-        )
-        _write_private(Path(args.new_passwords), lines)
-        admin, leaf = pw[ADMIN], pw[LEAF_USER]
-    else:
-        admin = os.environ.get(PASSWORD_ENV.format(user="ADMIN"), "")
-        leaf = os.environ.get("LIFELINE_NATS_LEAF_PASSWORD", "")
-        if not (admin and leaf):
-            raise SettingsError("--hub needs LIFELINE_NATS_PASSWORD_ADMIN and LIFELINE_NATS_LEAF_PASSWORD")
-    return render_hub_config(
-        leaf,
-        admin,
-        host=args.host or "0.0.0.0",
-        port=args.port,
-        leaf_port=args.leaf_port,
-        store_dir=args.store_dir or "/var/lib/lifeline/hub",
-    )
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Secrets: created 0600 (never world-readable, not even for a moment)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = _parser()
     args = p.parse_args(argv)
     try:
+        if args.output:  # checked before anything is generated, so a refusal leaves nothing behind
+            _check_output(Path(args.output))
         if args.hub:
-            text = _hub(args)
+            from shared import nats_hub  # builds on this module's config pieces (a cycle at import time)
+
+            text = nats_hub.from_args(args)
         else:
             if not args.node:
                 p.error("--node is required (or --hub)")
             text = _node(args)
-    except (SettingsError, ValueError) as exc:
+        if args.output:
+            write_secret(Path(args.output), text)
+        else:
+            sys.stdout.write(text)
+    except (SettingsError, ValueError, SecretFileError) as exc:
         print(f"nats_users: {exc}", file=sys.stderr)
         return 1
-    if args.output:
-        _write_private(Path(args.output), text)
-    else:
-        sys.stdout.write(text)
     return 0
+
+
+def _check_output(path: Path) -> None:
+    """``-o``: a new file or a safe secret of ours; never a device, a link or someone else's file."""
+    if path.exists() and not path.is_symlink() and not path.is_file():
+        raise ValueError(
+            f"-o {path}: not a regular file (to discard the config, leave out -o: it goes to stdout)"
+        )
+    check_secret(path)
 
 
 def _node(args: argparse.Namespace) -> str:
     """A node: the optional parts from ``[nats_server]`` / ``LIFELINE_NATS_*``."""
     settings = load_settings(Path(args.settings) if args.settings else None)
-    passwords: dict[str, str] | None = None
-    if args.new_passwords:
-        passwords = generate_passwords()
-        lines = [f"{PASSWORD_ENV.format(user=u.upper())}={pw}\n" for u, pw in passwords.items()]
-        _write_private(Path(args.new_passwords), "".join(lines))
-    return render_config(
+    passwords = generate_passwords() if args.new_passwords else None
+    if passwords is None:
+        check_env_passwords(os.environ)
+    text = render_config(
         args.node,
         passwords,
         host=args.host or "127.0.0.1",
@@ -472,6 +553,10 @@ def _node(args: argparse.Namespace) -> str:
         republish=tuple(args.republish or DEFAULT_REPUBLISH),
         server=settings.nats_server,
     )
+    if passwords is not None:  # only once the config is known to render: no orphan passwords
+        lines = [f"{password_var(u)}={pw}\n" for u, pw in passwords.items()]
+        write_secret(Path(args.new_passwords), "".join(lines))
+    return text
 
 
 if __name__ == "__main__":

@@ -55,15 +55,20 @@ class NatsServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     tls_ca: str | None = None  # CA of client certificates (with tls_verify)
     tls_verify: bool = False  # clients must present a certificate signed by tls_ca
     leaf_url: str | None = None  # the hub: nats-leaf://hub:7422 (tls://... for TLS)
-    leaf_user: str | None = None  # the hub's leaf-node user (its password goes into the URL)
-    leaf_password: Annotated[str | None, SECRET] = None
+    leaf_user: str | None = None  # the hub's user for this node; default leaf-<node> (as --hub names it)
+    leaf_password: Annotated[str | None, SECRET] = None  # required with leaf_url (or leaf_creds)
     leaf_creds: str | None = None  # or a .creds file (JWT hubs)
     leaf_ca: str | None = None  # CA of the hub's certificate
+    leaf_cert: str | None = None  # this node's certificate, for a hub that verifies (--tls-verify)
+    leaf_key: str | None = None
     cluster_name: str | None = None  # cluster routes: same name on every node
-    cluster_listen: str = "0.0.0.0:6222"
+    cluster_listen: str | None = None  # required with routes: the address the peers reach, 10.0.0.1:6222
     cluster_routes: list[str] = msgspec.field(default_factory=list)  # nats-route://host:6222, every node
-    cluster_user: str | None = None  # route authentication (same on every node)
+    cluster_user: str | None = None  # route authentication, required (the same on every node)
     cluster_password: Annotated[str | None, SECRET] = None
+    cluster_tls_cert: str | None = None  # route TLS (recommended): this server's certificate ...
+    cluster_tls_key: str | None = None
+    cluster_tls_ca: str | None = None  # ... and the CA every peer's certificate must be signed by
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -107,11 +112,16 @@ SERVER_ENV_OVERRIDES = {
     "LIFELINE_NATS_LEAF_PASSWORD": "leaf_password",
     "LIFELINE_NATS_LEAF_CREDS": "leaf_creds",
     "LIFELINE_NATS_LEAF_CA": "leaf_ca",
+    "LIFELINE_NATS_LEAF_CERT": "leaf_cert",
+    "LIFELINE_NATS_LEAF_KEY": "leaf_key",
     "LIFELINE_NATS_CLUSTER_NAME": "cluster_name",
     "LIFELINE_NATS_CLUSTER_LISTEN": "cluster_listen",
     "LIFELINE_NATS_CLUSTER_ROUTES": "cluster_routes",
     "LIFELINE_NATS_CLUSTER_USER": "cluster_user",
     "LIFELINE_NATS_CLUSTER_PASSWORD": "cluster_password",
+    "LIFELINE_NATS_CLUSTER_TLS_CERT": "cluster_tls_cert",
+    "LIFELINE_NATS_CLUSTER_TLS_KEY": "cluster_tls_key",
+    "LIFELINE_NATS_CLUSTER_TLS_CA": "cluster_tls_ca",
 }
 """``[nats_server]`` from the environment (compose passes these to the nats container)."""
 

@@ -12,12 +12,21 @@ a leaf remote or TLS), each service logs in as its own user (credentials in its
 environment, never on a command line), and the passwords persist in the store
 directory (``users.env``, 0600) next to ``admin.toml``, the settings file the
 operator commands use (``LIFELINE_SETTINGS=<store>/admin.toml lifeline status``).
+
+The store directory holds every password of the node, so it is handled as a
+secret (``shared.secret_files``): created 0700, refused when it is another
+user's or group/world-writable; ``users.env``, ``admin.toml`` and
+``nats-server.conf`` are refused when they are symlinks or were readable by
+others (their passwords may have leaked: the message says how to go on), and
+written 0600 through a fresh temporary file renamed into place.  Passwords
+that are empty or example placeholders are refused (``shared.nats_passwords``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -34,8 +43,23 @@ from shared.cli.restart_policy import RestartPolicy
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
-from shared.nats_users import ADMIN, PASSWORD_ENV, SERVICE_USERS, generate_passwords, render_config
+from shared.nats_passwords import check_password
+from shared.nats_users import (
+    ADMIN,
+    SERVICE_USERS,
+    generate_passwords,
+    password_var,
+    render_config,
+)
 from shared.runner.signals import blocked_for_child as held_signals
+from shared.secret_files import (
+    check_secret,
+    ensure_private_dir,
+    format_env,
+    parse_env,
+    read_secret,
+    write_secret,
+)
 from shared.settings import Settings, SettingsError, load_settings
 
 SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier", "services.lvs")
@@ -70,51 +94,45 @@ def wait_accepting(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
     return False
 
 
-def store_dir(explicit: str | None) -> str:
-    """/var/lib/lifeline/nats when we may write there (root), else a temporary directory."""
+def store_dir(explicit: str | None) -> Path:
+    """The store: ``explicit``, else /var/lib/lifeline/nats when we may create it (root), else a temp dir.
+
+    Always a private directory (``shared.secret_files.ensure_private_dir``): it holds the passwords.
+    """
     if explicit:
-        Path(explicit).mkdir(mode=0o700, parents=True, exist_ok=True)
-        return explicit
-    base = Path("/var/lib/lifeline")
+        return ensure_private_dir(Path(explicit))
     try:
-        (base / "nats").mkdir(parents=True, exist_ok=True)
-        return str(base / "nats")
-    except OSError:
-        return tempfile.mkdtemp(prefix="lifeline-nats-")
+        return ensure_private_dir(Path("/var/lib/lifeline/nats"))
+    except PermissionError:
+        return Path(tempfile.mkdtemp(prefix="lifeline-nats-"))  # 0700, ours
 
 
 USERS_FILE = "users.env"
 CONF_FILE = "nats-server.conf"
 ADMIN_SETTINGS = "admin.toml"
-
-
-def write_private(path: Path, text: str) -> None:
-    """0600 from the first byte: these files hold passwords."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+SECRETS = (USERS_FILE, CONF_FILE, ADMIN_SETTINGS)
+"""Every file of the store that holds a password; each is checked before any is written."""
 
 
 def node_passwords(store: Path, settings: Settings) -> dict[str, str]:
     """The users' passwords: kept in ``store/users.env`` so they survive a restart of ``lifeline up``.
 
     ``admin`` takes the password of lifeline.toml when its ``nats_user`` is
-    ``admin``, so the operator's own settings file keeps working.
+    ``admin``, so the operator's own settings file keeps working.  A saved or
+    configured password that is an example placeholder or too short is refused
+    (an empty line of users.env gets a new password).
     """
     path = store / USERS_FILE
-    saved: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            var, _, value = line.partition("=")
-            saved[var.strip()] = value.strip()
+    saved = parse_env(read_secret(path) or "")
     passwords = generate_passwords()
     for user in passwords:
-        passwords[user] = saved.get(PASSWORD_ENV.format(user=user.upper())) or passwords[user]
-    if settings.nats_user == ADMIN and settings.nats_password:
-        passwords[ADMIN] = settings.nats_password
-    write_private(
-        path, "".join(f"{PASSWORD_ENV.format(user=u.upper())}={pw}\n" for u, pw in passwords.items())
-    )
+        var = password_var(user)
+        if saved.get(var):
+            passwords[user] = check_password(f"{path}: {var}", saved[var])
+    if settings.nats_user == ADMIN and settings.nats_password is not None:
+        where = "nats_password of the settings (lifeline.toml or LIFELINE_NATS_PASSWORD) for user admin"
+        passwords[ADMIN] = check_password(where, settings.nats_password)
+    write_secret(path, format_env({password_var(u): pw for u, pw in passwords.items()}))
     return passwords
 
 
@@ -122,8 +140,8 @@ def admin_settings(node: str, port: int, password: str) -> str:
     """lifeline.toml for the operator commands against this embedded server."""
     return (
         "# written by `lifeline up`: LIFELINE_SETTINGS=<this file> lifeline status\n"
-        f'node = "{node}"\nnats_url = "nats://127.0.0.1:{port}"\n'
-        f'nats_user = "{ADMIN}"\nnats_password = "{password}"\n'
+        f'node = {json.dumps(node)}\nnats_url = "nats://127.0.0.1:{port}"\n'
+        f'nats_user = "{ADMIN}"\nnats_password = {json.dumps(password)}\n'
     )
 
 
@@ -199,24 +217,10 @@ class Supervisor:
             return False
         port = self.args.nats_port
         try:
-            store = Path(store_dir(self.args.store_dir))
-            self.passwords = node_passwords(store, self.settings)
-        except OSError as exc:
-            print(f"lifeline up: store directory: {exc}", file=sys.stderr)
+            store = self.write_config(port)
+        except (OSError, ValueError) as exc:  # unsafe store or secret file, bad password or [nats_server]
+            print(f"lifeline up: {exc}", file=sys.stderr)
             return False
-        try:
-            text = render_config(
-                self.args.node,
-                self.passwords,
-                port=port,
-                store_dir=str(store),
-                server=self.settings.nats_server,
-            )
-        except ValueError as exc:
-            print(f"lifeline up: [nats_server]: {exc}", file=sys.stderr)
-            return False
-        write_private(store / CONF_FILE, text)
-        write_private(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
         # own session (Child.start): nats-server outlives the services' goodbyes on a terminal's Ctrl-C
         self.nats = Child("nats-server", [binary, "-c", str(store / CONF_FILE)])
         self.nats.start(time.monotonic())
@@ -226,6 +230,19 @@ class Supervisor:
             return False
         print(f"lifeline up: operator commands: LIFELINE_SETTINGS={store / ADMIN_SETTINGS}", file=sys.stderr)
         return True
+
+    def write_config(self, port: int) -> Path:
+        """The store directory, its passwords, the server's config and admin.toml; returns the store."""
+        store = store_dir(self.args.store_dir)
+        for name in SECRETS:
+            check_secret(store / name)
+        self.passwords = node_passwords(store, self.settings)
+        text = render_config(
+            self.args.node, self.passwords, port=port, store_dir=str(store), server=self.settings.nats_server
+        )
+        write_secret(store / CONF_FILE, text)
+        write_secret(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
+        return store
 
     def start_services(self, config: Config) -> None:
         url = f"nats://127.0.0.1:{self.args.nats_port}"

@@ -6,7 +6,8 @@ the node's network).  The nodes run the seed's first example (host a MASTER
 priority 20, host b BACKUP 15).  The test shows: A takes the VIP; cutting A's
 link hands it to B; a crashed service container (SIGKILL of its process) is
 restarted by its restart policy with no VRRP transition in the event stream;
-``down -v`` leaves no container, volume or address behind.
+``down -v`` leaves no container, volume or address behind.  Passwords fail
+closed: compose refuses to run a node whose ``.env`` lacks one.
 
 Set-up (apt packages, podman-compose, the debootstrap base image) is
 ``deploy/test-setup.sh``; the base is cached in /var/cache/lifeline.
@@ -27,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from shared.lab.wait import wait_until
+from shared.nats_passwords import generate_password
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(480)]
 
@@ -62,7 +64,8 @@ def run(*argv: str, check: bool = True, timeout: float = 300, **kw: object) -> s
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
+def podman() -> None:
+    """podman, podman-compose and the base image (deploy/test-setup.sh; cached after the first run)."""
     if os.geteuid() != 0:
         pytest.skip("needs root (network namespaces, podman)")
     setup = subprocess.run(
@@ -74,6 +77,10 @@ def image() -> str:
     if setup.returncode != 0 and shutil.which("podman") is None:
         pytest.skip(f"podman cannot be installed here: {setup.stderr[-500:]}")
     assert setup.returncode == 0, setup.stderr
+
+
+@pytest.fixture(scope="module")
+def image(podman: None) -> str:
     started = time.monotonic()
     run(
         "podman",
@@ -104,7 +111,6 @@ class Node:
         self.workdir = workdir
         self.address = address
         shutil.copy(REPO / "docs" / "examples" / conf, workdir / "keepalived.conf")
-        self.password = uuid.uuid4().hex
         env = {
             "LIFELINE_NODE": name,
             "LIFELINE_IMAGE": IMAGE,
@@ -112,7 +118,7 @@ class Node:
             "LIFELINE_CONFIG_FILE": "keepalived.conf",
             "LIFELINE_SETTINGS_FILE": str(REPO / "deploy" / "lifeline.toml"),
             "LIFELINE_CHECKER_USER": "lifeline",
-            **{f"LIFELINE_NATS_PASSWORD_{u}": self.password for u in USERS},
+            **{f"LIFELINE_NATS_PASSWORD_{u}": generate_password() for u in USERS},
         }
         self.env_file = workdir / ".env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
@@ -278,3 +284,28 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
         vols = run("podman", "volume", "ls", "-q")
         assert node.project not in vols
     assert not b.has_vip()
+
+
+@pytest.mark.parametrize("missing", ["unset", "empty"])
+def test_compose_refuses_a_node_without_a_password(podman: None, tmp_path: Path, missing: str) -> None:
+    """``${VAR:?...}``: no container is created with an empty password (``config`` resolves every one)."""
+    env = {f"LIFELINE_NATS_PASSWORD_{u}": generate_password() for u in USERS}
+    env["LIFELINE_NATS_PASSWORD_CHECKER"] = ""
+    if missing == "unset":
+        del env["LIFELINE_NATS_PASSWORD_CHECKER"]
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    argv = [str(VENV_BIN / "podman-compose"), "-f", str(REPO / "compose.yaml"), "--env-file", str(env_file)]
+    clean = {k: v for k, v in ENV.items() if not k.startswith("LIFELINE_")}
+    done = subprocess.run(
+        [*argv, "config"], capture_output=True, text=True, env=clean, timeout=60, check=False
+    )
+    assert done.returncode != 0
+    assert "LIFELINE_NATS_PASSWORD_CHECKER" in done.stderr and "docs/deploy.md" in done.stderr, done.stderr
+    env["LIFELINE_NATS_PASSWORD_CHECKER"] = generate_password()  # the positive control: complete, it resolves
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    done = subprocess.run(
+        [*argv, "config"], capture_output=True, text=True, env=clean, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert env["LIFELINE_NATS_PASSWORD_CHECKER"] in done.stdout
