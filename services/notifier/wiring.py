@@ -301,6 +301,7 @@ def smtp_params(config: Config, settings: Settings) -> dict[str, Any] | None:
         "use_tls": tls.use_tls,
         "username": tls.username,
         "password": tls.password,
+        "allow_plaintext_auth": tls.allow_plaintext_auth,
         "no_email_faults": gd.no_email_faults,
         "alert_filter": alert_filter(config),
     }
