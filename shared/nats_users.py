@@ -51,6 +51,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.events import DEAD_LETTER_STREAM, EVENT_STREAM, PREFIX, STATE_BUCKET, Service, encode_token
+from shared.safe_files import write_atomic
 from shared.settings import NatsServerSettings, SettingsError, load_settings
 
 ACCOUNT = "LIFELINE"
@@ -420,10 +421,8 @@ def _hub(args: argparse.Namespace) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Secrets: created 0600 (never world-readable, not even for a moment)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    """Secrets: 0600 from the first byte, replaced whole, never through a symlink or an old 0644 file."""
+    write_atomic(path, text.encode(), mode=0o600, dir_mode=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
