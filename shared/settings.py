@@ -38,6 +38,12 @@ class SmtpSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     username: str | None = None
     password: Annotated[str | None, SECRET] = None
     cafile: str | None = None  # trust this CA (a private mail server) instead of the system's
+    allow_plaintext_auth: bool = False  # AUTH over a connection that is neither TLS nor STARTTLS
+
+    @property
+    def auth_in_clear(self) -> bool:
+        """Credentials set, but neither ``use_tls`` nor ``starttls``: AUTH would show the password."""
+        return self.username is not None and not (self.starttls or self.use_tls)
 
 
 class NatsServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -88,6 +94,28 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sinks: list[SinkSettings] = msgspec.field(default_factory=list)
 
 
+def settings_warnings(settings: Settings) -> list[str]:
+    """What a correct lifeline.toml may still do wrong, one sentence each (``lifeline config check``).
+
+    Warnings, not errors: the services start with such a file, so the check
+    must not refuse it either.
+    """
+    out: list[str] = []
+    smtp = settings.smtp
+    if smtp.auth_in_clear and smtp.allow_plaintext_auth:
+        out.append(
+            "[smtp] username without starttls or use_tls, and allow_plaintext_auth = true:"
+            " the SMTP password crosses the network in clear text"
+        )
+    elif smtp.auth_in_clear:
+        out.append(
+            "[smtp] username without starttls or use_tls: the notifier refuses to send AUTH in clear text,"
+            " so every mail is dead-lettered; set starttls = true or use_tls = true"
+            " (or allow_plaintext_auth = true to accept the risk)"
+        )
+    return out
+
+
 ENV_OVERRIDES = {
     "LIFELINE_NODE": "node",
     "LIFELINE_NATS_URL": "nats_url",
@@ -133,6 +161,14 @@ class SettingsError(Exception):
     """lifeline.toml is unreadable or wrong; the message names the file and what was expected."""
 
 
+def settings_path(path: Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """The lifeline.toml ``load_settings`` reads: ``path``, else $LIFELINE_SETTINGS, else the default."""
+    if path is not None:
+        return path
+    env = dict(os.environ) if env is None else env
+    return Path(env.get("LIFELINE_SETTINGS", str(DEFAULT_SETTINGS_PATH)))
+
+
 def load_settings(
     path: Path | None = None,
     env: dict[str, str] | None = None,
@@ -147,7 +183,7 @@ def load_settings(
     every credential in it.
     """
     env = dict(os.environ) if env is None else env
-    source = path if path is not None else Path(env.get("LIFELINE_SETTINGS", str(DEFAULT_SETTINGS_PATH)))
+    source = settings_path(path, env)
     if required and not source.exists():
         raise SettingsError(f"{source}: no such settings file")
     data: dict[str, Any] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from services.lvs.core.reconcile import Op, apply_to, diff
 from services.lvs.core.suspend import SuspendChange, Suspension
 from shared.config.model_lvs import LvsConfig
 from shared.events import PoolEvent
+from shared.safe_files import read_regular, write_atomic
 
 log = logging.getLogger("lifeline.lvs")
 
@@ -228,23 +230,23 @@ class Engine:
             log.error("IPVS refused %s: errno %d", op, err)
 
     def _load_owned(self) -> set[ServiceKey]:
-        if self.state_file is None or not self.state_file.exists():
+        """The services a previous run created; a symlink or a foreign file there is refused, not read."""
+        if self.state_file is None or not os.path.lexists(self.state_file):
             return set()
         try:
-            rows = json.loads(self.state_file.read_text())
+            rows = json.loads(read_regular(self.state_file))
             return {ServiceKey(*row) for row in rows}
-        except (OSError, ValueError, TypeError):
-            log.warning("ignoring unreadable state file %s", self.state_file)
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable state file %s: %s", self.state_file, exc)
             return set()
 
     def _save_owned(self) -> None:
+        """Atomically, 0600, never through a symlink, in a directory others cannot swap files in."""
         if self.state_file is None:
             return
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(sorted((list(k) for k in self.owned), key=str)))
-            tmp.replace(self.state_file)
+            data = json.dumps(sorted((list(k) for k in self.owned), key=str)).encode()
+            write_atomic(self.state_file, data, mode=0o600, dir_mode=0o755)
         except OSError as exc:
             log.warning("cannot write state file %s: %s", self.state_file, exc)
 

@@ -301,6 +301,7 @@ def smtp_params(config: Config, settings: Settings) -> dict[str, Any] | None:
         "use_tls": tls.use_tls,
         "username": tls.username,
         "password": tls.password,
+        "allow_plaintext_auth": tls.allow_plaintext_auth,
         "no_email_faults": gd.no_email_faults,
         "alert_filter": alert_filter(config),
     }
@@ -311,16 +312,25 @@ def smtp_params(config: Config, settings: Settings) -> dict[str, Any] | None:
 
 def fifo_sink(fifo: NotifyFifo, scope: FifoScope, name: str) -> FifoSink:
     """A FIFO sink, created now with keepalived's owner (``notify_fifo PATH [user [group]]``)."""
-    sink = FifoSink(fifo.path, scope=scope, name=name)
+    sink = FifoSink(fifo.path, scope=scope, name=name, owner=fifo_owner(fifo, name))
     try:
         sink.open()
-        if fifo.user is not None and os.geteuid() == 0:
-            entry = pwd.getpwnam(fifo.user)
-            gid = grp.getgrnam(fifo.group).gr_gid if fifo.group else entry.pw_gid
-            os.chown(fifo.path, entry.pw_uid, gid)
     except Exception as exc:  # a FIFO problem must not stop the notifier
         log.warning("%s %s: %s (will retry when delivering)", name, fifo.path, exc)
     return sink
+
+
+def fifo_owner(fifo: NotifyFifo, name: str) -> tuple[int, int] | None:
+    """(uid, gid) of ``notify_fifo``'s user and group when we may give it away (root), else None."""
+    if fifo.user is None or os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(fifo.user)
+        gid = grp.getgrnam(fifo.group).gr_gid if fifo.group else entry.pw_gid
+    except KeyError as exc:
+        log.warning("%s %s: unknown user or group %s: the FIFO stays root's", name, fifo.path, exc)
+        return None
+    return entry.pw_uid, gid
 
 
 # --------------------------------------------------------------------------- everything

@@ -63,7 +63,8 @@ from services.vrrp.kernel.nft import Firewall
 from services.vrrp.kernel.routes import RouteChange, RouteSet
 from services.vrrp.kernel.sockets import IpIdCounter, send_advert_v4, send_advert_v6
 from services.vrrp.kernel.vip_netlink import VipSocket
-from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, new_drop_counters
+from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, RxConfig, new_drop_counters
+from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher
 from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
 
@@ -115,13 +116,20 @@ class Counters(msgspec.Struct, kw_only=True):
 
 
 class AdvertSender:
-    """Builds and sends this instance's adverts on a shared send socket (own IP ID and AH counters)."""
+    """Builds and sends this instance's adverts on a shared send socket (own IP ID and AH counters).
 
-    def __init__(self, plan: InstancePlan, sock: socket.socket, ifindex: int) -> None:
+    ``sequence``: the instance's AH counter, which its receive path moves
+    too (keepalived keeps one; ``packet/ah_sequence.py``); a reload that
+    restarts the instance hands the old one over.
+    """
+
+    def __init__(
+        self, plan: InstancePlan, sock: socket.socket, ifindex: int, sequence: AhSequence | None = None
+    ) -> None:
         self._sock = sock
         self._ifindex = ifindex
         self._ids = IpIdCounter()
-        self._ah_seq = 0
+        self.sequence = sequence if sequence is not None else AhSequence()
         self.retarget(plan)
 
     def retarget(self, plan: InstancePlan) -> None:
@@ -145,8 +153,7 @@ class AdvertSender:
         if isinstance(t.src, IPv6Address):
             dsts6 = [d for d in t.dsts if isinstance(d, IPv6Address)]
             return send_advert_v6(self._sock, advert, src=t.src, dsts=dsts6, ifindex=self._ifindex)
-        if t.ah_key is not None:
-            self._ah_seq += 1
+        ah_seq = self.sequence.next() if t.ah_key is not None else 0
         dsts4 = [d for d in t.dsts if isinstance(d, IPv4Address)]
         return send_advert_v4(
             self._sock,
@@ -157,7 +164,7 @@ class AdvertSender:
             ttl=t.ttl,
             checksum_mode=t.checksum_mode,
             ah_key=t.ah_key,
-            ah_seq=self._ah_seq,
+            ah_seq=ah_seq,
         )
 
 
@@ -222,6 +229,16 @@ class InstanceRunner:
     def name(self) -> str:
         return self.plan.name
 
+    @property
+    def rx(self) -> RxConfig:
+        """The receive policy the receiver validates our adverts with."""
+        return self.plan.rx
+
+    @property
+    def ah_sequence(self) -> AhSequence:
+        """The AH anti-replay counter, one per instance for receiving and sending (the sender's)."""
+        return self._io.sender.sequence
+
     def now(self) -> float:
         """The clock the machine's deadlines use (the loop's monotonic time)."""
         return self._loop.time()
@@ -250,15 +267,23 @@ class InstanceRunner:
         its master's advert, so we hand the machine the same
         ``AdvertReceived`` object, which its ``advert_again`` shortcut takes
         (no split-brain check needed: that only applies to a MASTER, and the
-        shortcut only to a BACKUP).
+        shortcut only to a BACKUP).  Never for AH: every AH advert passed
+        its own sequence check (the receiver caches none), and one is never
+        the repeat of another.
         """
         self.counters.adverts_received += 1
-        again = accepted is self._last_accepted and self.group is None
+        ah = accepted.frame.ah
+        again = accepted is self._last_accepted and self.group is None and ah is None
         if again and self.machine.advert_again(self._loop.time(), self._last_advert):
             self.arm_timer()
             return
         advert = accepted.advert
         m = self.machine
+        event = AdvertReceived(
+            src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs
+        )
+        if ah is not None and m.outranks(event):
+            self.ah_sequence.resync(ah.seq)  # keepalived: a master continues above a lower router's number
         occ = self.split_brain.observe(
             self._loop.time(), m.state, accepted.frame.src, advert.priority, m.effective_priority
         )
@@ -284,9 +309,6 @@ class InstanceRunner:
                     suppressed=occ.suppressed,
                 )
             )
-        event = AdvertReceived(
-            src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs
-        )
         self._last_accepted, self._last_advert = accepted, event
         self.feed(event)
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -33,7 +33,7 @@ from pyroute2 import AsyncIPRoute
 from services.vrrp.control import Control
 from services.vrrp.core.machine_events import LinkChanged, Start
 from services.vrrp.core.params import InstancePlan, PlanError, build_plan, configured_source, family_of
-from services.vrrp.core.reload_plan import Verdict, plan_reload
+from services.vrrp.core.reload_plan import Verdict, plan_reload, same_virtual_router
 from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
@@ -46,6 +46,7 @@ from services.vrrp.kernel.routes import warn_unprogrammable
 from services.vrrp.kernel.static_config import StaticConfig
 from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
+from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher, connect, register_service
 from shared.config.model import Config
 from shared.events import STATE_BUCKET, Notice, TrackerResult, TransitionReason, decode, encode_token
@@ -207,11 +208,19 @@ class VrrpService:
                 return group
         return None
 
-    async def _start_instances(self, plans: list[InstancePlan]) -> None:
-        """Create every runner first, tie sync groups together, then boot them (so ``Start`` is grouped)."""
+    async def _start_instances(
+        self, plans: list[InstancePlan], sequences: Mapping[str, AhSequence] | None = None
+    ) -> None:
+        """Create every runner first, tie sync groups together, then boot them (so ``Start`` is grouped).
+
+        ``sequences``: AH counters handed over from the instances a reload restarted.
+        """
         names = [*self.runners, *(p.name for p in plans)]
+        kept = sequences or {}
         created = [
-            r for plan in plans if (r := await self._create_runner(plan, self._group_of(plan.name, names)))
+            r
+            for plan in plans
+            if (r := await self._create_runner(plan, self._group_of(plan.name, names), kept.get(plan.name)))
         ]
         self._link_groups()
         for runner in created:
@@ -236,8 +245,10 @@ class VrrpService:
                 driver.detach()
         self.groups = groups
 
-    async def _create_runner(self, plan: InstancePlan, group: str | None) -> InstanceRunner | None:
-        """Sockets and the runner (its machine gated when in a sync group)."""
+    async def _create_runner(
+        self, plan: InstancePlan, group: str | None, sequence: AhSequence | None = None
+    ) -> InstanceRunner | None:
+        """Sockets and the runner (its machine gated when in a sync group; its AH counter if handed over)."""
         if not await self.vmacs.ensure(self._ipr, plan.vmac, self._netlink_lock, source=plan.transport.src):
             return None
         for dev in {v.dev or plan.params.interface for v in plan.all_vips}:
@@ -247,7 +258,7 @@ class VrrpService:
             runner = InstanceRunner(
                 plan,
                 InstanceIo(
-                    sender=AdvertSender(plan, sock, ifindex),
+                    sender=AdvertSender(plan, sock, ifindex, sequence),
                     ipr=self._ipr,
                     netlink_lock=self._netlink_lock,
                     vips=self._vips,
@@ -422,6 +433,11 @@ class VrrpService:
                 log.info("(%s) %s: %s%s", name, change.verdict.value, ", ".join(change.fields), why)
         for name in diff.removed:
             await self._stop_instance(name, TransitionReason.REMOVED)
+        sequences = {
+            name: self.runners[name].ah_sequence
+            for name in diff.restart
+            if same_virtual_router(self.runners[name].plan, plans[name])
+        }
         for name in diff.restart:
             await self._stop_instance(name, TransitionReason.RELOAD)
         for name in diff.added:
@@ -430,7 +446,7 @@ class VrrpService:
         await self._read_links(plans[n] for n in [*diff.reconfigure, *(p.name for p in fresh)])
         for name in diff.reconfigure:
             await self._reconfigure(self.runners[name], plans[name])
-        await self._start_instances(fresh)
+        await self._start_instances(fresh, sequences)
         await self.vmacs.prune(self._ipr, [r.plan.vmac for r in self.runners.values()], self._netlink_lock)
         return diff.summary()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from shared.config.diagnostics import ConfigError, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
 from shared.redact import hide_secret_fields
+from shared.settings import SettingsError, load_settings, settings_path, settings_warnings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -31,6 +33,11 @@ def register(commands: Any) -> None:
     sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = sub.add_parser("check", help="report every problem, as keepalived -t would; exit 0 only if clean")
     _common(check)
+    check.add_argument(
+        "--settings",
+        help="lifeline.toml to warn about too (default: $LIFELINE_SETTINGS or /etc/lifeline/lifeline.toml"
+        " when it exists, unless --no-host-checks); its warnings never change the exit status",
+    )
     check.set_defaults(run=run_check)
     dump = sub.add_parser("dump", help="print the resolved configuration as JSON")
     _common(dump)
@@ -80,7 +87,30 @@ def run_check(args: argparse.Namespace) -> int:
             worst = max(worst, EXIT_PROBLEMS)
         elif len(args.file) > 1:
             print(f"{path}: OK", file=sys.stderr)
-    return worst
+    return max(worst, check_settings(args))
+
+
+def check_settings(args: argparse.Namespace) -> int:
+    """Warn about lifeline.toml (credentials in clear...); exit 2 only if a file named by --settings is bad.
+
+    keepalived.conf's verdict is keepalived's: lifeline.toml has no word in
+    it, so its warnings leave the exit status alone.  Without ``--settings``
+    the host's own file is read when it exists (not for a config checked for
+    another host).
+    """
+    named = getattr(args, "settings", None)
+    path = Path(named) if named else None
+    source = settings_path(path)
+    if path is None and (args.no_host_checks or not source.exists()):
+        return EXIT_OK
+    try:
+        settings = load_settings(path, required=path is not None)
+    except SettingsError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return EXIT_UNREADABLE if path is not None else EXIT_OK
+    for warning in settings_warnings(settings):
+        print(f"{source}: warning: {warning}", file=sys.stderr)
+    return EXIT_OK
 
 
 def run_dump(args: argparse.Namespace) -> int:

@@ -19,6 +19,11 @@ Every logical line produced from a physical line (by ``~SEQ``, by a
 multi-line parameter) carries that physical line's position, as keepalived
 reports it.  Problems go to ``ctx.diagnostics``; only an unreadable top-level
 file raises ``ConfigError``.
+
+The work is bounded whatever the input: logical lines (``MAX_LINES``), nesting
+(``MAX_DEPTH``, ``MAX_INCLUDE_DEPTH``, include loops), and the bytes and file
+reads of every file, includes counted each time (``lexer_files``), so no
+configuration can hang a check or a reload or exhaust its memory.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 
 from shared.config.context import Context
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
+from shared.config.lexer_files import ReadBudget, Refusal, Refused, read_config_file
 from shared.config.lexer_include import VARIANTS, resolve
 from shared.config.lexer_params import DEFINITION_RE, Param, Params
 from shared.config.lexer_seq import Loop, LoopError, parse_loop, split_prefix
@@ -76,6 +82,8 @@ class _Reader:
     overflowed: bool = False
     work: int = 0  # logical lines processed, bounded even when they produce nothing
     expanding: list[str] = field(default_factory=list)  # multi-line parameters being expanded
+    budget: ReadBudget = field(default_factory=ReadBudget)  # bytes and file reads, every include counted
+    budget_reported: bool = False
 
     # ---- files -------------------------------------------------------------------------
 
@@ -108,8 +116,9 @@ class _Reader:
             self.params.pwd = saved_pwd
 
     def _load(self, display: str, include_pos: Pos | None, must_read: bool) -> str | None:
+        """The file's text, or None after reporting why not (``ConfigError`` for the top-level file)."""
         try:
-            return Path(display).read_bytes().decode("utf-8", errors="replace")
+            text = read_config_file(display, self.budget)
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if include_pos is None:
@@ -118,6 +127,22 @@ class _Reader:
             report = self.ctx.diagnostics.error if must_read else self.ctx.diagnostics.warning
             report(include_pos, f"cannot read included file '{display}': {reason}")
             return None
+        if isinstance(text, str):
+            return text
+        self._refused(display, include_pos, must_read, text)
+        return None
+
+    def _refused(self, display: str, include_pos: Pos | None, must_read: bool, refused: Refused) -> None:
+        """keepalived's skips follow the include variant; lifeline's limits are errors (the budget's once)."""
+        message = f"'{display}' {refused.reason}"
+        if include_pos is None:
+            raise ConfigError([Diagnostic(display, 0, Severity.ERROR, f"configuration file {message}")])
+        if refused.kind is Refusal.SKIPPED:
+            report = self.ctx.diagnostics.error if must_read else self.ctx.diagnostics.note
+            report(include_pos, f"included file {message}")
+        elif self.budget.exhausted is None or not self.budget_reported:
+            self.budget_reported = self.budget.exhausted is not None
+            self.ctx.diagnostics.error(include_pos, f"included file {message}")
 
     def _read_lines(self, text: str, display: str) -> None:
         pending: _Pending | None = None

@@ -19,6 +19,7 @@ from services.notifier.delivery.dispatcher import RetryPolicy
 from shared.events import DEAD_LETTER_STREAM, VrrpState, decode_dead_letter, status_subject
 from shared.lab.nats import NatsServer, free_port
 from shared.lab.wait import await_until
+from shared.settings import Settings, SmtpSettings
 from tests.notifier.test_delivery_support import (
     flip,
     instance_block,
@@ -30,6 +31,7 @@ from tests.notifier.test_delivery_support import (
     transition,
     write_config,
 )
+from tests.notifier.test_tls_sinks import Recorder, Wiretap, clear_auth_server
 
 pytestmark = pytest.mark.nats
 
@@ -236,3 +238,41 @@ async def test_a_script_that_keeps_failing_is_dead_lettered_and_the_others_go_on
         await pub.close()
     finally:
         await svc.stop()
+
+
+async def test_smtp_credentials_without_tls_are_dead_lettered_and_never_sent(
+    tmp_path: Path, server: NatsServer, nc: Any
+) -> None:
+    """lifeline.toml has [smtp] username/password but no TLS; the server offers AUTH in clear text.
+
+    The alert is dead-lettered at the first attempt with the reason, and the
+    server saw no AUTH (and no mail): the password never crossed the network.
+    """
+    handler, tap = Recorder(), Wiretap()
+    smtp = clear_auth_server(handler, tap)
+    smtp.start()
+    conf = write_config(
+        tmp_path / "k.conf",
+        global_defs=(
+            "  notification_email {\n    ops@example.net\n  }\n  notification_email_from ka@example.net\n"
+            f"  smtp_server 127.0.0.1 {smtp.port}\n  smtp_connect_timeout 1\n  smtp_alert\n"
+        ),
+        instances=[instance_block("VI_1", 51)],
+    )
+    settings = Settings(node="n1", smtp=SmtpSettings(username="alerts", password="s3cret"))
+    svc = service(conf, "n1", server.url, settings=settings)
+    await svc.start()
+    try:
+        pub = await publisher(nc, "n1")
+        pub.publish(transition("VI_1", VrrpState.MASTER))
+        js = nc.jetstream()
+        sub = await js.pull_subscribe("lifeline.*.notify.dead.>", stream=DEAD_LETTER_STREAM)
+        [msg] = await sub.fetch(1, timeout=10)
+        letter = decode_dead_letter(msg.data)
+        assert letter.sink == "smtp" and letter.attempts == 1 and not letter.retryable
+        assert "neither use_tls nor starttls" in letter.reason and "clear text" in letter.reason
+        assert tap.auth_commands == [] and handler.logins == [] and handler.messages == []
+        await pub.close()
+    finally:
+        await svc.stop()
+        smtp.stop()

@@ -13,6 +13,8 @@ import pytest
 
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.fifo import FifoSink
+from services.notifier.wiring import fifo_sink
+from shared.config.model_global import NotifyFifo
 from shared.events import InstanceState, PoolEvent, PoolEventKind, VrrpState
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -125,3 +127,43 @@ async def test_refuses_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(DeliveryError) as err:
         await FifoSink(path).deliver(event(1), DeliveryContext())
     assert not err.value.retryable
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root: the notifier gives the FIFO away")
+async def test_a_symlink_planted_where_the_fifo_belongs_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``notify_fifo /tmp/x/notify.fifo nobody``, and someone planted notify.fifo -> a root FIFO elsewhere.
+
+    Going by path, the notifier used to open the target and chown it to
+    nobody.  Now the target keeps its owner and mode, nothing is created
+    there, and the sink refuses with the reason, for good (not retryable).
+    """
+    public = tmp_path / "tmp"
+    public.mkdir()
+    public.chmod(0o1777)  # world-writable and sticky, like /tmp
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    target = private / "root-only.fifo"
+    os.mkfifo(target, 0o600)
+    planted = public / "notify.fifo"
+    planted.symlink_to(target)
+
+    sink = fifo_sink(NotifyFifo(path=str(planted), user="nobody"), "all", "fifo")
+    with pytest.raises(DeliveryError, match="symbolic link") as err:
+        await sink.deliver(event(1), DeliveryContext())
+    assert not err.value.retryable
+    st = target.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o600)
+    assert planted.is_symlink() and sorted(p.name for p in private.iterdir()) == ["root-only.fifo"]
+    assert any("refused" in r.getMessage() and "symbolic link" in r.getMessage() for r in caplog.records)
+    await sink.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the FIFO to its user needs root")
+async def test_the_fifo_is_given_to_its_user(tmp_path: Path) -> None:
+    path = tmp_path / "notify.fifo"
+    sink = fifo_sink(NotifyFifo(path=str(path), user="nobody"), "all", "fifo")
+    st = path.stat()
+    assert stat.S_ISFIFO(st.st_mode) and st.st_uid == 65534 and stat.S_IMODE(st.st_mode) == 0o644
+    await sink.close()

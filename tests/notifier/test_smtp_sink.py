@@ -148,6 +148,7 @@ async def test_refused_recipients_are_not_retryable() -> None:
 
 
 async def test_auth_switches_to_ehlo_and_logs_in() -> None:
+    """On a clear connection only with ``allow_plaintext_auth`` (refused otherwise: test_tls_sinks.py)."""
     seen: list[tuple[str, str]] = []
 
     def authenticator(
@@ -163,7 +164,8 @@ async def test_auth_switches_to_ehlo_and_logs_in() -> None:
     )
     controller.start()
     try:
-        await sink(port, username="alerts", password="s3cret").deliver(master_event(), DeliveryContext())
+        mailer = sink(port, username="alerts", password="s3cret", allow_plaintext_auth=True)
+        await mailer.deliver(master_event(), DeliveryContext())
     finally:
         controller.stop()
     assert seen == [("alerts", "s3cret")]

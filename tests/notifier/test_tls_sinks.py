@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.smtp import SmtpSink
@@ -217,6 +218,118 @@ async def test_starttls_refused_when_the_server_does_not_offer_it() -> None:
         controller.stop()
     assert not err.value.retryable
     assert handler.messages == []
+
+
+# --------------------------------------------------------------------------- AUTH never in clear text
+
+
+class Wiretap:
+    """What a plain SMTP server saw: connections and every AUTH command line (mechanism and initial data)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.auth_commands: list[str] = []
+
+
+def clear_auth_server(handler: Recorder, tap: Wiretap, cert: Cert | None = None) -> Controller:
+    """aiosmtpd offering AUTH PLAIN/LOGIN over a clear connection (STARTTLS too when ``cert``)."""
+
+    class TappedSMTP(SMTP):
+        def connection_made(self, transport: Any) -> None:
+            tap.connections += 1
+            super().connection_made(transport)
+
+        async def smtp_AUTH(self, arg: str) -> None:
+            tap.auth_commands.append(arg)
+            await super().smtp_AUTH(arg)
+
+    class TappedController(Controller):
+        def factory(self) -> SMTP:
+            return TappedSMTP(self.handler, **self.SMTP_kwargs)
+
+    tls: dict[str, Any] = {"tls_context": cert.server_context()} if cert is not None else {}
+    return TappedController(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=handler.authenticator,
+        auth_require_tls=False, **tls,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def clear_auth() -> Iterator[tuple[Recorder, Wiretap, int]]:
+    handler, tap = Recorder(), Wiretap()
+    controller = clear_auth_server(handler, tap)
+    controller.start()
+    try:
+        yield handler, tap, controller.port
+    finally:
+        controller.stop()
+
+
+async def test_auth_is_never_sent_in_clear_text(
+    clear_auth: tuple[Recorder, Wiretap, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Credentials without TLS or STARTTLS: refused before connecting, for good, with the reason, logged."""
+    handler, tap, port = clear_auth
+    connections = tap.connections  # aiosmtpd's own readiness probe at start
+    sink = smtp_sink(port, username="alerts", password="s3cret")
+    with pytest.raises(DeliveryError, match="neither use_tls nor starttls") as err:
+        await sink.deliver(master_event(), DeliveryContext())
+    assert not err.value.retryable  # the core dead-letters it at once
+    assert "clear text" in str(err.value) and "allow_plaintext_auth" in str(err.value)
+    assert tap.auth_commands == [] and handler.logins == [] and handler.messages == []
+    assert tap.connections == connections  # nothing left the client, not even the mail
+    assert any("SMTP AUTH" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+async def test_allow_plaintext_auth_sends_it(clear_auth: tuple[Recorder, Wiretap, int]) -> None:
+    """The operator's explicit choice: AUTH over the clear connection, and the mail goes out."""
+    handler, tap, port = clear_auth
+    sink = smtp_sink(port, username="alerts", password="s3cret", allow_plaintext_auth=True)
+    await sink.deliver(master_event(), DeliveryContext())
+    assert tap.auth_commands and tap.auth_commands[0].split()[0] in ("PLAIN", "LOGIN")
+    assert handler.logins == [("alerts", "s3cret", False)]  # it did cross in clear: the operator asked
+    [mail] = handler.messages
+    assert mail.authenticated and mail.tls_version is None
+
+
+async def test_starttls_on_a_server_that_also_offers_clear_auth(cert: Cert) -> None:
+    """The same server with STARTTLS: AUTH only after the handshake, the mail over TLS."""
+    handler, tap = Recorder(), Wiretap()
+    controller = clear_auth_server(handler, tap, cert)
+    controller.start()
+    try:
+        sink = smtp_sink(
+            controller.port,
+            starttls=True,
+            tls_context=cert.client_context(),
+            username="alerts",
+            password="s3cret",
+        )
+        await sink.deliver(master_event(), DeliveryContext())
+    finally:
+        controller.stop()
+    assert len(tap.auth_commands) == 1
+    assert handler.logins == [("alerts", "s3cret", True)]
+    [mail] = handler.messages
+    assert mail.starttls_seen and mail.tls_version is not None
+
+
+async def test_the_connection_is_checked_again_just_before_auth(
+    clear_auth: tuple[Recorder, Wiretap, int],
+) -> None:
+    """The last guard, on a real clear connection: whatever led here, AUTH does not follow."""
+    _handler, tap, port = clear_auth
+    sink = smtp_sink(port, username="alerts", password="s3cret", starttls=True)  # config says TLS...
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=2)
+    await client.connect()  # ...but this connection never did STARTTLS
+    try:
+        await client.ehlo()
+        with pytest.raises(DeliveryError, match="not encrypted") as err:
+            sink._check_encrypted(client)
+        assert not err.value.retryable
+    finally:
+        client.close()
+    assert tap.auth_commands == []
 
 
 # --------------------------------------------------------------------------- webhook

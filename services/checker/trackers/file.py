@@ -26,6 +26,7 @@ from services.checker.trackers.base import Counters, Report, TrackerOutcome, fau
 from services.checker.trackers.inotify import DirWatch
 from shared.config.model_vrrp import TrackFile
 from shared.events import TrackerKind
+from shared.safe_files import rewrite_in_place
 
 log = logging.getLogger("lifeline.checker.file")
 
@@ -41,10 +42,10 @@ def init_file(spec: TrackFile, *, reload: bool = False) -> None:
     if not spec.init_file or spec.file is None:
         return
     path = Path(spec.file)
-    if path.exists() and (reload or not spec.init_overwrite):
+    if os.path.lexists(path) and (reload or not spec.init_overwrite):
         return
-    try:
-        path.write_text(f"{spec.init_value}\n")
+    try:  # in place (writers keep their file), never through a symlink or into a hard link
+        rewrite_in_place(path, f"{spec.init_value}\n".encode(), mode=0o644)
     except OSError as exc:
         log.warning("track_file %s: cannot initialise %s: %s", spec.name, path, exc)
 

@@ -8,6 +8,13 @@ it raises a retryable ``DeliveryError`` (logged and counted in ``stats``), and
 the core tries the same event again later.  Nothing is dropped and nothing is
 written twice: a partially written line is finished before anything else, and
 a re-delivery of the line last written is recognized by its event id.
+
+The FIFO is created and opened through ``shared.safe_files.open_fifo``: never
+through a symlink (``O_NOFOLLOW``), checked to be a FIFO on the descriptor,
+its mode and owner set on the descriptor, in a directory others cannot swap
+files in.  keepalived goes by path, so a symlink planted where the FIFO
+belongs made it create and chown a file elsewhere; here that is refused with
+a non-retryable ``DeliveryError`` naming the reason.
 """
 
 from __future__ import annotations
@@ -16,13 +23,13 @@ import asyncio
 import errno
 import logging
 import os
-import stat
 from dataclasses import dataclass
 from typing import Literal
 
 from services.notifier.core.formats import fifo_line, is_vrrp_event
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from shared.events import Event, msg_id
+from shared.safe_files import UnsafeFile, open_fifo
 
 log = logging.getLogger("lifeline.notifier.fifo")
 
@@ -50,11 +57,14 @@ class FifoSink:
         scope: FifoScope = "all",
         write_timeout: float = 10.0,
         mode: int = 0o644,
+        owner: tuple[int, int] | None = None,
         report_deleted: bool = True,
         name: str = "fifo",
     ) -> None:
+        """``owner``: (uid, gid) the FIFO is given to (``notify_fifo PATH user [group]``; needs root)."""
         self.name = name
         self.path = os.fspath(path)
+        self.owner = owner
         self.scope = scope
         self.write_timeout = write_timeout
         self.mode = mode
@@ -71,15 +81,17 @@ class FifoSink:
         return is_vrrp_event(event) == (self.scope == "vrrp")
 
     def open(self) -> int:
-        """Create the FIFO if missing and open it like keepalived (never blocks)."""
+        """Create the FIFO if missing and open it like keepalived (never blocks), safely (see above).
+
+        Raises ``DeliveryError`` (not retryable) when the path is unsafe, and
+        ``OSError`` for what may pass (a missing directory, say).
+        """
         if self._fd is None:
             try:
-                os.mkfifo(self.path, self.mode)
-                os.chmod(self.path, self.mode)  # mkfifo applies the umask; keepalived's mode is exact
-            except FileExistsError:
-                if not stat.S_ISFIFO(os.stat(self.path).st_mode):
-                    raise DeliveryError(f"{self.path} exists and is not a FIFO", retryable=False) from None
-            self._fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+                self._fd = open_fifo(self.path, mode=self.mode, owner=self.owner)
+            except UnsafeFile as exc:
+                log.error("%s: refused: %s", self.name, exc)
+                raise DeliveryError(f"FIFO refused: {exc}", retryable=False) from None
         return self._fd
 
     async def close(self) -> None:

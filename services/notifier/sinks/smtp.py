@@ -14,6 +14,14 @@ retryable, nor is a server that does not offer STARTTLS when ``starttls`` is
 on (the mail is never sent in clear instead).  TLS always verifies the server's
 certificate and name: against the system's trust store, or ``tls_context``
 (e.g. ``ssl.create_default_context(cafile=...)`` for a private CA).
+
+AUTH is never sent over a connection that is neither TLS nor STARTTLS
+(AUTH PLAIN and LOGIN carry the password in base64, anyone on the path reads
+it): with ``username`` but neither ``use_tls`` nor ``starttls`` every
+delivery is refused before connecting, a non-retryable error naming the
+reason (so the core dead-letters it), unless the operator set
+``allow_plaintext_auth`` (lifeline.toml ``[smtp]``).  The connection itself
+is checked again just before AUTH.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ class SmtpSink:
         tls_context: ssl.SSLContext | None = None,
         username: str | None = None,
         password: str | None = None,
+        allow_plaintext_auth: bool = False,
         message_id_domain: str | None = None,
         no_email_faults: bool = False,
         alert_filter: Callable[[Event], bool] | None = None,
@@ -70,6 +79,10 @@ class SmtpSink:
         self.connect_timeout, self.timeout = connect_timeout, timeout
         self.starttls, self.use_tls, self.tls_context = starttls, use_tls, tls_context
         self.username, self.password = username, password
+        self.allow_plaintext_auth = allow_plaintext_auth
+        refusal = self.plaintext_auth_refusal()
+        if refusal is not None:  # said at start (and reload), not only when the first mail is due
+            log.error("%s; every mail will be dead-lettered", refusal)
         self.message_id_domain = message_id_domain or helo_name
         self.no_email_faults = no_email_faults
         self.alert_filter = alert_filter
@@ -93,10 +106,24 @@ class SmtpSink:
             extra_headers=[("Message-ID", message_id(event, self.message_id_domain))],
         )
 
+    def plaintext_auth_refusal(self) -> str | None:
+        """Why this sink may not log in (credentials without TLS, not allowed), or None."""
+        if self.username is None or self.use_tls or self.starttls or self.allow_plaintext_auth:
+            return None
+        return (
+            f"SMTP AUTH to {self.host}:{self.port} refused: username is set but neither use_tls nor"
+            " starttls, and the password would cross the network in clear text"
+            " (set starttls or use_tls, or allow_plaintext_auth in lifeline.toml [smtp])"
+        )
+
     async def deliver(self, event: Event, context: DeliveryContext) -> None:
         data = self.message_for(event)
         if data is None:
             return
+        refusal = self.plaintext_auth_refusal()
+        if refusal is not None:  # before connecting: nothing of the mail or the password leaves
+            log.error("%s", refusal)
+            raise DeliveryError(refusal, retryable=False)
         try:
             await self._send(data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -110,6 +137,14 @@ class SmtpSink:
             raise DeliveryError(f"SMTP recipients refused: {exc}", retryable=retry) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"SMTP to {self.host}:{self.port} failed: {exc}", retryable=True) from exc
+
+    def _check_encrypted(self, client: aiosmtplib.SMTP) -> None:
+        """The last word before AUTH: the connection really is TLS, or clear text was allowed."""
+        if self.allow_plaintext_auth or client.get_transport_info("sslcontext") is not None:
+            return
+        reason = f"SMTP AUTH to {self.host}:{self.port} refused: the connection is not encrypted"
+        log.error("%s", reason)
+        raise DeliveryError(reason, retryable=False)
 
     async def _send(self, data: bytes) -> None:
         client = aiosmtplib.SMTP(
@@ -137,6 +172,7 @@ class SmtpSink:
                     await client.starttls(tls_context=self.tls_context)
                     await client.ehlo()
                 if self.username is not None:
+                    self._check_encrypted(client)
                     await client.login(self.username, self.password or "")
             else:
                 await client.helo()

@@ -180,6 +180,17 @@ class VrrpMachine:
         self._timers.arm(TimerKind.MASTER_DOWN, now + repeatable[1])
         return True
 
+    def outranks(self, advert: AdvertReceived) -> bool:
+        """As MASTER, is this advert from a router below us (lower priority, or same and lower address)?
+
+        Such an advert is answered by asserting mastership; with AH the shell
+        also resyncs its sequence counter from it, as keepalived does.  A
+        priority-0 goodbye ranks nowhere.
+        """
+        if self._state is not State.MASTER or advert.priority == 0 or self._ignores_adverts():
+            return False
+        return self._rank(advert) < self._own_rank()
+
     def handle(self, now: float, event: Input) -> list[Action]:
         """Process due timers, then ``event``; return the actions to perform, in order."""
         out: list[Action] = []
@@ -397,12 +408,16 @@ class VrrpMachine:
 
     def _on_advert(self, now: float, advert: AdvertReceived, out: list[Action]) -> None:
         """Only BACKUP and MASTER listen; INIT and FAULT ignore adverts, and so does a strict-mode owner."""
-        if self._p.owner_ignores_adverts and self._base == OWNER_PRIORITY:
+        if self._ignores_adverts():
             return
         if self._state is State.BACKUP:
             self._backup_rx(now, advert)
         elif self._state is State.MASTER:
             self._master_rx(now, advert, out)
+
+    def _ignores_adverts(self) -> bool:
+        """Strict mode: an address owner listens to nobody."""
+        return self._p.owner_ignores_adverts and self._base == OWNER_PRIORITY
 
     def _accepts(self, now: float, advert: AdvertReceived) -> bool:
         """keepalived's backup acceptance: nopreempt, >= our priority, or preempt_delay running."""
@@ -444,12 +459,19 @@ class VrrpMachine:
         if advert.priority == 0:
             self._send_advert(now, self._prio, out)
             return
-        theirs = (advert.priority, _address_key(advert.src))
-        ours = (self._prio, _address_key(self._p.address))
+        theirs, ours = self._rank(advert), self._own_rank()
         if theirs > ours:
             self._yield_to(now, advert, out)
         elif theirs < ours:
             self._assert_mastership(now, out)
+
+    @staticmethod
+    def _rank(advert: AdvertReceived) -> tuple[int, tuple[int, int]]:
+        """Who wins an election: priority, then the higher address."""
+        return advert.priority, _address_key(advert.src)
+
+    def _own_rank(self) -> tuple[int, tuple[int, int]]:
+        return self._prio, _address_key(self._p.address)
 
     def _yield_to(self, now: float, advert: AdvertReceived, out: list[Action]) -> None:
         """Higher priority (or equal with a higher address): MASTER -> BACKUP."""

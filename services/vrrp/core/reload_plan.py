@@ -139,6 +139,24 @@ def classify(old: InstancePlan, new: InstancePlan, *, regrouped: bool = False) -
     return Change(Verdict.RESTART if why else Verdict.RECONFIGURE, tuple(fields), why)
 
 
+def same_virtual_router(old: InstancePlan, new: InstancePlan) -> bool:
+    """Does a restarted instance still speak for the same virtual router (keepalived's ``vrrp_exist``)?
+
+    Same VRID, family, interface and unicast-ness, and the same source
+    (unicast) or group (multicast).  keepalived then keeps the instance's AH
+    sequence counter across the reload; so does the service, so a restart
+    never sends numbers its peers already hold.
+    """
+    o, n = old.transport, new.transport
+    same = (old.params.vrid, o.family, o.interface, o.unicast) == (
+        new.params.vrid,
+        n.family,
+        n.interface,
+        n.unicast,
+    )
+    return same and (o.src == n.src if o.unicast else o.group == n.group)
+
+
 def plan_reload(
     old: Mapping[str, InstancePlan],
     new: Mapping[str, InstancePlan],

@@ -16,6 +16,9 @@ they got; a packet that decides the same way (:func:`repeat_key`) goes
 straight to the instance with that verdict, so the machine still sees every
 advert at its receive time and every counter still counts it.  Anything else
 (a new priority, another sender, a reload, any drop) takes the full path.
+AH adverts never take the cache: each carries a new sequence number, so
+the same bytes again are a replay, which only the full path (ICV, then the
+instance's anti-replay counter) can refuse.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import contextlib
 import select
 import socket
 from ipaddress import IPv6Address
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from services.vrrp.core.params import Transport
 from services.vrrp.instance import InstanceRunner
@@ -41,7 +44,8 @@ from services.vrrp.kernel.sockets import (
     received,
 )
 from services.vrrp.packet import Accepted, Drop, DropReason, RxConfig, new_drop_counters, validate
-from services.vrrp.packet.checksum import internet_checksum
+from services.vrrp.packet.ah_sequence import AhSequence
+from services.vrrp.packet.checksum import IPPROTO_AH, internet_checksum
 from shared.addresses import IPAddress
 
 Ancillary = list[tuple[int, int, bytes]]
@@ -56,11 +60,13 @@ def repeat_key(whole_packet: bool, data: bytes, ancdata: Ancillary, src: str) ->
     once the checksum is known to be right, so it is verified here (None when
     it is not: the full path then counts the drop).  IPv6: the VRRP message,
     the source and the ancillary data (destination, hop limit, interface).
+    AH (IP protocol 51) has no key: every copy must meet the ICV, which
+    covers the IP ID, and the anti-replay counter.
     """
     if not whole_packet:
         return (data[1], (data, src, tuple(ancdata))) if len(data) >= 2 else None
     ihl = (data[0] & 0x0F) * 4 if data else 0
-    if ihl < 20 or len(data) < ihl + 2 or internet_checksum(data[:ihl]):
+    if ihl < 20 or len(data) < ihl + 2 or data[9] == IPPROTO_AH or internet_checksum(data[:ihl]):
         return None
     return data[ihl + 1], data[:4] + data[6:10] + data[12:]
 
@@ -104,8 +110,87 @@ class RepeatCache:
         return found[2]
 
     def remember(self, vrid: int, key: RepeatKey, rx: RxConfig, accepted: Accepted) -> None:
-        """Only accepted adverts: a drop is rare, and must be counted with its reason each time."""
-        self._last[vrid] = (key, rx, accepted)
+        """Only accepted adverts without AH: a drop is rare, and must be counted with its reason each time.
+
+        Never AH: a legitimate AH advert is never repeated (its sequence
+        number grows), the key leaves out the IP ID that the ICV covers, and
+        anti-replay must see every copy (docs/vrrp.md#ah-auth_type-ah).
+        """
+        if accepted.frame.ah is None:
+            self._last[vrid] = (key, rx, accepted)
+
+
+class Listener(Protocol):
+    """An instance as the router sees it (``instance.InstanceRunner``)."""
+
+    @property
+    def rx(self) -> RxConfig:
+        """Its receive policy (replaced, not mutated, by a reload)."""
+        ...
+
+    @property
+    def ah_sequence(self) -> AhSequence:
+        """Its AH anti-replay counter (shared with its sender)."""
+        ...
+
+    def on_advert(self, accepted: Accepted) -> None: ...
+
+    def on_drop(self, drop: Drop) -> None: ...
+
+
+class AdvertRouter:
+    """What one receive socket does with a datagram, without the socket: sans-IO, unit-tested on bytes.
+
+    decode → the instance of that VRID → its validation (with its AH
+    counter) → its machine; a repeat of the last accepted advert skips
+    straight to the instance (``RepeatCache``).  Drops before an instance is
+    known are counted here, the others by the instance.
+    """
+
+    def __init__(self, *, whole_packet: bool) -> None:
+        self.instances: dict[int, Listener] = {}
+        self.drops: dict[str, int] = {str(k): v for k, v in new_drop_counters().items()}
+        self.repeats = RepeatCache()
+        self._whole = whole_packet  # raw IPv4 sockets return the IP header
+
+    def _count(self, drop: Drop) -> None:
+        key = str(drop.reason)
+        self.drops[key] = self.drops.get(key, 0) + 1
+
+    def on_datagram(self, data: bytes, ancdata: Ancillary, src: str) -> None:
+        """A repeat of the last accepted advert goes straight to its instance; anything else is decoded."""
+        found = repeat_key(self._whole, data, ancdata, src)
+        runner = None if found is None else self.instances.get(found[0])
+        if runner is None or found is None:
+            self.on_packet(received(data, ancdata, src, whole_packet=self._whole))
+            return
+        vrid, key = found
+        rx = runner.rx
+        accepted = self.repeats.hit(vrid, key, rx)
+        if accepted is not None:
+            runner.on_advert(accepted)
+            return
+        verdict = self.on_packet(received(data, ancdata, src, whole_packet=self._whole))
+        if isinstance(verdict, Accepted) and verdict.advert.vrid == vrid:
+            self.repeats.remember(vrid, key, rx, verdict)
+
+    def on_packet(self, packet: Received) -> Accepted | Drop:
+        """decode → VRID → that instance's validation → its machine; never raises on bad input."""
+        frame = packet.decode()
+        if isinstance(frame, Drop):
+            self._count(frame)
+            return frame
+        runner = self.instances.get(frame.advert.vrid)
+        if runner is None:
+            drop = Drop(DropReason.UNKNOWN_VRID)
+            self._count(drop)
+            return drop
+        verdict = validate(frame, runner.rx, runner.ah_sequence)
+        if isinstance(verdict, Drop):
+            runner.on_drop(verdict)
+        else:
+            runner.on_advert(verdict)
+        return verdict
 
 
 class SocketKey(NamedTuple):
@@ -129,10 +214,9 @@ class Receiver:
         self.sock = open_recv(key.interface, group=key.group, proto=key.proto, family=family)
         grow_receive_buffer(self.sock)
         self.key = key
-        self.instances: dict[int, InstanceRunner] = {}
-        self.drops: dict[str, int] = {str(k): v for k, v in new_drop_counters().items()}
-        self.repeats = RepeatCache()
-        self._whole = family == socket.AF_INET  # raw IPv4 sockets return the IP header
+        self.router = AdvertRouter(whole_packet=family == socket.AF_INET)
+        self.instances = self.router.instances
+        """The instances listening here, by VRID (the router's own dict)."""
         self._more = select.poll()  # is another datagram queued? (see ``_readable``)
         self._more.register(self.sock.fileno(), select.POLLIN)
         self._loop = asyncio.get_running_loop()
@@ -142,10 +226,6 @@ class Receiver:
         else:
             self._loop.add_reader(self.sock.fileno(), self._readable)
 
-    def _count(self, drop: Drop) -> None:
-        key = str(drop.reason)
-        self.drops[key] = self.drops.get(key, 0) + 1
-
     def _readable(self) -> None:
         """Drain the socket: one wake-up serves every advert queued meanwhile, each handled at once.
 
@@ -154,55 +234,16 @@ class Receiver:
         (buffers allocated, an exception raised and caught) cost more than the
         advert itself (measured ~4 µs vs ~1 µs for the poll).
         """
-        recvmsg, more = self.sock.recvmsg, self._more.poll
+        recvmsg, more, on_datagram = self.sock.recvmsg, self._more.poll, self.router.on_datagram
         while True:
             try:
                 data, ancdata, _flags, addr = recvmsg(RECV_BUFSIZE, ANCILLARY_BUFSIZE)
             except (BlockingIOError, InterruptedError):
                 return
-            self._on_datagram(data, ancdata, addr[0])
+            on_datagram(data, ancdata, addr[0])
             ready = more(0)
             if not ready or not ready[0][1] & select.POLLIN:
                 return
-
-    def _on_datagram(self, data: bytes, ancdata: Ancillary, src: str) -> None:
-        """A repeat of the last accepted advert goes straight to its instance; anything else is decoded."""
-        found = repeat_key(self._whole, data, ancdata, src)
-        runner = None if found is None else self.instances.get(found[0])
-        if runner is None or found is None:
-            self._on_packet(self._received(data, ancdata, src))
-            return
-        vrid, key = found
-        rx = runner.plan.rx
-        accepted = self.repeats.hit(vrid, key, rx)
-        if accepted is not None:
-            runner.on_advert(accepted)
-            return
-        verdict = self._on_packet(self._received(data, ancdata, src))
-        if isinstance(verdict, Accepted) and verdict.advert.vrid == vrid:
-            self.repeats.remember(vrid, key, rx, verdict)
-
-    def _received(self, data: bytes, ancdata: Ancillary, src: str) -> Received:
-        """The record ``sockets.recv_packet`` would have made of this datagram."""
-        return received(data, ancdata, src, whole_packet=self._whole)
-
-    def _on_packet(self, packet: Received) -> Accepted | Drop:
-        """decode → VRID → that instance's validation → its machine; never raises on bad input."""
-        frame = packet.decode()
-        if isinstance(frame, Drop):
-            self._count(frame)
-            return frame
-        runner = self.instances.get(frame.advert.vrid)
-        if runner is None:
-            drop = Drop(DropReason.UNKNOWN_VRID)
-            self._count(drop)
-            return drop
-        verdict = validate(frame, runner.plan.rx)
-        if isinstance(verdict, Drop):
-            runner.on_drop(verdict)
-        else:
-            runner.on_advert(verdict)
-        return verdict
 
     def status(self) -> dict[str, object]:
         k = self.key
@@ -212,7 +253,7 @@ class Receiver:
             "proto": k.proto,
             "mode": "unicast" if k.group is None else f"multicast {k.group}",
             "vrids": sorted(self.instances),
-            "drops": dict(self.drops),
+            "drops": dict(self.router.drops),
         }
 
     def close(self) -> None:

@@ -88,6 +88,7 @@ class DropReason(enum.StrEnum):
     UNKNOWN_UNICAST_SRC = "unknown_unicast_src"  # check_unicast_src and source not a peer
     AUTH_TYPE_MISMATCH = "auth_type_mismatch"
     AUTH_FAILURE = "auth_failure"  # wrong password or ICV
+    AH_REPLAY = "ah_replay"  # AH sequence number not above the instance's last one (a replay)
     UNSUPPORTED_AH = "unsupported_ah"  # AH on IPv6/v3, or AH not carrying VRRP
     INTERVAL_MISMATCH = "interval_mismatch"  # v2 only; keepalived drops silently
     ADDR_LIST_MISMATCH = "addr_list_mismatch"  # only with reject_addr_mismatch (<= 2.3.2)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address
 
 from services.vrrp.packet.ah import verify_ah
+from services.vrrp.packet.ah_sequence import AhSequence
 from services.vrrp.packet.checksum import internet_checksum
 from services.vrrp.packet.decode import decode
 from services.vrrp.packet.encode import checksum_prefix
@@ -161,12 +162,16 @@ _GATES: tuple[Callable[[Frame, RxConfig], Drop | None], ...] = (
 )
 
 
-def validate(frame: Frame, cfg: RxConfig) -> Accepted | Drop:
+def validate(frame: Frame, cfg: RxConfig, sequence: AhSequence | None = None) -> Accepted | Drop:
     """Apply the instance's receive policy to a decoded frame.
 
     Order: VRID, TTL, version, uni/multicast mode, checksum, authentication,
-    interval, addresses.  The checksum comes before authentication so a
-    corrupted packet is counted as corrupted, not as an attack.
+    AH sequence, interval, addresses.  The checksum comes before
+    authentication so a corrupted packet is counted as corrupted, not as an
+    attack.  ``sequence`` is the instance's AH anti-replay counter, admitted
+    (and moved) right after SPI and ICV passed, where keepalived checks it;
+    the receive path always passes it; without it only the stateless checks
+    run (a capture, a test of the other checks).
     """
     for gate in _GATES:
         drop = gate(frame, cfg)
@@ -179,6 +184,10 @@ def validate(frame: Frame, cfg: RxConfig) -> Accepted | Drop:
     auth = _check_auth(frame, cfg)
     if auth is not None:
         return auth
+    if frame.ah is not None and sequence is not None:
+        replay = sequence.admit(frame.ah.seq)
+        if replay is not None:
+            return replay
     for extra in (_interval_warnings(frame, cfg), _address_warnings(frame, cfg)):
         if isinstance(extra, Drop):
             return extra
@@ -193,12 +202,16 @@ def receive(
     src: IPAddress | None = None,
     dst: IPAddress | None = None,
     ttl: int | None = None,
+    sequences: Mapping[int, AhSequence] | None = None,
 ) -> Accepted | Drop:
-    """decode → demux by VRID → validate, the whole receive path for one socket."""
+    """decode → demux by VRID → validate, the whole receive path for one socket.
+
+    ``sequences``: the AH anti-replay counter of each VRID (see ``validate``).
+    """
     frame = decode(data, src=src, dst=dst, ttl=ttl)
     if isinstance(frame, Drop):
         return frame
     cfg = demux(frame, instances)
     if isinstance(cfg, Drop):
         return cfg
-    return validate(frame, cfg)
+    return validate(frame, cfg, None if sequences is None else sequences.get(frame.advert.vrid))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.checker.core.reload_diff import CheckDiff, comparable, diff
 from services.checker.scheduler import build_entries
 from services.checker.service import CheckKey, Options, build_tracker_units
@@ -145,3 +147,15 @@ def test_init_file_at_a_reload_creates_a_missing_file_but_never_overwrites(tmp_p
     assert path.read_text() == "9\n"
     init_file(spec)  # at start, overwrite means overwrite
     assert path.read_text() == "5\n"
+
+
+def test_init_file_never_writes_through_a_symlink(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``track_file`` in a shared directory: a planted symlink must not make root overwrite its target."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    path = tmp_path / "prio"
+    path.symlink_to(victim)
+    spec = TrackFile(name="prio", file=str(path), init_file=True, init_value=5, init_overwrite=True)
+    init_file(spec)
+    assert victim.read_text() == "precious\n" and path.is_symlink()
+    assert any("symbolic link" in r.getMessage() for r in caplog.records)

@@ -308,11 +308,13 @@ def test_include_is_detected_before_conditions_and_parameters(tmp_path: Path) ->
     assert words(nodes) == [("include", "a.conf")]
 
 
-def test_include_of_a_directory_is_a_warning(tmp_path: Path) -> None:
+def test_include_of_a_directory_is_skipped_with_a_note(tmp_path: Path) -> None:
+    """keepalived -t: "Configuration file 'dir.conf/' is a directory - skipping", and exit 0."""
     (tmp_path / "dir.conf").mkdir()
     nodes, ctx = lex(tmp_path, "include dir.conf\nx\n")
     assert words(nodes) == [("x",)]
-    assert [(line, sev) for line, sev, _ in messages(ctx)] == [(1, Severity.WARNING)]
+    assert [(line, sev) for line, sev, _ in messages(ctx)] == [(1, Severity.NOTE)]
+    assert "is a directory" in messages(ctx)[0][2]
 
 
 def test_unreadable_match_is_an_error_for_includer(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import stat
 from pathlib import Path
 
 from services.lvs.core.desired import DestKey, ServiceAttrs, ServiceEntry, ServiceKey, Table
@@ -42,6 +43,23 @@ def test_start_restart_and_release_touch_only_our_services(tmp_path: Path) -> No
     assert second.status()["in_sync"] is True
     second.release()
     assert set(kernel.table) == {FOREIGN}
+
+
+def test_the_state_file_is_written_safely(tmp_path: Path) -> None:
+    """0600, atomically; symlinks planted at its name or at the old temporary name write nothing elsewhere."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    run = tmp_path / "run" / "lifeline"  # made on first use, as /run/lifeline is
+    run.mkdir(parents=True)
+    (run / "lvs-a.json").symlink_to(victim)
+    (run / "lvs-a.tmp").symlink_to(victim)  # the name the old code wrote through
+    engine = Engine(FakeKernel(), load(str(SCENARIO)).config.lvs, run / "lvs-a.json")
+    assert engine.reconcile().ops == 22  # the planted symlink was refused as state, not read
+    state = run / "lvs-a.json"
+    assert not state.is_symlink() and len(json.loads(state.read_text())) == 9
+    assert stat.S_IMODE(state.stat().st_mode) == 0o600
+    assert victim.read_text() == "precious"
+    assert sorted(p.name for p in run.iterdir()) == ["lvs-a.json", "lvs-a.tmp"]  # no temporary file left
 
 
 def test_health_change_is_one_operation() -> None:
