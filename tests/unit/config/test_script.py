@@ -12,8 +12,6 @@ from shared.config.model import Config
 from shared.config.model_global import GlobalDefs
 from shared.config.node import Node
 from shared.config.script import (
-    FakeScriptFiles,
-    FileInfo,
     Script,
     ScriptUserRef,
     check_script_security,
@@ -21,6 +19,7 @@ from shared.config.script import (
     parse_script,
     split_words,
 )
+from shared.scripts.files import FakeScriptFiles, FileInfo
 
 FILE = "/etc/keepalived/keepalived.conf"
 SAFE = FileInfo(uid=0, gid=0, mode=stat.S_IFREG | 0o755)
@@ -189,17 +188,23 @@ def test_unknown_group_needs_files_to_be_checked() -> None:
     ],
 )
 def test_unsafe_file_is_disabled(info: FileInfo, unsafe: bool) -> None:
-    """keepalived -t fails an unsafe vrrp_script, and only notes an unsafe notify script (it runs nothing)."""
+    """keepalived -t fails an unsafe vrrp_script (exit 5), and is silent about a notify script (exit 0).
+
+    Neither refuses the configuration: a warning fails ``config check`` but a
+    service runs the rest, as keepalived does.
+    """
     files = FakeScriptFiles({"/etc/ka/up.sh": info})
-    message = "unsafe permissions for script '/etc/ka/up.sh' (writable by a non-root user): it will not run"
-    for keyword, severity in (("script", "error"), ("notify_master", "note")):
+    message = "unsafe permissions for script '/etc/ka/up.sh' (writable by a non-root user): {} is disabled"
+    for keyword, severity in (("script", "warning"), ("notify_master", "note")):
         config = config_with(
             make("/etc/ka/up.sh", keyword=keyword),
             enable_script_security=True,
             script_user=ScriptUserRef(user="root"),
         )
-        expected = [f"{severity}:12:{message}"] if unsafe else []
+        label = f"{keyword} /etc/ka/up.sh"
+        expected = [f"{severity}:12:{message.format(label)}"] if unsafe else []
         assert verdicts(config, files=files) == expected
+        assert (config.global_defs.notify_fifo_script is None) is unsafe  # dropped from the model
 
 
 @pytest.mark.parametrize(("mode", "unsafe"), [(0o1777, False), (0o777, True), (0o755, False)])
