@@ -1,4 +1,9 @@
-"""``lifeline config check|dump``: keepalived's ``-t`` verdict, and the resolved model as JSON."""
+"""``lifeline config check|dump``: keepalived's ``-t`` verdict, and the resolved model as JSON.
+
+``check`` also prints, as notes, who runs each script (``vrrp_script chk runs as
+nobody:nogroup (script_user)``), resolved by the launcher the services use;
+notes never change the verdict.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import msgspec
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
+from shared.config.script import script_user_notes
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -63,6 +69,9 @@ def run_check(args: argparse.Namespace) -> int:
             continue
         for diagnostic in loaded.diagnostics:
             print(diagnostic, file=sys.stderr)
+        notes = script_user_notes(loaded.config, _host(args))  # who runs each script: never a verdict
+        for note in sorted(notes, key=lambda d: (d.file, d.line)):
+            print(note, file=sys.stderr)
         if any(d.severity is not Severity.NOTE for d in loaded.diagnostics):
             worst = max(worst, EXIT_PROBLEMS)
         elif len(args.file) > 1:
