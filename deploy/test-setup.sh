@@ -14,7 +14,7 @@ VENV=${1:-.venv}
 BASE=${LIFELINE_BASE:-localhost/lifeline-base:bookworm}
 CACHE=${LIFELINE_CACHE:-/var/cache/lifeline}
 TARBALL=$CACHE/bookworm-minbase-nft.tar
-APT=(podman runc debootstrap uidmap)
+APT=(podman runc debootstrap uidmap catatonit)  # catatonit: the init of `init: true` (podman --init)
 export DEBIAN_FRONTEND=noninteractive
 export CONTAINERS_CONF=$PWD/deploy/containers.conf
 

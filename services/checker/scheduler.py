@@ -34,14 +34,17 @@ from services.checker.core.reload_diff import fingerprint_of_checks
 from services.checker.core.retry import CheckerState, RealServerState, Timing
 from services.checker.dedupe import SingleFlight, Subscriber
 from services.checker.probes import ProbeResult, Target, kind_of, run_probe
+from services.checker.probes.misc import script_request as misc_request
 from services.checker.publish import RealServerChannel, Sink, StateCache
 from shared.config.lvs_keys import rs_key, vs_key
 from shared.config.model import Config
-from shared.config.model_lvs import FileCheck
+from shared.config.model_lvs import FileCheck, MiscCheck
+from shared.config.script import script_policy
 from shared.events import (
     CheckerKind,
     RealServerHealth,
 )
+from shared.scripts.runner import announce
 
 log = logging.getLogger("lifeline.checker.scheduler")
 
@@ -89,6 +92,7 @@ def build_entries(config: Config) -> dict[str, list[RealServerEntry]]:
     """Shard key (``rs:<real>``) → the (virtual, real) entries checking that address."""
     by_pair: dict[tuple[str, str], RealServerEntry] = {}
     ssl = config.lvs.ssl
+    policy = script_policy(config.global_defs)
     for vs, rs, check in config.lvs.checks():
         if kind_of(check) == "BFD_CHECK":
             continue
@@ -102,7 +106,10 @@ def build_entries(config: Config) -> dict[str, list[RealServerEntry]]:
         if isinstance(check, FileCheck) and check.track_file is not None:
             tf = config.vrrp.track_files.get(check.track_file)
             path = tf.file if tf is not None else None
-        target = Target.of(check, track_file_path=path, ssl=ssl)
+        script = misc_request(check, policy) if isinstance(check, MiscCheck) else None
+        if script is not None:
+            announce(script, log)
+        target = Target.of(check, track_file_path=path, ssl=ssl, script=script)
         entry.slots.append(CheckSlot(Subscriber(vs, rs, check, index), target))
     shards: dict[str, list[RealServerEntry]] = defaultdict(list)
     for entry in by_pair.values():

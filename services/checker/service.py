@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import pwd
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,14 +34,14 @@ from services.checker.sharding import owner
 from services.checker.trackers.base import Report, Tracker
 from services.checker.trackers.file import FileTracker, init_file
 from services.checker.trackers.process import ProcessTracker
-from services.checker.trackers.script import ScriptTracker, run_as
+from services.checker.trackers.script import ScriptTracker, script_request
 from services.checker.units import TrackerFactory, TrackerUnit
 from shared.bus import Publisher, connect, ensure_state_bucket, register_service
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
 from shared.config.model import Config
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
-from shared.config.script import DEFAULT_SCRIPT_USER
+from shared.config.script import script_policy
 from shared.events import (
     ReloadReply,
     ReloadTrigger,
@@ -54,6 +53,7 @@ from shared.events import (
     tracker_subject,
 )
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
+from shared.scripts.runner import announce
 
 log = logging.getLogger("lifeline.checker")
 
@@ -83,30 +83,19 @@ class Options:
     ttl: float = 1.0
 
 
-def default_script_user(config: Config) -> tuple[str | None, str | None]:
-    ref = config.global_defs.script_user
-    if ref is not None:
-        return ref.user, ref.group
-    try:
-        pwd.getpwnam(DEFAULT_SCRIPT_USER)
-    except KeyError:
-        return None, None
-    return DEFAULT_SCRIPT_USER, None
-
-
 def build_tracker_units(
     config: Config, options: Options, sink: Sink, cache: StateCache | None
 ) -> list[TrackerUnit]:
     """One unit per vrrp_script, vrrp_track_process and track_file (invalid ones logged, skipped)."""
     out: list[TrackerUnit] = []
-    user, group = default_script_user(config)
+    policy = script_policy(config.global_defs)
 
     def add(
         spec: VrrpScript | TrackProcess | TrackFile,
         kind: TrackerKind,
         interval: float,
         factory: TrackerFactory,
-        *run_as: str | None,
+        *how: object,
     ) -> None:
         out.append(
             TrackerUnit(
@@ -119,7 +108,7 @@ def build_tracker_units(
                 factory=factory,
                 sink=sink,
                 cache=cache,
-                fingerprint=(kind.value, comparable(spec), interval, *run_as),
+                fingerprint=(kind.value, comparable(spec), interval, *how),
             )
         )
 
@@ -127,12 +116,13 @@ def build_tracker_units(
         if spec.user_invalid or spec.script is None:
             log.error("vrrp_script %s: script or user invalid, not run", spec.name)
             return
-        s_user, s_group = run_as(spec, user, group)
+        request = script_request(spec, policy)
+        announce(request, log)
 
         def factory(report: Report, baseline: bool | None) -> Tracker:
-            return ScriptTracker(spec, report, user=s_user, group=s_group, baseline=baseline)
+            return ScriptTracker(spec, report, request=request, baseline=baseline)
 
-        add(spec, TrackerKind.SCRIPT, spec.interval, factory, s_user, s_group)
+        add(spec, TrackerKind.SCRIPT, spec.interval, factory, request)
 
     def process(spec: TrackProcess) -> None:
         if not spec.process:

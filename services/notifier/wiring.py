@@ -9,10 +9,11 @@ applies keepalived's rules:
   ``smtp_alert_checker`` defaults (real servers inherit their virtual server's);
   ``no_email_faults``; a mail only when the object's state differs from the
   state last mailed for it (``MailStateGate``).
-- Scripts run as their own user, else ``script_user``, else
-  ``keepalived_script`` if it exists, else root; with
-  ``enable_script_security`` a script that would fall back to root, or run as
-  root from a path a non-root user can write, is not run (as keepalived).
+- Scripts run through the one launcher (``shared.scripts``): their own user,
+  else ``script_user``, else ``keepalived_script`` if it exists, else root; a
+  script the launcher refuses (``enable_script_security``: the root fallback,
+  or root from a path a non-root user can write) is left out, as keepalived
+  drops it, and the launcher checks again before each run.
 - ``notify_fifo`` gets VRRP and LVS lines, ``vrrp_notify_fifo`` VRRP only,
   ``lvs_notify_fifo`` LVS only; a FIFO is delivered in one global order.
 
@@ -42,12 +43,12 @@ from services.notifier.delivery.runner import RunnerOptions
 from services.notifier.plugins import create_sink
 from services.notifier.sinks.base import ClosableSink, DeliveryContext, Sink
 from services.notifier.sinks.fifo import FifoScope, FifoSink
-from services.notifier.sinks.script import ScriptSink
+from services.notifier.sinks.script import ScriptSink, script_request
 from services.notifier.sinks.smtp import SmtpSink
 from shared.config.lvs_keys import rs_key, vs_key
 from shared.config.model import Config
-from shared.config.model_global import GlobalDefs, NotifyFifo
-from shared.config.script import DEFAULT_SCRIPT_USER, LocalScriptFiles, Script, path_is_unsafe
+from shared.config.model_global import NotifyFifo
+from shared.config.script import Script, script_policy
 from shared.events import (
     Event,
     GroupState,
@@ -56,6 +57,8 @@ from shared.events import (
     PoolEventKind,
     RealServerHealth,
 )
+from shared.scripts import Refusal, ScriptPolicy
+from shared.scripts.runner import announce
 from shared.settings import Settings
 
 log = logging.getLogger("lifeline.notifier.wiring")
@@ -80,68 +83,25 @@ class SinkPlan:
 # --------------------------------------------------------------------------- scripts
 
 
-@dataclass(frozen=True)
-class ScriptUsers:
-    """Who runs scripts naming no user: ``default_user`` None means the notifier's own user."""
-
-    default_user: str | None
-    default_group: str | None
-    root_fallback: bool  # no script_user and no keepalived_script: root by fallback
-    security: bool
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def script_users(gd: GlobalDefs) -> ScriptUsers:
-    """keepalived's default script user; switching users needs root, else scripts run as ourselves."""
-    root = os.geteuid() == 0
-    if gd.script_user is not None:
-        user, group, fallback = gd.script_user.user, gd.script_user.group, False
-    elif _user_exists(DEFAULT_SCRIPT_USER):
-        user, group, fallback = DEFAULT_SCRIPT_USER, None, False
-    else:
-        user, group, fallback = None, None, True
-    if not root:
-        user, group = None, None
-    return ScriptUsers(user, group, fallback, gd.enable_script_security)
-
-
-def allowed(script: Script | None, users: ScriptUsers) -> Script | None:
-    """The script if keepalived would run it under script security, else None (logged)."""
-    if script is None or not users.security:
-        return script
-    if script.user is None and users.root_fallback:
-        log.error("%s:%d: no script_user for %s: not run (enable_script_security)", *_at(script))
+def allowed(script: Script | None, policy: ScriptPolicy) -> Script | None:
+    """The script if the launcher would run it, else None (logged once, with who runs the others)."""
+    if script is None:
         return None
-    runs_as_root = (script.user or users.default_user or "root") == "root"
-    resolved = LocalScriptFiles().resolve_script(script.argv[0])
-    if runs_as_root and resolved is not None and path_is_unsafe(resolved, LocalScriptFiles()):
-        log.error("%s:%d: %s is writable by a non-root user: not run as root", *_at(script), resolved)
-        return None
-    return script
+    verdict = announce(script_request(script, script.argv, policy), log)
+    return None if isinstance(verdict, Refusal) else script
 
 
-def _at(script: Script) -> tuple[str, int, str]:
-    return script.file or "?", script.line, script.argv[0] if script.argv else script.command
-
-
-def _target(users: ScriptUsers, scripts: Mapping[str, Script | None], **kw: Any) -> NotifyTarget | None:
-    kept = {state: s for state, raw in scripts.items() if (s := allowed(raw, users)) is not None}
-    generic = allowed(kw.pop("generic", None), users)
+def _target(policy: ScriptPolicy, scripts: Mapping[str, Script | None], **kw: Any) -> NotifyTarget | None:
+    kept = {state: s for state, raw in scripts.items() if (s := allowed(raw, policy)) is not None}
+    generic = allowed(kw.pop("generic", None), policy)
     if not kept and generic is None:
         return None
     return NotifyTarget(scripts=kept, generic=generic, **kw)
 
 
-def build_targets(config: Config, users: ScriptUsers | None = None) -> NotifyTargets:
+def build_targets(config: Config, policy: ScriptPolicy | None = None) -> NotifyTargets:
     """One ``NotifyTarget`` per instance, group, virtual server and real server that has scripts."""
-    users = users or script_users(config.global_defs)
+    policy = policy if policy is not None else script_policy(config.global_defs)
     instances: dict[str, NotifyTarget] = {}
     for name, vi in config.vrrp.instances.items():
         states = {
@@ -152,7 +112,7 @@ def build_targets(config: Config, users: ScriptUsers | None = None) -> NotifyTar
             "DELETED": vi.notify_deleted,
         }
         report = vi.notify_deleted_set or vi.notify_deleted is not None
-        if (t := _target(users, states, generic=vi.notify, report_deleted=report)) is not None:
+        if (t := _target(policy, states, generic=vi.notify, report_deleted=report)) is not None:
             instances[name] = t
     groups: dict[str, NotifyTarget] = {}
     for name, sg in config.vrrp.sync_groups.items():
@@ -162,16 +122,16 @@ def build_targets(config: Config, users: ScriptUsers | None = None) -> NotifyTar
             "FAULT": sg.notify_fault,
             "STOP": sg.notify_stop,
         }
-        if (t := _target(users, states, generic=sg.notify)) is not None:
+        if (t := _target(policy, states, generic=sg.notify)) is not None:
             groups[name] = t
     virtuals: dict[str, NotifyTarget] = {}
     reals: dict[tuple[str, str], NotifyTarget] = {}
     for vs in config.lvs.virtual_servers:
         vkey = vs_key(vs)
-        if (t := _target(users, {"UP": vs.quorum_up, "DOWN": vs.quorum_down})) is not None:
+        if (t := _target(policy, {"UP": vs.quorum_up, "DOWN": vs.quorum_down})) is not None:
             virtuals[vkey] = t
         for rs in vs.real_servers:
-            if (t := _target(users, {"UP": rs.notify_up, "DOWN": rs.notify_down})) is not None:
+            if (t := _target(policy, {"UP": rs.notify_up, "DOWN": rs.notify_down})) is not None:
                 reals[(vkey, rs_key(vs, rs))] = t
     return NotifyTargets(instances=instances, groups=groups, real_servers=reals, virtual_servers=virtuals)
 
@@ -375,16 +335,11 @@ def config_sinks(
     """
     base = dict(delivery or {})
     plans: list[SinkPlan] = []
-    targets = build_targets(config)
-    users = script_users(config.global_defs)
+    policy = script_policy(config.global_defs)
+    targets = build_targets(config, policy)
     if any((targets.instances, targets.groups, targets.real_servers, targets.virtual_servers)):
-        scripts = ScriptSink(
-            targets,
-            default_user=users.default_user,
-            default_group=users.default_group,
-            timeout=script_timeout,
-        )
-        definition: object = ("script", targets_definition(targets), users.default_user, users.default_group)
+        scripts = ScriptSink(targets, policy=policy, timeout=script_timeout)
+        definition: object = ("script", targets_definition(targets), policy)
         plans.append(SinkPlan(scripts, _options_from(base), definition=definition))
     if (mail := smtp_sink(config, settings)) is not None:
         definition = ("smtp", smtp_params(config, settings), settings.smtp.cafile)

@@ -5,6 +5,10 @@ the SSL key's ``password``: fields marked ``shared.redact.SECRET``) and redacts
 secrets inside other strings (a URL's password in a notify command, a
 ``?token=`` in a check's URL), unless ``--show-secrets``: a dump is pasted into
 tickets and chats, and a VRRP password there is a password to the segment.
+
+``check`` also prints, as notes, who runs each script (``vrrp_script chk runs as
+nobody:nogroup (script_user)``), resolved by the launcher the services use;
+notes never change the verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import msgspec
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
+from shared.config.script import script_user_notes
 from shared.redact import hide_secret_fields
 from shared.settings import SettingsError, load_settings, settings_path, settings_warnings
 
@@ -83,6 +88,9 @@ def run_check(args: argparse.Namespace) -> int:
             continue
         for diagnostic in loaded.diagnostics:
             print(diagnostic, file=sys.stderr)
+        notes = script_user_notes(loaded.config, _host(args))  # who runs each script: never a verdict
+        for note in sorted(notes, key=lambda d: (d.file, d.line)):
+            print(note, file=sys.stderr)
         if any(d.severity is not Severity.NOTE for d in loaded.diagnostics):
             worst = max(worst, EXIT_PROBLEMS)
         elif len(args.file) > 1:

@@ -154,7 +154,7 @@ def _misc_user(ctx: Context, node: Node, check: object) -> None:
 
 MISC_TABLE: dict[str, Handler] = {
     **LATE_HANDLERS,
-    "misc_path": set_script("misc_path"),
+    "misc_path": set_script("misc_path", takes_user=False),
     "misc_timeout": set_with("misc_timeout", lambda w: float(to_u32(w))),
     "misc_dynamic": set_bare_flag("misc_dynamic"),
     "user": _misc_user,

@@ -23,7 +23,7 @@ from shared.config.context import (
     set_int,
     set_with,
 )
-from shared.config.host import Host, LocalHost
+from shared.config.host import Host
 from shared.config.model import Config
 from shared.config.model_global import (
     DEFAULT_RELOAD_FILE,
@@ -36,10 +36,9 @@ from shared.config.model_global import (
 )
 from shared.config.node import Node
 from shared.config.script import (
-    LocalScriptFiles,
-    ScriptFiles,
     ScriptUserRef,
     check_script_security,
+    script_files_for,
     set_script,
 )
 from shared.config.values import BadValue, to_int, to_ip, to_timer
@@ -635,15 +634,6 @@ def check_smtp_server(ctx: Context, gd: GlobalDefs, host: Host) -> None:
     ctx.diagnostics.warning(
         server, f"Invalid smtp server {server.host} {server.port}: the name does not resolve"
     )
-
-
-def script_files_for(host: Host) -> ScriptFiles | None:
-    """File checks only where the files are: the local host, or a test host that fakes them."""
-    if isinstance(host, ScriptFiles):
-        return host
-    if isinstance(host, LocalHost):
-        return LocalScriptFiles()
-    return None
 
 
 def _is_ip(word: str) -> bool:

@@ -14,38 +14,44 @@ So ``notify_master /bin/echo hi`` runs ``/bin/echo`` *as user* ``hi`` (which
 usually does not exist, and keepalived then drops the script), while
 ``notify_master "/bin/echo hi"`` runs ``/bin/echo hi`` as the default user.
 
+The user and group words belong to notify-style keywords only: a
+``vrrp_script``'s ``script`` and a ``MISC_CHECK``'s ``misc_path`` take their
+user from the block's ``user`` keyword, and keepalived ignores every word after
+the command there (verified: ``script "/x.sh a" nobody`` runs ``/x.sh a`` as
+the default user, and ``script /x.sh a`` runs ``/x.sh`` alone).
+
 Script security has to see every script of the file, and those are parsed by
 three parsers.  Rather than a registry, each Script carries the file and line
 it came from, and ``iter_scripts`` walks the finished ``Config`` for every
 ``Script`` value wherever a parser stored it: the vrrp and lvs parsers only
-have to keep the ``Script`` that ``parse_script`` returned.
+have to keep the ``Script`` that ``parse_script`` returned.  Who runs each
+script and whether it may run is decided by ``shared.scripts.resolve``, the
+same function the services call before each start.
 """
 
 from __future__ import annotations
 
 import functools
-import grp
-import os
 import shlex
-import shutil
-import stat
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from shared.config.context import Context, Handler, set_parsed
+from shared.config.diagnostics import Diagnostic, Severity
+from shared.config.host import Host, LocalHost
 from shared.config.node import Node
+from shared.scripts.accounts import ROOT, Accounts, LocalAccounts, NamesOnlyAccounts
+from shared.scripts.files import LocalScriptFiles, ScriptFiles
+from shared.scripts.policy import Refusal, RefusalKind, ScriptPolicy
+from shared.scripts.resolve import Launch, ScriptRequest, resolve
 
 if TYPE_CHECKING:
-    from shared.config.host import Host
     from shared.config.model import Config
-
-DEFAULT_SCRIPT_USER = "keepalived_script"
-ROOT_USER = "root"
-IMPLICIT_ROOT = "(root by fallback)"
+    from shared.config.model_global import GlobalDefs
 
 _SIMPLE_ESCAPES = {
     "a": "\a",
@@ -143,8 +149,12 @@ def split_command(command: str) -> list[str]:
     return shlex.split(command, posix=True)
 
 
-def parse_script(ctx: Context, node: Node) -> Script | None:
-    """Parse ``node`` as a script keyword; report a missing or unsplittable command at its line."""
+def parse_script(ctx: Context, node: Node, *, takes_user: bool = True) -> Script | None:
+    """Parse ``node`` as a script keyword; report a missing or unsplittable command at its line.
+
+    ``takes_user`` False (``script``, ``misc_path``): words after the command are
+    ignored, as keepalived does, with a note saying so.
+    """
     try:
         words = split_words(node.raw) if node.raw.strip() else list(node.args)
     except QuoteError as exc:
@@ -162,6 +172,15 @@ def parse_script(ctx: Context, node: Node) -> Script | None:
     if not argv:
         ctx.error(node, f"'{node.keyword}' needs a script to run")
         return None
+    if not takes_user:
+        if len(words) > 1:
+            ignored = " ".join(words[1:])
+            ctx.diagnostics.note(
+                node,
+                f"'{node.keyword}': keepalived ignores '{ignored}' after the command "
+                "(quote the whole command line; the block's 'user' sets the user)",
+            )
+        words = words[:1]
     return Script(
         command=command,
         argv=argv,
@@ -210,120 +229,7 @@ def _may_hold_struct(hint: object) -> bool:
     return any(_may_hold_struct(arg) for arg in args) if args else True
 
 
-# --- the files behind the scripts: a seam so tests need no root and no real files ---
-
-
-@dataclass(frozen=True)
-class FileInfo:
-    """What script security looks at for one path component."""
-
-    uid: int
-    gid: int
-    mode: int
-
-
-@runtime_checkable
-class ScriptFiles(Protocol):
-    """File-system questions script security asks; a Host may implement these too."""
-
-    def resolve_script(self, name: str) -> str | None:
-        """The real path of ``name`` (searched on PATH without a slash), None if it is missing."""
-        ...
-
-    def file_info(self, path: str) -> FileInfo | None: ...
-
-    def has_group(self, name: str) -> bool: ...
-
-
-class LocalScriptFiles:
-    """The real file system and group database."""
-
-    def resolve_script(self, name: str) -> str | None:
-        found = name if "/" in name else shutil.which(name)
-        if found is None or not os.path.exists(found):
-            return None
-        return os.path.realpath(found)
-
-    def file_info(self, path: str) -> FileInfo | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return FileInfo(uid=st.st_uid, gid=st.st_gid, mode=st.st_mode)
-
-    def has_group(self, name: str) -> bool:
-        try:
-            grp.getgrnam(name)
-        except KeyError:
-            return False
-        return True
-
-
-class FakeScriptFiles:
-    """For tests: ``FakeScriptFiles({"/etc/ka/up.sh": FileInfo(0, 0, 0o100755)})``.
-
-    Directories not listed are safe (root-owned, 0755); ``path`` maps bare names
-    to what a PATH search would find.
-    """
-
-    def __init__(
-        self,
-        files: dict[str, FileInfo] | None = None,
-        groups: set[str] | None = None,
-        path: dict[str, str] | None = None,
-    ) -> None:
-        self.files = files or {}
-        self.groups = groups if groups is not None else {"root"}
-        self.path = path or {}
-
-    def resolve_script(self, name: str) -> str | None:
-        found = name if "/" in name else self.path.get(name)
-        return found if found is not None and found in self.files else None
-
-    def file_info(self, path: str) -> FileInfo | None:
-        if path in self.files:
-            return self.files[path]
-        return FileInfo(uid=0, gid=0, mode=stat.S_IFDIR | 0o755)
-
-    def has_group(self, name: str) -> bool:
-        return name in self.groups
-
-
-def is_unsafe(info: FileInfo) -> bool:
-    """keepalived's rule for one path component of a script run as root.
-
-    Verified on 2.2.7: unsafe if owned by a non-root user, group-writable by a
-    non-root group, or world-writable, except a world-writable directory with
-    the sticky bit (``/tmp``).
-    """
-    if info.uid != 0:
-        return True
-    if info.mode & stat.S_IWGRP and info.gid != 0:
-        return True
-    sticky_dir = stat.S_ISDIR(info.mode) and info.mode & stat.S_ISVTX
-    return bool(info.mode & stat.S_IWOTH) and not sticky_dir
-
-
-def path_is_unsafe(path: str, files: ScriptFiles) -> bool:
-    """True if the file or any directory above it could be changed by a non-root user.
-
-    The sticky-bit pardon applies to directories above the script only: a
-    script that is itself world-writable (even ``/tmp``) is unsafe.
-    """
-    current = path
-    while True:
-        info = files.file_info(current)
-        if info is not None and is_unsafe(info):
-            return True
-        if current == path and info is not None and info.mode & stat.S_IWOTH:
-            return True
-        parent = os.path.dirname(current)
-        if parent == current or not parent:
-            return False
-        current = parent
-
-
-# --- the verdicts ---
+# --- who runs each script, and the verdicts of enable_script_security ---
 
 
 class ScriptUserRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -335,51 +241,179 @@ class ScriptUserRef(msgspec.Struct, frozen=True, kw_only=True):
     line: int = 0
 
 
+def script_policy(gd: GlobalDefs) -> ScriptPolicy:
+    """``global_defs``' part in who runs a script: ``script_user`` and ``enable_script_security``."""
+    ref = gd.script_user
+    return ScriptPolicy(
+        script_user=ref.user if ref is not None else None,
+        script_group=ref.group if ref is not None else None,
+        security=gd.enable_script_security,
+    )
+
+
+@dataclass(frozen=True)
+class ScriptUse:
+    """One script as configured: its own user/group (from its line or its block) and how to drop it.
+
+    ``block_user``: the user came from a ``user`` keyword whose parser already
+    reported a user that does not exist.  ``disable`` removes the script from
+    the model, as keepalived drops a script whose file is unsafe (a
+    ``vrrp_script`` with its ``track_script`` references, a ``MISC_CHECK``
+    from its real server, a notify script from its keyword).
+    """
+
+    script: Script
+    user: str | None
+    group: str | None
+    label: str
+    block_user: bool
+    disable: Callable[[], None]
+
+    def request(self, policy: ScriptPolicy) -> ScriptRequest:
+        return ScriptRequest(tuple(self.script.argv), self.user, self.group, policy, self.label)
+
+
+def script_uses(config: Config) -> list[ScriptUse]:
+    """Every script of ``config`` in file-model order, with its own user and its label."""
+    special: dict[int, ScriptUse] = {}
+    for name, spec in config.vrrp.scripts.items():
+        if spec.script is not None and not spec.user_invalid:
+            drop = _drop_vrrp_script(config, name)
+            label = f"vrrp_script {name}"
+            special[id(spec.script)] = ScriptUse(spec.script, spec.user, spec.group, label, True, drop)
+    from shared.config.model_lvs import MiscCheck  # here: model_lvs imports this module
+
+    for _vs, rs, check in config.lvs.checks():
+        if isinstance(check, MiscCheck) and check.misc_path is not None:
+            label = f"MISC_CHECK {check.misc_path.argv[0]}"
+            special[id(check.misc_path)] = ScriptUse(
+                check.misc_path, check.user, check.group, label, True, _drop_checker(rs.checkers, check)
+            )
+    uses = []
+    for script in iter_scripts(config):
+        use = special.get(id(script))
+        if use is None:
+            label = f"{script.keyword} {script.argv[0]}"
+            use = ScriptUse(script, script.user, script.group, label, False, _drop_script(config, script))
+        uses.append(use)
+    return uses
+
+
+def _drop_vrrp_script(config: Config, name: str) -> Callable[[], None]:
+    def drop() -> None:
+        config.vrrp.scripts.pop(name, None)
+        refs = [vi.track_scripts for vi in config.vrrp.instances.values()]
+        refs += [group.track_scripts for group in config.vrrp.sync_groups.values()]
+        for tracked in refs:
+            tracked[:] = [ref for ref in tracked if ref.name != name]
+
+    return drop
+
+
+def _drop_checker(checkers: list[typing.Any], check: object) -> Callable[[], None]:
+    def drop() -> None:
+        checkers[:] = [c for c in checkers if c is not check]
+
+    return drop
+
+
+def _drop_script(config: Config, script: Script) -> Callable[[], None]:
+    return lambda: _clear(config, script)
+
+
+def _clear(value: object, script: Script) -> None:
+    """Set every field of ``value`` (walked as ``iter_scripts`` walks) that holds ``script`` to None."""
+    if isinstance(value, msgspec.Struct):
+        for name in _fields_that_may_hold_scripts(type(value)):
+            field = getattr(value, name)
+            if field is script:
+                setattr(value, name, None)
+            else:
+                _clear(field, script)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _clear(item, script)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _clear(item, script)
+
+
+def script_files_for(host: Host) -> ScriptFiles | None:
+    """File checks only where the files are: the local host, or a test host that fakes them."""
+    if isinstance(host, ScriptFiles):
+        return host
+    if isinstance(host, LocalHost):
+        return LocalScriptFiles()
+    return None
+
+
+def accounts_for(host: Host, files: ScriptFiles | None) -> Accounts:
+    """The real user database on the local host; names only (``host``'s users) anywhere else."""
+    if isinstance(host, LocalHost):
+        return LocalAccounts()
+    return NamesOnlyAccounts(host.has_user, files.has_group if files is not None else None)
+
+
 def check_script_security(
     ctx: Context,
     config: Config,
     host: Host,
     files: ScriptFiles | None = None,
-    scripts: Iterable[Script] | None = None,
+    scripts: Iterable[ScriptUse] | None = None,
 ) -> None:
-    """keepalived's script-security verdicts for every script in ``config``.
+    """keepalived's script-security verdicts for every script in ``config``; unsafe scripts are dropped.
 
     ``files`` None skips what needs the real files (path search, permissions);
-    users are always checked through ``host``.  ``scripts`` defaults to
-    ``iter_scripts(config)``: pass a list only to check a subset.
+    users are always checked through ``host``.  Each script is resolved as
+    keepalived (root) would run it, by ``shared.scripts.resolve``.
     """
     gd = config.global_defs
-    found = list(iter_scripts(config) if scripts is None else scripts)
-    default_user = _check_global_user(ctx, gd.script_user, host, files)
-    if not found:
+    uses = list(script_uses(config) if scripts is None else scripts)
+    _check_global_user(ctx, gd.script_user, host, files)
+    if not uses:
         return
-    present = found if files is None else [s for s in found if files.resolve_script(s.argv[0]) is not None]
+    present = [u.script for u in uses if files is None or files.resolve_script(u.script.argv[0]) is not None]
     _warn_security_violation(ctx, gd.enable_script_security, present, gd.startup_script, gd.shutdown_script)
-    for script in found:
-        _check_one(
-            ctx, script, default_user=default_user, security=gd.enable_script_security, host=host, files=files
-        )
+    policy, accounts = script_policy(gd), accounts_for(host, files)
+    for use in uses:
+        verdict = resolve(use.request(policy), accounts, files, ROOT)
+        refused_by_user = isinstance(verdict, Refusal) and verdict.kind is not RefusalKind.UNSAFE
+        if files is not None and not refused_by_user:
+            _report_path(ctx, use.script, files)
+        if isinstance(verdict, Refusal):
+            _report_refusal(ctx, use, verdict)
+        if isinstance(verdict, Refusal) and verdict.kind is RefusalKind.UNSAFE:
+            use.disable()  # the file, not the text, is at fault: the rest of the configuration runs
+
+
+def script_user_notes(config: Config, host: Host) -> list[Diagnostic]:
+    """``file:line: note: vrrp_script chk runs as nobody:nogroup (script_user)``, one per script that runs.
+
+    What ``lifeline config check`` adds to keepalived's verdict (notes never change it).
+    """
+    files = script_files_for(host)
+    policy, accounts = script_policy(config.global_defs), accounts_for(host, files)
+    notes = []
+    for use in script_uses(config):
+        launch = resolve(use.request(policy), accounts, files, ROOT)
+        if isinstance(launch, Launch):
+            message = f"{use.label} runs as {launch.identity.label} ({launch.source})"
+            notes.append(Diagnostic(use.script.file, use.script.line, Severity.NOTE, message))
+    return notes
 
 
 def _check_global_user(
     ctx: Context, ref: ScriptUserRef | None, host: Host, files: ScriptFiles | None
-) -> str | None:
-    """Validate ``script_user``; return the default user for scripts naming none.
-
-    None: ``script_user`` is invalid (already reported).  ``IMPLICIT_ROOT``: no
-    ``script_user`` and no ``keepalived_script`` user, so root by fallback, which
-    ``enable_script_security`` forbids.
-    """
+) -> None:
+    """keepalived: "Error setting global script uid/gid" for a ``script_user`` that does not exist."""
     if ref is None:
-        return DEFAULT_SCRIPT_USER if host.has_user(DEFAULT_SCRIPT_USER) else IMPLICIT_ROOT
+        return
     ok = host.has_user(ref.user)
     if ok and ref.group is not None and files is not None:
         ok = files.has_group(ref.group)
     if not ok:
         who = ref.user if ref.group is None else f"{ref.user} {ref.group}"
         ctx.diagnostics.error(_At(ref.file, ref.line), f"script_user: no such user/group '{who}'")
-        return None
-    return ref.user
 
 
 def _warn_security_violation(
@@ -409,66 +443,38 @@ def _warn_security_violation(
         )
 
 
-def _check_one(
-    ctx: Context,
-    script: Script,
-    *,
-    default_user: str | None,
-    security: bool,
-    host: Host,
-    files: ScriptFiles | None,
-) -> None:
-    where = _where(script)
-    user = _run_as(ctx, script, default_user=default_user, security=security, host=host, files=files)
-    if user is None:
-        return
-    if files is None:
-        return
-    resolved = _resolve(ctx, script, files)
-    if resolved is None or not security or user != ROOT_USER:
-        return
-    if path_is_unsafe(resolved, files):
-        message = f"unsafe permissions for script '{resolved}' (writable by a non-root user): it will not run"
-        if _is_track_script(script):
-            ctx.diagnostics.error(where, message)
-        else:  # keepalived -t passes these and disables the script only at run time
-            ctx.diagnostics.note(where, message)
-
-
-def _run_as(
-    ctx: Context,
-    script: Script,
-    *,
-    default_user: str | None,
-    security: bool,
-    host: Host,
-    files: ScriptFiles | None,
-) -> str | None:
-    """Who runs ``script``; None (after an error if it is the script's fault) if nobody can."""
-    where = _where(script)
-    if script.user is not None:
-        if not host.has_user(script.user):
+def _report_refusal(ctx: Context, use: ScriptUse, refusal: Refusal) -> None:
+    """Each refusal as keepalived -t judges it; ones the parsers already reported stay silent."""
+    script, where = use.script, _where(use.script)
+    match refusal.kind:
+        case RefusalKind.SCRIPT_USER_MISSING:
+            return  # reported at script_user
+        case RefusalKind.USER_MISSING if use.block_user:
+            return  # reported at the block's 'user'
+        case RefusalKind.USER_MISSING:
             ctx.diagnostics.error(
                 where,
-                f"Script user '{script.user}' does not exist: '{script.keyword}' script "
+                f"Script user '{refusal.subject}' does not exist: '{script.keyword}' script "
                 f"{script.argv[0]} ignored (to pass arguments, quote the whole command line)",
             )
-            return None
-        if script.group is not None and files is not None and not files.has_group(script.group):
+        case RefusalKind.GROUP_MISSING:
             ctx.diagnostics.error(
-                where, f"Script group '{script.group}' does not exist: '{script.keyword}' script ignored"
+                where, f"Script group '{refusal.subject}' does not exist: '{script.keyword}' script ignored"
             )
-            return None
-        return script.user
-    if default_user == IMPLICIT_ROOT:
-        if security:
-            ctx.diagnostics.error(where, f"Unable to set default user {DEFAULT_SCRIPT_USER} for script")
-            return None
-        return ROOT_USER
-    return default_user
+        case RefusalKind.NO_DEFAULT_USER:
+            ctx.diagnostics.error(where, refusal.reason)
+        case RefusalKind.UNSAFE:
+            message = (
+                f"unsafe permissions for script '{refusal.subject}' (writable by a non-root user): "
+                f"{use.label} is disabled"
+            )
+            if _is_track_script(script):  # -t: "Disabling track script chk due to insecure", exit 5
+                ctx.diagnostics.warning(where, message)
+            else:  # keepalived -t exits 0 and disables the script only at run time
+                ctx.diagnostics.note(where, message)
 
 
-def _resolve(ctx: Context, script: Script, files: ScriptFiles) -> str | None:
+def _report_path(ctx: Context, script: Script, files: ScriptFiles) -> None:
     name = script.argv[0]
     where = _where(script)
     resolved = files.resolve_script(name)
@@ -478,12 +484,9 @@ def _resolve(ctx: Context, script: Script, files: ScriptFiles) -> str | None:
             ctx.diagnostics.warning(where, message)
         else:  # keepalived -t says nothing about a missing notify or check script
             ctx.diagnostics.note(where, message)
-        return None
-    if "/" not in name:
-        ctx.diagnostics.note(
-            where, f"script '{name}' found by PATH search at '{resolved}': give the full path"
-        )
-    return resolved
+    elif "/" not in name:
+        message = f"script '{name}' found by PATH search at '{resolved}': give the full path"
+        ctx.diagnostics.note(where, message)
 
 
 def _is_track_script(script: Script) -> bool:
@@ -501,6 +504,6 @@ def _where(script: Script) -> _At:
     return _At(script.file, script.line)
 
 
-def set_script(attr: str) -> Handler:
+def set_script(attr: str, *, takes_user: bool = True) -> Handler:
     """A keyword naming a script: a line ``parse_script`` rejects leaves the earlier value in place."""
-    return set_parsed(attr, parse_script)
+    return set_parsed(attr, functools.partial(parse_script, takes_user=takes_user))

@@ -93,7 +93,7 @@ def _positive_int(attr: str) -> Handler:
 
 
 def _script_script(ctx: Context, node: Node, target: VrrpScript) -> None:
-    target.script = parse_script(ctx, node)
+    target.script = parse_script(ctx, node, takes_user=False)
 
 
 def _script_user(ctx: Context, node: Node, target: VrrpScript) -> None:

@@ -241,6 +241,10 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
         for service in services:
             running = lambda n=node, s=service: n.inspect(s, "{{.State.Status}}") == "running"  # noqa: E731
             wait_until(f"{node.name} {service} running", running, 20, STEP)
+            # `init: true`: PID 1 of the container is the init (it reaps what scripts leave), not the service
+            assert node.inspect(service, "{{.HostConfig.Init}}") == "true"
+            pid1 = Path(f"/proc/{node.inspect(service, '{{.State.Pid}}')}/comm").read_text().strip()
+            assert pid1 not in ("python", "python3", "nats-server", "sh"), pid1
     took = wait_until("A holds the VIP", a.has_vip, 30, STEP)
     print(f"A MASTER {took:.1f} s after compose up")
     assert not b.has_vip()

@@ -15,6 +15,7 @@ from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.script import ScriptSink
 from shared.config.script import Script
 from shared.events import GroupState, InstanceState, VrrpState
+from shared.scripts import ScriptPolicy
 
 
 def script(path: Path, body: str) -> Path:
@@ -128,14 +129,17 @@ async def _check_runs_as_script_user(shared: Path) -> None:
     out = shared / "id"
     whoami = script(shared / "id.sh", f"id -u > {out}; id -g >> {out}; id -G >> {out}\n")
     sink = ScriptSink(
-        NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(whoami))}), default_user="nobody"
+        NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(whoami))}),
+        policy=ScriptPolicy(script_user="nobody"),
     )
     await sink.deliver(master(), DeliveryContext())
     uid, gid, groups = out.read_text().split("\n")[:3]
     assert (int(uid), int(gid)) == (nobody.pw_uid, nobody.pw_gid)
     assert "0" not in groups.split()  # root's supplementary groups were dropped
     # a script's own user wins over script_user
-    sink = ScriptSink(NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(whoami, user="root"))}),
-                      default_user="nobody")  # fmt: skip
+    sink = ScriptSink(
+        NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(whoami, user="root"))}),
+        policy=ScriptPolicy(script_user="nobody"),
+    )
     await sink.deliver(master(), DeliveryContext())
     assert out.read_text().split("\n")[0] == "0"

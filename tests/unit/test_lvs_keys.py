@@ -14,11 +14,12 @@ from pathlib import Path
 
 from services.checker.scheduler import build_entries
 from services.lvs.core.desired import build_plans
-from services.notifier.wiring import ScriptUsers, build_targets
+from services.notifier.wiring import build_targets
 from shared.config.load import load
 from shared.config.lvs_keys import vs_key
 from shared.config.model import Config
 from shared.config.model_lvs import VirtualServer
+from shared.scripts import ScriptPolicy
 
 CONF = """virtual_server 10.0.0.1 80 {
   lb_algo rr
@@ -82,7 +83,7 @@ def test_the_three_services_agree_on_every_pair(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     checker = {(e.virtual, e.real) for entries in build_entries(cfg).values() for e in entries}
     lvs = {(plan.name, real) for plan in build_plans(cfg.lvs).values() for real in plan.reals}
-    targets = build_targets(cfg, ScriptUsers(None, None, root_fallback=False, security=False))
+    targets = build_targets(cfg, ScriptPolicy())
     notifier = set(targets.real_servers)
     assert checker == lvs == notifier == EXPECTED
     assert set(targets.virtual_servers) == {v for v, _ in EXPECTED} == set(build_plans(cfg.lvs))

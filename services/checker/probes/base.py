@@ -19,6 +19,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from shared.config.model_lvs import Checker, SslConfig
+from shared.scripts import ScriptRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +52,20 @@ class Target:
     """FILE_CHECK: the ``file`` of the ``track_file`` block the checker names."""
     ssl: SslConfig | None = None
     """SSL_GET: the root ``SSL`` block (client certificate), if any."""
+    script: ScriptRequest | None = None
+    """MISC_CHECK: the script with ``global_defs``' policy (None: the default policy)."""
 
     @classmethod
     def of(
-        cls, check: Checker, *, track_file_path: str | None = None, ssl: SslConfig | None = None
+        cls,
+        check: Checker,
+        *,
+        track_file_path: str | None = None,
+        ssl: SslConfig | None = None,
+        script: ScriptRequest | None = None,
     ) -> Target:
         host = str(check.connect_ip) if check.connect_ip is not None else ""
-        return cls(host=host, port=check.connect_port, track_file_path=track_file_path, ssl=ssl)
+        return cls(host, check.connect_port, track_file_path, ssl, script)
 
 
 class ProbeFailure(Exception):

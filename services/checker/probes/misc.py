@@ -2,29 +2,31 @@
 
 Exit 0 passes, 1 fails; 2..255 fail too unless ``misc_dynamic``, which makes
 them pass with weight ``exit - 2``.  Death by a signal fails.  The script runs
-in a session (and so a process group) of its own without a shell of ours, so
-on ``misc_timeout`` the whole group gets SIGTERM and, if still alive after
-``KILL_GRACE`` seconds, SIGKILL; a timed-out script fails.  The check is an
-asyncio subprocess: no thread and no blocking wait.
+through the one script launcher (``shared.scripts.runner``): as the check's
+``user [group]``, else ``script_user``, else ``keepalived_script``, else root;
+in a session of its own, so on ``misc_timeout`` the whole group gets SIGTERM
+and, if still alive after ``KILL_GRACE`` seconds, SIGKILL; a timed-out script
+fails, and so does one the launcher refuses.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
-
-from services.checker.parent_death import die_with_parent
 from services.checker.probes.base import ProbeFailure, ProbeResult, Success, Target, measure
 from shared.config.model_lvs import Checker, MiscCheck
-
-KILL_GRACE = 2.0
-"""Seconds between SIGTERM and SIGKILL, keepalived's script kill delay."""
+from shared.scripts import ScriptPolicy, ScriptRequest
+from shared.scripts.runner import KILL_GRACE, ScriptRefused, run_script
 
 
 async def probe(check: Checker, target: Target) -> ProbeResult:
-    return await measure(_run(check, KILL_GRACE))
+    return await measure(_run(check, target, KILL_GRACE))
+
+
+def script_request(check: MiscCheck, policy: ScriptPolicy) -> ScriptRequest | None:
+    """What a MISC_CHECK asks the launcher: ``misc_path``, its block's ``user [group]``, the global policy."""
+    if check.misc_path is None:
+        return None
+    argv = tuple(check.misc_path.argv)
+    return ScriptRequest(argv, check.user, check.group, policy, f"MISC_CHECK {argv[0]}")
 
 
 def verdict(check: MiscCheck, status: int) -> Success:
@@ -44,44 +46,15 @@ def timeout_for(check: MiscCheck) -> float:
     return check.delay_loop if check.delay_loop is not None else 60.0
 
 
-async def _run(check: Checker, grace: float) -> Success:
+async def _run(check: Checker, target: Target, grace: float) -> Success:
     if not isinstance(check, MiscCheck) or check.misc_path is None:
         raise ProbeFailure("MISC_CHECK without misc_path")
-    proc = await asyncio.create_subprocess_exec(
-        *check.misc_path.argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-        user=check.user,
-        group=check.group,
-    )
+    request = target.script or script_request(check, ScriptPolicy())
+    assert request is not None
     try:
-        async with asyncio.timeout(timeout_for(check)):
-            status = await proc.wait()
-    except TimeoutError:
-        await terminate_group(proc, grace)
-        raise ProbeFailure(f"timed out after {timeout_for(check):g}s") from None
-    finally:
-        if proc.returncode is None:  # cancelled: never leave the script behind
-            await terminate_group(proc, grace)
-    return verdict(check, status)
-
-
-async def terminate_group(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM the script's process group, SIGKILL it after ``grace`` seconds, reap the script."""
-    _signal_group(proc.pid, signal.SIGTERM)
-    try:
-        async with asyncio.timeout(grace):
-            await proc.wait()
-    except TimeoutError:
-        pass
-    _signal_group(proc.pid, signal.SIGKILL)  # children may outlive a script that obeyed SIGTERM
-    with contextlib.suppress(asyncio.CancelledError):
-        await proc.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        outcome = await run_script(request, timeout=timeout_for(check), grace=grace)
+    except ScriptRefused as exc:
+        raise ProbeFailure(f"not run: {exc}") from None
+    if outcome.returncode is None:
+        raise ProbeFailure(f"timed out after {timeout_for(check):g}s")
+    return verdict(check, outcome.returncode)

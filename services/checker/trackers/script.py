@@ -1,11 +1,12 @@
 """``vrrp_script``: run a command every ``interval`` and turn exit codes into OK/KO.
 
-Why asyncio subprocesses in their own session: a timed-out script may have
-children, and only a process group can be signalled as a whole.  On
-``timeout`` the group gets SIGTERM and SIGKILL 2 s later (``probes.misc``'s
-``terminate_group``, shared with MISC_CHECK); the timeout counts as a failure
-and is reported at once, not after the kill grace.  A run that is still going
-when the next is due is skipped ("already running"), as keepalived does.
+Each run goes through the one script launcher (``shared.scripts.runner``):
+keepalived's user resolution, a clean environment, its own session, the
+parent-death signal.  On ``timeout`` the group gets SIGTERM and SIGKILL 2 s
+later; the timeout counts as a failure and is reported at once, not after the
+kill grace.  A run that is still going when the next is due is skipped
+("already running"), as keepalived does.  A run the launcher refuses (the file
+became unsafe after the configuration was read, the user is gone) fails.
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 
 from services.checker.core.risefall import RiseFall
-from services.checker.parent_death import die_with_parent
-from services.checker.probes.misc import KILL_GRACE, terminate_group
 from services.checker.trackers.base import Counters, Report, TrackerOutcome
 from shared.config.model_vrrp import VrrpScript
 from shared.events import TrackerKind
+from shared.scripts import ScriptPolicy, ScriptRequest
+from shared.scripts.runner import KILL_GRACE, ScriptRefused, run_script
 
 log = logging.getLogger("lifeline.checker.script")
+
+
+def script_request(spec: VrrpScript, policy: ScriptPolicy) -> ScriptRequest:
+    """What a ``vrrp_script`` asks the launcher: its argv, its block's ``user [group]``, the global policy."""
+    if spec.script is None:
+        raise ValueError(f"vrrp_script {spec.name}: no script")
+    return ScriptRequest(tuple(spec.script.argv), spec.user, spec.group, policy, f"vrrp_script {spec.name}")
 
 
 class ScriptTracker:
@@ -34,20 +41,15 @@ class ScriptTracker:
         spec: VrrpScript,
         report: Report,
         *,
-        user: str | None = None,
-        group: str | None = None,
+        request: ScriptRequest | None = None,
         baseline: bool | None = None,
         kill_grace: float = KILL_GRACE,
     ) -> None:
-        if spec.script is None:
-            raise ValueError(f"vrrp_script {spec.name}: no script")
         self.name = spec.name
         self.spec = spec
-        self.argv = list(spec.script.argv)
+        self.request = request if request is not None else script_request(spec, ScriptPolicy())
         self.weight = spec.weight
         self.reverse = spec.weight_reverse
-        self.user = user
-        self.group = group
         self.interval = max(0.01, spec.interval)
         self.timeout = spec.timeout if spec.timeout is not None else self.interval
         self.kill_grace = kill_grace
@@ -76,30 +78,23 @@ class ScriptTracker:
 
     async def _once(self) -> None:
         start = time.perf_counter()
+
+        def timed_out() -> None:
+            self._result(False, f"timed out after {self.timeout:g}s", None, start)
+
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-                user=self.user,
-                group=self.group,
+            outcome = await run_script(
+                self.request, timeout=self.timeout, grace=self.kill_grace, on_timeout=timed_out
             )
-        except (OSError, ValueError, KeyError) as exc:  # missing file, bad user...
+        except ScriptRefused as exc:
+            self._result(False, f"not run: {exc}", None, start)
+            return
+        except OSError as exc:  # missing file, not executable...
             self._result(False, f"cannot run: {exc}", None, start)
             return
-        try:
-            async with asyncio.timeout(self.timeout):
-                status = await proc.wait()
-        except TimeoutError:
-            self._result(False, f"timed out after {self.timeout:g}s", None, start)
-            await terminate_group(proc, self.kill_grace)
-            return
-        finally:
-            if proc.returncode is None:  # cancelled: never leave the script behind
-                await asyncio.shield(terminate_group(proc, self.kill_grace))
+        status = outcome.returncode
+        if status is None:
+            return  # reported at the deadline
         if status < 0:
             self._result(False, f"killed by signal {-status}", status, start)
         else:
@@ -113,18 +108,3 @@ class ScriptTracker:
 
     def state(self) -> dict[str, object]:
         return {"counter": self.risefall.counter, "rise": self.risefall.rise, "fall": self.risefall.fall}
-
-
-def run_as(
-    spec: VrrpScript, default_user: str | None, default_group: str | None
-) -> tuple[str | None, str | None]:
-    """Who runs the script: its own ``user``, else the global ``script_user``; None when that is us."""
-    user = spec.user or (spec.script.user if spec.script else None) or default_user
-    group = spec.group or (spec.script.group if spec.script else None)
-    if user is None:
-        return None, None
-    if spec.user is None and (spec.script is None or spec.script.user is None):
-        group = group or default_group
-    if user == "root" and os.geteuid() == 0 and group in (None, "root"):
-        return None, None
-    return user, group

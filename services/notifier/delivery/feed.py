@@ -9,8 +9,11 @@ once.  A new ``MASTER`` for VI_1 would then overtake the unacked ``BACKUP``
 before it.  So at start the feed reads the consumer's state: if messages are
 pending, everything newer than the last delivered sequence is *deferred* (kept
 alive, not dispatched) until the pending ones have come back to us (or were
-acked by someone else, or ``barrier_timeout`` passed).  Redelivered messages
-enter their key queue first, so per-key order holds across a ``kill -9``.
+acked by someone else, or ``barrier_timeout`` passed).  JetStream redelivers
+the pending ones as their ``ack_wait`` runs out, which is not stream order (the
+dead process touched them with ``in_progress`` at different times), so they too
+are held until all are back and then enter their key queues in stream order,
+before the deferred ones: per-key order holds across a ``kill -9``.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class ConsumerFeed:
         self.relevant = relevant
         self.barrier_timeout = barrier_timeout if barrier_timeout is not None else 3 * ack_wait + 5.0
         self._deferred: list[Delivery] = []
+        self._returned: dict[int, Delivery] = {}
         self._barrier: int | None = None
         self._expect_old = 0
         self._seen_old: set[int] = set()
@@ -115,7 +119,7 @@ class ConsumerFeed:
         keepalive = asyncio.create_task(self._keepalive())
         try:
             while True:
-                if self.dispatcher.held + len(self._deferred) >= 2 * self.max_held:
+                if self.dispatcher.held + len(self._deferred) + len(self._returned) >= 2 * self.max_held:
                     await asyncio.sleep(0.01)
                     continue
                 try:
@@ -178,8 +182,10 @@ class ConsumerFeed:
         if self._barrier is not None:
             if seq > self._barrier:
                 self._deferred.append(delivery)
-                return
-            self._seen_old.add(seq)
+            else:
+                self._seen_old.add(seq)
+                self._returned[seq] = delivery
+            return
         self.dispatcher.submit(delivery)
 
     async def _check_barrier(self) -> None:
@@ -196,8 +202,9 @@ class ConsumerFeed:
         if len(self._seen_old) < self._expect_old and time.monotonic() > self._barrier_deadline:
             log.warning("feed %s/%s: gave up waiting for old unacked events", self.stream, self.durable)
         self._barrier = None
+        returned, self._returned = self._returned, {}
         deferred, self._deferred = self._deferred, []
-        for delivery in sorted(deferred, key=lambda d: d.stream_seq):
+        for delivery in [*(returned[seq] for seq in sorted(returned)), *sorted(deferred, key=_seq)]:
             self.dispatcher.submit(delivery)
 
     async def _keepalive(self) -> None:
@@ -205,10 +212,14 @@ class ConsumerFeed:
         interval = max(0.2, self.ack_wait / 3)
         while True:
             await asyncio.sleep(interval)
-            for delivery in [*self.dispatcher.held_deliveries(), *self._deferred]:
+            for delivery in [*self.dispatcher.held_deliveries(), *self._returned.values(), *self._deferred]:
                 if delivery.stream != self.stream:
                     continue
                 try:
                     await delivery.msg.in_progress()
                 except Exception as exc:
                     log.debug("in_progress failed: %s", exc)
+
+
+def _seq(delivery: Delivery) -> int:
+    return delivery.stream_seq

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 
 from shared.config.context import Context
 from shared.config.host import FakeHost
+from shared.config.load import load
 from shared.config.model import Config
 from shared.config.model_global import GlobalDefs
+from shared.config.model_lvs import MiscCheck
 from shared.config.node import Node
 from shared.config.script import (
-    FakeScriptFiles,
-    FileInfo,
     Script,
     ScriptUserRef,
     check_script_security,
     iter_scripts,
     parse_script,
+    script_user_notes,
     split_words,
 )
+from shared.scripts.files import FakeScriptFiles, FileInfo
 
 FILE = "/etc/keepalived/keepalived.conf"
 SAFE = FileInfo(uid=0, gid=0, mode=stat.S_IFREG | 0o755)
@@ -189,17 +192,23 @@ def test_unknown_group_needs_files_to_be_checked() -> None:
     ],
 )
 def test_unsafe_file_is_disabled(info: FileInfo, unsafe: bool) -> None:
-    """keepalived -t fails an unsafe vrrp_script, and only notes an unsafe notify script (it runs nothing)."""
+    """keepalived -t fails an unsafe vrrp_script (exit 5), and is silent about a notify script (exit 0).
+
+    Neither refuses the configuration: a warning fails ``config check`` but a
+    service runs the rest, as keepalived does.
+    """
     files = FakeScriptFiles({"/etc/ka/up.sh": info})
-    message = "unsafe permissions for script '/etc/ka/up.sh' (writable by a non-root user): it will not run"
-    for keyword, severity in (("script", "error"), ("notify_master", "note")):
+    message = "unsafe permissions for script '/etc/ka/up.sh' (writable by a non-root user): {} is disabled"
+    for keyword, severity in (("script", "warning"), ("notify_master", "note")):
         config = config_with(
             make("/etc/ka/up.sh", keyword=keyword),
             enable_script_security=True,
             script_user=ScriptUserRef(user="root"),
         )
-        expected = [f"{severity}:12:{message}"] if unsafe else []
+        label = f"{keyword} /etc/ka/up.sh"
+        expected = [f"{severity}:12:{message.format(label)}"] if unsafe else []
         assert verdicts(config, files=files) == expected
+        assert (config.global_defs.notify_fifo_script is None) is unsafe  # dropped from the model
 
 
 @pytest.mark.parametrize(("mode", "unsafe"), [(0o1777, False), (0o777, True), (0o755, False)])
@@ -257,3 +266,126 @@ def test_iter_scripts_finds_scripts_anywhere() -> None:
     config.global_defs.lvs_notify_fifo_script = make("/b")
     assert [s.argv[0] for s in iter_scripts(config)] == ["/a", "/b"]
     assert [s.argv[0] for s in iter_scripts({"x": [make("/c")], "y": (make("/d"),)})] == ["/c", "/d"]
+
+
+# --- the whole file: unsafe scripts dropped as keepalived drops them, block users, notes ---
+
+
+class FilesHost(FakeHost, FakeScriptFiles):
+    """A host whose users and script files are described (``script_files_for`` uses it for both)."""
+
+    def __init__(self, files: dict[str, FileInfo], users: set[str]) -> None:
+        FakeHost.__init__(self, users=users)
+        FakeScriptFiles.__init__(self, files, groups={"root", "nogroup"})
+
+
+UNSAFE_DIR = FileInfo(0, 0, stat.S_IFDIR | 0o777)
+WHOLE = """global_defs {
+  enable_script_security
+  script_user nobody
+}
+vrrp_script chk_unsafe {
+  script /srv/w/chk.sh
+  user root
+}
+vrrp_script chk_safe {
+  script /srv/ok/chk.sh
+}
+vrrp_instance VI_2 {
+  interface eth0
+  virtual_router_id 6
+  virtual_ipaddress {
+    10.0.0.2/24
+  }
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_2
+  }
+  track_script {
+    chk_unsafe
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 5
+  notify_master "/srv/w/up.sh" root
+  notify_backup /srv/ok/up.sh
+  track_script {
+    chk_unsafe
+    chk_safe
+  }
+  virtual_ipaddress {
+    10.0.0.1/24
+  }
+}
+virtual_server 10.0.0.1 80 {
+  protocol TCP
+  real_server 10.0.1.1 80 {
+    MISC_CHECK {
+      misc_path /srv/w/misc.sh
+      user root
+    }
+    MISC_CHECK {
+      misc_path "/srv/w/misc.sh arg"
+    }
+  }
+}
+"""
+
+
+def whole(tmp_path: Path) -> tuple[Config, list[str], FilesHost]:
+    path = tmp_path / "k.conf"
+    path.write_text(WHOLE)
+    files = {
+        p: SAFE
+        for p in ("/srv/w/chk.sh", "/srv/ok/chk.sh", "/srv/w/up.sh", "/srv/ok/up.sh", "/srv/w/misc.sh")
+    }
+    host = FilesHost({**files, "/srv/w": UNSAFE_DIR}, users={"root", "nobody"})
+    loaded = load(path, config_id="x", host=host)
+    return loaded.config, [f"{d.severity}:{d.line}:{d.message}" for d in loaded.diagnostics], host
+
+
+def test_unsafe_scripts_are_dropped_and_the_rest_runs(tmp_path: Path) -> None:
+    """keepalived: "Disabling track script chk_unsafe due to insecure" (-t exit 5), misc and notify scripts
+    disabled at run time (-t exit 0); the file itself is not refused: no error, only a warning."""
+    config, diags, _ = whole(tmp_path)
+    assert not [d for d in diags if d.startswith("error")]
+    assert [d for d in diags if d.startswith("warning") and "unsafe" in d] == [
+        "warning:6:unsafe permissions for script '/srv/w/chk.sh' (writable by a non-root user): "
+        "vrrp_script chk_unsafe is disabled"
+    ]
+    assert [int(d.split(":")[1]) for d in diags if d.startswith("note") and "unsafe" in d] == [31, 45]
+    assert list(config.vrrp.scripts) == ["chk_safe"]
+    assert [r.name for r in config.vrrp.instances["VI_1"].track_scripts] == ["chk_safe"]
+    assert config.vrrp.sync_groups["G"].track_scripts == []
+    vi = config.vrrp.instances["VI_1"]
+    assert vi.notify_master is None and vi.notify_backup is not None
+    [kept] = config.lvs.virtual_servers[0].real_servers[0].checkers  # the one running as nobody
+    assert isinstance(kept, MiscCheck) and kept.user is None
+
+
+def test_script_and_misc_path_take_no_user_words(tmp_path: Path) -> None:
+    """keepalived ignores words after the command of ``script`` and ``misc_path`` (checked with its runs)."""
+    config, _, _ = whole(tmp_path)
+    misc = config.lvs.virtual_servers[0].real_servers[0].checkers[0]
+    assert isinstance(misc, MiscCheck) and misc.misc_path is not None
+    assert (misc.misc_path.argv, misc.misc_path.user) == (["/srv/w/misc.sh", "arg"], None)
+    for raw, argv in (("/bin/echo hi", ["/bin/echo"]), ('"/bin/echo hi" nobody', ["/bin/echo", "hi"])):
+        ctx = Context()
+        script = parse_script(ctx, script_node(raw, keyword="script"), takes_user=False)
+        assert script is not None and (script.argv, script.user) == (argv, None)
+        [note] = ctx.diagnostics.items
+        assert note.severity == "note" and "keepalived ignores" in note.message
+
+
+def test_config_check_notes_who_runs_each_script(tmp_path: Path) -> None:
+    config, _, host = whole(tmp_path)
+    notes = [f"{d.line}: {d.message}" for d in script_user_notes(config, host)]
+    assert notes == [
+        "32: notify_backup /srv/ok/up.sh runs as nobody (script_user)",
+        "10: vrrp_script chk_safe runs as nobody (script_user)",
+        "49: MISC_CHECK /srv/w/misc.sh runs as nobody (script_user)",
+    ]
+    assert all(d.severity == "note" for d in script_user_notes(config, host))

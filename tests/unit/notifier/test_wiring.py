@@ -8,7 +8,7 @@ from services.notifier.service import feed_subjects
 from services.notifier.sinks.base import DeliveryContext
 from services.notifier.sinks.fifo import FifoSink
 from services.notifier.sinks.script import ScriptSink
-from services.notifier.wiring import MailStateGate, ScriptUsers, alert_filter, build_sinks, build_targets
+from services.notifier.wiring import MailStateGate, alert_filter, build_sinks, build_targets
 from shared.config.load import load
 from shared.events import (
     InstanceState,
@@ -18,6 +18,7 @@ from shared.events import (
     VrrpState,
     event_stream_subjects,
 )
+from shared.scripts import ScriptPolicy
 from shared.settings import Settings
 
 MAIL = """  notification_email {
@@ -129,7 +130,7 @@ async def test_a_reloaded_mail_gate_remembers_what_was_mailed() -> None:
 def test_targets_cover_instances_virtual_and_real_servers(tmp_path: Path) -> None:
     body = instance("VI_1", '  notify_master "/bin/echo m"\n  notify /bin/true\n') + VS
     config = load(conf(tmp_path, "", body)).config
-    targets = build_targets(config, ScriptUsers(None, None, root_fallback=False, security=False))
+    targets = build_targets(config, ScriptPolicy())
     assert targets.instances["VI_1"].scripts["MASTER"].argv == ["/bin/echo", "m"]
     assert targets.virtual_servers["10.0.0.1:80/tcp"].scripts["UP"].argv == ["/bin/true"]
     assert targets.real_servers[("10.0.0.1:80/tcp", "10.0.1.1:80")].scripts["DOWN"].argv == [
@@ -138,12 +139,16 @@ def test_targets_cover_instances_virtual_and_real_servers(tmp_path: Path) -> Non
     ]
 
 
-def test_script_security_refuses_the_root_fallback(tmp_path: Path) -> None:
+def test_scripts_the_launcher_refuses_are_left_out(tmp_path: Path) -> None:
+    """The same resolution as the launcher's: a script whose user does not exist never becomes a target."""
+    body = instance("VI_1", '  notify "/bin/true" no-such-user-lifeline\n')
+    body += instance("VI_2", '  notify "/bin/true" root\n').replace("51", "52")
+    config = load(conf(tmp_path, "", body)).config  # the loader reports the error; the model is still there
+    assert set(build_targets(config, ScriptPolicy()).instances) == {"VI_2"}
+    unknown_default = ScriptPolicy(script_user="no-such-user-lifeline")
     config = load(conf(tmp_path, "", instance("VI_1", "  notify /bin/true\n"))).config
-    users = ScriptUsers(None, None, root_fallback=True, security=True)
-    assert build_targets(config, users).instances == {}
-    users = ScriptUsers(None, None, root_fallback=True, security=False)
-    assert "VI_1" in build_targets(config, users).instances
+    assert build_targets(config, unknown_default).instances == {}
+    assert "VI_1" in build_targets(config, ScriptPolicy()).instances
 
 
 def test_fifos_by_scope_in_one_global_order(tmp_path: Path) -> None:
