@@ -20,11 +20,11 @@ are shut out here:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
+
+from shared.safe_files import write_atomic
 
 PRIVATE_DIR_MODE = 0o700
 SECRET_MODE = 0o600
@@ -88,22 +88,12 @@ def write_secret(path: Path, text: str) -> None:
     """Replace ``path`` with ``text``, mode 0600 from the first byte, atomically, never through a link.
 
     An existing ``path`` must itself be a safe secret (:func:`check_secret`):
-    a link, another user's file or one readable by others is refused.
+    a link, another user's file or one readable by others is refused.  The
+    write itself is ``shared.safe_files.write_atomic`` (fresh ``O_EXCL|O_NOFOLLOW``
+    temporary file in the same directory, fsync, rename, directory fsync).
     """
     check_secret(path)
-    # mkstemp: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, a name nobody could have planted
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _sync_dir(path.parent)
+    write_atomic(path, text.encode("utf-8"), mode=SECRET_MODE, dir_mode=None)
 
 
 def _check_stat(path: Path, st: os.stat_result) -> None:
@@ -119,15 +109,6 @@ def _check_stat(path: Path, st: os.stat_result) -> None:
             "passwords may have leaked: delete it to generate new ones, or chmod 600 it if you know "
             "nobody read it"
         )
-
-
-def _sync_dir(directory: Path) -> None:
-    """The rename survives a crash only once the directory entry is on disk."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_env(text: str) -> dict[str, str]:
