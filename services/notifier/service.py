@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ from nats.micro.service import Service as MicroService
 from services.notifier.core.sink_changes import SinkChanges, diff
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.delivery.runner import FeedSpec, SinkRunner
+from services.notifier.fifo_readers import FifoReaders, ReaderSpec
+from services.notifier.reload_states import write_states
+from services.notifier.sinks.fifo import FifoSink
 from services.notifier.wiring import (
     FeedName,
     SinkPlan,
@@ -166,6 +170,8 @@ class NotifierService:
         self._micro: MicroService | None = None
         self._members: Membership | None = None
         self._fan_out: ReloadFanout | None = None
+        self.readers = FifoReaders()
+        """The notify FIFO scripts, each running while this replica delivers its FIFO."""
 
     @property
     def runners(self) -> list[SinkRunner]:
@@ -187,6 +193,7 @@ class NotifierService:
             running = RunningSink(plan, self._runner(plan))
             await running.runner.ensure_consumers()
             self.sinks[plan.sink.name] = running
+        self.readers.want(self._reader_specs())
         if self.ctx is not None:  # reloads come through the runner; without one, only ``apply`` is called
             members = self._members = Membership(self.nc, self.node, Service.NOTIFIER.value, self.replica)
             await members.start()
@@ -231,7 +238,16 @@ class NotifierService:
             lease=lease if plan.options.exclusive else None,
             dead_letter=self._dead_letter(self._js),
             flush=self.nc.flush,
+            on_lead=functools.partial(self.readers.lead, plan.sink.name),
         )
+
+    def _reader_specs(self) -> dict[str, ReaderSpec]:
+        """The FIFO scripts of the sinks as they run now (a kept sink's own object opens its FIFO)."""
+        return {
+            name: ReaderSpec(s.plan.reader, s.plan.sink.open)
+            for name, s in self.sinks.items()
+            if s.plan.reader is not None and isinstance(s.plan.sink, FifoSink)
+        }
 
     @staticmethod
     def _run(running: RunningSink) -> None:
@@ -296,12 +312,23 @@ class NotifierService:
             self.sinks[name].plan = wanted[name]
         for new in added:
             self.sinks[new.plan.sink.name] = new
-            self._run(new)
         removed = [self.sinks.pop(name) for name in changes.removed]
+        self.readers.want(self._reader_specs())
+        await self.readers.restart()  # keepalived: SIGTERM to every FIFO script, then started again
+        for new in added:
+            self._run(new)  # its reader starts when it leads
         await asyncio.gather(*(self._remove(r) for r in removed))
         self.config = config
+        if config.global_defs.fifo_write_vrrp_states_on_reload:
+            await self._write_reload_states(config)
         self._log(changes)
         return changes.summary()
+
+    async def _write_reload_states(self, config: Config) -> None:
+        """``fifo_write_vrrp_states_on_reload``: to the FIFOs this replica delivers (``reload_states``)."""
+        assert self._js is not None
+        fifos = [s.runner.sink for s in self.sinks.values() if s.runner.leading]
+        await write_states(self._js, self.node, config, [f for f in fifos if isinstance(f, FifoSink)])
 
     async def _remove(self, running: RunningSink) -> None:
         """Finish what it holds (acked), hand its lease back, delete its consumer (see the module doc)."""
@@ -329,6 +356,7 @@ class NotifierService:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.readers.stop()  # after the sinks: their last lines are in the FIFO first
         if self._members is not None:
             await self._members.stop()
         if self._micro is not None:

@@ -15,7 +15,9 @@ applies keepalived's rules:
   or root from a path a non-root user can write) is left out, as keepalived
   drops it, and the launcher checks again before each run.
 - ``notify_fifo`` gets VRRP and LVS lines, ``vrrp_notify_fifo`` VRRP only,
-  ``lvs_notify_fifo`` LVS only; a FIFO is delivered in one global order.
+  ``lvs_notify_fifo`` LVS only; a FIFO is delivered in one global order;
+  keepalived's rules for FIFOs sharing a path and the reader scripts
+  (``*_notify_fifo_script``, FIFO path last) are in ``core.fifos``.
 
 Every plan carries a ``definition``: a plain value, equal for two builds that
 would deliver alike, which is how a reload tells a kept sink from a changed
@@ -37,12 +39,13 @@ from typing import Any, Literal
 
 from nats.aio.client import Client
 
+from services.notifier.core.fifos import FifoScope, FifoSpec, fifo_plan
 from services.notifier.core.targets import NotifyTarget, NotifyTargets, targets_definition
 from services.notifier.delivery.dispatcher import RetryPolicy
 from services.notifier.delivery.runner import RunnerOptions
 from services.notifier.plugins import create_sink
 from services.notifier.sinks.base import ClosableSink, DeliveryContext, Sink
-from services.notifier.sinks.fifo import FifoScope, FifoSink
+from services.notifier.sinks.fifo import FifoSink
 from services.notifier.sinks.script import ScriptSink, script_request
 from services.notifier.sinks.smtp import SmtpSink
 from shared.config.lvs_keys import rs_key, vs_key
@@ -57,7 +60,7 @@ from shared.events import (
     PoolEventKind,
     RealServerHealth,
 )
-from shared.scripts import Refusal, ScriptPolicy
+from shared.scripts import Refusal, ScriptPolicy, ScriptRequest
 from shared.scripts.runner import announce
 from shared.settings import Settings
 
@@ -75,6 +78,8 @@ class SinkPlan:
     feeds: tuple[FeedName, ...] = ("events", "health")
     definition: object = None
     """Compared with ``==`` at a reload: equal means the running sink is kept as it is."""
+    reader: ScriptRequest | None = None
+    """The script that reads what the sink writes (``*_notify_fifo_script``), run by ``FifoReaders``."""
 
 
 # --------------------------------------------------------------------------- keys
@@ -280,6 +285,14 @@ def fifo_sink(fifo: NotifyFifo, scope: FifoScope, name: str) -> FifoSink:
     return sink
 
 
+def fifo_reader(spec: FifoSpec, policy: ScriptPolicy) -> ScriptRequest | None:
+    """The FIFO's ``*_notify_fifo_script`` with the FIFO's path last, if the launcher would run it."""
+    argv = spec.reader_argv
+    if spec.script is None or argv is None or allowed(spec.script, policy) is None:
+        return None
+    return script_request(spec.script, argv, policy)
+
+
 def fifo_owner(fifo: NotifyFifo, name: str) -> tuple[int, int] | None:
     """(uid, gid) of ``notify_fifo``'s user and group when we may give it away (root), else None."""
     if fifo.user is None or os.geteuid() != 0:
@@ -344,17 +357,16 @@ def config_sinks(
     if (mail := smtp_sink(config, settings)) is not None:
         definition = ("smtp", smtp_params(config, settings), settings.smtp.cafile)
         plans.append(SinkPlan(MailStateGate(mail), _options_from(base), definition=definition))
-    gd = config.global_defs
-    fifos: list[tuple[NotifyFifo | None, FifoScope, str, tuple[FeedName, ...]]] = [
-        (gd.notify_fifo, "all", "notify_fifo", ("events", "health")),
-        (gd.vrrp_notify_fifo, "vrrp", "vrrp_notify_fifo", ("events",)),
-        (gd.lvs_notify_fifo, "lvs", "lvs_notify_fifo", ("events", "health")),
-    ]
-    for fifo, scope, name, feeds in fifos:
-        if fifo is not None:
-            options = _options_from({**base, "ordering": "global"})
-            sink = fifo_sink(fifo, scope, name)
-            plans.append(SinkPlan(sink, options, feeds, definition=("fifo", scope, fifo)))
+    plan = fifo_plan(config.global_defs)
+    for note in plan.notes:
+        log.info("%s", note)
+    for spec in plan.specs:
+        options = _options_from({**base, "ordering": "global"})
+        sink = fifo_sink(spec.fifo, spec.scope, spec.keyword)
+        reader = fifo_reader(spec, policy)
+        feeds: tuple[FeedName, ...] = ("events",) if spec.scope == "vrrp" else ("events", "health")
+        definition = ("fifo", spec.scope, spec.fifo, reader)
+        plans.append(SinkPlan(sink, options, feeds, definition=definition, reader=reader))
     return plans
 
 

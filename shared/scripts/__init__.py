@@ -1,7 +1,7 @@
 """Scripts, run exactly as keepalived runs them, through one launcher.
 
 Every script lifeline runs (``vrrp_script`` trackers, ``MISC_CHECK``, notify
-scripts, and the start-up, shutdown and FIFO scripts to come) is a
+scripts, the notify FIFO scripts, ``startup_script`` and ``shutdown_script``) is a
 ``ScriptRequest`` handed to ``runner.run_script``.  Nothing else starts one,
 so who runs a script, whether it may run and what it inherits cannot drift
 apart between services (docs/security.md, "Scripts").

@@ -1,6 +1,8 @@
 """Run one script: resolve, start, wait with a deadline, kill the whole group, reap.
 
-The only way lifeline runs scripts.
+The only way lifeline runs scripts: ``run_script`` runs one to its end (with a
+deadline); ``start_script`` starts one that lives as long as what it serves
+(a notify FIFO's reader) and ``RunningScript.stop`` ends it the same way.
 
 Every start:
 
@@ -107,12 +109,57 @@ async def run_script(
     Raises ``ScriptRefused`` when it may not run and ``OSError`` when it cannot
     start (missing, not executable); the caller decides what either means.
     """
+    running = await start_script(request, extra_env=extra_env, environ=environ)
+    return await _wait(running.process, running.launch, timeout, grace, on_timeout)
+
+
+@dataclass(frozen=True)
+class RunningScript:
+    """A script started by ``start_script`` and not awaited: a FIFO reader runs as long as its FIFO.
+
+    ``stop`` is keepalived's end for such a script (SIGTERM to its process
+    group, SIGKILL ``grace`` seconds later); it always reaps.
+    """
+
+    launch: Launch
+    process: asyncio.subprocess.Process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """None while it runs; as asyncio reports it after (negative: killed by that signal)."""
+        return self.process.returncode
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    async def stop(self, grace: float = KILL_GRACE) -> int | None:
+        """SIGTERM to the group, SIGKILL after ``grace``; the exit status (shielded from cancellation)."""
+        if self.process.returncode is None:
+            await asyncio.shield(terminate_group(self.process, grace, self.launch.request.name))
+        return self.process.returncode
+
+
+async def start_script(
+    request: ScriptRequest,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RunningScript:
+    """Resolve and start ``request``, exactly as ``run_script`` does, and return without waiting.
+
+    For the scripts that live as long as what they serve (the notify FIFO
+    scripts).  Raises ``ScriptRefused`` and ``OSError`` as ``run_script`` does;
+    the caller owns the result and must ``stop`` it.
+    """
     launch = prepare(request)
     if isinstance(launch, Refusal):
         raise ScriptRefused(launch)
     env = script_env(os.environ if environ is None else environ, launch.identity, extra_env)
-    proc = await _start(launch, env)
-    return await _wait(proc, launch, timeout, grace, on_timeout)
+    return RunningScript(launch, await _start(launch, env))
 
 
 async def _start(launch: Launch, env: dict[str, str]) -> asyncio.subprocess.Process:

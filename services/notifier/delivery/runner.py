@@ -73,7 +73,13 @@ class SinkRunner:
         lease: Lease | None = None,
         dead_letter: DeadLetterPublisher | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
+        on_lead: Callable[[bool], Awaitable[None]] | None = None,
     ) -> None:
+        """``on_lead(True)`` once this replica delivers the sink, ``on_lead(False)`` after it stopped.
+
+        (A FIFO's reader script lives in between: ``fifo_readers``.)  Awaited;
+        what it raises is logged, never stops the delivery.
+        """
         self.js = js
         self.sink = sink
         self.specs = feeds
@@ -82,6 +88,7 @@ class SinkRunner:
         self.lease = lease
         self.dead_letter = dead_letter
         self.flush = flush
+        self.on_lead = on_lead
         self.stats = SinkStats()
         self.leading = False
         self._dispatcher: KeyedDispatcher | None = None
@@ -153,6 +160,7 @@ class SinkRunner:
         await self._settle()  # a sink swapped meanwhile has taken over before the new dispatcher uses it
         self._build()
         self.leading = True
+        await self._tell_lead(True)
         self._tasks = [asyncio.create_task(feed.run()) for feed in self._feeds]
         if self.lease is not None:
             self._tasks.append(asyncio.create_task(self.lease.hold()))
@@ -170,6 +178,15 @@ class SinkRunner:
                         await asyncio.wait_for(dispatcher.wait_idle(), self.options.drain_timeout)
                 await dispatcher.abort()  # whatever is left is not acked: redelivered to the next holder
             self.leading = False
+            await self._tell_lead(False)
+
+    async def _tell_lead(self, leading: bool) -> None:
+        if self.on_lead is None:
+            return
+        try:
+            await self.on_lead(leading)
+        except Exception as exc:
+            log.error("sink %s: on_lead(%s) failed: %s: %s", self.sink.name, leading, type(exc).__name__, exc)
 
     def swap(self, sink: Sink) -> None:
         """Deliver with ``sink`` from now on (same name, same consumer); the old one closes once idle.

@@ -23,9 +23,10 @@ import asyncio
 import errno
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from services.notifier.core.fifos import FifoScope
 from services.notifier.core.formats import fifo_line, is_vrrp_event
 from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from shared.events import Event, msg_id
@@ -33,8 +34,7 @@ from shared.safe_files import UnsafeFile, open_fifo
 
 log = logging.getLogger("lifeline.notifier.fifo")
 
-FifoScope = Literal["all", "vrrp", "lvs"]
-"""``notify_fifo`` gets everything, ``vrrp_notify_fifo`` VRRP lines, ``lvs_notify_fifo`` LVS lines."""
+__all__ = ["FifoScope", "FifoSink", "FifoStats"]
 
 
 @dataclass
@@ -74,6 +74,8 @@ class FifoSink:
         self._pending = b""
         self._pending_id: str | None = None
         self._last_id: str | None = None
+        self._writing = asyncio.Lock()
+        """One writer at a time: deliveries and ``write_lines`` (a reload's state lines)."""
 
     def _wants(self, event: Event) -> bool:
         if self.scope == "all":
@@ -108,13 +110,28 @@ class FifoSink:
         event_id = msg_id(event)
         if event_id == self._last_id:
             return  # a re-delivery of the line already written whole
+        async with self._writing:
+            await self._write(line, event_id)
+
+    async def write_lines(self, lines: Sequence[str]) -> None:
+        """Write lines that are no event's (a reload's state lines), in order, between deliveries.
+
+        Raises ``DeliveryError`` as ``deliver`` does (a full FIFO for
+        ``write_timeout``); a line left half written is finished before the
+        next delivery, so the FIFO never carries a broken line.
+        """
+        async with self._writing:
+            for line in lines:
+                await self._write(line, None)
+
+    async def _write(self, line: str, event_id: str | None) -> None:
         try:
             fd = self.open()
         except OSError as exc:
             raise DeliveryError(f"cannot open FIFO {self.path}: {exc}", retryable=True) from exc
-        if self._pending and self._pending_id != event_id:
+        if self._pending and (event_id is None or self._pending_id != event_id):
             await self._flush(fd, self._pending_id)  # finish the half-written line first
-        if self._pending_id != event_id:
+        if event_id is None or self._pending_id != event_id:
             self._pending, self._pending_id = line.encode("utf-8"), event_id
         await self._flush(fd, event_id)
         self.stats.lines += 1
@@ -147,7 +164,8 @@ class FifoSink:
             await _wait_writable(loop, fd, min(remaining, 0.05))
             self.stats.blocked_seconds += loop.time() - started
         self._pending_id = None
-        self._last_id = event_id
+        if event_id is not None:  # a reload's line leaves the memory of the last event as it was
+            self._last_id = event_id
 
 
 async def _wait_writable(loop: asyncio.AbstractEventLoop, fd: int, timeout: float) -> None:
