@@ -167,3 +167,24 @@ async def test_the_fifo_is_given_to_its_user(tmp_path: Path) -> None:
     st = path.stat()
     assert stat.S_ISFIFO(st.st_mode) and st.st_uid == 65534 and stat.S_IMODE(st.st_mode) == 0o644
     await sink.close()
+
+
+async def test_lines_of_a_reload_go_between_deliveries_and_a_redelivery_is_still_recognised(
+    tmp_path: Path,
+) -> None:
+    """``write_lines`` (fifo_write_vrrp_states_on_reload) does not make the sink forget its last event."""
+    path = tmp_path / "notify.fifo"
+    sink = FifoSink(path)
+    reader = SlowReader(path, 3)
+    await sink.deliver(event(1), DeliveryContext())
+    await sink.write_lines(['GROUP "G1" MASTER 0\n'])
+    await sink.deliver(event(1), DeliveryContext(attempt=2))  # the same event again: not written twice
+    await sink.deliver(event(2, VrrpState.BACKUP), DeliveryContext())
+    reader.start()
+    reader.join(5)
+    await sink.close()
+    assert reader.data.decode().splitlines() == [
+        'INSTANCE "VI_1" MASTER 100',
+        'GROUP "G1" MASTER 0',
+        'INSTANCE "VI_2" BACKUP 100',
+    ]
