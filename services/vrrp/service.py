@@ -46,11 +46,12 @@ from services.vrrp.kernel.routes import warn_unprogrammable
 from services.vrrp.kernel.static_config import StaticConfig
 from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
+from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
 from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher, connect, register_service
 from shared.config.model import Config
 from shared.events import STATE_BUCKET, Notice, TrackerResult, TransitionReason, decode, encode_token
-from shared.runner.run import ServiceContext, ServiceSpec
+from shared.runner.run import STOP_BOUND, ServiceContext, ServiceSpec
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -94,6 +95,7 @@ class VrrpService:
     async def start(self) -> None:
         """Stale VIPs out, static items in, links read, the bus in a side task, then every instance."""
         loop = asyncio.get_running_loop()
+        await run_startup_script(self.config.global_defs)  # keepalived: before anything else starts
         self._ipr = AsyncIPRoute()
         plans = await self._plans(self.config)
         for plan in plans.values():
@@ -131,6 +133,12 @@ class VrrpService:
                 announcer.close()
             if self._ipr is not None:
                 self._ipr.close()
+            await run_shutdown_script(self.config.global_defs)  # keepalived: once everything else stopped
+
+    @property
+    def stop_bound(self) -> float:
+        """How long ``stop`` may take (the runner's bound): the hand-over, plus ``shutdown_script``'s time."""
+        return STOP_BOUND + shutdown_time(self.config.global_defs)
 
     async def _shutdown(self) -> None:
         log.info("Stopping")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.vrrp.lifecycle_scripts import shutdown_time
 from shared.cli.restart_policy import RestartPolicy
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
@@ -177,6 +178,8 @@ class Child:
     restart_at: float | None = None
     held: bool = False
     """A lifeline service (it takes over held signals); False for nats-server."""
+    stop_grace: float = STOP_GRACE
+    """How long a SIGTERM may take before SIGKILL (vrrp's grows by ``shutdown_script``'s time)."""
 
     def start(self, now: float) -> None:
         # own session: a terminal's Ctrl-C reaches only us, and we forward it in order.
@@ -251,7 +254,8 @@ class Supervisor:
             assert user in SERVICE_USERS, f"{module}: no NATS user of that name"
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
             env = service_env(user, self.passwords[user])
-            child = Child(module, [*argv, "--nats", url], env, held=True)
+            grace = STOP_GRACE + (shutdown_time(config.global_defs) if module == "services.vrrp" else 0.0)
+            child = Child(module, [*argv, "--nats", url], env, held=True, stop_grace=grace)
             child.start(time.monotonic())
             self.services.append(child)
 
@@ -294,11 +298,11 @@ class Supervisor:
     def shutdown(self) -> None:
         """SIGTERM every service (they hand over), wait, then stop nats-server last."""
         children = [*self.services, *([self.nats] if self.nats is not None else [])]
-        for proc in (c.proc for c in children if c.proc is not None):
+        for child, proc in ((c, c.proc) for c in children if c.proc is not None):
             if proc.poll() is None:
                 proc.terminate()
                 try:
-                    proc.wait(STOP_GRACE)
+                    proc.wait(child.stop_grace)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()

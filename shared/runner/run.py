@@ -36,6 +36,12 @@ STOP_BOUND = 30.0
 """Seconds a service's ``stop`` may take (vrrp's hand-over takes a few): a stop never hangs forever."""
 
 
+def stop_bound(service: object) -> float:
+    """``STOP_BOUND``, or the service's own ``stop_bound`` (vrrp's grows by its ``shutdown_script``)."""
+    bound = getattr(service, "stop_bound", None)
+    return float(bound) if isinstance(bound, int | float) else STOP_BOUND
+
+
 class Managed(Protocol):
     """What the runner needs of a service."""
 
@@ -223,11 +229,12 @@ class Host:
             await self._stop.wait()
         systemd.stopping()
         log.info("stopping")
+        bound = stop_bound(self.service)
         async with self._reload_lock:  # a reload in progress finishes first
             try:
-                await asyncio.wait_for(self.service.stop(), STOP_BOUND)
+                await asyncio.wait_for(self.service.stop(), bound)
             except TimeoutError:
-                log.error("stop did not finish within %g s; exiting anyway", STOP_BOUND)
+                log.error("stop did not finish within %g s; exiting anyway", bound)
         return Exit.OK if code is None else code
 
     async def _start(self, service: Managed) -> int | None:
