@@ -14,13 +14,19 @@ decides which instances to leave alone.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
 from typing import Literal
 
 import msgspec
 
 from services.vrrp.core.machine_types import GarpParams, InstanceParams, TrackerSpec
-from services.vrrp.kernel.addresses import Vip
+from services.vrrp.kernel.addresses import (
+    IFA_F_HOMEADDRESS,
+    IFA_F_MANAGETEMPADDR,
+    IFA_F_MCAUTOJOIN,
+    IFA_F_NOPREFIXROUTE,
+    Vip,
+)
 from services.vrrp.kernel.vmac import Vmac, vmac_of
 from services.vrrp.packet import (
     VRRP_GROUP_V4,
@@ -124,7 +130,10 @@ def advert_int_cs(inst: VrrpInstance, version: int) -> int:
 def vip_of(va: VirtualAddress) -> Vip:
     """One ``virtual_ipaddress`` line as pyroute2 wants it.
 
-    ``brd +``/``brd -`` set/clear the host bits as ``ip addr`` does; IPv6 VIPs
+    ``brd +``/``brd -`` set/clear the host bits as ``ip addr`` does; ``peer``
+    makes a point-to-point address (the prefix is the peer's: /32 or /128, and
+    no broadcast, as keepalived 2.2.7 does); the flag options become
+    ``IFA_F_*`` bits (``address_flags``).  IPv6 VIPs
     are always added without DAD (keepalived sets IFA_F_NODAD), and a /128
     without ``preferred_lft`` is deprecated (lifetime 0) as keepalived does so
     the kernel never picks it as a source.
@@ -138,6 +147,9 @@ def vip_of(va: VirtualAddress) -> Vip:
             brd = address.network.network_address
         else:
             brd = IPv4Address(va.broadcast)
+    if va.peer is not None:
+        address = ip_interface(f"{address.ip}/{address.max_prefixlen}")  # keepalived: the peer's prefix
+        brd = None  # "Cannot specify broadcast and peer addresses - ignoring broadcast address"
     lft = va.preferred_lft
     if lft is None and address.version == 6 and address.network.prefixlen == 128:
         lft = 0
@@ -149,7 +161,20 @@ def vip_of(va: VirtualAddress) -> Vip:
         label=va.label,
         nodad=True,
         preferred_lft=None if lft == -1 else lft,
+        peer=va.peer,
+        flags=address_flags(va),
     )
+
+
+def address_flags(va: VirtualAddress) -> int:
+    """The ``IFA_F_*`` bits keepalived sets for ``home``, ``mngtmpaddr``, ``noprefixroute``, ``autojoin``."""
+    wanted = (
+        (va.home, IFA_F_HOMEADDRESS),
+        (va.mngtmpaddr, IFA_F_MANAGETEMPADDR),
+        (va.noprefixroute, IFA_F_NOPREFIXROUTE),
+        (va.autojoin, IFA_F_MCAUTOJOIN),
+    )
+    return sum(bit for on, bit in wanted if on)
 
 
 def _garp_default(value: float | None, default: float) -> float:
