@@ -63,7 +63,16 @@ from services.vrrp.kernel.nft import Firewall
 from services.vrrp.kernel.routes import RouteChange, RouteSet
 from services.vrrp.kernel.sockets import IpIdCounter, send_advert_v4, send_advert_v6
 from services.vrrp.kernel.vip_netlink import VipSocket
-from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, RxConfig, new_drop_counters
+from services.vrrp.packet import (
+    SKIPPABLE,
+    Accepted,
+    Advert,
+    AuthType,
+    Drop,
+    DropReason,
+    RxConfig,
+    new_drop_counters,
+)
 from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher
 from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
@@ -221,6 +230,7 @@ class InstanceRunner:
         self._worker: asyncio.Task[None] | None = None
         self._garps: set[asyncio.Task[int]] = set()
         self._stop_reason: tuple[TransitionReason, str] | None = None
+        self._report_as: VrrpState | None = VrrpState.STOP
         self._last_accepted: Accepted | None = None
         self._last_advert = AdvertReceived(src=plan.transport.src, priority=0)
         """The machine input made of ``_last_accepted`` (``on_advert`` reuses it for repeats)."""
@@ -271,6 +281,8 @@ class InstanceRunner:
         its own sequence check (the receiver caches none), and one is never
         the repeat of another.
         """
+        if accepted.warnings and self._waived(accepted) is not None:
+            return
         self.counters.adverts_received += 1
         ah = accepted.frame.ah
         again = accepted is self._last_accepted and self.group is None and ah is None
@@ -312,6 +324,15 @@ class InstanceRunner:
         self._last_accepted, self._last_advert = accepted, event
         self.feed(event)
 
+    def _waived(self, accepted: Accepted) -> Drop | None:
+        """``skip_check_adv_addr``: 2.2.7 waives a check for the master we follow only; others are dropped."""
+        waived = accepted.warnings & SKIPPABLE
+        if not waived or self.machine.follows(accepted.frame.src):
+            return None
+        drop = Drop(DropReason(min(waived).value), f"from {accepted.frame.src}, not the master we follow")
+        self.on_drop(drop)
+        return drop
+
     def on_drop(self, drop: Drop) -> None:
         """Count a refused advert; the detail is logged at debug level only (peers can flood)."""
         key = str(drop.reason)
@@ -339,9 +360,21 @@ class InstanceRunner:
         else:
             await fw.drop(self.name, self.plan.all_vips, p.interface)
 
-    def stop(self, reason: TransitionReason = TransitionReason.SHUTDOWN, detail: str = "") -> None:
-        """Stop the machine (priority 0 from a master, VIPs removed); ``drain`` waits for it."""
+    def stop(
+        self,
+        reason: TransitionReason = TransitionReason.SHUTDOWN,
+        detail: str = "",
+        *,
+        report_as: VrrpState | None = VrrpState.STOP,
+    ) -> None:
+        """Stop the machine (priority 0 from a master, VIPs removed); ``drain`` waits for it.
+
+        ``report_as``: the state the last event says (a reload removing the
+        instance says what keepalived notifies then, ``reload_plan.removed_report``;
+        None publishes nothing).
+        """
         self._stop_reason = (reason, detail)
+        self._report_as = report_as
         self.feed(Stop())
         if self._timer is not None:
             self._timer.cancel()
@@ -543,9 +576,14 @@ class InstanceRunner:
         """keepalived's log line, then the InstanceState event (queued; never waits for NATS)."""
         self.counters.transitions += 1
         reason, detail = bus_reason(change.reason)
+        state = STATES[change.new]
         if change.new is State.STOPPED and self._stop_reason is not None:
             reason, detail = self._stop_reason
-        log.info("(%s) Entering %s STATE (%s)", self.name, STATES[change.new].value, change.reason)
+            if self._report_as is None:
+                log.info("(%s) removed by reload (no notification: it was in FAULT)", self.name)
+                return
+            state = self._report_as
+        log.info("(%s) Entering %s STATE (%s)", self.name, state.value, change.reason)
         p = self.plan.params
         event = InstanceState(
             instance=self.name,
@@ -553,7 +591,7 @@ class InstanceRunner:
             interface=p.interface,
             family=Family.INET6 if self.plan.transport.family == 6 else Family.INET,
             version=p.version,
-            state=STATES[change.new],
+            state=state,
             previous=STATES[change.old],
             base_priority=self.machine.base_priority,
             effective_priority=change.effective_priority,

@@ -180,6 +180,15 @@ class VrrpMachine:
         self._timers.arm(TimerKind.MASTER_DOWN, now + repeatable[1])
         return True
 
+    def follows(self, src: IPAddress) -> bool:
+        """BACKUP, and ``src`` is the master whose adverts it last accepted.
+
+        keepalived 2.2.7's ``skip_check_adv_addr`` waives the VIP-list (and
+        unicast TTL range) check for exactly these adverts; a MASTER, and a
+        BACKUP hearing anyone else, still checks.
+        """
+        return self._state is State.BACKUP and self._master_address == src
+
     def outranks(self, advert: AdvertReceived) -> bool:
         """As MASTER, is this advert from a router below us (lower priority, or same and lower address)?
 

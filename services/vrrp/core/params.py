@@ -357,6 +357,12 @@ def rx_config(inst: VrrpInstance, g: GlobalDefs, version: int, addresses: tuple[
         unicast=bool(inst.unicast_peers),
         unicast_peers=frozenset(p.address for p in inst.unicast_peers),
         check_unicast_src=inst.check_unicast_src or g.vrrp_check_unicast_src,
+        skip_check_adv_addr=_bool(inst.skip_check_adv_addr, g.vrrp_skip_check_adv_addr),
+        peer_ttls=tuple(
+            (p.address, p.min_ttl or 0, 255 if p.max_ttl is None else p.max_ttl)
+            for p in inst.unicast_peers
+            if p.min_ttl is not None or p.max_ttl is not None
+        ),
         checksum_mode=_checksum_mode(inst, g),
         old_unicast_autodetect=inst.old_unicast_checksum != "never",
         mcast_group4=group4 if isinstance(group4, IPv4Address) else VRRP_GROUP_V4,
