@@ -75,7 +75,16 @@ from services.vrrp.packet import (
 )
 from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher
-from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
+from shared.events import (
+    Family,
+    InstanceEvent,
+    InstanceEventKind,
+    InstanceState,
+    Notice,
+    SplitBrain,
+    TransitionReason,
+    VrrpState,
+)
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -232,6 +241,8 @@ class InstanceRunner:
         self._stop_reason: tuple[TransitionReason, str] | None = None
         self._report_as: VrrpState | None = VrrpState.STOP
         self._last_accepted: Accepted | None = None
+        self.notify_priority_changes = False
+        """Publish each effective priority change (``params.notify_priority_changes``; set by the service)."""
         self._last_advert = AdvertReceived(src=plan.transport.src, priority=0)
         """The machine input made of ``_last_accepted`` (``on_advert`` reuses it for repeats)."""
 
@@ -294,8 +305,12 @@ class InstanceRunner:
         event = AdvertReceived(
             src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs
         )
-        if ah is not None and m.outranks(event):
-            self.ah_sequence.resync(ah.seq)  # keepalived: a master continues above a lower router's number
+        if m.outranks(event):
+            if ah is not None:
+                self.ah_sequence.resync(ah.seq)  # keepalived: a master goes on above a lower router's number
+            self._instance_event(
+                InstanceEventKind.MASTER_RX_LOWER_PRI, peer=str(event.src), peer_priority=event.priority
+            )
         occ = self.split_brain.observe(
             self._loop.time(), m.state, accepted.frame.src, advert.priority, m.effective_priority
         )
@@ -442,6 +457,9 @@ class InstanceRunner:
             self._send_advert(action.priority)
         elif isinstance(action, PriorityChanged):
             log.info("(%s) Changing effective priority from %d to %d", self.name, action.old, action.new)
+            if self.notify_priority_changes:
+                kind = InstanceEventKind.PRIORITY_CHANGED
+                self._instance_event(kind, previous=action.old, priority=action.new)
         elif isinstance(action, WantMaster):
             log.info(
                 "(%s) wants MASTER (%s); waiting for sync group %s", self.name, action.reason, self.group_name
@@ -451,6 +469,31 @@ class InstanceRunner:
             if change is not None:
                 self._queue(change)
             self._queue(action)
+
+    def _instance_event(
+        self,
+        kind: InstanceEventKind,
+        *,
+        previous: int | None = None,
+        priority: int | None = None,
+        peer: str | None = None,
+        peer_priority: int | None = None,
+    ) -> None:
+        """keepalived's event notifies (``InstanceEvent``), queued to keep their place among transitions."""
+        p = self.plan.params
+        event = InstanceEvent(
+            instance=self.name,
+            vrid=p.vrid,
+            interface=p.interface,
+            kind=kind,
+            state=STATES[self.machine.state],
+            effective_priority=self.machine.effective_priority if priority is None else priority,
+            previous_priority=previous,
+            peer=peer,
+            peer_priority=peer_priority,
+            group=self.group_name,
+        )
+        self._queue(lambda: self._io.notice(event))
 
     def _route_change(self, action: Action) -> RouteChange | None:
         """Virtual routes and rules follow MASTER, queued just before ``action``.

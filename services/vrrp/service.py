@@ -32,8 +32,15 @@ from pyroute2 import AsyncIPRoute
 
 from services.vrrp.control import Control
 from services.vrrp.core.machine_events import LinkChanged, Start
-from services.vrrp.core.params import InstancePlan, PlanError, build_plan, configured_source, family_of
-from services.vrrp.core.reload_plan import Verdict, plan_reload, same_virtual_router
+from services.vrrp.core.params import (
+    InstancePlan,
+    PlanError,
+    build_plan,
+    configured_source,
+    family_of,
+    notify_priority_changes,
+)
+from services.vrrp.core.reload_plan import Verdict, plan_reload, removed_report, same_virtual_router
 from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
@@ -277,7 +284,15 @@ class VrrpService:
             )
             return None
         self.runners[plan.name] = runner
+        self._notify_settings(runner, self.config)
         return runner
+
+    def _notify_settings(self, runner: InstanceRunner, config: Config) -> None:
+        """What the runner publishes beyond transitions (notify keywords are no plan field: no restart)."""
+        inst = config.vrrp.instances.get(runner.name)
+        runner.notify_priority_changes = inst is not None and notify_priority_changes(
+            inst, config.vrrp, config.global_defs
+        )
 
     def _boot(self, runner: InstanceRunner) -> None:
         """Current link and tracker facts, runtime overrides kept across reloads, then ``Start``."""
@@ -293,7 +308,12 @@ class VrrpService:
 
     async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
         runner = self.runners.pop(name)
-        runner.stop(reason)
+        if reason is TransitionReason.REMOVED:
+            inst = self.config.vrrp.instances.get(name)
+            deleted = inst is not None and (inst.notify_deleted_set or inst.notify_deleted is not None)
+            runner.stop(reason, report_as=removed_report(runner.machine.state, deleted))
+        else:
+            runner.stop(reason)
         await runner.drain()
         runner.close()
         self.pool.detach(runner)
@@ -447,6 +467,8 @@ class VrrpService:
         for name in diff.reconfigure:
             await self._reconfigure(self.runners[name], plans[name])
         await self._start_instances(fresh, sequences)
+        for runner in self.runners.values():
+            self._notify_settings(runner, config)
         await self.vmacs.prune(self._ipr, [r.plan.vmac for r in self.runners.values()], self._netlink_lock)
         return diff.summary()
 

@@ -266,6 +266,16 @@ def tracker_specs(inst: VrrpInstance, vrrp: VrrpConfig) -> tuple[TrackerSpec, ..
     return tuple(specs)
 
 
+def notify_priority_changes(inst: VrrpInstance, vrrp: VrrpConfig, g: GlobalDefs) -> bool:
+    """keepalived 2.2.7's order: the instance's keyword, else its sync group's, else the global one."""
+    if inst.notify_priority_changes is not None:
+        return inst.notify_priority_changes
+    group = _group_of(inst, vrrp)
+    if group is not None and group.notify_priority_changes is not None:
+        return group.notify_priority_changes
+    return g.vrrp_notify_priority_changes
+
+
 def stale_intervals(specs: Iterable[TrackerSpec], vrrp: VrrpConfig, default: float = 5.0) -> dict[str, float]:
     """How long a tracker may stay silent before ``status`` calls it stale: 3 heartbeats.
 
