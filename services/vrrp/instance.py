@@ -619,14 +619,14 @@ class InstanceRunner:
         """keepalived's log line, then the InstanceState event (queued; never waits for NATS)."""
         self.counters.transitions += 1
         reason, detail = bus_reason(change.reason)
-        state = STATES[change.new]
+        state, why = STATES[change.new], change.reason
         if change.new is State.STOPPED and self._stop_reason is not None:
             reason, detail = self._stop_reason
             if self._report_as is None:
                 log.info("(%s) removed by reload (no notification: it was in FAULT)", self.name)
                 return
-            state = self._report_as
-        log.info("(%s) Entering %s STATE (%s)", self.name, state.value, change.reason)
+            state, why = self._report_as, reason.value
+        log.info("(%s) Entering %s STATE (%s)", self.name, state.value, why)
         p = self.plan.params
         event = InstanceState(
             instance=self.name,
