@@ -95,12 +95,18 @@ class VrrpService:
         self._ipr: Rtnl = None
         self.firewall = Firewall()
         self.book = TrackerBook(asyncio.get_running_loop().time)
+        self._hold_until: float | None = None
+        """``vrrp_startup_delay``'s end (loop clock): no instance takes over before it (``Start``)."""
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Stale VIPs out, static items in, links read, the bus in a side task, then every instance."""
         loop = asyncio.get_running_loop()
+        delay = self.config.global_defs.vrrp_startup_delay
+        if delay > 0:
+            self._hold_until = loop.time() + delay
+            log.info("Delaying startup for %g seconds", delay)
         self._ipr = AsyncIPRoute()
         plans = await self._plans(self.config)
         for plan in plans.values():
@@ -304,7 +310,7 @@ class VrrpService:
             if known is not None:
                 runner.feed(known)
         self.control.restore(runner)
-        runner.feed(Start())
+        runner.feed(Start(hold_until=self._hold_until))
 
     async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
         runner = self.runners.pop(name)

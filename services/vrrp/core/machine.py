@@ -95,6 +95,8 @@ class VrrpMachine:
         self._master_address: IPAddress | None = None
         self._preempt_until: float | None = None
         self._down_reason = Reason.MASTER_DOWN_TIMER
+        self._hold_until: float | None = None
+        """``vrrp_startup_delay``: no down timer may run out before this (``Start``)."""
         self._repeatable: tuple[AdvertReceived, float] | None = None
         """The advert ``advert_again`` may take, and the down interval it re-arms (see there)."""
 
@@ -208,7 +210,7 @@ class VrrpMachine:
             return out
         self._fire_due(now, out)
         if isinstance(event, Start):
-            self._on_start(now, out)
+            self._on_start(now, event.hold_until, out)
         elif isinstance(event, Stop):
             self._on_stop(out)
         elif isinstance(event, AdvertReceived):
@@ -270,12 +272,25 @@ class VrrpMachine:
         )
 
     def _arm_down_timer(self, now: float, reason: str, at: float | None = None) -> None:
-        """Arm the down timer (default: a full interval); in maintenance it stays off."""
+        """Arm the down timer (default: a full interval); in maintenance it stays off.
+
+        While the start-up delay holds, the wait counts from its end instead of from now.
+        """
         self._down_reason = reason
         if self._maintenance_until is not None:
             self._timers.cancel(TimerKind.MASTER_DOWN)
             return
-        self._timers.arm(TimerKind.MASTER_DOWN, now + self._down_interval() if at is None else at)
+        deadline = now + self._down_interval() if at is None else at
+        if self._holding(now):
+            assert self._hold_until is not None
+            deadline += self._hold_until - now
+        self._timers.arm(TimerKind.MASTER_DOWN, deadline)
+
+    def _holding(self, now: float) -> bool:
+        """Is ``vrrp_startup_delay`` still running (then forgotten once it is over)?"""
+        if self._hold_until is not None and now >= self._hold_until:
+            self._hold_until = None
+        return self._hold_until is not None
 
     def _enter_backup(self, now: float, reason: str, out: list[Action]) -> None:
         """BACKUP with a full Master_Down_Interval from now."""
@@ -334,14 +349,18 @@ class VrrpMachine:
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_start(self, now: float, out: list[Action]) -> None:
-        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner."""
+    def _on_start(self, now: float, hold_until: float | None, out: list[Action]) -> None:
+        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner (after the start-up delay)."""
         if self._state is not State.INIT:
             return
+        self._hold_until = hold_until
         self._prio = self._computed_priority()
         out.append(RemoveVips(self._p.vips))
         if self._fault_cause() is not None:
             self._enter_fault(Reason.STARTUP, out)
+        elif self._p.is_owner and not self._gated and self._holding(now):
+            self._arm_down_timer(now, Reason.STARTUP, at=now)  # keepalived: BACKUP, down timer of 1 µs
+            self._set_state(State.BACKUP, Reason.STARTUP, out)
         elif self._p.is_owner and not self._gated:
             self._become_master(now, Reason.STARTUP, out)
         else:
@@ -450,7 +469,11 @@ class VrrpMachine:
             self._master_adver_int_cs = advert.interval_cs
         self._master_address = advert.src
         self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
-        if self._maintenance_until is None and (self._p.effective_nopreempt or advert.priority >= self._prio):
+        if (
+            self._maintenance_until is None
+            and self._hold_until is None
+            and (self._p.effective_nopreempt or advert.priority >= self._prio)
+        ):
             self._repeatable = (advert, self._down_interval())  # acceptance not hanging on preempt_delay
 
     def _track_preempt_delay(self, now: float, advert: AdvertReceived) -> None:
