@@ -350,7 +350,7 @@ class VrrpMachine:
     # ------------------------------------------------------------------ inputs
 
     def _on_start(self, now: float, hold_until: float | None, out: list[Action]) -> None:
-        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner (after the start-up delay)."""
+        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner (unless start-up delay)."""
         if self._state is not State.INIT:
             return
         self._hold_until = hold_until
