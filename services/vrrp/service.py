@@ -491,6 +491,7 @@ class VrrpService:
             LinkChanged(interface=i, up=self._links.get(i, False)) for i in sorted(plan.tracked_interfaces)
         )
         runner.reconfigure(plan, trackers, links)
+        self.pool.refresh(runner)
 
 
 SPEC = ServiceSpec(

@@ -368,6 +368,7 @@ def rx_config(inst: VrrpInstance, g: GlobalDefs, version: int, addresses: tuple[
         unicast_peers=frozenset(p.address for p in inst.unicast_peers),
         check_unicast_src=inst.check_unicast_src or g.vrrp_check_unicast_src,
         skip_check_adv_addr=_bool(inst.skip_check_adv_addr, g.vrrp_skip_check_adv_addr),
+        rx_buf_size=inst.kernel_rx_buf_size or 0,
         peer_ttls=tuple(
             (p.address, p.min_ttl or 0, 255 if p.max_ttl is None else p.max_ttl)
             for p in inst.unicast_peers

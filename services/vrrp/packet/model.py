@@ -207,6 +207,8 @@ class RxConfig(msgspec.Struct, frozen=True, kw_only=True):
     checksum_mode: ChecksumMode = ChecksumMode.PSEUDO
     old_unicast_autodetect: bool = True
     skip_check_adv_addr: bool = False
+    rx_buf_size: int = 0
+    """``kernel_rx_buf_size`` (0: not set): the socket's buffer is the sum of its instances' (keepalived)."""
     peer_ttls: tuple[tuple[IPAddress, int, int], ...] = ()
     """(peer, min_ttl, max_ttl) of each unicast peer that sets a range (keepalived's defaults 0 and 255)."""
     mcast_group4: IPv4Address = VRRP_GROUP_V4
