@@ -255,13 +255,15 @@ def tracker_specs(inst: VrrpInstance, vrrp: VrrpConfig) -> tuple[TrackerSpec, ..
     """The instance's trackers, then its sync group's.
 
     In a sync group keepalived ignores members' weights (a failure means
-    FAULT) unless ``sync_group_tracking_weight`` is set.
+    FAULT) unless ``sync_group_tracking_weight`` is set, or its deprecated
+    spelling ``global_tracking``, which keepalived 2.2.7 reports as an error and
+    then treats the same way.
     """
     group = _group_of(inst, vrrp)
     specs = list(_specs_of(inst, vrrp))
     if group is not None:
         specs.extend(_specs_of(group, vrrp))
-        if not group.sync_group_tracking_weight:
+        if not (group.sync_group_tracking_weight or group.global_tracking):
             specs = [msgspec.structs.replace(s, weight=0) for s in specs]
     return tuple(specs)
 
