@@ -185,6 +185,11 @@ def split_brain_subject(node: str, instance: str) -> str:
     return f"{PREFIX}.{_t(node)}.vrrp.split_brain.{_t(instance)}"
 
 
+def instance_event_subject(node: str, instance: str) -> str:
+    """``lifeline.<node>.vrrp.event.<instance>``: priority changes, lower-priority adverts heard as MASTER."""
+    return f"{PREFIX}.{_t(node)}.vrrp.event.{_t(instance)}"
+
+
 def service_reload_subject(node: str, service: str) -> str:
     """``lifeline.<node>.service.reload.<service>``: a service applied or refused a reload (stream + KV)."""
     return f"{PREFIX}.{_t(node)}.service.reload.{_t(service)}"
@@ -321,6 +326,13 @@ class TransitionReason(StrEnum):
     OTHER = "other"
 
 
+class InstanceEventKind(StrEnum):
+    """What an ``InstanceEvent`` reports (keepalived's "event notifies", which are not transitions)."""
+
+    PRIORITY_CHANGED = "priority_changed"
+    MASTER_RX_LOWER_PRI = "master_rx_lower_pri"
+
+
 class TrackerKind(StrEnum):
     """What a tracker watches (``vrrp_script``, ``vrrp_track_process``, ``vrrp_track_file``, link)."""
 
@@ -441,8 +453,29 @@ class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):
     suppressed: int = 0
 
 
-Notice: TypeAlias = InstanceControl | SplitBrain
-"""vrrp operator events (control changes, split brain): in the stream like every vrrp event."""
+class InstanceEvent(EventBase, frozen=True, kw_only=True, tag="instance_event"):
+    """Something keepalived notifies about an instance that is not a transition.
+
+    ``priority_changed``: the effective priority moved (published only when
+    ``notify_priority_changes`` is on for the instance: instance, else its
+    sync group, else ``vrrp_notify_priority_changes``); ``master_rx_lower_pri``:
+    as MASTER it heard an advert from a lower-priority router (always).
+    """
+
+    instance: str
+    vrid: int
+    interface: str
+    kind: InstanceEventKind
+    state: VrrpState
+    effective_priority: int
+    previous_priority: int | None = None
+    peer: str | None = None
+    peer_priority: int | None = None
+    group: str | None = None
+
+
+Notice: TypeAlias = InstanceControl | SplitBrain | InstanceEvent
+"""vrrp events besides transitions (control changes, split brain, instance events): in the stream too."""
 
 
 class ControlReply(msgspec.Struct, kw_only=True):
@@ -537,6 +570,7 @@ Event: TypeAlias = (
     | GroupState
     | InstanceControl
     | SplitBrain
+    | InstanceEvent
     | TrackerResult
     | RealServerHealth
     | PoolEvent
@@ -549,6 +583,7 @@ EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
     GroupState,
     InstanceControl,
     SplitBrain,
+    InstanceEvent,
     TrackerResult,
     RealServerHealth,
     PoolEvent,
@@ -560,6 +595,7 @@ DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
     GroupState,
     InstanceControl,
     SplitBrain,
+    InstanceEvent,
     RealServerTransition,
     PoolEvent,
     ServiceReload,
@@ -688,6 +724,8 @@ def subject_for(event: Event) -> str:
             return control_subject(node, event.instance)
         case SplitBrain():
             return split_brain_subject(node, event.instance)
+        case InstanceEvent():
+            return instance_event_subject(node, event.instance)
         case TrackerResult():
             return tracker_subject(node, event.tracker)
         case RealServerTransition():
@@ -724,6 +762,7 @@ _KINDS: Final[dict[tuple[str, ...], tuple[type[EventBase], int]]] = {
     ("vrrp", "group"): (GroupState, 1),
     ("vrrp", "control"): (InstanceControl, 1),
     ("vrrp", "split_brain"): (SplitBrain, 1),
+    ("vrrp", "event"): (InstanceEvent, 1),
     ("track",): (TrackerResult, 1),
     ("check",): (RealServerHealth, 2),
     ("health",): (RealServerHealth, 2),

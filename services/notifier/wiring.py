@@ -115,6 +115,7 @@ def build_targets(config: Config, policy: ScriptPolicy | None = None) -> NotifyT
             "FAULT": vi.notify_fault,
             "STOP": vi.notify_stop,
             "DELETED": vi.notify_deleted,
+            "MASTER_RX_LOWER_PRI": vi.notify_master_rx_lower_pri,
         }
         report = vi.notify_deleted_set or vi.notify_deleted is not None
         if (t := _target(policy, states, generic=vi.notify, report_deleted=report)) is not None:

@@ -63,10 +63,28 @@ from services.vrrp.kernel.nft import Firewall
 from services.vrrp.kernel.routes import RouteChange, RouteSet
 from services.vrrp.kernel.sockets import IpIdCounter, send_advert_v4, send_advert_v6
 from services.vrrp.kernel.vip_netlink import VipSocket
-from services.vrrp.packet import Accepted, Advert, AuthType, Drop, DropReason, RxConfig, new_drop_counters
+from services.vrrp.packet import (
+    SKIPPABLE,
+    Accepted,
+    Advert,
+    AuthType,
+    Drop,
+    DropReason,
+    RxConfig,
+    new_drop_counters,
+)
 from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher
-from shared.events import Family, InstanceState, Notice, SplitBrain, TransitionReason, VrrpState
+from shared.events import (
+    Family,
+    InstanceEvent,
+    InstanceEventKind,
+    InstanceState,
+    Notice,
+    SplitBrain,
+    TransitionReason,
+    VrrpState,
+)
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -221,7 +239,10 @@ class InstanceRunner:
         self._worker: asyncio.Task[None] | None = None
         self._garps: set[asyncio.Task[int]] = set()
         self._stop_reason: tuple[TransitionReason, str] | None = None
+        self._report_as: VrrpState | None = VrrpState.STOP
         self._last_accepted: Accepted | None = None
+        self.notify_priority_changes = False
+        """Publish each effective priority change (``params.notify_priority_changes``; set by the service)."""
         self._last_advert = AdvertReceived(src=plan.transport.src, priority=0)
         """The machine input made of ``_last_accepted`` (``on_advert`` reuses it for repeats)."""
 
@@ -271,6 +292,8 @@ class InstanceRunner:
         its own sequence check (the receiver caches none), and one is never
         the repeat of another.
         """
+        if accepted.warnings and self._waived(accepted) is not None:
+            return
         self.counters.adverts_received += 1
         ah = accepted.frame.ah
         again = accepted is self._last_accepted and self.group is None and ah is None
@@ -282,8 +305,12 @@ class InstanceRunner:
         event = AdvertReceived(
             src=accepted.frame.src, priority=advert.priority, interval_cs=advert.interval_cs
         )
-        if ah is not None and m.outranks(event):
-            self.ah_sequence.resync(ah.seq)  # keepalived: a master continues above a lower router's number
+        if m.outranks(event):
+            if ah is not None:
+                self.ah_sequence.resync(ah.seq)  # keepalived: a master goes on above a lower router's number
+            self._instance_event(
+                InstanceEventKind.MASTER_RX_LOWER_PRI, peer=str(event.src), peer_priority=event.priority
+            )
         occ = self.split_brain.observe(
             self._loop.time(), m.state, accepted.frame.src, advert.priority, m.effective_priority
         )
@@ -312,6 +339,15 @@ class InstanceRunner:
         self._last_accepted, self._last_advert = accepted, event
         self.feed(event)
 
+    def _waived(self, accepted: Accepted) -> Drop | None:
+        """``skip_check_adv_addr``: 2.2.7 waives a check for the master we follow only; others are dropped."""
+        waived = accepted.warnings & SKIPPABLE
+        if not waived or self.machine.follows(accepted.frame.src):
+            return None
+        drop = Drop(DropReason(min(waived).value), f"from {accepted.frame.src}, not the master we follow")
+        self.on_drop(drop)
+        return drop
+
     def on_drop(self, drop: Drop) -> None:
         """Count a refused advert; the detail is logged at debug level only (peers can flood)."""
         key = str(drop.reason)
@@ -339,9 +375,21 @@ class InstanceRunner:
         else:
             await fw.drop(self.name, self.plan.all_vips, p.interface)
 
-    def stop(self, reason: TransitionReason = TransitionReason.SHUTDOWN, detail: str = "") -> None:
-        """Stop the machine (priority 0 from a master, VIPs removed); ``drain`` waits for it."""
+    def stop(
+        self,
+        reason: TransitionReason = TransitionReason.SHUTDOWN,
+        detail: str = "",
+        *,
+        report_as: VrrpState | None = VrrpState.STOP,
+    ) -> None:
+        """Stop the machine (priority 0 from a master, VIPs removed); ``drain`` waits for it.
+
+        ``report_as``: the state the last event says (a reload removing the
+        instance says what keepalived notifies then, ``reload_plan.removed_report``;
+        None publishes nothing).
+        """
         self._stop_reason = (reason, detail)
+        self._report_as = report_as
         self.feed(Stop())
         if self._timer is not None:
             self._timer.cancel()
@@ -409,6 +457,9 @@ class InstanceRunner:
             self._send_advert(action.priority)
         elif isinstance(action, PriorityChanged):
             log.info("(%s) Changing effective priority from %d to %d", self.name, action.old, action.new)
+            if self.notify_priority_changes:
+                kind = InstanceEventKind.PRIORITY_CHANGED
+                self._instance_event(kind, previous=action.old, priority=action.new)
         elif isinstance(action, WantMaster):
             log.info(
                 "(%s) wants MASTER (%s); waiting for sync group %s", self.name, action.reason, self.group_name
@@ -418,6 +469,31 @@ class InstanceRunner:
             if change is not None:
                 self._queue(change)
             self._queue(action)
+
+    def _instance_event(
+        self,
+        kind: InstanceEventKind,
+        *,
+        previous: int | None = None,
+        priority: int | None = None,
+        peer: str | None = None,
+        peer_priority: int | None = None,
+    ) -> None:
+        """keepalived's event notifies (``InstanceEvent``), queued to keep their place among transitions."""
+        p = self.plan.params
+        event = InstanceEvent(
+            instance=self.name,
+            vrid=p.vrid,
+            interface=p.interface,
+            kind=kind,
+            state=STATES[self.machine.state],
+            effective_priority=self.machine.effective_priority if priority is None else priority,
+            previous_priority=previous,
+            peer=peer,
+            peer_priority=peer_priority,
+            group=self.group_name,
+        )
+        self._queue(lambda: self._io.notice(event))
 
     def _route_change(self, action: Action) -> RouteChange | None:
         """Virtual routes and rules follow MASTER, queued just before ``action``.
@@ -543,9 +619,14 @@ class InstanceRunner:
         """keepalived's log line, then the InstanceState event (queued; never waits for NATS)."""
         self.counters.transitions += 1
         reason, detail = bus_reason(change.reason)
+        state, why = STATES[change.new], change.reason
         if change.new is State.STOPPED and self._stop_reason is not None:
             reason, detail = self._stop_reason
-        log.info("(%s) Entering %s STATE (%s)", self.name, STATES[change.new].value, change.reason)
+            if self._report_as is None:
+                log.info("(%s) removed by reload (no notification: it was in FAULT)", self.name)
+                return
+            state, why = self._report_as, reason.value
+        log.info("(%s) Entering %s STATE (%s)", self.name, state.value, why)
         p = self.plan.params
         event = InstanceState(
             instance=self.name,
@@ -553,7 +634,7 @@ class InstanceRunner:
             interface=p.interface,
             family=Family.INET6 if self.plan.transport.family == 6 else Family.INET,
             version=p.version,
-            state=STATES[change.new],
+            state=state,
             previous=STATES[change.old],
             base_priority=self.machine.base_priority,
             effective_priority=change.effective_priority,

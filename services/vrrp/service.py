@@ -32,8 +32,15 @@ from pyroute2 import AsyncIPRoute
 
 from services.vrrp.control import Control
 from services.vrrp.core.machine_events import LinkChanged, Start
-from services.vrrp.core.params import InstancePlan, PlanError, build_plan, configured_source, family_of
-from services.vrrp.core.reload_plan import Verdict, plan_reload, same_virtual_router
+from services.vrrp.core.params import (
+    InstancePlan,
+    PlanError,
+    build_plan,
+    configured_source,
+    family_of,
+    notify_priority_changes,
+)
+from services.vrrp.core.reload_plan import Verdict, plan_reload, removed_report, same_virtual_router
 from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
@@ -89,6 +96,8 @@ class VrrpService:
         self._ipr: Rtnl = None
         self.firewall = Firewall()
         self.book = TrackerBook(asyncio.get_running_loop().time)
+        self._hold_until: float | None = None
+        """``vrrp_startup_delay``'s end (loop clock): no instance takes over before it (``Start``)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -96,6 +105,10 @@ class VrrpService:
         """Stale VIPs out, static items in, links read, the bus in a side task, then every instance."""
         loop = asyncio.get_running_loop()
         await run_startup_script(self.config.global_defs)  # keepalived: before anything else starts
+        delay = self.config.global_defs.vrrp_startup_delay
+        if delay > 0:
+            self._hold_until = loop.time() + delay
+            log.info("Delaying startup for %g seconds", delay)
         self._ipr = AsyncIPRoute()
         plans = await self._plans(self.config)
         for plan in plans.values():
@@ -285,7 +298,15 @@ class VrrpService:
             )
             return None
         self.runners[plan.name] = runner
+        self._notify_settings(runner, self.config)
         return runner
+
+    def _notify_settings(self, runner: InstanceRunner, config: Config) -> None:
+        """What the runner publishes beyond transitions (notify keywords are no plan field: no restart)."""
+        inst = config.vrrp.instances.get(runner.name)
+        runner.notify_priority_changes = inst is not None and notify_priority_changes(
+            inst, config.vrrp, config.global_defs
+        )
 
     def _boot(self, runner: InstanceRunner) -> None:
         """Current link and tracker facts, runtime overrides kept across reloads, then ``Start``."""
@@ -297,11 +318,16 @@ class VrrpService:
             if known is not None:
                 runner.feed(known)
         self.control.restore(runner)
-        runner.feed(Start())
+        runner.feed(Start(hold_until=self._hold_until))
 
     async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
         runner = self.runners.pop(name)
-        runner.stop(reason)
+        if reason is TransitionReason.REMOVED:
+            inst = self.config.vrrp.instances.get(name)
+            deleted = inst is not None and (inst.notify_deleted_set or inst.notify_deleted is not None)
+            runner.stop(reason, report_as=removed_report(runner.machine.state, deleted))
+        else:
+            runner.stop(reason)
         await runner.drain()
         runner.close()
         self.pool.detach(runner)
@@ -455,6 +481,8 @@ class VrrpService:
         for name in diff.reconfigure:
             await self._reconfigure(self.runners[name], plans[name])
         await self._start_instances(fresh, sequences)
+        for runner in self.runners.values():
+            self._notify_settings(runner, config)
         await self.vmacs.prune(self._ipr, [r.plan.vmac for r in self.runners.values()], self._netlink_lock)
         return diff.summary()
 
@@ -471,6 +499,7 @@ class VrrpService:
             LinkChanged(interface=i, up=self._links.get(i, False)) for i in sorted(plan.tracked_interfaces)
         )
         runner.reconfigure(plan, trackers, links)
+        self.pool.refresh(runner)
 
 
 SPEC = ServiceSpec(

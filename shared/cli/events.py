@@ -26,6 +26,7 @@ from shared.events import (
     Event,
     GroupState,
     InstanceControl,
+    InstanceEvent,
     InstanceState,
     PoolEvent,
     RealServerHealth,
@@ -76,6 +77,10 @@ def human_line(event: Event) -> str:
         case SplitBrain():
             mine = f"ours {event.own_priority}, theirs {event.peer_priority}"
             return f"{head} split_brain {event.instance} vrid {event.vrid} peer {event.peer} ({mine})"
+        case InstanceEvent():
+            peer = f" from {event.peer} prio {event.peer_priority}" if event.peer else ""
+            what = f"{event.instance} {event.kind} {event.state} prio {event.effective_priority}"
+            return f"{head} vrrp {what}{peer}"
         case RealServerHealth():
             why = f": {event.detail}" if event.detail else ""
             up = "UP" if event.up else "DOWN"

@@ -34,6 +34,7 @@ from shared.events import (
     Event,
     GroupState,
     InstanceControl,
+    InstanceEvent,
     InstanceState,
     PoolEvent,
     RealServerHealth,
@@ -190,6 +191,8 @@ def summary(event: Event) -> str:
             return f"{event.action} by {event.requested_by} (base prio {event.base_priority})"
         case SplitBrain():
             return f"SPLIT BRAIN with {event.peer} (seen {event.count}x)"
+        case InstanceEvent():
+            return f"{event.kind} prio {event.effective_priority} ({event.state})"
         case TrackerResult():
             return ("ok" if event.ok else "FAILED") + (
                 f" ({event.contribution:+d})" if event.contribution else ""

@@ -12,8 +12,10 @@ from ipaddress import IPv4Address, ip_interface
 
 import pytest
 
+from services.vrrp.core.params import vip_of
 from services.vrrp.kernel.addresses import Vip
 from services.vrrp.kernel.vip_netlink import VipSocket
+from shared.config.model_vrrp import VirtualAddress
 from shared.lab.netns import in_namespace
 from shared.lab.segment import Host
 
@@ -110,3 +112,43 @@ def test_a_refused_address_is_an_error_naming_it_after_the_rest_applied(pair: li
     find(a, "192.0.2.100")
     with pytest.raises(OSError, match="no interface 'nosuchdev'"):
         in_namespace(a.ns, lambda: VipSocket().add([good], default_dev="nosuchdev"))
+
+
+FLAGGED = [
+    VirtualAddress(address=ip_interface("192.0.2.110"), peer=IPv4Address("192.0.2.111")),
+    VirtualAddress(address=ip_interface("2001:db8::110/64"), home=True, mngtmpaddr=True, noprefixroute=True),
+    VirtualAddress(address=ip_interface("198.51.100.112/24"), noprefixroute=True),
+    VirtualAddress(address=ip_interface("239.1.2.3/32"), autojoin=True),  # the kernel wants multicast here
+]
+
+
+def test_peer_and_flag_options_reach_the_kernel_and_come_off_again(pair: list[Host]) -> None:
+    """``peer``, ``home``, ``mngtmpaddr``, ``noprefixroute``, ``autojoin`` as ``ip -j addr`` shows them."""
+    a, _ = pair
+    vips = [vip_of(va) for va in FLAGGED]
+
+    def add() -> list[Vip]:
+        vs = VipSocket()
+        try:
+            return vs.add(vips, default_dev="eth0")
+        finally:
+            vs.close()
+
+    assert in_namespace(a.ns, add) == vips
+    p2p = find(a, "192.0.2.110")
+    assert (p2p.get("address"), p2p["prefixlen"]) == ("192.0.2.111", 32)
+    v6 = find(a, "2001:db8::110")
+    assert (v6.get("home"), v6.get("mngtmpaddr"), v6.get("noprefixroute")) == (True, True, True)
+    assert find(a, "198.51.100.112").get("noprefixroute") is True
+    assert "198.51.100" not in a.ip("route", "show", "dev", "eth0")  # no prefix route was made
+    assert find(a, "239.1.2.3").get("autojoin") is True
+
+    def remove() -> list[Vip]:
+        vs = VipSocket()
+        try:
+            return vs.remove(vips, default_dev="eth0")
+        finally:
+            vs.close()
+
+    assert in_namespace(a.ns, remove) == vips
+    assert a.addresses() == {str(a.ipv4), str(a.link_local)}

@@ -20,6 +20,7 @@ from shared.events import (
     DeadLetter,
     GroupState,
     InstanceControl,
+    InstanceEvent,
     InstanceState,
     PoolEvent,
     RealServerHealth,
@@ -129,7 +130,9 @@ def test_stream_captures_exactly_the_durable_events(event: msgspec.Struct) -> No
     stamped = msgspec.structs.replace(event, node="n1")
     subject = subject_for(stamped)  # type: ignore[arg-type]
     captured = any(_matches(p, subject) for p in EVENT_STREAM_SUBJECTS)
-    durable = InstanceState | GroupState | InstanceControl | SplitBrain | PoolEvent | ServiceReload
+    durable = (
+        InstanceState | GroupState | InstanceControl | SplitBrain | InstanceEvent | PoolEvent | ServiceReload
+    )
     assert captured == isinstance(event, durable)
     assert captured == is_durable(event)
 

@@ -28,6 +28,8 @@ from shared.events import (
     Event,
     EventBase,
     GroupState,
+    InstanceEvent,
+    InstanceEventKind,
     InstanceState,
     PoolEvent,
     PoolEventKind,
@@ -162,6 +164,21 @@ def vrrp_fifo_line(kind: VrrpKind, name: str, state: VrrpState, priority: int) -
     return f'{kind} "{name}" {state.value} {priority}\n'
 
 
+def instance_event_fifo_line(event: InstanceEvent) -> str:
+    """keepalived 2.2.7's event lines: ``INSTANCE "VI_1" MASTER_PRIORITY 90\\n`` and friends.
+
+    A priority change says ``MASTER_PRIORITY`` in MASTER and ``BACKUP_PRIORITY``
+    in any other state (``send_instance_priority_notifies``); a MASTER hearing
+    a lower priority says ``MASTER_RX_LOWER_PRI`` (``send_event_notify``).  The
+    number is the instance's effective priority, as in its state lines.
+    """
+    if event.kind is InstanceEventKind.MASTER_RX_LOWER_PRI:
+        word = "MASTER_RX_LOWER_PRI"
+    else:
+        word = "MASTER_PRIORITY" if event.state is VrrpState.MASTER else "BACKUP_PRIORITY"
+    return f'INSTANCE "{event.instance}" {word} {event.effective_priority}\n'
+
+
 def vs_fifo_line(virtual: str, up: bool) -> str:
     """``VS [10.0.0.1]:tcp:80 UP\\n`` (quorum gained or lost)."""
     return f"VS {keepalived_vs_name(virtual)} {'UP' if up else 'DOWN'}\n"
@@ -187,6 +204,8 @@ def fifo_line(event: EventBase, *, report_deleted: bool = True) -> str | None:
         case GroupState():
             gstate = notified_state(event.state)
             return None if gstate is None else vrrp_fifo_line("GROUP", event.group, gstate, 0)
+        case InstanceEvent():
+            return instance_event_fifo_line(event)
         case RealServerHealth() if event.changed:
             return rs_fifo_line(event.virtual, event.real, event.up)
         case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):
@@ -196,7 +215,7 @@ def fifo_line(event: EventBase, *, report_deleted: bool = True) -> str | None:
 
 def is_vrrp_event(event: EventBase) -> bool:
     """True for the events ``vrrp_notify_fifo`` carries (``lvs_notify_fifo`` carries the rest)."""
-    return isinstance(event, InstanceState | GroupState)
+    return isinstance(event, InstanceState | GroupState | InstanceEvent)
 
 
 # --------------------------------------------------------------------------- mail

@@ -18,10 +18,13 @@ from shared.config.script import Script
 from shared.events import (
     Event,
     GroupState,
+    InstanceEvent,
+    InstanceEventKind,
     InstanceState,
     PoolEvent,
     PoolEventKind,
     RealServerHealth,
+    TransitionReason,
     is_omega_removal,
 )
 
@@ -31,6 +34,7 @@ class NotifyTarget(msgspec.Struct, frozen=True, kw_only=True):
 
     ``scripts`` maps a state to its specific script: ``MASTER``, ``BACKUP``,
     ``FAULT``, ``STOP``, ``DELETED`` for instances and groups (``notify_<state>``),
+    ``MASTER_RX_LOWER_PRI`` for instances (``notify_master_rx_lower_pri``),
     ``UP`` and ``DOWN`` for real servers (``notify_up/down``) and virtual
     servers (``quorum_up/down``).  ``generic`` is ``notify`` (instances and
     groups only).  ``report_deleted`` is true when the instance has the
@@ -49,6 +53,8 @@ class ScriptRun(msgspec.Struct, frozen=True):
     script: Script
     argv: list[str]
 
+
+REMOVED = TransitionReason.REMOVED
 
 TargetResolver = Callable[[Event], NotifyTarget | None]
 """Returns the target of an event's object, None when it has no scripts."""
@@ -69,10 +75,26 @@ class NotifyTargets:
         self.groups = dict(groups or {})
         self.real_servers = dict(real_servers or {})
         self.virtual_servers = dict(virtual_servers or {})
+        self.retired: dict[str, NotifyTarget] = {}
+        """Instances a reload removed: their scripts still run for the removal (``retire``)."""
+
+    def retire(self, previous: NotifyTargets) -> None:
+        """Keep the scripts of the instances ``previous`` had and these targets lack.
+
+        keepalived notifies a removed instance (``notify_deleted``, or FAULT)
+        with its old scripts.  Here the notifier may reload before the vrrp
+        service publishes that event, so the new targets answer it with the
+        scripts the instance had, and only for that event (reason ``removed``).
+        """
+        for name, target in {**previous.retired, **previous.instances}.items():
+            if name not in self.instances:
+                self.retired[name] = target
 
     def __call__(self, event: Event) -> NotifyTarget | None:
         match event:
-            case InstanceState():
+            case InstanceState() if event.instance not in self.instances and event.reason is REMOVED:
+                return self.retired.get(event.instance)
+            case InstanceState() | InstanceEvent():
                 return self.instances.get(event.instance)
             case GroupState():
                 return self.groups.get(event.group)
@@ -131,6 +153,9 @@ def script_runs(event: Event, target: NotifyTarget) -> list[ScriptRun]:
                 runs.append(ScriptRun(specific, list(specific.argv)))
             if target.generic is not None and (argv := group_generic_argv(target.generic.argv, event)):
                 runs.append(ScriptRun(target.generic, argv))
+        case InstanceEvent() if event.kind is InstanceEventKind.MASTER_RX_LOWER_PRI:
+            if (script := target.scripts.get("MASTER_RX_LOWER_PRI")) is not None:
+                runs.append(ScriptRun(script, list(script.argv)))  # its own words only, as keepalived
         case RealServerHealth() if event.changed:
             _append_updown(runs, target, event.up)
         case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):

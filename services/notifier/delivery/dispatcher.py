@@ -54,6 +54,7 @@ from shared.events import (
     Event,
     GroupState,
     InstanceControl,
+    InstanceEvent,
     InstanceState,
     PoolEvent,
     RealServerHealth,
@@ -101,7 +102,7 @@ def order_key(event: Event) -> str:
     ``notify_down`` of a real server never overtakes the ``quorum_down`` it caused.
     """
     match event:
-        case InstanceState() | InstanceControl() | SplitBrain():  # an operator change precedes what it caused
+        case InstanceState() | InstanceControl() | SplitBrain() | InstanceEvent():  # in the instance's order
             return f"instance:{event.node}:{event.instance}"
         case GroupState():
             return f"group:{event.node}:{event.group}"

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Sequence
 
 from services.notifier.core.formats import event_env
-from services.notifier.core.targets import TargetResolver, script_runs
-from services.notifier.sinks.base import DeliveryContext, DeliveryError
+from services.notifier.core.targets import NotifyTargets, TargetResolver, script_runs
+from services.notifier.sinks.base import DeliveryContext, DeliveryError, Sink
 from shared.config.script import Script
 from shared.events import Event
 from shared.scripts import ScriptPolicy, ScriptRequest
@@ -58,6 +58,12 @@ class ScriptSink:
         self.timeout = timeout
         self.kill_grace = kill_grace
         self.failure_retryable = failure_retryable
+
+    def take_over(self, previous: Sink) -> None:
+        """A reload that removed an instance keeps its scripts for its removal (``NotifyTargets.retire``)."""
+        old = previous.targets if isinstance(previous, ScriptSink) else None
+        if isinstance(self.targets, NotifyTargets) and isinstance(old, NotifyTargets):
+            self.targets.retire(old)
 
     async def deliver(self, event: Event, context: DeliveryContext) -> None:
         target = self.targets(event)

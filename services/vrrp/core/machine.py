@@ -95,6 +95,8 @@ class VrrpMachine:
         self._master_address: IPAddress | None = None
         self._preempt_until: float | None = None
         self._down_reason = Reason.MASTER_DOWN_TIMER
+        self._hold_until: float | None = None
+        """``vrrp_startup_delay``: no down timer may run out before this (``Start``)."""
         self._repeatable: tuple[AdvertReceived, float] | None = None
         """The advert ``advert_again`` may take, and the down interval it re-arms (see there)."""
 
@@ -180,6 +182,15 @@ class VrrpMachine:
         self._timers.arm(TimerKind.MASTER_DOWN, now + repeatable[1])
         return True
 
+    def follows(self, src: IPAddress) -> bool:
+        """BACKUP, and ``src`` is the master whose adverts it last accepted.
+
+        keepalived 2.2.7's ``skip_check_adv_addr`` waives the VIP-list (and
+        unicast TTL range) check for exactly these adverts; a MASTER, and a
+        BACKUP hearing anyone else, still checks.
+        """
+        return self._state is State.BACKUP and self._master_address == src
+
     def outranks(self, advert: AdvertReceived) -> bool:
         """As MASTER, is this advert from a router below us (lower priority, or same and lower address)?
 
@@ -199,7 +210,7 @@ class VrrpMachine:
             return out
         self._fire_due(now, out)
         if isinstance(event, Start):
-            self._on_start(now, out)
+            self._on_start(now, event.hold_until, out)
         elif isinstance(event, Stop):
             self._on_stop(out)
         elif isinstance(event, AdvertReceived):
@@ -261,12 +272,25 @@ class VrrpMachine:
         )
 
     def _arm_down_timer(self, now: float, reason: str, at: float | None = None) -> None:
-        """Arm the down timer (default: a full interval); in maintenance it stays off."""
+        """Arm the down timer (default: a full interval); in maintenance it stays off.
+
+        While the start-up delay holds, the wait counts from its end instead of from now.
+        """
         self._down_reason = reason
         if self._maintenance_until is not None:
             self._timers.cancel(TimerKind.MASTER_DOWN)
             return
-        self._timers.arm(TimerKind.MASTER_DOWN, now + self._down_interval() if at is None else at)
+        deadline = now + self._down_interval() if at is None else at
+        if self._holding(now):
+            assert self._hold_until is not None
+            deadline += self._hold_until - now
+        self._timers.arm(TimerKind.MASTER_DOWN, deadline)
+
+    def _holding(self, now: float) -> bool:
+        """Is ``vrrp_startup_delay`` still running (then forgotten once it is over)?"""
+        if self._hold_until is not None and now >= self._hold_until:
+            self._hold_until = None
+        return self._hold_until is not None
 
     def _enter_backup(self, now: float, reason: str, out: list[Action]) -> None:
         """BACKUP with a full Master_Down_Interval from now."""
@@ -325,14 +349,18 @@ class VrrpMachine:
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_start(self, now: float, out: list[Action]) -> None:
-        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner."""
+    def _on_start(self, now: float, hold_until: float | None, out: list[Action]) -> None:
+        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner (unless start-up delay)."""
         if self._state is not State.INIT:
             return
+        self._hold_until = hold_until
         self._prio = self._computed_priority()
         out.append(RemoveVips(self._p.vips))
         if self._fault_cause() is not None:
             self._enter_fault(Reason.STARTUP, out)
+        elif self._p.is_owner and not self._gated and self._holding(now):
+            self._arm_down_timer(now, Reason.STARTUP, at=now)  # keepalived: BACKUP, down timer of 1 µs
+            self._set_state(State.BACKUP, Reason.STARTUP, out)
         elif self._p.is_owner and not self._gated:
             self._become_master(now, Reason.STARTUP, out)
         else:
@@ -441,7 +469,11 @@ class VrrpMachine:
             self._master_adver_int_cs = advert.interval_cs
         self._master_address = advert.src
         self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER)
-        if self._maintenance_until is None and (self._p.effective_nopreempt or advert.priority >= self._prio):
+        if (
+            self._maintenance_until is None
+            and self._hold_until is None
+            and (self._p.effective_nopreempt or advert.priority >= self._prio)
+        ):
             self._repeatable = (advert, self._down_interval())  # acceptance not hanging on preempt_delay
 
     def _track_preempt_delay(self, now: float, advert: AdvertReceived) -> None:

@@ -15,8 +15,16 @@ from shared.addresses import IPAddress
 # --------------------------------------------------------------------------- inputs
 
 
-class Start(msgspec.Struct, frozen=True, tag="start"):
-    """The instance is configured and the shell is ready: leave INIT."""
+class Start(msgspec.Struct, frozen=True, kw_only=True, tag="start"):
+    """The instance is configured and the shell is ready: leave INIT.
+
+    ``hold_until``: ``vrrp_startup_delay``'s end (machine clock).  Until then
+    no down timer runs out: each is armed from that time (keepalived 2.2.7's
+    ``vrrp_delayed_start_time``), and an address owner starts in BACKUP and
+    takes over then, so nothing is advertised before it.
+    """
+
+    hold_until: float | None = None
 
 
 class Stop(msgspec.Struct, frozen=True, tag="stop"):

@@ -14,13 +14,19 @@ decides which instances to leave alone.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
 from typing import Literal
 
 import msgspec
 
 from services.vrrp.core.machine_types import GarpParams, InstanceParams, TrackerSpec
-from services.vrrp.kernel.addresses import Vip
+from services.vrrp.kernel.addresses import (
+    IFA_F_HOMEADDRESS,
+    IFA_F_MANAGETEMPADDR,
+    IFA_F_MCAUTOJOIN,
+    IFA_F_NOPREFIXROUTE,
+    Vip,
+)
 from services.vrrp.kernel.vmac import Vmac, vmac_of
 from services.vrrp.packet import (
     VRRP_GROUP_V4,
@@ -124,7 +130,10 @@ def advert_int_cs(inst: VrrpInstance, version: int) -> int:
 def vip_of(va: VirtualAddress) -> Vip:
     """One ``virtual_ipaddress`` line as pyroute2 wants it.
 
-    ``brd +``/``brd -`` set/clear the host bits as ``ip addr`` does; IPv6 VIPs
+    ``brd +``/``brd -`` set/clear the host bits as ``ip addr`` does; ``peer``
+    makes a point-to-point address (the prefix is the peer's: /32 or /128, and
+    no broadcast, as keepalived 2.2.7 does); the flag options become
+    ``IFA_F_*`` bits (``address_flags``).  IPv6 VIPs
     are always added without DAD (keepalived sets IFA_F_NODAD), and a /128
     without ``preferred_lft`` is deprecated (lifetime 0) as keepalived does so
     the kernel never picks it as a source.
@@ -138,6 +147,9 @@ def vip_of(va: VirtualAddress) -> Vip:
             brd = address.network.network_address
         else:
             brd = IPv4Address(va.broadcast)
+    if va.peer is not None:
+        address = ip_interface(f"{address.ip}/{address.max_prefixlen}")  # keepalived: the peer's prefix
+        brd = None  # "Cannot specify broadcast and peer addresses - ignoring broadcast address"
     lft = va.preferred_lft
     if lft is None and address.version == 6 and address.network.prefixlen == 128:
         lft = 0
@@ -149,7 +161,20 @@ def vip_of(va: VirtualAddress) -> Vip:
         label=va.label,
         nodad=True,
         preferred_lft=None if lft == -1 else lft,
+        peer=va.peer,
+        flags=address_flags(va),
     )
+
+
+def address_flags(va: VirtualAddress) -> int:
+    """The ``IFA_F_*`` bits keepalived sets for ``home``, ``mngtmpaddr``, ``noprefixroute``, ``autojoin``."""
+    wanted = (
+        (va.home, IFA_F_HOMEADDRESS),
+        (va.mngtmpaddr, IFA_F_MANAGETEMPADDR),
+        (va.noprefixroute, IFA_F_NOPREFIXROUTE),
+        (va.autojoin, IFA_F_MCAUTOJOIN),
+    )
+    return sum(bit for on, bit in wanted if on)
 
 
 def _garp_default(value: float | None, default: float) -> float:
@@ -230,15 +255,27 @@ def tracker_specs(inst: VrrpInstance, vrrp: VrrpConfig) -> tuple[TrackerSpec, ..
     """The instance's trackers, then its sync group's.
 
     In a sync group keepalived ignores members' weights (a failure means
-    FAULT) unless ``sync_group_tracking_weight`` is set.
+    FAULT) unless ``sync_group_tracking_weight`` is set, or its deprecated
+    spelling ``global_tracking``, which keepalived 2.2.7 reports as an error and
+    then treats the same way.
     """
     group = _group_of(inst, vrrp)
     specs = list(_specs_of(inst, vrrp))
     if group is not None:
         specs.extend(_specs_of(group, vrrp))
-        if not group.sync_group_tracking_weight:
+        if not (group.sync_group_tracking_weight or group.global_tracking):
             specs = [msgspec.structs.replace(s, weight=0) for s in specs]
     return tuple(specs)
+
+
+def notify_priority_changes(inst: VrrpInstance, vrrp: VrrpConfig, g: GlobalDefs) -> bool:
+    """keepalived 2.2.7's order: the instance's keyword, else its sync group's, else the global one."""
+    if inst.notify_priority_changes is not None:
+        return inst.notify_priority_changes
+    group = _group_of(inst, vrrp)
+    if group is not None and group.notify_priority_changes is not None:
+        return group.notify_priority_changes
+    return g.vrrp_notify_priority_changes
 
 
 def stale_intervals(specs: Iterable[TrackerSpec], vrrp: VrrpConfig, default: float = 5.0) -> dict[str, float]:
@@ -332,6 +369,13 @@ def rx_config(inst: VrrpInstance, g: GlobalDefs, version: int, addresses: tuple[
         unicast=bool(inst.unicast_peers),
         unicast_peers=frozenset(p.address for p in inst.unicast_peers),
         check_unicast_src=inst.check_unicast_src or g.vrrp_check_unicast_src,
+        skip_check_adv_addr=_bool(inst.skip_check_adv_addr, g.vrrp_skip_check_adv_addr),
+        rx_buf_size=inst.kernel_rx_buf_size or 0,
+        peer_ttls=tuple(
+            (p.address, p.min_ttl or 0, 255 if p.max_ttl is None else p.max_ttl)
+            for p in inst.unicast_peers
+            if p.min_ttl is not None or p.max_ttl is not None
+        ),
         checksum_mode=_checksum_mode(inst, g),
         old_unicast_autodetect=inst.old_unicast_checksum != "never",
         mcast_group4=group4 if isinstance(group4, IPv4Address) else VRRP_GROUP_V4,

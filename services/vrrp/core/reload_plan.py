@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from services.vrrp.core.machine_types import State
 from services.vrrp.core.params import InstancePlan
+from shared.events import VrrpState
 
 IN_PLACE_PARAMS = frozenset(
     {
@@ -192,3 +194,18 @@ def plan_reload(
         }[out.changes[name].verdict]
         bucket.append(name)
     return out
+
+
+def removed_report(state: State, notify_deleted: bool) -> VrrpState | None:
+    """What keepalived 2.2.7 notifies when a reload removes an instance in ``state`` (None: nothing).
+
+    ``DELETED`` with the instance's ``notify_deleted`` keyword; without it
+    keepalived keeps its old behaviour and reports ``FAULT``, except for an
+    instance already in FAULT, which it does not report again.  An instance
+    that never left INIT has nothing to report either.
+    """
+    if state is State.INIT:
+        return None
+    if notify_deleted:
+        return VrrpState.DELETED
+    return None if state is State.FAULT else VrrpState.FAULT

@@ -40,6 +40,10 @@ Rtnl = Any
 IFA_F_SECONDARY = 0x01
 IFA_F_NODAD = 0x02
 IFA_F_TENTATIVE = 0x40
+IFA_F_HOMEADDRESS = 0x10
+IFA_F_MANAGETEMPADDR = 0x100
+IFA_F_NOPREFIXROUTE = 0x200
+IFA_F_MCAUTOJOIN = 0x400
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 
@@ -57,6 +61,10 @@ class Vip(msgspec.Struct, frozen=True, kw_only=True):
     ``dev`` is ``None`` for "the instance's interface".  ``scope`` is a name
     from :data:`SCOPES` or a number.  ``nodad`` only matters for IPv6;
     ``preferred_lft`` 0 marks a /128 deprecated as keepalived does by default.
+    ``peer`` is the other end of a point-to-point address (``IFA_ADDRESS``;
+    the prefix is then the peer's, a whole address as keepalived parses it);
+    ``flags`` the ``IFA_F_*`` bits of ``home``, ``mngtmpaddr``,
+    ``noprefixroute`` and ``autojoin``, sent as they are (docs/keepalived.md#virtual-addresses).
     An in-process value only: msgspec cannot encode ``ip_interface`` types, so
     anything published on the bus carries ``str(vip.address)`` instead.
     """
@@ -68,6 +76,8 @@ class Vip(msgspec.Struct, frozen=True, kw_only=True):
     label: str | None = None
     nodad: bool = True
     preferred_lft: int | None = None
+    peer: IPv4Address | IPv6Address | None = None
+    flags: int = 0
 
     @property
     def ip(self) -> IPv4Address | IPv6Address:
@@ -204,8 +214,11 @@ def _add_spec(vip: Vip, index: int) -> dict[str, Any]:
         spec["scope"] = scope
     if vip.label is not None:
         spec["label"] = vip.label
-    if vip.address.version == 6 and vip.nodad:
-        spec["flags"] = IFA_F_NODAD
+    flags = vip.flags | (IFA_F_NODAD if vip.address.version == 6 and vip.nodad else 0)
+    if flags:
+        spec["flags"] = flags
+    if vip.peer is not None:
+        spec["address"], spec["local"] = str(vip.peer), str(vip.address.ip)
     if vip.preferred_lft is not None:
         spec["preferred_lft"] = vip.preferred_lft
         spec["valid_lft"] = 0xFFFFFFFF

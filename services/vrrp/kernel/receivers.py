@@ -226,6 +226,16 @@ class Receiver:
         else:
             self._loop.add_reader(self.sock.fileno(), self._readable)
 
+    def size_buffer(self) -> int:
+        """``kernel_rx_buf_size``: the sum of the instances' sizes, as keepalived 2.2.7 sizes a shared socket.
+
+        Set with ``SO_RCVBUFFORCE`` (the kernel doubles it, for its own
+        bookkeeping); without any, :data:`RECEIVE_BUFFER`.  Returns the size asked.
+        """
+        size = sum(i.rx.rx_buf_size for i in self.instances.values()) or RECEIVE_BUFFER
+        grow_receive_buffer(self.sock, size)
+        return size
+
     def _readable(self) -> None:
         """Drain the socket: one wake-up serves every advert queued meanwhile, each handled at once.
 
@@ -254,6 +264,7 @@ class Receiver:
             "mode": "unicast" if k.group is None else f"multicast {k.group}",
             "vrids": sorted(self.instances),
             "drops": dict(self.router.drops),
+            "rcvbuf": self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
         }
 
     def close(self) -> None:
@@ -286,6 +297,13 @@ class SocketPool:
         if receiver is None:
             receiver = self.receivers[key] = Receiver(key)
         receiver.instances[runner.plan.params.vrid] = runner
+        receiver.size_buffer()
+
+    def refresh(self, runner: InstanceRunner) -> None:
+        """A reload changed the runner's receive policy in place: its socket's buffer follows."""
+        receiver = self.receivers.get(SocketKey.of(runner.plan.transport))
+        if receiver is not None:
+            receiver.size_buffer()
 
     def detach(self, runner: InstanceRunner) -> None:
         """Stop routing to the runner; a socket nobody listens on is closed."""
@@ -298,6 +316,8 @@ class SocketPool:
         if not receiver.instances:
             receiver.close()
             del self.receivers[key]
+        else:
+            receiver.size_buffer()
 
     def sender(self, t: Transport) -> tuple[socket.socket, int]:
         """The send socket for this transport and its interface index."""

@@ -72,12 +72,19 @@ def _scope(vip: Vip) -> int:
 
 
 def address_request(vip: Vip, index: int, *, add: bool, seq: int) -> bytes:
-    """One RTM_NEWADDR (with every field of the VIP line) or RTM_DELADDR (identity only)."""
+    """One RTM_NEWADDR (with every field of the VIP line) or RTM_DELADDR (identity only).
+
+    The flags above the first byte (``noprefixroute``, ``mngtmpaddr``,
+    ``autojoin``) only fit in ``IFA_FLAGS``, which the kernel prefers anyway.
+    """
     ip = vip.address.ip
     family = socket.AF_INET if isinstance(ip, IPv4Address) else socket.AF_INET6
     flags = IFA_F_NODAD if add and family == socket.AF_INET6 and vip.nodad else 0
-    body = _IFADDRMSG.pack(family, vip.address.network.prefixlen, flags, _scope(vip) if add else 0, index)
-    body += _attr(IFA_LOCAL, ip.packed) + _attr(IFA_ADDRESS, ip.packed)
+    flags |= vip.flags if add else 0
+    scope = _scope(vip) if add else 0
+    body = _IFADDRMSG.pack(family, vip.address.network.prefixlen, flags & 0xFF, scope, index)
+    peer = vip.peer if vip.peer is not None else ip  # a point-to-point address is matched by its peer
+    body += _attr(IFA_LOCAL, ip.packed) + _attr(IFA_ADDRESS, peer.packed)
     if add:
         if vip.brd is not None:
             body += _attr(IFA_BROADCAST, vip.brd.packed)

@@ -16,6 +16,7 @@ from services.vrrp.packet.decode import decode, decode_ipv4, decode_ipv6, parse_
 from services.vrrp.packet.encode import encode_ipv4, encode_ipv6, encode_vrrp
 from services.vrrp.packet.model import (
     AUTH_DATA_LEN,
+    SKIPPABLE,
     VRRP_GROUP_V4,
     VRRP_GROUP_V6,
     VRRP_TOS,
@@ -45,6 +46,7 @@ __all__ = [
     "AUTH_DATA_LEN",
     "IPPROTO_AH",
     "IPPROTO_VRRP",
+    "SKIPPABLE",
     "VRRP_GROUP_V4",
     "VRRP_GROUP_V6",
     "VRRP_TOS",

@@ -91,16 +91,24 @@ class DropReason(enum.StrEnum):
     AH_REPLAY = "ah_replay"  # AH sequence number not above the instance's last one (a replay)
     UNSUPPORTED_AH = "unsupported_ah"  # AH on IPv6/v3, or AH not carrying VRRP
     INTERVAL_MISMATCH = "interval_mismatch"  # v2 only; keepalived drops silently
-    ADDR_LIST_MISMATCH = "addr_list_mismatch"  # only with reject_addr_mismatch (<= 2.3.2)
+    ADDR_LIST_MISMATCH = "addr_list_mismatch"  # VIP count or set differs (keepalived 2.2.7 refuses it)
+    TTL_OUT_OF_RANGE = "ttl_out_of_range"  # check_unicast_src and a peer's min_ttl/max_ttl
 
 
 class AdvertWarning(enum.StrEnum):
     """Conditions on an *accepted* advert that the caller should log (rate-limited)."""
 
     INTERVAL_MISMATCH = "interval_mismatch"  # v3: accepted, logged once
-    ADDR_LIST_MISMATCH = "addr_list_mismatch"  # keepalived >= 2.3.3 accepts it
+    ADDR_LIST_MISMATCH = "addr_list_mismatch"  # skip_check_adv_addr: only the current master may
+    TTL_OUT_OF_RANGE = "ttl_out_of_range"  # skip_check_adv_addr: only the current master may
     CHECKSUM_UNVERIFIED = "checksum_unverified"  # v3_checksum_as_v2 quirk
     OLD_UNICAST_CHECKSUM = "old_unicast_checksum"  # peer uses the pre-1.3.6 form
+
+
+SKIPPABLE: frozenset[AdvertWarning] = frozenset(
+    {AdvertWarning.ADDR_LIST_MISMATCH, AdvertWarning.TTL_OUT_OF_RANGE}
+)
+"""Warnings for a keepalived 2.2.7 drop that ``skip_check_adv_addr`` waives for the current master."""
 
 
 class Advert(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,9 +185,13 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True):
 class RxConfig(msgspec.Struct, frozen=True, kw_only=True):
     """What one instance expects of the adverts it receives (its config slice).
 
-    ``reject_addr_mismatch`` restores keepalived <= 2.3.2 behaviour (drop when
-    the VIP list differs); the default follows 2.3.3+/RFC 9568 and accepts
-    with a warning.  ``old_unicast_autodetect`` is false for
+    A differing VIP list is dropped, as keepalived 2.2.7 does (2.3.3+ accepts
+    it).  ``skip_check_adv_addr`` turns that drop, and that of a unicast TTL
+    outside the peer's ``min_ttl``/``max_ttl`` (``peer_ttls``, checked with
+    ``check_unicast_src`` only, as in 2.2.7), into a warning in
+    :data:`SKIPPABLE`: the instance then accepts it only from the master it
+    already follows in BACKUP (``VrrpMachine.follows``), which needs state the
+    codec does not have.  ``old_unicast_autodetect`` is false for
     ``old_unicast_checksum never``.
     """
 
@@ -194,7 +206,11 @@ class RxConfig(msgspec.Struct, frozen=True, kw_only=True):
     check_unicast_src: bool = False
     checksum_mode: ChecksumMode = ChecksumMode.PSEUDO
     old_unicast_autodetect: bool = True
-    reject_addr_mismatch: bool = False
+    skip_check_adv_addr: bool = False
+    rx_buf_size: int = 0
+    """``kernel_rx_buf_size`` (0: not set): the socket's buffer is the sum of its instances' (keepalived)."""
+    peer_ttls: tuple[tuple[IPAddress, int, int], ...] = ()
+    """(peer, min_ttl, max_ttl) of each unicast peer that sets a range (keepalived's defaults 0 and 255)."""
     mcast_group4: IPv4Address = VRRP_GROUP_V4
 
 

@@ -1,8 +1,8 @@
 """Receive policy: is this well-formed advert acceptable to this instance?
 
 Follows keepalived 2.2.7's ``vrrp_check_packet`` verdicts
-(docs/keepalived.md#packet-validation), except that a differing VIP list is accepted
-with a warning as keepalived >= 2.3.3 and RFC 9568 do.  Each check is a small
+(docs/keepalived.md#packet-validation), a differing VIP list included (dropped;
+keepalived >= 2.3.3 accepts it).  Each check is a small
 function returning ``Drop`` or ``None`` so new ones (auth_hmac, min/max TTL)
 slot in without touching the others.
 """
@@ -144,14 +144,29 @@ def _interval_warnings(frame: Frame, cfg: RxConfig) -> frozenset[AdvertWarning] 
     return frozenset({AdvertWarning.INTERVAL_MISMATCH})
 
 
+def _skippable(cfg: RxConfig, warning: AdvertWarning, drop: Drop) -> frozenset[AdvertWarning] | Drop:
+    """2.2.7 drops it, unless ``skip_check_adv_addr`` (then the instance decides: its current master only)."""
+    return frozenset({warning}) if cfg.skip_check_adv_addr else drop
+
+
 def _address_warnings(frame: Frame, cfg: RxConfig) -> frozenset[AdvertWarning] | Drop:
-    """A differing VIP count or set: warning (>= 2.3.3), or drop with ``reject_addr_mismatch``."""
+    """A differing VIP count or set: keepalived 2.2.7's "unexpected ip number count" / "not present"."""
     got: tuple[IPAddress, ...] = frame.advert.addresses
     if len(got) == len(cfg.addresses) and set(got) == set(cfg.addresses):
         return frozenset()
-    if cfg.reject_addr_mismatch:
-        return Drop(DropReason.ADDR_LIST_MISMATCH, f"{len(got)} addresses, expected {len(cfg.addresses)}")
-    return frozenset({AdvertWarning.ADDR_LIST_MISMATCH})
+    drop = Drop(DropReason.ADDR_LIST_MISMATCH, f"{len(got)} addresses, expected {len(cfg.addresses)}")
+    return _skippable(cfg, AdvertWarning.ADDR_LIST_MISMATCH, drop)
+
+
+def _ttl_warnings(frame: Frame, cfg: RxConfig) -> frozenset[AdvertWarning] | Drop:
+    """A unicast peer's ``min_ttl``/``max_ttl``: checked only with ``check_unicast_src``, as in 2.2.7."""
+    if not (cfg.unicast and cfg.check_unicast_src):
+        return frozenset()
+    for peer, low, high in cfg.peer_ttls:
+        if peer == frame.src and not low <= frame.ttl <= high:
+            drop = Drop(DropReason.TTL_OUT_OF_RANGE, f"TTL/HL {frame.ttl} not in range {low} - {high}")
+            return _skippable(cfg, AdvertWarning.TTL_OUT_OF_RANGE, drop)
+    return frozenset()
 
 
 _GATES: tuple[Callable[[Frame, RxConfig], Drop | None], ...] = (
@@ -166,7 +181,7 @@ def validate(frame: Frame, cfg: RxConfig, sequence: AhSequence | None = None) ->
     """Apply the instance's receive policy to a decoded frame.
 
     Order: VRID, TTL, version, uni/multicast mode, checksum, authentication,
-    AH sequence, interval, addresses.  The checksum comes before
+    AH sequence, interval, addresses, unicast TTL range.  The checksum comes before
     authentication so a corrupted packet is counted as corrupted, not as an
     attack.  ``sequence`` is the instance's AH anti-replay counter, admitted
     (and moved) right after SPI and ICV passed, where keepalived checks it;
@@ -188,7 +203,7 @@ def validate(frame: Frame, cfg: RxConfig, sequence: AhSequence | None = None) ->
         replay = sequence.admit(frame.ah.seq)
         if replay is not None:
             return replay
-    for extra in (_interval_warnings(frame, cfg), _address_warnings(frame, cfg)):
+    for extra in (_interval_warnings(frame, cfg), _address_warnings(frame, cfg), _ttl_warnings(frame, cfg)):
         if isinstance(extra, Drop):
             return extra
         warnings |= extra

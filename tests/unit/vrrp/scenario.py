@@ -216,8 +216,8 @@ def _kv(args: list[str]) -> tuple[list[str], dict[str, str]]:
 def _input(step: Step) -> Input:
     """Turn an input line into a machine input."""
     positional, kv = _kv(step.args)
-    if step.verb == "start":
-        return Start()
+    if step.verb == "start":  # start [delay=SECONDS]: vrrp_startup_delay from this line's time
+        return Start(hold_until=step.time + float(kv["delay"]) if "delay" in kv else None)
     if step.verb == "stop":
         return Stop()
     if step.verb == "tick":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+import msgspec
 import pytest
 
 from services.vrrp.packet import (
@@ -256,13 +257,40 @@ def test_interval_mismatch_drops_v2_and_warns_v3() -> None:
 
 
 @pytest.mark.parametrize("addresses", [VIPS[:1], (*VIPS, A("192.0.2.102")), (VIPS[0], A("192.0.2.200")), ()])
-def test_address_list_mismatch_is_accepted_with_a_warning(addresses: tuple[IPv4Address, ...]) -> None:
+def test_address_list_mismatch_is_dropped_as_2_2_7_does(addresses: tuple[IPv4Address, ...]) -> None:
+    """2.2.7 refuses another VIP count or set; ``skip_check_adv_addr`` leaves it to the instance."""
     advert = Advert(version=3, vrid=7, priority=100, interval_cs=100, addresses=addresses)
     pkt = encode_ipv4(advert, src=SRC, dst=GROUP, ident=1)
-    result = receive(pkt, {7: V3_CFG})
+    assert reason(pkt, V3_CFG) is DropReason.ADDR_LIST_MISMATCH
+    skip = RxConfig(vrid=7, version=3, addresses=VIPS, skip_check_adv_addr=True)
+    result = receive(pkt, {7: skip})
     assert isinstance(result, Accepted) and result.warnings == {AdvertWarning.ADDR_LIST_MISMATCH}
-    old = RxConfig(vrid=7, version=3, addresses=VIPS, reject_addr_mismatch=True)
-    assert reason(pkt, old) is DropReason.ADDR_LIST_MISMATCH
+
+
+def test_unicast_peer_ttl_range_applies_with_check_unicast_src_only() -> None:
+    """``unicast_peer { IP min_ttl N max_ttl M }``: 2.2.7 checks it inside its unicast source check."""
+    advert = Advert(version=3, vrid=7, priority=100, interval_cs=100, addresses=VIPS)
+    ranged = RxConfig(
+        vrid=7,
+        version=3,
+        addresses=VIPS,
+        unicast=True,
+        unicast_peers=frozenset({PEER}),
+        check_unicast_src=True,
+        peer_ttls=((PEER, 250, 254),),
+    )
+    at = {ttl: encode_ipv4(advert, src=PEER, dst=SRC, ident=1, ttl=ttl) for ttl in (249, 250, 254, 255)}
+    assert [reason(at[t], ranged) for t in (249, 250, 254, 255)] == [
+        DropReason.TTL_OUT_OF_RANGE,
+        None,
+        None,
+        DropReason.TTL_OUT_OF_RANGE,
+    ]
+    unchecked = msgspec.structs.replace(ranged, check_unicast_src=False)
+    assert reason(at[249], unchecked) is None
+    skip = msgspec.structs.replace(ranged, skip_check_adv_addr=True)
+    result = receive(at[255], {7: skip})
+    assert isinstance(result, Accepted) and result.warnings == {AdvertWarning.TTL_OUT_OF_RANGE}
 
 
 def test_address_order_does_not_matter() -> None:

@@ -7,7 +7,15 @@ from ipaddress import IPv4Address, IPv6Address, ip_interface
 import pytest
 
 from services.vrrp.core.machine_types import TrackerSpec
-from services.vrrp.core.params import PlanError, advert_int_cs, build_plan, garp_params, tracker_specs, vip_of
+from services.vrrp.core.params import (
+    PlanError,
+    advert_int_cs,
+    build_plan,
+    garp_params,
+    notify_priority_changes,
+    tracker_specs,
+    vip_of,
+)
 from services.vrrp.packet import VRRP_GROUP_V4, VRRP_GROUP_V6, AuthType
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
@@ -95,6 +103,32 @@ def test_sync_group_forces_weights_to_zero_unless_tracking_weight() -> None:
     assert [(s.name, s.weight) for s in tracker_specs(i, vrrp)] == [("chk", 0), ("eth2", 0)]
     vrrp.sync_groups["G"].sync_group_tracking_weight = True
     assert [(s.name, s.weight) for s in tracker_specs(i, vrrp)] == [("chk", -20), ("eth2", 0)]
+    vrrp.sync_groups["G"].sync_group_tracking_weight = False
+    vrrp.sync_groups["G"].global_tracking = True  # keepalived 2.2.7: deprecated, same effect
+    assert [(s.name, s.weight) for s in tracker_specs(i, vrrp)] == [("chk", -20), ("eth2", 0)]
+
+
+def test_notify_priority_changes_instance_then_group_then_global() -> None:
+    vrrp = VrrpConfig(sync_groups={"G": SyncGroup(name="G", members=["VI_1"], notify_priority_changes=False)})
+    g = GlobalDefs(vrrp_notify_priority_changes=True)
+    assert notify_priority_changes(inst(), vrrp, g) is True
+    assert notify_priority_changes(inst(sync_group="G"), vrrp, g) is False
+    assert notify_priority_changes(inst(sync_group="G", notify_priority_changes=True), vrrp, g) is True
+
+
+def test_skip_check_adv_addr_and_peer_ttl_ranges_reach_the_receive_policy() -> None:
+    peers = [
+        UnicastPeer(address=IPv4Address("10.0.0.2"), min_ttl=250),
+        UnicastPeer(address=IPv4Address("10.0.0.3")),
+    ]
+    rx = build_plan(
+        inst(unicast_peers=peers), GlobalDefs(vrrp_skip_check_adv_addr=True), VrrpConfig(), SRC
+    ).rx
+    assert rx.skip_check_adv_addr and rx.peer_ttls == ((IPv4Address("10.0.0.2"), 250, 255),)
+    off = build_plan(
+        inst(skip_check_adv_addr=False), GlobalDefs(vrrp_skip_check_adv_addr=True), VrrpConfig(), SRC
+    )
+    assert not off.rx.skip_check_adv_addr
 
 
 def test_vips_excluded_vips_and_advert_addresses() -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from services.vrrp.core.machine_types import State
 from services.vrrp.core.params import InstancePlan, build_plan
-from services.vrrp.core.reload_plan import Verdict, classify, plan_reload
+from services.vrrp.core.reload_plan import Verdict, classify, plan_reload, removed_report
 from shared.config.load import load
+from shared.events import VrrpState
 
 SRC = IPv4Address("10.0.0.1")
 
@@ -160,3 +162,22 @@ def test_unchanged_is_untouched_even_in_a_group(tmp_path: Path) -> None:
     groups = {"VI_1": "G1", "VI_2": "G1"}
     diff = plan_reload(old, plans(tmp_path, base), old_groups=groups, new_groups=groups)
     assert diff.summary() == "nothing changed" and diff.untouched == ["VI_1", "VI_2"]
+
+
+@pytest.mark.parametrize(
+    ("state", "notify_deleted", "report"),
+    [
+        (State.MASTER, True, VrrpState.DELETED),
+        (State.BACKUP, True, VrrpState.DELETED),
+        (State.FAULT, True, VrrpState.DELETED),
+        (State.MASTER, False, VrrpState.FAULT),
+        (State.BACKUP, False, VrrpState.FAULT),
+        (State.FAULT, False, None),
+        (State.INIT, True, None),
+    ],
+)
+def test_a_removed_instance_reports_what_keepalived_notifies(
+    state: State, notify_deleted: bool, report: VrrpState | None
+) -> None:
+    """keepalived 2.2.7's clear_diff_vrrp: DELETED with notify_deleted, else FAULT unless already in FAULT."""
+    assert removed_report(state, notify_deleted) is report
