@@ -10,7 +10,7 @@ apart between services (docs/security.md, "Scripts").
 - ``accounts``, ``files``: the user database and the file system, behind seams;
 - ``resolve``: request → ``Launch`` (identity, executable) or ``Refusal``;
 - ``environment``: the allow-listed environment;
-- ``parent_death``: the child's set-up before ``exec``;
+- ``parent_death``: the exec wrapper that gives a script the parent-death signal;
 - ``runner``: the asyncio part (start, deadline, group kill, reap).
 
 Adding a kind of script is building its ``ScriptRequest`` (argv, its own

@@ -5,59 +5,39 @@ service is killed (``kill -9``, OOM, a crash) nothing would stop a hanging
 script, and the restarted service would start another beside it.  keepalived
 sets ``PR_SET_PDEATHSIG`` to SIGTERM for its scripts; so do we.
 
-``child_setup`` runs as ``preexec_fn``, after the fork and after subprocess
-switched to the script's user, group and groups (a credential change clears
-the parent-death setting, so it must come last).  It also puts SIGTERM, SIGINT
-and SIGHUP back to their defaults and unblocks every signal, so neither a
-group SIGTERM nor the parent-death signal can land in the service's own
-Python handlers in the window before ``exec``.  If the parent died before the
-setting took effect, the child terminates itself, as keepalived's does.  The
-libc function is resolved here, in the parent, so the child only makes calls.
+Why an exec wrapper and not ``preexec_fn``: Python code between ``fork`` and
+``exec`` is not safe in a process with threads (the services have them: the
+asyncio child watcher starts one per script, reloads read files in a worker
+thread).  A lock another thread held at the fork stays locked forever in the
+child, the child never reaches ``exec``, and the service's event loop, blocked
+in ``Popen`` until it does, freezes with it.  So nothing of ours runs in the
+child: CPython's own C code switches the user, group and groups, and then
+util-linux's ``setpriv --pdeathsig TERM`` (every Debian system has it) sets
+the signal and execs the script.  It runs after the credential switch, which
+matters: a credential change clears the parent-death setting.  Without
+``setpriv`` scripts run without it (logged once): they then only die with
+their process group at a timeout or a stop, not when the service is killed.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
-import signal
-from collections.abc import Callable
+import logging
+import shutil
+from functools import cache
 
-PR_SET_PDEATHSIG = 1
-_RESET = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+log = logging.getLogger("lifeline.scripts")
 
-
-def _prctl() -> Callable[..., int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
+SETPRIV = "setpriv"
 
 
-_PRCTL = _prctl()
+@cache
+def pdeathsig_prefix() -> tuple[str, ...]:
+    """The argv prefix that gives the script SIGTERM when its service dies (empty without setpriv)."""
+    path = shutil.which(SETPRIV, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if path is None:
+        log.warning("setpriv (util-linux) not found: scripts will not die with a killed service")
+        return ()
+    return (path, "--pdeathsig", "TERM", "--")
 
 
-def die_with_parent() -> None:
-    """SIGTERM this process when the thread that started it dies."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-
-
-def child_setup(parent: int) -> Callable[[], None]:
-    """The ``preexec_fn`` for a script started by process ``parent`` (``os.getpid()`` of the caller)."""
-
-    def setup() -> None:
-        for sig in _RESET:
-            signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, ())
-        die_with_parent()
-        if os.getppid() != parent:  # the parent died between fork and prctl
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return setup
-
-
-__all__ = ["child_setup", "die_with_parent"]
+__all__ = ["pdeathsig_prefix"]

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from shared.scripts.accounts import Accounts, LocalAccounts, own_identity
 from shared.scripts.environment import script_env
 from shared.scripts.files import LocalScriptFiles, ScriptFiles
-from shared.scripts.parent_death import child_setup
+from shared.scripts.parent_death import pdeathsig_prefix
 from shared.scripts.policy import DEFAULT_SCRIPT_USER, Refusal, Source
 from shared.scripts.resolve import Launch, ScriptRequest, resolve
 
@@ -167,18 +167,26 @@ async def _start(launch: Launch, env: dict[str, str]) -> asyncio.subprocess.Proc
     switch = (
         {"user": ident.uid, "group": ident.gid, "extra_groups": list(ident.groups)} if launch.switch else {}
     )
+    argv = command_line(launch)
     return await asyncio.create_subprocess_exec(
-        *launch.request.argv,
-        executable=launch.executable,
+        *argv,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
         env=env,
         cwd="/",
         start_new_session=True,
-        preexec_fn=child_setup(os.getpid()),
         **switch,  # type: ignore[arg-type]
     )
+
+
+def command_line(launch: Launch) -> list[str]:
+    """What is executed: the parent-death wrapper, then the resolved script with the script's arguments.
+
+    No ``preexec_fn``: nothing of ours runs between fork and exec (see ``parent_death``).
+    """
+    program = launch.executable or launch.request.argv[0]  # unresolved: found on PATH at exec
+    return [*pdeathsig_prefix(), program, *launch.request.argv[1:]]
 
 
 async def _wait(
