@@ -11,6 +11,7 @@ SIGHUP sent while the services are still starting must not kill any of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import subprocess
@@ -88,9 +89,19 @@ class Up:
         return found
 
     def close(self) -> None:
+        """Stop ``lifeline up`` as an operator would; whatever it leaves (a failed test) is killed."""
+        left: list[psutil.Process] = []
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            left = self.ps.children(recursive=True)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for child in left:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         self._log.close()
 
 
