@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -168,6 +170,7 @@ async def _start(launch: Launch, env: dict[str, str]) -> asyncio.subprocess.Proc
         {"user": ident.uid, "group": ident.gid, "extra_groups": list(ident.groups)} if launch.switch else {}
     )
     argv = command_line(launch)
+    _check_executable(argv[len(pdeathsig_prefix())], env)
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
@@ -178,6 +181,20 @@ async def _start(launch: Launch, env: dict[str, str]) -> asyncio.subprocess.Proc
         start_new_session=True,
         **switch,  # type: ignore[arg-type]
     )
+
+
+def _check_executable(program: str, env: Mapping[str, str]) -> None:
+    """Raise the ``OSError`` the exec would have raised, before the wrapper hides it.
+
+    Why: behind ``setpriv`` a missing script is setpriv's exit 127, which a
+    script can also return; callers tell "cannot start" (not worth a retry)
+    from "ran and failed" by the exception, so it is checked here first.
+    """
+    found = program if "/" in program else shutil.which(program, path=env.get("PATH", os.defpath))
+    if found is None or not os.path.exists(found):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    if os.path.isdir(found) or not os.access(found, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
 
 
 def command_line(launch: Launch) -> list[str]:
