@@ -16,6 +16,13 @@ applies keepalived's rules:
 - ``notify_fifo`` gets VRRP and LVS lines, ``vrrp_notify_fifo`` VRRP only,
   ``lvs_notify_fifo`` LVS only; a FIFO is delivered in one global order.
 
+Which sinks exist, by name and with which feeds, is decided from the files
+alone (``config_slots``, ``settings_slots``): the admin's provisioning
+computes the same names for their durable consumers
+(``services/notifier/consumers.py``) without running anything of the
+notifier.  A script sink exists when keepalived.conf names a notify script,
+even when script security then refuses to run every one of them.
+
 Every plan carries a ``definition``: a plain value, equal for two builds that
 would deliver alike, which is how a reload tells a kept sink from a changed
 one (``core.sink_changes``).  keepalived.conf's sinks are rebuilt at every
@@ -74,7 +81,49 @@ class SinkPlan:
     """Compared with ``==`` at a reload: equal means the running sink is kept as it is."""
 
 
-# --------------------------------------------------------------------------- keys
+# --------------------------------------------------------------------------- which sinks
+
+
+@dataclass(frozen=True)
+class SinkSlot:
+    """A sink the files ask for: its name (its consumer's), what it reads, its delivery options."""
+
+    name: str
+    kind: str
+    feeds: tuple[FeedName, ...] = ("events", "health")
+    delivery: Mapping[str, Any] = field(default_factory=dict)
+    """Per-sink delivery options over the notifier's defaults (``RunnerOptions``/``RetryPolicy`` keys)."""
+
+
+FIFOS: tuple[tuple[str, FifoScope, tuple[FeedName, ...]], ...] = (
+    ("notify_fifo", "all", ("events", "health")),
+    ("vrrp_notify_fifo", "vrrp", ("events",)),
+    ("lvs_notify_fifo", "lvs", ("events", "health")),
+)
+"""keepalived's three FIFOs: global_defs keyword (also the sink's name), scope, feeds."""
+
+
+def config_slots(config: Config) -> list[SinkSlot]:
+    """The sinks keepalived.conf asks for, from the file alone (no script, user or path is looked at)."""
+    slots: list[SinkSlot] = []
+    named = build_targets(config, ScriptUsers(None, None, root_fallback=False, security=False))
+    if any((named.instances, named.groups, named.real_servers, named.virtual_servers)):
+        slots.append(SinkSlot("script", "script"))
+    gd = config.global_defs
+    if gd.notification_email and gd.smtp_server is not None:
+        slots.append(SinkSlot("smtp", "smtp"))
+    for name, _scope, feeds in FIFOS:
+        if getattr(gd, name) is not None:
+            slots.append(SinkSlot(name, "fifo", feeds, {"ordering": "global"}))
+    return slots
+
+
+def settings_slots(settings: Settings) -> list[SinkSlot]:
+    """The extra sinks of lifeline.toml (``[[sinks]]``), by name, with their ``delivery`` table."""
+    return [
+        SinkSlot(extra.name, extra.kind, delivery=dict(extra.options.get("delivery", {})))
+        for extra in settings.sinks
+    ]
 
 
 # --------------------------------------------------------------------------- scripts
@@ -326,6 +375,11 @@ def fifo_sink(fifo: NotifyFifo, scope: FifoScope, name: str) -> FifoSink:
 # --------------------------------------------------------------------------- everything
 
 
+def runner_options(slot: SinkSlot, base: Mapping[str, Any] | None = None) -> RunnerOptions:
+    """A slot's delivery options over the notifier's defaults ``base`` (its flags)."""
+    return _options_from({**(base or {}), **slot.delivery})
+
+
 def _options_from(raw: Mapping[str, Any]) -> RunnerOptions:
     """``delivery = {max_attempts=..., initial_delay=..., ordering="global", exclusive=false}``."""
     policy_keys = {"max_attempts", "initial_delay", "max_delay", "multiplier", "jitter"}
@@ -365,9 +419,10 @@ def config_sinks(
     """
     base = dict(delivery or {})
     plans: list[SinkPlan] = []
-    targets = build_targets(config)
+    slots = {slot.name: slot for slot in config_slots(config)}
     users = script_users(config.global_defs)
-    if any((targets.instances, targets.groups, targets.real_servers, targets.virtual_servers)):
+    targets = build_targets(config, users)
+    if "script" in slots:  # every script refused by script security: the sink delivers nothing
         scripts = ScriptSink(
             targets,
             default_user=users.default_user,
@@ -380,16 +435,13 @@ def config_sinks(
         definition = ("smtp", smtp_params(config, settings), settings.smtp.cafile)
         plans.append(SinkPlan(MailStateGate(mail), _options_from(base), definition=definition))
     gd = config.global_defs
-    fifos: list[tuple[NotifyFifo | None, FifoScope, str, tuple[FeedName, ...]]] = [
-        (gd.notify_fifo, "all", "notify_fifo", ("events", "health")),
-        (gd.vrrp_notify_fifo, "vrrp", "vrrp_notify_fifo", ("events",)),
-        (gd.lvs_notify_fifo, "lvs", "lvs_notify_fifo", ("events", "health")),
-    ]
-    for fifo, scope, name, feeds in fifos:
+    for name, scope, _feeds in FIFOS:
+        fifo: NotifyFifo | None = getattr(gd, name)
         if fifo is not None:
-            options = _options_from({**base, "ordering": "global"})
+            slot = slots[name]
+            options = _options_from({**base, **slot.delivery})
             sink = fifo_sink(fifo, scope, name)
-            plans.append(SinkPlan(sink, options, feeds, definition=("fifo", scope, fifo)))
+            plans.append(SinkPlan(sink, options, slot.feeds, definition=("fifo", scope, fifo)))
     return plans
 
 
@@ -399,14 +451,14 @@ def settings_sinks(
     """The extra sinks of lifeline.toml (``[[sinks]]``: webhooks, republish, plugins)."""
     base = dict(delivery or {})
     plans: list[SinkPlan] = []
-    for extra in settings.sinks:
+    for extra, slot in zip(settings.sinks, settings_slots(settings), strict=True):
         opts = dict(extra.options)
-        raw_delivery = opts.pop("delivery", {})
+        opts.pop("delivery", None)
         if extra.kind == "republish" and "nc" not in opts:
             opts["nc"] = nc
         sink = create_sink(extra.kind, name=extra.name, **opts)
         definition = ("settings", extra.kind, extra.options)
-        plans.append(SinkPlan(sink, _options_from({**base, **raw_delivery}), definition=definition))
+        plans.append(SinkPlan(sink, runner_options(slot, base), slot.feeds, definition=definition))
     return plans
 
 

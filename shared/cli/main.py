@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from shared.cli import bus as cli_bus
 from shared.cli import config as cli_config
 from shared.cli import demo as cli_demo
 from shared.cli import up as cli_up
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli_config.register(commands)
     cli_up.register(commands)
+    cli_bus.register(commands)
     register_status(commands)
     register_events(commands)
     register_ctl(commands)
