@@ -22,6 +22,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
+from shared.bus.setup import ensure_event_stream, ensure_state_bucket
 
 from services.notifier.delivery.lease import Lease, ensure_lease_bucket
 from services.notifier.service import dead_letter_stream_config, ensure_stream
@@ -29,7 +30,6 @@ from shared.bus.micro import register_service
 from shared.bus.publisher import Publisher
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
-from shared.bus.setup import ensure_event_stream, ensure_state_bucket
 from shared.events import (
     DEAD_LETTER_STREAM,
     EVENT_STREAM,
