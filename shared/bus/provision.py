@@ -172,6 +172,7 @@ def replica_stream_config(node: str | None = None) -> StreamConfig:
         discard=DiscardPolicy.OLD,
         storage=StorageType.MEMORY,
         max_age=60.0,
+        duplicate_window=60.0,  # what the server makes of it anyway (at most max_age)
         max_msgs_per_subject=1,
         max_msg_size=16 * 1024,
         no_ack=True,
