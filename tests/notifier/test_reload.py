@@ -51,8 +51,10 @@ from tests.notifier.test_delivery_support import (
     NotifierProcess,
     flip,
     instance_block,
+    provisioned,
     publisher,
     service,
+    start,
     transition,
     write_config,
 )
@@ -149,7 +151,7 @@ async def test_reloads_during_a_burst_deliver_every_event_once_per_sink(
     reader.start()
     conf = write_conf(tmp_path / "k.conf", rec, "A")
     svc = service(conf, "n1", server.url)
-    await svc.start()
+    await start(svc)
     js = nc.jetstream()
     pub = await publisher(nc, "n1")
     published: dict[int, InstanceState] = {}  # by priority = the test's event number
@@ -175,6 +177,7 @@ async def test_reloads_during_a_burst_deliver_every_event_once_per_sink(
             await asyncio.sleep(0.3)
             write_conf(conf, rec, tag, fifo if with_fifo else None)
             config = load(conf).config
+            await provisioned(svc, config)  # as lifeline up does before passing the reload on
             before, t0 = await last_seq(), time.time_ns()
             summary = await svc.apply(config)
             t1, after = time.time_ns(), await last_seq()
