@@ -302,11 +302,16 @@ async def _bucket(js: JetStreamContext, config: KeyValueConfig, report: Report) 
         await js.create_key_value(config)
         report.add("bucket", config.bucket, "created")
         return
+    max_age = config.ttl if config.ttl is not None else current.max_age
+    window = current.duplicate_window
+    if max_age and window and window > max_age:  # the server refuses a window longer than the age
+        window = max_age
     wanted = dataclasses.replace(
         current,
         description=config.description,
         max_msgs_per_subject=config.history,
-        max_age=config.ttl if config.ttl is not None else current.max_age,
+        max_age=max_age,
+        duplicate_window=window,
         max_msg_size=config.max_value_size if config.max_value_size is not None else current.max_msg_size,
         allow_direct=config.direct,
     )

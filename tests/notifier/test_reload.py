@@ -177,9 +177,9 @@ async def test_reloads_during_a_burst_deliver_every_event_once_per_sink(
             await asyncio.sleep(0.3)
             write_conf(conf, rec, tag, fifo if with_fifo else None)
             config = load(conf).config
-            await provisioned(svc, config)  # as lifeline up does before passing the reload on
             before, t0 = await last_seq(), time.time_ns()
-            summary = await svc.apply(config)
+            await provisioned(svc, config)  # as lifeline up does before passing the reload on: a new
+            summary = await svc.apply(config)  # sink's consumer starts from here
             t1, after = time.time_ns(), await last_seq()
             boundaries.append(Boundary(t0, t1, before, after, tag, with_fifo, summary))
         reloaded.set()
