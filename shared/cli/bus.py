@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import Any
 
 from shared.bus.provision import LEASE_TTL, Plan, Report, node_plan, provision
@@ -49,10 +50,21 @@ def plan_for(
     return node_plan(node, consumers, lease_ttl=lease_ttl)
 
 
-async def provision_with(settings: Settings, plan: Plan, timeout: float = 5.0) -> Report:
-    """Connect with ``settings``'s credentials (an admin's) and provision ``plan``."""
-    async with open_bus(settings, "lifeline-provision", timeout=timeout) as nc:
-        return await provision(nc, plan)
+async def provision_with(settings: Settings, plan: Plan, timeout: float = 5.0, wait: float = 0.0) -> Report:
+    """Connect with ``settings``'s credentials (an admin's) and provision ``plan``.
+
+    ``wait``: seconds to keep trying to reach the server (it may be starting
+    alongside, as under systemd or compose); 0: one attempt.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            async with open_bus(settings, "lifeline-provision", timeout=timeout) as nc:
+                return await provision(nc, plan)
+        except BusUnreachable:
+            if time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(0.5)
 
 
 def provision_node(settings: Settings, config: Config | None, **knobs: Any) -> Report:
@@ -71,6 +83,7 @@ def register(commands: Any) -> None:
     p.add_argument("--node", default=None, help="node name (default: lifeline.toml, else the host name)")
     p.add_argument("--no-health", action="store_true", help="as the notifier's --no-health")
     p.add_argument("--ack-wait", type=float, default=None, help="as the notifier's --ack-wait (s)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="S", help="keep trying to reach NATS for S s")
     p.add_argument(
         "--lease-ttl", type=float, default=LEASE_TTL, help=f"notifier lease time, s ({LEASE_TTL:g})"
     )
@@ -103,7 +116,7 @@ def run_provision(args: argparse.Namespace) -> int:
         lease_ttl=args.lease_ttl,
     )
     try:
-        report = asyncio.run(provision_with(settings, plan))
+        report = asyncio.run(provision_with(settings, plan, wait=args.wait))
     except BusUnreachable as exc:
         print(f"lifeline: {exc}", file=sys.stderr)
         return Exit.PROBLEMS
