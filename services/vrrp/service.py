@@ -408,6 +408,7 @@ class VrrpService:
             "receivers": [r.status() for r in self.pool.receivers.values()],
             "links": dict(self._links),
             "static": self.static.status() if self.static is not None else None,
+            "refused_tracker_messages": self.refused,
         }
 
     def notice(self, event: Notice) -> None:
