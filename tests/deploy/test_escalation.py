@@ -81,7 +81,7 @@ def conf(priority: int, state: str, script: str = "", notify: Path | None = None
     note = f'    notify "{notify}"\n' if notify else ""
     return (
         f"{tracker}vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 77\n"
-        f"    priority {priority}\n    advert_int 0.2\n{track}{note}"
+        f"    priority {priority}\n    version 3\n    advert_int 0.2\n{track}{note}"
         f"    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n"
     )
 
@@ -326,6 +326,15 @@ async def snapshot(password: str) -> dict[str, Any]:
         await nc.close()
 
 
+async def last_state_seq(password: str) -> int:
+    """The stream sequence of a's last VI_1 state event: a transition after the attacks would raise it."""
+    nc = await nats.connect(f"nats://127.0.0.1:{PORT}", user=ADMIN, password=password)
+    try:
+        return int((await nc.jetstream().get_last_msg(EVENT_STREAM, "lifeline.a.vrrp.state.VI_1")).seq or 0)
+    finally:
+        await nc.close()
+
+
 async def admin_view(password: str) -> tuple[dict[str, Any], list[InstanceControl]]:
     """vrrp's status, and every InstanceControl event of node a in the stream."""
     nc = await nats.connect(
@@ -354,6 +363,7 @@ def test_no_service_credential_moves_a_vip_and_the_node_still_works(node: Node, 
     a, b = segment.hosts
     admin = node.passwords[ADMIN]
     before = node.run(snapshot(admin))
+    state_seq = node.run(last_state_seq(admin))
     assert "notifier_script" in before[EVENT_STREAM]["consumers"]
     for user in SERVICE_USERS:
         missed = node.run(attack(user, node.passwords[user]))
@@ -363,6 +373,7 @@ def test_no_service_credential_moves_a_vip_and_the_node_still_works(node: Node, 
 
     time.sleep(2.0)  # ten adverts: a forged failure would have handed VI_1 to b by now
     assert a.holds(VIP) and not b.holds(VIP)
+    assert node.run(last_state_seq(admin)) == state_seq, "VI_1 changed state on a during the attacks"
     status, controls = node.run(admin_view(admin))
     assert status["detail"]["instances"]["VI_1"]["state"] == "MASTER"
     assert status["detail"]["refused_tracker_messages"] >= 4  # the direct gets aimed at it arrived, refused
@@ -372,7 +383,7 @@ def test_no_service_credential_moves_a_vip_and_the_node_still_works(node: Node, 
     wait_until("the notify script for MASTER", lambda: "MASTER" in _notes(node), 15, 0.1)
     a.cut()  # the node still fails over, and still notifies
     wait_until("b to take the VIP", lambda: b.holds(VIP), 15, 0.05)
-    wait_until("a's notify script after the cut", lambda: len(_notes(node).splitlines()) >= 2, 15, 0.1)
+    wait_until("a's notify script for FAULT after the cut", lambda: "VI_1 FAULT" in _notes(node), 15, 0.1)
 
 
 def _notes(node: Node) -> str:
