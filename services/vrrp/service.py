@@ -47,7 +47,7 @@ from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
 from shared.bus import Publisher, connect, register_service
 from shared.bus.direct_get import last_messages
-from shared.bus.trust import live_event
+from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
 from shared.events import (
     PREFIX,
@@ -92,7 +92,7 @@ class VrrpService:
         self._trackers_read = asyncio.Event()
         self._tracked: set[str] = set()
         """Names of the trackers the instances follow (their state-bucket keys are read at start)."""
-        self.refused = 0
+        self.refused = Refusals("vrrp")
         """Messages on the tracker subject that no client published (``shared.bus.trust.live_event``)."""
         self._reload_lock = asyncio.Lock()
         self._netlink_lock = asyncio.Lock()
@@ -342,7 +342,9 @@ class VrrpService:
 
     async def _on_tracker_msg(self, msg: Msg) -> None:
         if not live_event(msg.reply, msg.headers):
-            self._refuse(msg, "not published by a client (JetStream answered a request aimed here)")
+            self.refused.refuse(
+                msg.subject, "not published by a client (JetStream answered a request aimed here)"
+            )
             return
         try:
             result = decode(msg.data, TrackerResult)
@@ -350,15 +352,9 @@ class VrrpService:
             log.warning("ignoring a bad tracker message on %s: %s", msg.subject, exc)
             return
         if result.node != self.node or msg.subject != tracker_subject(self.node, result.tracker):
-            self._refuse(msg, f"names tracker {result.tracker!r} of node {result.node!r}")
+            self.refused.refuse(msg.subject, f"names tracker {result.tracker!r} of node {result.node!r}")
             return
         self.on_tracker(result)
-
-    def _refuse(self, msg: Msg, why: str) -> None:
-        """Counted and logged (once in a while): a tracker result only counts as the checker sent it."""
-        self.refused += 1
-        if self.refused == 1 or self.refused % 100 == 0:
-            log.warning("ignoring a message on %s: %s (%d so far)", msg.subject, why, self.refused)
 
     async def _read_tracker_kv(self, nc: Client) -> None:
         """Initial tracker values from the state bucket (what the checker last said), one direct get."""
@@ -408,7 +404,7 @@ class VrrpService:
             "receivers": [r.status() for r in self.pool.receivers.values()],
             "links": dict(self._links),
             "static": self.static.status() if self.static is not None else None,
-            "refused_tracker_messages": self.refused,
+            "refused_tracker_messages": self.refused.count,
         }
 
     def notice(self, event: Notice) -> None:

@@ -26,9 +26,12 @@ Pure functions of the message's subject, reply and headers, unit tested.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from shared.events import MSG_ID_HEADER
+
+log = logging.getLogger("lifeline.bus.trust")
 
 JETSTREAM_HEADERS = ("Nats-Stream", "Nats-Subject", "Nats-Sequence", "Status")
 """Headers the server puts on what JetStream hands out (direct gets, republished messages, statuses)."""
@@ -74,3 +77,18 @@ def republished(headers: Mapping[str, str] | None, stream: str, say_subject: str
     """Did ``stream`` republish this, from a message first published on ``say_subject``?"""
     h = headers or {}
     return h.get("Nats-Stream") == stream and h.get("Nats-Subject") == say_subject
+
+
+class Refusals:
+    """Messages a service would not act on: counted (for its status), logged the 1st and every 100th time."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.count = 0
+
+    def refuse(self, subject: str, why: str) -> None:
+        self.count += 1
+        if self.count == 1 or self.count % 100 == 0:
+            log.warning(
+                "%s: ignoring a message on %s: %s (%d so far)", self.service, subject, why, self.count
+            )

@@ -29,7 +29,6 @@ user's rights still let lvs program IPVS is shown in the kernel VM
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import time
@@ -176,10 +175,11 @@ class Thief:
         return False
 
     async def request(self, subject: str, body: dict[str, Any] | bytes) -> None:
+        """The request as a client sends it (a reply inbox of its own), without waiting for an answer."""
         assert self.nc is not None
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        with contextlib.suppress(nats.errors.TimeoutError, nats.errors.NoRespondersError):
-            await self.nc.request(subject, data, timeout=0.5)
+        await self.nc.publish(subject, data, reply=self.nc.new_inbox())
+        await self.nc.flush()
 
 
 def jetstream_attacks(node: str) -> list[tuple[str, dict[str, Any]]]:
@@ -302,10 +302,13 @@ async def carried_by_the_server(thief: Thief) -> None:
     for body in ({"last_by_subj": key_subject, "no_hdr": True}, {"last_by_subj": key_subject}):
         await nc.publish(direct, json.dumps(body).encode(), reply=track)
         await nc.publish(direct, json.dumps(body).encode(), reply=ctl)
-    if thief.user == "notifier":  # its consumer's deliveries (events, with a $JS.ACK reply), aimed at both
+    if thief.user == "notifier":  # its consumer's deliveries (events, with a $JS.ACK reply), aimed at both;
+        # no_wait: a pull left waiting would take the next events from the real notifier for an ack_wait
         for reply in (ctl, track):
             await nc.publish(
-                f"{API}.CONSUMER.MSG.NEXT.{EVENT_STREAM}.notifier_script", b'{"batch": 5}', reply=reply
+                f"{API}.CONSUMER.MSG.NEXT.{EVENT_STREAM}.notifier_script",
+                b'{"batch": 5, "no_wait": true}',
+                reply=reply,
             )
     await nc.flush()
 
