@@ -141,7 +141,12 @@ class NatsServer:
             raise
 
     def provision_now(
-        self, plan: Plan | None = None, *, user: str | None = None, password: str | None = None
+        self,
+        plan: Plan | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
     ) -> Report:
         """What an admin does before the services start: ``plan`` (default: every node's streams, buckets).
 
@@ -156,7 +161,7 @@ class NatsServer:
             return asyncio.run(_provision(self.url, wanted, user, password))
 
         if self.ns is not None:
-            return in_namespace(self.ns, run, timeout=30.0)
+            return in_namespace(self.ns, run, timeout=timeout)
         box: list[Report] = []
         errors: list[BaseException] = []
 
@@ -168,11 +173,11 @@ class NatsServer:
 
         thread = threading.Thread(target=target, name=f"provision-{self.name}", daemon=True)
         thread.start()
-        thread.join(30.0)
+        thread.join(timeout)
         if errors:
             raise errors[0]
         if not box:
-            raise LabError(f"provisioning {self.name} did not finish in 30 s")
+            raise LabError(f"provisioning {self.name} did not finish in {timeout:g} s")
         return box[0]
 
     def _ready(self) -> bool:

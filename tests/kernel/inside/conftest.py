@@ -54,8 +54,8 @@ def node_server(workdir: Path, node: str) -> NatsServer:
     port = free_port()
     text = render_config(node, PASSWORDS, port=port, store_dir=str(workdir / f"js-{node}"))
     server = NatsServer(workdir / f"nats-{node}", port=port, name=node, config=text)
-    server.start()
-    server.provision_now(node_plan(node), user=ADMIN, password=PASSWORDS[ADMIN])
+    server.start(timeout=180)  # under emulation a cold nats-server takes its time
+    server.provision_now(node_plan(node), user=ADMIN, password=PASSWORDS[ADMIN], timeout=180)
     return server
 
 
