@@ -160,3 +160,22 @@ def test_configs_are_what_the_services_rely_on() -> None:
     replicas = streams[REPLICA_STREAM]
     assert replicas.no_ack and replicas.republish is not None and not replicas.allow_direct
     assert all(b.direct for b in node_plan("n").buckets)  # the services read them by direct get
+
+
+async def test_a_consumer_whose_sink_reads_more_or_waits_longer_is_updated(bare: NatsServer) -> None:
+    nc = await nats.connect(bare.url)
+    js = nc.jetstream()
+    try:
+        await provision(nc, node_plan("p1", [consumer("p1", "mail")]))
+        wider = dataclasses.replace(
+            consumer("p1", "mail"),
+            filter_subjects=("lifeline.p1.vrrp.>", "lifeline.p1.health.>"),
+            ack_wait=4.0,
+        )
+        report = await provision(nc, node_plan("p1", [wider]))
+        info = await js.consumer_info(EVENT_STREAM, "notifier_mail")
+    finally:
+        await nc.close()
+    assert "consumer notifier_mail: updated" in report.lines
+    assert sorted(info.config.filter_subjects or []) == sorted(wider.filter_subjects)
+    assert info.config.ack_wait == 4.0
