@@ -33,6 +33,7 @@ from nats.aio.msg import Msg
 from nats.micro.service import Service as MicroService
 
 from shared.bus import Publisher, connect, register_service
+from shared.bus.provision import node_plan
 from shared.cli.main import main
 from shared.events import VrrpState
 from shared.lab.nats import NatsServer, free_port
@@ -94,6 +95,8 @@ def fleet(tmp_path: Path) -> Iterator[Fleet]:
                 work, port=port, name=node, config=node_conf(work, node, port, leaf_port)
             )
             nodes[node].start()
+            # what lifeline up does before its services start: the admin provisions the node's bus
+            nodes[node].provision_now(node_plan(node), user=ADMIN, password=PASSWORDS[node][ADMIN])
         yield Fleet(hub, nodes)
     finally:
         for server in [*nodes.values(), hub]:
