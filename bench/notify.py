@@ -25,8 +25,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
+from services.notifier.consumers import sink_consumers
 from services.notifier.service import NotifierOptions, NotifierService
 from shared.bus import Publisher, connect
+from shared.bus.provision import node_plan, provision
 from shared.config.load import load
 from shared.events import InstanceState, VrrpState
 from shared.lab.nats import NatsServer, free_port
@@ -75,8 +77,12 @@ async def run_service(
     conf: Path, url: str, settings: Settings | None = None
 ) -> tuple[NotifierService, Publisher]:
     opts = NotifierOptions(health=False, delivery=dict(DELIVERY))
-    svc = NotifierService(load(conf).config, settings or Settings(node="bench"), node="bench", nats_url=url,
-                          options=opts)  # fmt: skip
+    config, chosen = load(conf).config, settings or Settings(node="bench")
+    svc = NotifierService(config, chosen, node="bench", nats_url=url, options=opts)
+    consumers = sink_consumers(config, chosen, "bench", health=opts.health, delivery=opts.delivery)
+    admin = await connect(url, "bench-provision")  # as the admin does before the notifier starts
+    await provision(admin, node_plan("bench", consumers, lease_ttl=opts.lease_ttl))
+    await admin.close()
     await svc.start()
     nc = await connect(url, "bench-pub")
     pub = Publisher("bench")

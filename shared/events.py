@@ -59,6 +59,12 @@ DEAD_LETTER_STREAM: Final = "LIFELINE_NOTIFY_DEAD"
 DEAD_LETTER_SUBJECTS: Final = (f"{PREFIX}.*.notify.dead.>",)
 """Subjects captured by ``DEAD_LETTER_STREAM``."""
 
+LEASE_BUCKET: Final = "lifeline_notifier_leases"
+"""JetStream KV bucket of the notifier's sink leases (``services/notifier/delivery/lease.py``)."""
+
+NOTIFIER_CONSUMER_PREFIX: Final = "notifier_"
+"""Every notifier sink reads the event stream through its durable consumer ``notifier_<sink>``."""
+
 STATE_BUCKET: Final = "lifeline_state"
 """JetStream KV bucket holding the latest state per instance, group, tracker, real server and pool."""
 
@@ -232,7 +238,9 @@ def service_subject(node: str, service: str, endpoint: str) -> str:
 
     The node is in the subject because nats-py puts every micro endpoint in
     queue group ``q``: a subject shared by all nodes would make one random node
-    answer.  The ``ctl`` token keeps control traffic out of the event namespace:
+    answer.  Only admin users may publish here (``shared.nats_users``); a
+    service subscribes to its own endpoints and answers through
+    ``allow_responses``.  The ``ctl`` token keeps control traffic out of the event namespace:
     ``lifeline.<node>.vrrp.status`` would fall inside the event stream's
     ``lifeline.*.vrrp.>`` filter, so JetStream would store every status request
     and answer it with a PubAck before the service could.
@@ -250,26 +258,52 @@ def reload_subject(node: str, service: str) -> str:
     return service_subject(node, service, "reload")
 
 
-def replicas_subject(node: str, service: str) -> str:
-    """``lifeline.<node>.ctl.<service>.replicas``: membership beats of the replicas of ``service``.
+REPLICAS: Final = "replicas"
+"""Third subject token of a service's private replica traffic (never an event kind, never ``ctl``)."""
+
+REPLICA_STREAM: Final = "LIFELINE_REPLICAS"
+"""JetStream stream (memory, provisioned by the admin) that hears replica traffic and republishes it."""
+
+ReplicaKind: TypeAlias = str
+"""What a replica says to the others: ``beat`` (membership), ``reload`` (a call), ``reloaded`` (an answer)."""
+
+REPLICA_KINDS: Final = ("beat", "reload", "reloaded")
+
+
+def replica_say_subject(node: str, service: str, kind: ReplicaKind) -> str:
+    """``lifeline.<node>.replicas.<service>.say.<kind>``: where a replica of ``service`` publishes.
 
     Internal to a service that runs replicas (checker, notifier;
-    ``shared.bus.replicas``).  A plain subject, not a micro endpoint, so every
-    replica hears every beat.
+    ``shared.bus.replicas``, ``shared.bus.replica_reload``); only that service's
+    NATS user may publish here, and nobody subscribes: ``REPLICA_STREAM``
+    stores it and republishes it on ``replica_heard_subject``.  Why not one
+    subject that every replica publishes and subscribes to: a user that may
+    both publish and subscribe to one subject receives its own message with the
+    reply subject it chose, and ``allow_responses`` then lets it publish once
+    on that reply subject, whatever it is (a control endpoint); a republished
+    message carries no reply subject (docs/security.md, "The bus: who may do what").
     """
-    return service_subject(node, service, "replicas")
+    if kind not in REPLICA_KINDS:
+        raise ValueError(f"not a replica message kind: {kind!r}")
+    return f"{PREFIX}.{_t(node)}.{REPLICAS}.{_t(service)}.say.{kind}"
 
 
-def reload_replicas_subject(node: str, service: str) -> str:
-    """``lifeline.<node>.ctl.<service>.reload_replicas``: a bus reload passed on to every replica.
+def replica_heard_subject(node: str, service: str, kind: ReplicaKind) -> str:
+    """``lifeline.<node>.replicas.<service>.heard.<kind>``: the same message, republished by the stream.
 
-    Internal, like ``replicas_subject`` (``shared.bus.replica_reload``).  Not the
-    beats' subject: a connection subscribed twice to one subject (membership
-    and fan-out) gets each request twice, and nats-server then refuses the
-    answer that ``allow_responses`` would let a service user send
-    (``tests/deploy/test_nats_permissions.py`` runs both as the real users).
+    What the replicas subscribe to.  A genuine one carries the stream's
+    headers (``Nats-Stream: LIFELINE_REPLICAS``, ``Nats-Subject`` the say
+    subject), which no client can set (``shared.bus.trust.republished``).
     """
-    return service_subject(node, service, "reload_replicas")
+    if kind not in REPLICA_KINDS:
+        raise ValueError(f"not a replica message kind: {kind!r}")
+    return f"{PREFIX}.{_t(node)}.{REPLICAS}.{_t(service)}.heard.{kind}"
+
+
+def replica_stream_subjects(node: str | None = None) -> tuple[str, ...]:
+    """The subjects ``REPLICA_STREAM`` captures: ``node``'s say subjects (every node's when None)."""
+    token = "*" if node is None else _t(node)
+    return (f"{PREFIX}.{token}.{REPLICAS}.*.say.*",)
 
 
 def kv_key_for_subject(subject: str) -> str:
@@ -438,6 +472,14 @@ class InstanceControl(EventBase, frozen=True, kw_only=True, tag="instance_contro
     base_priority: int
     maintenance_until: int | None = None
     detail: str = ""
+    nats_user: str = ""
+    """The NATS user whose private inbox (``_INBOX_<user>.``) the request named for its answer.
+
+    Only that user may subscribe there, and only admins may publish on control
+    subjects, so it is who asked as the server knows it; ``requested_by`` is
+    who they said they were.  Empty when the request used the shared
+    ``_INBOX.`` prefix (a client not set up with a private inbox).
+    """
 
 
 class SplitBrain(EventBase, frozen=True, kw_only=True, tag="split_brain"):

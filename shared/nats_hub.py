@@ -9,7 +9,7 @@ permissions are the remote's view; the hub enforces them on what it receives
 and sends, and tells the node to enforce them too):
 
 - *publish* (node → hub): its own subjects ``lifeline.<node>.>`` (events for
-  the hub's subscribers) and ``_INBOX.>`` (answers to the fleet admin's
+  the hub's subscribers) and ``_INBOX.>``/``_INBOX_fleet-admin.>`` (answers to the fleet admin's
   requests, JetStream deliveries of the fleet admin's KV reads);
 - *subscribe* (hub → node): its own control subjects ``lifeline.<node>.ctl.>``,
   its JetStream domain's API ``$JS.<domain>.API.>``, flow control
@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.bus.trust import inbox_prefix
 from shared.events import PREFIX, encode_token
 from shared.nats_passwords import PasswordError, check_password, generate_password
 from shared.nats_users import ACCOUNT, _list, _q, jetstream_block, leaf_user, password_var, tls_lines
@@ -49,6 +50,8 @@ from shared.secret_files import format_env, parse_env, read_secret, write_secret
 
 FLEET_ADMIN = "fleet-admin"
 READER = "reader"
+FLEET_INBOX = inbox_prefix(FLEET_ADMIN)
+"""The fleet admin's private inbox prefix (``shared.bus.connect`` sets it): its answers come up the leafs."""
 HUB_DOMAIN = "hub"
 LEAF_PASSWORD_ENV = "LIFELINE_NATS_LEAF_PASSWORD_{node}"
 """The hub's variable for a node's leaf password (on the node: ``LIFELINE_NATS_LEAF_PASSWORD``)."""
@@ -104,7 +107,7 @@ def leaf_rights(node: FleetNode) -> HubUser:
     return HubUser(
         node.user,
         "LEAFNODE",
-        publish=Rights(allow=(f"{PREFIX}.{n}.>", "_INBOX.>")),
+        publish=Rights(allow=(f"{PREFIX}.{n}.>", "_INBOX.>", f"{FLEET_INBOX}.>")),
         subscribe=Rights(allow=(f"{PREFIX}.{n}.ctl.>", f"$JS.{node.domain}.API.>", "$JS.FC.>", "$SRV.>")),
     )
 
@@ -115,7 +118,7 @@ FLEET_ADMIN_RIGHTS = HubUser(
     publish=Rights(
         allow=(f"{PREFIX}.*.ctl.>", "$JS.API.>", "$JS.*.API.>", "$JS.FC.>", "$JS.ACK.>", "$SRV.>")
     ),
-    subscribe=Rights(allow=(f"{PREFIX}.>", "_INBOX.>")),
+    subscribe=Rights(allow=(f"{PREFIX}.>", "_INBOX.>", f"{FLEET_INBOX}.>")),
 )
 """Control of every node, every domain's JetStream, discovery; it reads everything lifeline publishes."""
 

@@ -6,27 +6,28 @@ publish tracker results, or a checker that can publish VRRP state, could move a
 VIP; here it is refused by the server (``Permissions Violation``).
 
 One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
-``admin`` for the CLI and operators.  Every service user may:
+``admin`` for the CLI, operators and provisioning.  A service user holds
+exactly what its service uses (``service_permissions``; why each grant
+exists, service by service: docs/security.md, "The bus: who may do what"):
 
-- publish its own events (``lifeline.<node>.<kind>.>``) and write the same keys
-  in the state bucket (``$KV.lifeline_state.<node>.<kind>.>``), nothing else of
-  this node's and nothing of another node's;
-- create/update/read the streams and buckets it needs through the JetStream
-  API (named per stream, so it cannot delete or purge a stream; the notifier
-  may delete consumers of the event stream, its sinks' when a reload removes
-  one: it may already pull from any of them);
-- read the state bucket (KV get, keys, watch) and answer its own control
-  endpoints ``lifeline.<node>.ctl.<service>.>`` and ``$SRV.>`` discovery
-  (replies go out through ``allow_responses``); it may also *request* its own
-  ``status``, which is what the container healthcheck (``lifeline health``) does;
-- subscribe to what it consumes (vrrp: tracker results; lvs: checks and vrrp
-  state; notifier: its durable consumers on the event stream) and ``_INBOX.>``;
-- the services that run replicas (checker, notifier) also publish their
-  ``lifeline.<node>.ctl.<service>.replicas`` (membership beats,
-  ``shared/bus/replicas.py``) and ``...ctl.<service>.reload_replicas`` (a bus
-  reload passed on to every replica of the node, ``shared/bus/replica_reload.py``).
-  The notifier's lease bucket is read and written key by key, with no
-  consumer: nothing lists or watches it.
+- publish its own events (``lifeline.<node>.<kind>.>``) and the same keys of
+  the state bucket (``$KV.lifeline_state.<node>.<kind>.>``), its own
+  ``ServiceReload``; nothing of another service or another node;
+- JetStream without administration: ``STREAM.INFO`` of the streams it uses
+  (to say clearly when they are not provisioned), direct gets (the
+  publisher's "already stored?" check on its own subjects, the state
+  bucket's snapshot), and for the notifier its consumers' ``MSG.NEXT``,
+  ``INFO`` and acks; never ``STREAM.CREATE/UPDATE/DELETE/PURGE``, never a
+  consumer create or delete: an admin provisions (``shared.bus.provision``);
+- subscribe to its private inbox ``_INBOX_<user>.>`` (``shared.bus.connect``
+  sets the prefix), to its own control endpoints
+  ``lifeline.<node>.ctl.<service>.>`` and micro discovery, and to what it
+  consumes (vrrp: tracker results; lvs: checks and instance states; checker
+  and notifier: their replicas' republished traffic); control subjects are
+  published by admins only, a service answers through ``allow_responses``;
+- no subject it may both publish and subscribe to: with ``allow_responses``
+  such a user could send itself a message with a reply subject of its
+  choosing and then publish there once (``test_no_user_hears_itself``).
 
 ``admin`` is the operator of *this node* (:func:`admin_permissions`): its own
 node's subjects, its own server's JetStream and discovery, never another
@@ -63,7 +64,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from shared.events import DEAD_LETTER_STREAM, EVENT_STREAM, PREFIX, STATE_BUCKET, Service, encode_token
+from shared.bus.trust import inbox_prefix
+from shared.events import (
+    DEAD_LETTER_STREAM,
+    EVENT_STREAM,
+    LEASE_BUCKET,
+    PREFIX,
+    REPLICAS,
+    STATE_BUCKET,
+    Service,
+    encode_token,
+)
 from shared.nats_passwords import PasswordError, check_env_password, check_password, generate_password
 from shared.secret_files import SecretFileError, check_secret, write_secret
 from shared.settings import NatsServerSettings, SettingsError, load_settings
@@ -77,9 +88,6 @@ SERVICE_USERS: tuple[str, ...] = tuple(s.value for s in Service)
 
 LEAF_USER_PREFIX = "leaf-"
 """The hub's user for a node's leaf connection is ``leaf-<node>`` (:func:`leaf_user`)."""
-
-LEASE_BUCKET = "lifeline_notifier_leases"
-"""The notifier's lease bucket (services/notifier/delivery/lease.py)."""
 
 DEFAULT_REPUBLISH = ("mirror.>",)
 """Subjects the notifier's ``republish`` sink may publish to (its default: ``mirror.{subject}``)."""
@@ -99,58 +107,71 @@ class Permissions:
     allow_responses: bool = True
 
 
-def _stream_admin(stream: str) -> list[str]:
-    """Create/update/inspect one stream (never delete or purge) and read its messages."""
-    return [
-        f"{_JS}.STREAM.CREATE.{stream}",
-        f"{_JS}.STREAM.UPDATE.{stream}",
-        f"{_JS}.STREAM.INFO.{stream}",
-        f"{_JS}.STREAM.MSG.GET.{stream}",
-        f"{_JS}.DIRECT.GET.{stream}",
-        f"{_JS}.DIRECT.GET.{stream}.>",
-    ]
+def _direct_get(stream: str, subjects: str | None = None) -> str:
+    """Direct get on ``stream``: of ``subjects`` by subject, or (None) the batched form with a body."""
+    return f"{_JS}.DIRECT.GET.{stream}" + (f".{subjects}" if subjects else "")
 
 
-def _kv_reader(bucket: str) -> list[str]:
-    """Get, list and watch a bucket: direct gets and ephemeral ordered consumers on its stream."""
-    stream = f"KV_{bucket}"
-    return [
-        *_stream_admin(stream),
-        f"{_JS}.CONSUMER.CREATE.{stream}",
-        f"{_JS}.CONSUMER.CREATE.{stream}.>",
-        f"{_JS}.CONSUMER.DELETE.{stream}.>",
-        f"{_JS}.CONSUMER.INFO.{stream}.>",
-        f"$JS.FC.{stream}.>",
-    ]
-
-
-def _base(node: str, service: str) -> tuple[list[str], list[str]]:
-    """What every service user needs: JetStream info, the event stream and state bucket, its ctl subjects."""
-    ctl = f"{PREFIX}.{node}.ctl.{service}"
-    reloads = f"service.reload.{service}"  # its own ServiceReload events (stream + KV)
-    publish = [
-        f"{_JS}.INFO",
-        *_stream_admin(EVENT_STREAM),
-        *_kv_reader(STATE_BUCKET),
-        f"{ctl}.status",  # the healthcheck asks its own service with the service's credentials
-        f"{PREFIX}.{node}.{reloads}",
-        f"$KV.{STATE_BUCKET}.{node}.{reloads}",
-    ]
-    subscribe = ["_INBOX.>", "$SRV.>", f"{ctl}.>"]
-    return publish, subscribe
-
-
-def _replicas(node: str, service: str) -> list[str]:
-    """Beats and reload calls among the replicas of ``service`` (``shared.events.replicas_subject``...)."""
-    return [f"{PREFIX}.{node}.ctl.{service}.{endpoint}" for endpoint in ("replicas", "reload_replicas")]
+def _stream_info(*streams: str) -> list[str]:
+    """``STREAM.INFO``: a service checks that what it uses exists, and says so when it does not."""
+    return [f"{_JS}.STREAM.INFO.{stream}" for stream in streams]
 
 
 def _events(node: str, *kinds: str) -> list[str]:
-    """Publish rights for event kinds of this node, with their state-bucket keys."""
+    """Publish rights for event kinds of this node, their state-bucket keys, and reading them back."""
     out: list[str] = []
     for kind in kinds:
-        out += [f"{PREFIX}.{node}.{kind}.>", f"$KV.{STATE_BUCKET}.{node}.{kind}.>"]
+        own = f"{PREFIX}.{node}.{kind}.>"
+        out += [own, f"$KV.{STATE_BUCKET}.{node}.{kind}.>", _direct_get(EVENT_STREAM, own)]
     return out
+
+
+def _base(node: str, service: str) -> tuple[list[str], list[str]]:
+    """What every service user needs: its reload events, the streams' existence, its inbox and endpoints."""
+    reload = f"{PREFIX}.{node}.service.reload.{service}"  # its own ServiceReload events (stream + KV)
+    publish = [
+        reload,
+        f"$KV.{STATE_BUCKET}.{node}.service.reload.{service}",
+        _direct_get(EVENT_STREAM, reload),
+        *_stream_info(EVENT_STREAM, f"KV_{STATE_BUCKET}"),
+    ]
+    micro = f"lifeline-{service}"  # shared.bus.micro.micro_name: $SRV.PING|INFO|STATS[.name[.id]]
+    subscribe = [
+        f"_INBOX_{service}.>",
+        f"{PREFIX}.{node}.ctl.{service}.>",
+        "$SRV.PING",
+        "$SRV.INFO",
+        "$SRV.STATS",
+        f"$SRV.*.{micro}",
+        f"$SRV.*.{micro}.*",
+    ]
+    return publish, subscribe
+
+
+def _replicas(node: str, service: str) -> tuple[list[str], list[str]]:
+    """Replica traffic: published on ``say``, heard on ``heard`` (republished by LIFELINE_REPLICAS)."""
+    base = f"{PREFIX}.{node}.{REPLICAS}.{service}"
+    return [f"{base}.say.*"], [f"{base}.heard.*"]
+
+
+def _notifier(node: str) -> list[str]:
+    """Its consumers (pull and ack, never create), dead letters, and leases key by key.
+
+    The consumers are named ``notifier_<sink>``, but a subject wildcard is a
+    whole token: the grant is every consumer of the event stream, where the
+    notifier's are the only durable ones (docs/security.md).
+    """
+    consumers = f"{EVENT_STREAM}.*"
+    leases = f"$KV.{LEASE_BUCKET}.sink.>"
+    return [
+        f"{_JS}.CONSUMER.MSG.NEXT.{consumers}",
+        f"{_JS}.CONSUMER.INFO.{consumers}",
+        f"$JS.ACK.{consumers}.>",
+        f"{PREFIX}.{node}.notify.dead.>",
+        *_stream_info(DEAD_LETTER_STREAM, f"KV_{LEASE_BUCKET}"),
+        leases,
+        _direct_get(f"KV_{LEASE_BUCKET}", leases),
+    ]
 
 
 def service_permissions(
@@ -159,31 +180,21 @@ def service_permissions(
     """The permissions of ``service`` on ``node`` (the node name is token-encoded here)."""
     n = encode_token(node)
     publish, subscribe = _base(n, service)
+    state = _direct_get(f"KV_{STATE_BUCKET}")  # batched reads of the state bucket (shared.bus.direct_get)
     if service == Service.VRRP:
-        publish += _events(n, "vrrp")
+        publish += [*_events(n, "vrrp"), state]
         subscribe += [f"{PREFIX}.{n}.track.>"]
     elif service == Service.CHECKER:
-        publish += [*_events(n, "track", "check", "health"), *_replicas(n, service)]
+        say, heard = _replicas(n, service)
+        publish += [*_events(n, "track", "check", "health"), state, *say]
+        subscribe += heard
     elif service == Service.LVS:
         publish += _events(n, "lvs")
-        subscribe += [f"{PREFIX}.{n}.check.>", f"{PREFIX}.{n}.vrrp.>"]
+        subscribe += [f"{PREFIX}.{n}.check.>", f"{PREFIX}.{n}.vrrp.state.>"]
     elif service == Service.NOTIFIER:
-        consumers = [
-            f"{_JS}.CONSUMER.{verb}.{EVENT_STREAM}.{suffix}"
-            for verb in ("CREATE", "DURABLE.CREATE", "INFO", "MSG.NEXT")
-            for suffix in ("*", "*.>")
-        ]
-        consumers.append(f"{_JS}.CONSUMER.DELETE.{EVENT_STREAM}.*")  # a sink a reload removed
-        publish += [
-            *_replicas(n, service),
-            f"{PREFIX}.{n}.notify.dead.>",
-            *_stream_admin(DEAD_LETTER_STREAM),
-            *_stream_admin(f"KV_{LEASE_BUCKET}"),  # leases: get, create, update, delete; no consumer
-            f"$KV.{LEASE_BUCKET}.>",
-            *consumers,
-            f"$JS.ACK.{EVENT_STREAM}.>",
-            *republish,
-        ]
+        say, heard = _replicas(n, service)
+        publish += [*_notifier(n), *say, *republish, state]  # state: fifo_write_vrrp_states_on_reload
+        subscribe += heard
     else:
         raise ValueError(f"no such lifeline service: {service!r}")
     return Permissions(tuple(publish), tuple(subscribe))
@@ -199,7 +210,7 @@ def admin_permissions(node: str, domain: str | None = None) -> Permissions:
     ``lifeline.<other node>.>`` or another domain's API: in a fleet those would
     cross the leaf connection to another node (the hub refuses them as well).
     Subscribe: ``lifeline.>`` (only this node's subjects ever reach its server:
-    the hub lets nothing of other nodes down a leaf connection) and inboxes.
+    the hub lets nothing of other nodes down a leaf connection) and its inboxes.
     """
     n = encode_token(node)
     publish = [
@@ -212,7 +223,8 @@ def admin_permissions(node: str, domain: str | None = None) -> Permissions:
     ]
     if domain:
         publish.append(f"$JS.{domain}.API.>")
-    return Permissions(tuple(publish), (f"{PREFIX}.>", "_INBOX.>"), allow_responses=False)
+    inboxes = (f"{inbox_prefix(ADMIN)}.>", "_INBOX.>")  # its private prefix (shared.bus.connect), and plain
+    return Permissions(tuple(publish), (f"{PREFIX}.>", *inboxes), allow_responses=False)
 
 
 def leaf_user(node: str) -> str:

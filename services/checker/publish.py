@@ -3,9 +3,11 @@
 Why a baseline cache: the rule "a restart publishes nothing false" means a new
 owner of a check (a restarted replica, or one taking over a dead replica's
 share) must know what was last published before it says anything.  Every
-replica watches the state KV for its node's tracker and real-server keys
-(``StateCache``); a channel starts from that entry and publishes only after a
-real observation, with ``changed`` true only when the observation differs.
+replica reads the state KV's entries of its checks (``StateCache``: one
+batched direct get, at start and again before it takes over units, since
+the service users may not create the consumers a watch needs); a channel
+starts from that entry and publishes only after a real observation, with
+``changed`` true only when the observation differs.
 Heartbeats re-send the last real result (``changed`` false) each interval.
 
 Why a real-server transition goes out twice: the ``check`` subject is core
@@ -21,13 +23,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import msgspec
-from nats.js.kv import KeyValue
+from nats.aio.client import Client
 
 from services.checker.trackers.base import TrackerOutcome, contribution, faults
+from shared.bus.direct_get import last_messages
 from shared.events import (
+    STATE_BUCKET,
     CheckerKind,
     Event,
     RealServerHealth,
@@ -36,7 +40,6 @@ from shared.events import (
     check_subject,
     decode,
     durable_transition,
-    encode_token,
     kv_key_for_subject,
     tracker_subject,
 )
@@ -48,13 +51,17 @@ Sink = Callable[[Event], object]
 
 
 class StateCache:
-    """The node's last published tracker and real-server results, kept current by KV watches."""
+    """The node's last published tracker and real-server results, as read from the state bucket.
+
+    ``refresh(nc, keys)`` reads the entries of ``keys`` (this node's tracker
+    and check keys, from the config) in one batched direct get: at start,
+    before this replica starts units (a takeover), and for ``status``.
+    """
 
     def __init__(self, node: str) -> None:
         self.node = node
         self.entries: dict[str, Event] = {}
         self.ready = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
 
     def tracker(self, name: str) -> TrackerResult | None:
         got = self.entries.get(kv_key_for_subject(tracker_subject(self.node, name)))
@@ -64,44 +71,25 @@ class StateCache:
         got = self.entries.get(kv_key_for_subject(check_subject(self.node, virtual, real)))
         return got if isinstance(got, RealServerHealth) else None
 
-    async def start(self, kv: KeyValue) -> None:
-        """Watch both key families; returns once the initial snapshot is loaded."""
-        token = encode_token(self.node)
-        loaded = [asyncio.Event(), asyncio.Event()]
-        for pattern, done in zip((f"{token}.track.*", f"{token}.check.*.*"), loaded, strict=True):
-            watcher = await kv.watch(pattern)
-            self._tasks.append(asyncio.create_task(self._follow(watcher, done)))
-        await asyncio.gather(*(d.wait() for d in loaded))
-        self.ready.set()
+    def tracker_key(self, name: str) -> str:
+        return kv_key_for_subject(tracker_subject(self.node, name))
 
-    async def _follow(self, watcher: KeyValue.KeyWatcher, done: asyncio.Event) -> None:
-        while True:
-            try:
-                entry = await watcher.updates(timeout=3600)  # type: ignore[no-untyped-call]
-            except TimeoutError:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("state KV watch: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            if entry is None:
-                done.set()
-                continue
-            if entry.value is None or entry.operation is not None:
-                self.entries.pop(entry.key, None)
+    def real_key(self, virtual: str, real: str) -> str:
+        return kv_key_for_subject(check_subject(self.node, virtual, real))
+
+    async def refresh(self, nc: Client, keys: Iterable[str], *, timeout: float = 5.0) -> None:
+        """Read ``keys``'s entries now; a key with no entry (or a deleted one) is forgotten."""
+        wanted = list(keys)
+        prefix = f"$KV.{STATE_BUCKET}."
+        stored = await last_messages(nc, f"KV_{STATE_BUCKET}", [prefix + k for k in wanted], timeout=timeout)
+        for key in wanted:
+            message = stored.get(prefix + key)
+            if message is None or message.deleted:
+                self.entries.pop(key, None)
                 continue
             with contextlib.suppress(msgspec.ValidationError, msgspec.DecodeError):
-                self.entries[entry.key] = decode(entry.value)
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+                self.entries[key] = decode(message.data)
+        self.ready.set()
 
 
 class TrackerChannel:

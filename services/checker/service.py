@@ -1,9 +1,12 @@
 """The checker service: config in, trackers and real-server checks shared among replicas, events out.
 
 Start-up order matters for "a restart publishes nothing false": connect, load
-the KV snapshot of this node's last results (``StateCache``), join the replica
-set and wait until it settles, and only then start the units this replica
-owns.  Each unit publishes after its first real observation.
+the KV snapshot of this node's last results (``StateCache``, a batched direct
+get), join the replica set and wait until it settles, and only then start the
+units this replica owns (reading the snapshot again first: a takeover starts
+from what the dead replica last published).  Each unit publishes after its
+first real observation.  The checker creates nothing on the bus: an admin
+provisions the stream, the bucket and the replicas' stream.
 
 A reload (``apply``) is a difference, check by check (``core/reload_diff.py``):
 kept checks run on untouched, removed ones stop and their state-bucket entries
@@ -36,7 +39,7 @@ from services.checker.trackers.file import FileTracker, init_file
 from services.checker.trackers.process import ProcessTracker
 from services.checker.trackers.script import ScriptTracker, script_request
 from services.checker.units import TrackerFactory, TrackerUnit
-from shared.bus import Publisher, connect, ensure_state_bucket, register_service
+from shared.bus import Publisher, connect, register_service
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
 from shared.config.model import Config
@@ -49,7 +52,6 @@ from shared.events import (
     TrackerKind,
     check_subject,
     health_subject,
-    reload_replicas_subject,
     tracker_subject,
 )
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
@@ -205,11 +207,12 @@ class CheckerService:
         settings = self.ctx.settings if self.ctx else None
         self.nc = await connect(self.options.nats_url, name, settings=settings)
         await self.publisher.start(self.nc)
-        kv = await ensure_state_bucket(self.nc.jetstream())
         try:
-            await asyncio.wait_for(self.cache.start(kv), 5.0)
+            await asyncio.wait_for(self.publisher.ready.wait(), 5.0)
         except TimeoutError:
-            log.warning("state KV snapshot not complete after 5 s; starting without the rest")
+            missing = self.publisher.missing
+            log.warning("state bucket not there after 5 s (%s); starting without a snapshot", missing)
+        await self._refresh_cache()
         self.membership = Membership(
             self.nc,
             self.options.node,
@@ -220,9 +223,15 @@ class CheckerService:
             ttl=self.options.ttl,
         )
         if self.ctx is not None:
-            subject = reload_replicas_subject(self.options.node, Service.CHECKER.value)
             members = self.membership
-            self.fanout = ReloadFanout(self.nc, subject, members.id, self._reload_here, members.members)
+            self.fanout = ReloadFanout(
+                self.nc,
+                self.options.node,
+                Service.CHECKER.value,
+                replica_id=members.id,
+                reload=self._reload_here,
+                peers=members.members,
+            )
             await self.fanout.start()
         await register_service(
             self.nc,
@@ -248,10 +257,31 @@ class CheckerService:
     def _owns(self, unit_key: str) -> bool:
         return owner(unit_key, sorted(self.live)) == self.options.replica_id
 
+    def _state_keys(self) -> list[str]:
+        """This node's state-bucket keys of every tracker and real server in the config."""
+        keys: list[str] = []
+        for unit in self.units.values():
+            if isinstance(unit, TrackerUnit):
+                keys.append(self.cache.tracker_key(unit.name))
+            elif isinstance(unit, RealServerUnit):
+                keys += [self.cache.real_key(e.virtual, e.real) for e in unit.entries]
+        return keys
+
+    async def _refresh_cache(self, timeout: float = 3.0) -> None:
+        """The last published results of our checks (a failure leaves the cache as it was, logged)."""
+        if self.nc is None or not self.publisher.ready.is_set():
+            return
+        try:
+            await self.cache.refresh(self.nc, self._state_keys(), timeout=timeout)
+        except Exception as exc:
+            log.warning("state KV snapshot not read (%s: %s)", type(exc).__name__, exc)
+
     async def _reassign(self) -> None:
         async with self._reassign_lock:
             if self._stopping.is_set():
                 return
+            if any(self._owns(k) and not u.running for k, u in self.units.items()):
+                await self._refresh_cache()  # a takeover: start from what the last owner published
             stops = []
             for key, unit in self.units.items():
                 mine = self._owns(key)
@@ -374,13 +404,14 @@ class CheckerService:
             if self.membership is not None:
                 await self.membership.stop()
             await asyncio.gather(*(u.stop() for u in self.units.values() if u.running))
-        await self.cache.stop()
         await self.publisher.close()
         if self.nc is not None:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
 
     async def status(self) -> Mapping[str, object]:
+        if any(not u.running for u in self.units.values()):
+            await self._refresh_cache(timeout=1.0)  # what the other replicas last published
         live = sorted(self.live)
         trackers: list[object] = []
         reals: list[object] = []

@@ -24,6 +24,7 @@ from services.lvs.engine import Engine
 from services.lvs.kernel.addresses import AddressWatch
 from services.lvs.kernel.ipvs import Ipvs, IpvsError
 from shared.bus import Publisher, connect, register_service
+from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
 from shared.events import (
     PREFIX,
@@ -78,6 +79,8 @@ class LvsService:
         self.engine = Engine(self.ipvs, config.lvs, self.options.state_file)
         self.sync = sync_plan(config)
         self.vrrp_state: VrrpState | None = None
+        self.refused = Refusals("lvs")
+        """Health or state messages no client published (``shared.bus.trust.live_event``): never applied."""
         self.publisher = Publisher(ctx.node)
         self.nc: Client | None = None
         self._bus_task: asyncio.Task[None] | None = None
@@ -149,6 +152,11 @@ class LvsService:
             log.error("ha_suspend: address watch failed (%s); suspension frozen as it is", exc)
 
     async def _on_health(self, msg: Msg) -> None:
+        if not live_event(msg.reply, msg.headers):
+            self.refused.refuse(
+                msg.subject, "not published by a client (JetStream answered a request aimed here)"
+            )
+            return
         try:
             event = decode_for_subject(msg.subject, msg.data)
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
@@ -171,6 +179,11 @@ class LvsService:
 
     async def _on_vrrp(self, msg: Msg) -> None:
         """The instance ``lvs_sync_daemon`` names changed state: master or backup sync daemon."""
+        if not live_event(msg.reply, msg.headers):
+            self.refused.refuse(
+                msg.subject, "not published by a client (JetStream answered a request aimed here)"
+            )
+            return
         try:
             event = decode_for_subject(msg.subject, msg.data)
         except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
@@ -197,6 +210,7 @@ class LvsService:
             detail = self.engine.status()
             if self.sync is not None:
                 detail["sync_daemons"] = [d.__dict__ for d in self.ipvs.daemons()]
+            detail["refused_messages"] = self.refused.count
             return detail
 
     async def apply(self, config: Config) -> str:

@@ -4,17 +4,23 @@ Everything a sink reacts to is in the event stream (``shared.events``): VRRP
 transitions, real-server up/down (the checker's durable ``health`` subject,
 never its heartbeats) and LVS pool events, so one durable consumer per sink,
 filtered to the feeds it needs, sees them all in one order.  The notifier
-creates one stream of its own, ``DEAD_LETTER_STREAM``, for the dead letters
-(both are in docs/bus.md).
+creates nothing on the bus: the event stream, its dead-letter stream, its
+lease bucket and its sinks' consumers are provisioned by an admin
+(``shared.bus.provision``; the consumers' names and filters come from the same
+files, ``services/notifier/consumers.py``), and until they exist it says so
+and waits (docs/bus.md).
 
 Reload (``apply``): keepalived.conf's sinks are rebuilt and compared by name
 and definition (``core.sink_changes``).  A kept sink is not touched; a changed
 one is swapped behind its durable consumer (``SinkRunner.swap``), so its ack
 floor goes on recording what was delivered: nothing is repeated or skipped;
-a new sink gets a new consumer, which starts with the events published from
-then on (keepalived too notifies only transitions after a reload); a removed
-sink finishes what it holds, then its consumer is deleted, so that if it
-comes back it starts afresh instead of replaying what happened meanwhile.
+a new sink reads the consumer the provisioning made for it before the
+reload (``lifeline up``, systemd's ``ExecReload`` and ``lifeline bus
+provision`` run it first), which starts with the events published from then
+on (keepalived too notifies only transitions after a reload); until it exists
+the sink waits and the reload's reply says so; a removed sink finishes what
+it holds, and the provisioning deletes its consumer, so that if it comes back
+it starts afresh instead of replaying what happened meanwhile.
 The bus ``reload`` endpoint reaches one replica; the library's replica reload
 (``shared/bus/replica_reload.py``) passes it on to the others, which it knows
 from their membership beats (``shared/bus/replicas.py``).
@@ -33,43 +39,38 @@ from typing import Any, Final
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
 from nats.js.kv import KeyValue
 from nats.micro.service import Service as MicroService
 
+from services.notifier.consumers import sink_subjects
 from services.notifier.core.sink_changes import SinkChanges, diff
-from services.notifier.delivery.lease import Lease, ensure_lease_bucket
+from services.notifier.delivery.lease import Lease, open_lease_bucket
 from services.notifier.delivery.runner import FeedSpec, SinkRunner
 from services.notifier.fifo_readers import FifoReaders, ReaderSpec
 from services.notifier.reload_states import write_states
 from services.notifier.sinks.fifo import FifoSink
 from services.notifier.wiring import (
-    FeedName,
     SinkPlan,
     check_names,
     config_sinks,
     discard,
     settings_sinks,
 )
-from shared.bus import Publisher, connect, ensure_event_stream, register_service
+from shared.bus import NotProvisioned, Publisher, connect, register_service
+from shared.bus.provision import PROVISION_HINT, require_stream
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
 from shared.config.model import Config
 from shared.events import (
     DEAD_LETTER_STREAM,
-    DEAD_LETTER_SUBJECTS,
     EVENT_STREAM,
     MSG_ID_HEADER,
-    PREFIX,
     DeadLetter,
     ReloadReply,
     ReloadTrigger,
     Service,
     dead_letter_subject,
     encode,
-    encode_token,
-    reload_replicas_subject,
 )
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 from shared.settings import Settings
@@ -77,42 +78,8 @@ from shared.settings import Settings
 log = logging.getLogger("lifeline.notifier")
 
 VERSION: Final = "0.1.0"
-_NAME_IN_USE: Final = 10058
-DAY: Final = 86400.0
-
-
-def feed_subjects(node: str, feed: FeedName) -> tuple[str, ...]:
-    """The event-stream subjects behind each feed a sink may read (see ``SinkPlan.feeds``).
-
-    Only this node's events: with nodes sharing a server, or joined in a fleet,
-    a notifier must never run another node's scripts or mail its transitions.
-    """
-    token = encode_token(node)
-    kinds = ("vrrp", "lvs") if feed == "events" else ("health",)
-    return tuple(f"{PREFIX}.{token}.{kind}.>" for kind in kinds)
-
-
-def dead_letter_stream_config() -> StreamConfig:
-    return StreamConfig(
-        name=DEAD_LETTER_STREAM,
-        description="lifeline notifier: events a sink gave up on, with the reason",
-        subjects=list(DEAD_LETTER_SUBJECTS),
-        retention=RetentionPolicy.LIMITS,
-        discard=DiscardPolicy.OLD,
-        storage=StorageType.FILE,
-        max_age=30 * DAY,
-        max_bytes=64 * 1024 * 1024,
-        duplicate_window=600.0,
-    )
-
-
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
-    try:
-        await js.add_stream(config)
-    except BadRequestError as exc:
-        if exc.err_code != _NAME_IN_USE:
-            raise
-        await js.update_stream(config)
+WAIT: Final = 2.0
+"""Seconds between looks for what is not provisioned yet."""
 
 
 @dataclass
@@ -121,6 +88,7 @@ class NotifierOptions:
 
     health: bool = True
     lease_ttl: float = 6.0
+    """The lease time this notifier expects; the provisioned bucket's (its ``max_age``) wins."""
     script_timeout: float = 30.0
     delivery: dict[str, Any] = field(default_factory=dict)
     """Defaults for every sink's ``RunnerOptions``/``RetryPolicy`` (``ack_wait``, ``initial_delay``...)."""
@@ -183,26 +151,23 @@ class NotifierService:
         self.nc = await connect(self.nats_url, name, settings=self.settings)
         await self.publisher.start(self.nc)
         self._js = js = self.nc.jetstream(timeout=5.0)
-        await ensure_event_stream(js, node=self.node)
-        await ensure_stream(js, dead_letter_stream_config())
-        self._kv = await ensure_lease_bucket(js, self.options.lease_ttl)
+        self._kv = await self._provisioned(js)
         self._settings_plans = settings_sinks(self.settings, nc=self.nc, delivery=self.options.delivery)
         plans = [*self._config_sinks(self.config), *self._settings_plans]
         check_names(plans)
         for plan in plans:
-            running = RunningSink(plan, self._runner(plan))
-            await running.runner.ensure_consumers()
-            self.sinks[plan.sink.name] = running
+            self.sinks[plan.sink.name] = RunningSink(plan, self._runner(plan))
         self.readers.want(self._reader_specs())
         if self.ctx is not None:  # reloads come through the runner; without one, only ``apply`` is called
             members = self._members = Membership(self.nc, self.node, Service.NOTIFIER.value, self.replica)
             await members.start()
             self._fan_out = ReloadFanout(
                 self.nc,
-                reload_replicas_subject(self.node, Service.NOTIFIER.value),
-                members.id,
-                self._reload_here,
-                members.members,
+                self.node,
+                Service.NOTIFIER.value,
+                replica_id=members.id,
+                reload=self._reload_here,
+                peers=members.members,
                 timeout=self.options.replica_timeout,
             )
             await self._fan_out.start()
@@ -217,6 +182,32 @@ class NotifierService:
         for running in self.sinks.values():
             self._run(running)
         log.info("notifier %s: %d sink(s): %s", self.owner, len(plans), ", ".join(_names(plans)))
+
+    async def _provisioned(self, js: JetStreamContext) -> KeyValue:
+        """The lease bucket (waited for: a sink cannot lead without it); the dead-letter stream checked.
+
+        The lease time is the bucket's: every replica must renew by the same clock.
+        """
+        told = False
+        while True:
+            try:
+                kv, ttl = await open_lease_bucket(js)
+                break
+            except NotProvisioned as exc:
+                if not told:
+                    log.error("notifier: %s; waiting", exc)
+                told = True
+            await asyncio.sleep(WAIT)
+        if ttl and abs(ttl - self.options.lease_ttl) > 1e-3:
+            log.info(
+                "lease time %gs (the provisioned bucket's; --lease-ttl said %gs)", ttl, self.options.lease_ttl
+            )
+            self.options.lease_ttl = ttl
+        try:
+            await require_stream(js, DEAD_LETTER_STREAM)
+        except NotProvisioned as exc:
+            log.error("notifier: %s: a sink that gives up on an event cannot keep it", exc)
+        return kv
 
     def _config_sinks(self, config: Config) -> list[SinkPlan]:
         return config_sinks(
@@ -260,8 +251,7 @@ class NotifierService:
 
     def _feeds(self, plan: SinkPlan) -> list[FeedSpec]:
         """One consumer on the event stream, filtered to the sink's feeds (``--no-health`` drops health)."""
-        names = [f for f in plan.feeds if f != "health" or self.options.health]
-        subjects = [s for f in names for s in feed_subjects(self.node, f)]
+        subjects = list(sink_subjects(self.node, plan.feeds, health=self.options.health))
         return [FeedSpec(EVENT_STREAM, subjects)] if subjects else []
 
     def _dead_letter(self, js: JetStreamContext) -> Any:
@@ -301,12 +291,12 @@ class NotifierService:
         changes = diff(running, {name: p.definition for name, p in wanted.items()})
         await discard([wanted[n] for n in changes.kept if wanted[n] is not self.sinks[n].plan])
         added = [RunningSink(wanted[n], self._runner(wanted[n])) for n in changes.added]
-        try:
-            for new in added:
-                await new.runner.ensure_consumers()
-        except Exception as exc:  # consumers made so far stay: a peer replica may have made them too
-            await discard([wanted[n] for n in (*changes.added, *changes.changed)])
-            raise ReloadRefused([f"cannot create the consumers of new sinks: {exc}"]) from None
+        waiting: list[str] = []
+        for new in added:
+            try:
+                waiting += await new.runner.missing_consumers()
+            except Exception as exc:  # the bus is away: the sink's feed looks again when it runs
+                log.warning("reload: consumers of %s not checked (%s)", new.plan.sink.name, exc)
         for name in changes.changed:
             self.sinks[name].runner.swap(wanted[name].sink)
             self.sinks[name].plan = wanted[name]
@@ -322,25 +312,28 @@ class NotifierService:
         if config.global_defs.fifo_write_vrrp_states_on_reload:
             await self._write_reload_states(config)
         self._log(changes)
+        if waiting:
+            log.error(
+                "reload: %s not provisioned: those sinks wait (%s)",
+                ", ".join(waiting),
+                PROVISION_HINT,
+            )
+            return f"{changes.summary()}; waiting for consumer(s) {', '.join(waiting)} (not provisioned)"
         return changes.summary()
 
     async def _write_reload_states(self, config: Config) -> None:
         """``fifo_write_vrrp_states_on_reload``: to the FIFOs this replica delivers (``reload_states``)."""
-        assert self._js is not None
+        assert self.nc is not None
         fifos = [s.runner.sink for s in self.sinks.values() if s.runner.leading]
-        await write_states(self._js, self.node, config, [f for f in fifos if isinstance(f, FifoSink)])
+        await write_states(self.nc, self.node, config, [f for f in fifos if isinstance(f, FifoSink)])
 
     async def _remove(self, running: RunningSink) -> None:
-        """Finish what it holds (acked), hand its lease back, delete its consumer (see the module doc)."""
+        """Finish what it holds (acked), hand its lease back; the provisioning deletes its consumer."""
         await running.runner.stop()
         if running.task is not None:
             running.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await running.task
-        try:
-            await running.runner.delete_consumers()
-        except Exception as exc:
-            log.warning("sink %s removed; its consumer stays (%s)", running.plan.sink.name, exc)
 
     def _log(self, changes: SinkChanges) -> None:
         log.info("notifier %s reloaded: %s", self.owner, changes.details())

@@ -19,6 +19,13 @@ applies keepalived's rules:
   keepalived's rules for FIFOs sharing a path and the reader scripts
   (``*_notify_fifo_script``, FIFO path last) are in ``core.fifos``.
 
+Which sinks exist, by name and with which feeds, is decided from the files
+alone (``config_slots``, ``settings_slots``): the admin's provisioning
+computes the same names for their durable consumers
+(``services/notifier/consumers.py``) without running anything of the
+notifier.  A script sink exists when keepalived.conf names a notify script,
+even when script security then refuses to run every one of them.
+
 Every plan carries a ``definition``: a plain value, equal for two builds that
 would deliver alike, which is how a reload tells a kept sink from a changed
 one (``core.sink_changes``).  keepalived.conf's sinks are rebuilt at every
@@ -33,8 +40,9 @@ import logging
 import os
 import pwd
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from nats.aio.client import Client
@@ -82,7 +90,45 @@ class SinkPlan:
     """The script that reads what the sink writes (``*_notify_fifo_script``), run by ``FifoReaders``."""
 
 
-# --------------------------------------------------------------------------- keys
+# --------------------------------------------------------------------------- which sinks
+
+
+@dataclass(frozen=True)
+class SinkSlot:
+    """A sink the files ask for: its name (its consumer's), what it reads, its delivery options."""
+
+    name: str
+    kind: str
+    feeds: tuple[FeedName, ...] = ("events", "health")
+    delivery: Mapping[str, Any] = field(default_factory=dict)
+    """Per-sink delivery options over the notifier's defaults (``RunnerOptions``/``RetryPolicy`` keys)."""
+
+
+def fifo_feeds(scope: FifoScope) -> tuple[FeedName, ...]:
+    """What a FIFO of ``scope`` reads: ``vrrp_notify_fifo`` gets no health lines."""
+    return ("events",) if scope == "vrrp" else ("events", "health")
+
+
+def config_slots(config: Config) -> list[SinkSlot]:
+    """The sinks keepalived.conf asks for, from the file alone (no script, user or path is looked at)."""
+    slots: list[SinkSlot] = []
+    named = build_targets(config, screened=False)
+    if any((named.instances, named.groups, named.real_servers, named.virtual_servers)):
+        slots.append(SinkSlot("script", "script"))
+    gd = config.global_defs
+    if gd.notification_email and gd.smtp_server is not None:
+        slots.append(SinkSlot("smtp", "smtp"))
+    for spec in fifo_plan(gd).specs:  # after keepalived's same-path rules
+        slots.append(SinkSlot(spec.keyword, "fifo", fifo_feeds(spec.scope), {"ordering": "global"}))
+    return slots
+
+
+def settings_slots(settings: Settings) -> list[SinkSlot]:
+    """The extra sinks of lifeline.toml (``[[sinks]]``), by name, with their ``delivery`` table."""
+    return [
+        SinkSlot(extra.name, extra.kind, delivery=dict(extra.options.get("delivery", {})))
+        for extra in settings.sinks
+    ]
 
 
 # --------------------------------------------------------------------------- scripts
@@ -96,17 +142,33 @@ def allowed(script: Script | None, policy: ScriptPolicy) -> Script | None:
     return None if isinstance(verdict, Refusal) else script
 
 
-def _target(policy: ScriptPolicy, scripts: Mapping[str, Script | None], **kw: Any) -> NotifyTarget | None:
-    kept = {state: s for state, raw in scripts.items() if (s := allowed(raw, policy)) is not None}
-    generic = allowed(kw.pop("generic", None), policy)
+Screen = Callable[[Script | None], Script | None]
+"""Keeps a script or drops it (``allowed``); unscreened, every named script is kept."""
+
+
+def _keep_all(script: Script | None) -> Script | None:
+    return script
+
+
+def _target(keep: Screen, scripts: Mapping[str, Script | None], **kw: Any) -> NotifyTarget | None:
+    kept = {state: s for state, raw in scripts.items() if (s := keep(raw)) is not None}
+    generic = keep(kw.pop("generic", None))
     if not kept and generic is None:
         return None
     return NotifyTarget(scripts=kept, generic=generic, **kw)
 
 
-def build_targets(config: Config, policy: ScriptPolicy | None = None) -> NotifyTargets:
-    """One ``NotifyTarget`` per instance, group, virtual server and real server that has scripts."""
-    policy = policy if policy is not None else script_policy(config.global_defs)
+def build_targets(
+    config: Config, policy: ScriptPolicy | None = None, *, screened: bool = True
+) -> NotifyTargets:
+    """One ``NotifyTarget`` per instance, group, virtual server and real server that has scripts.
+
+    ``screened``: only the scripts the launcher would run (``allowed``); unscreened,
+    every script the file names (what the provisioning needs: no user or path is looked at).
+    """
+    keep: Screen = _keep_all
+    if screened:
+        keep = partial(allowed, policy=policy if policy is not None else script_policy(config.global_defs))
     instances: dict[str, NotifyTarget] = {}
     for name, vi in config.vrrp.instances.items():
         states = {
@@ -118,7 +180,7 @@ def build_targets(config: Config, policy: ScriptPolicy | None = None) -> NotifyT
             "MASTER_RX_LOWER_PRI": vi.notify_master_rx_lower_pri,
         }
         report = vi.notify_deleted_set or vi.notify_deleted is not None
-        if (t := _target(policy, states, generic=vi.notify, report_deleted=report)) is not None:
+        if (t := _target(keep, states, generic=vi.notify, report_deleted=report)) is not None:
             instances[name] = t
     groups: dict[str, NotifyTarget] = {}
     for name, sg in config.vrrp.sync_groups.items():
@@ -128,16 +190,16 @@ def build_targets(config: Config, policy: ScriptPolicy | None = None) -> NotifyT
             "FAULT": sg.notify_fault,
             "STOP": sg.notify_stop,
         }
-        if (t := _target(policy, states, generic=sg.notify)) is not None:
+        if (t := _target(keep, states, generic=sg.notify)) is not None:
             groups[name] = t
     virtuals: dict[str, NotifyTarget] = {}
     reals: dict[tuple[str, str], NotifyTarget] = {}
     for vs in config.lvs.virtual_servers:
         vkey = vs_key(vs)
-        if (t := _target(policy, {"UP": vs.quorum_up, "DOWN": vs.quorum_down})) is not None:
+        if (t := _target(keep, {"UP": vs.quorum_up, "DOWN": vs.quorum_down})) is not None:
             virtuals[vkey] = t
         for rs in vs.real_servers:
-            if (t := _target(policy, {"UP": rs.notify_up, "DOWN": rs.notify_down})) is not None:
+            if (t := _target(keep, {"UP": rs.notify_up, "DOWN": rs.notify_down})) is not None:
                 reals[(vkey, rs_key(vs, rs))] = t
     return NotifyTargets(instances=instances, groups=groups, real_servers=reals, virtual_servers=virtuals)
 
@@ -310,6 +372,11 @@ def fifo_owner(fifo: NotifyFifo, name: str) -> tuple[int, int] | None:
 # --------------------------------------------------------------------------- everything
 
 
+def runner_options(slot: SinkSlot, base: Mapping[str, Any] | None = None) -> RunnerOptions:
+    """A slot's delivery options over the notifier's defaults ``base`` (its flags)."""
+    return _options_from({**(base or {}), **slot.delivery})
+
+
 def _options_from(raw: Mapping[str, Any]) -> RunnerOptions:
     """``delivery = {max_attempts=..., initial_delay=..., ordering="global", exclusive=false}``."""
     policy_keys = {"max_attempts", "initial_delay", "max_delay", "multiplier", "jitter"}
@@ -349,9 +416,10 @@ def config_sinks(
     """
     base = dict(delivery or {})
     plans: list[SinkPlan] = []
+    slots = {slot.name: slot for slot in config_slots(config)}
     policy = script_policy(config.global_defs)
     targets = build_targets(config, policy)
-    if any((targets.instances, targets.groups, targets.real_servers, targets.virtual_servers)):
+    if "script" in slots:  # every script refused by script security: the sink delivers nothing
         scripts = ScriptSink(targets, policy=policy, timeout=script_timeout)
         definition: object = ("script", targets_definition(targets), policy)
         plans.append(SinkPlan(scripts, _options_from(base), definition=definition))
@@ -362,12 +430,12 @@ def config_sinks(
     for note in plan.notes:
         log.info("%s", note)
     for spec in plan.specs:
-        options = _options_from({**base, "ordering": "global"})
+        slot = slots[spec.keyword]
+        options = _options_from({**base, **slot.delivery})
         sink = fifo_sink(spec.fifo, spec.scope, spec.keyword)
         reader = fifo_reader(spec, policy)
-        feeds: tuple[FeedName, ...] = ("events",) if spec.scope == "vrrp" else ("events", "health")
         definition = ("fifo", spec.scope, spec.fifo, reader)
-        plans.append(SinkPlan(sink, options, feeds, definition=definition, reader=reader))
+        plans.append(SinkPlan(sink, options, slot.feeds, definition=definition, reader=reader))
     return plans
 
 
@@ -377,14 +445,14 @@ def settings_sinks(
     """The extra sinks of lifeline.toml (``[[sinks]]``: webhooks, republish, plugins)."""
     base = dict(delivery or {})
     plans: list[SinkPlan] = []
-    for extra in settings.sinks:
+    for extra, slot in zip(settings.sinks, settings_slots(settings), strict=True):
         opts = dict(extra.options)
-        raw_delivery = opts.pop("delivery", {})
+        opts.pop("delivery", None)
         if extra.kind == "republish" and "nc" not in opts:
             opts["nc"] = nc
         sink = create_sink(extra.kind, name=extra.name, **opts)
         definition = ("settings", extra.kind, extra.options)
-        plans.append(SinkPlan(sink, _options_from({**base, **raw_delivery}), definition=definition))
+        plans.append(SinkPlan(sink, runner_options(slot, base), slot.feeds, definition=definition))
     return plans
 
 

@@ -22,8 +22,17 @@ Semantics an operator expects (docs/vrrp.md, "Runtime control"):
   one) until cleared; a restart of the service forgets them.
 
 Every accepted change is an ``InstanceControl`` event naming ``requested_by``
-(in the event stream, through the service's ordered outbox like ``InstanceState``)
-and shows in ``status`` under ``control``.
+and ``nats_user`` (in the event stream, through the service's ordered outbox
+like ``InstanceState``) and shows in ``status`` under ``control``.
+
+Control is for admins, checked twice: the server lets only admin users
+publish on ``lifeline.<node>.ctl.>``, and here a request counts only if it
+names an inbox to answer to (``shared.bus.trust.control_caller``): what lands
+on these subjects any other way (an answer sent through ``allow_responses``,
+a JetStream API answer or a consumer's delivery aimed here) has none, or a
+``$JS.`` one, and is dropped unread.  The inbox's user (``_INBOX_admin.`` →
+``admin``) is recorded as ``nats_user`` beside the ``requested_by`` the
+request claims.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from nats.micro.service import EndpointConfig, Service
 from services.vrrp.core.machine_events import Maintenance, SetPriority
 from services.vrrp.core.machine_types import OWNER_PRIORITY
 from services.vrrp.instance import InstanceRunner
+from shared.bus.micro import caller
 from shared.events import ControlReply, InstanceControl, Notice, encode_reply, service_subject
 
 if TYPE_CHECKING:
@@ -94,15 +104,21 @@ class Control:
 
     def _handler(self, action: str) -> Callable[[Request], Awaitable[None]]:
         async def handle(request: Request) -> None:
-            reply = self.apply(action, request.data)
+            user = caller(request, "vrrp")
+            if user is None:
+                return
+            reply = self.apply(action, request.data, nats_user=user)
             await request.respond(encode_reply(reply))
 
         return handle
 
     # ------------------------------------------------------------------ the rules
 
-    def apply(self, action: str, body: bytes) -> ControlReply:
-        """Validate and apply one request; the reply says what is now in force."""
+    def apply(self, action: str, body: bytes, *, nats_user: str = "") -> ControlReply:
+        """Validate and apply one request; the reply says what is now in force.
+
+        ``nats_user``: who asked as the server knows it (the user of the reply inbox).
+        """
         try:
             req = msgspec.json.decode(body, type=ControlRequest)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -130,7 +146,8 @@ class Control:
         self._push(runner, current, clear=action == "clear")
         if action == "clear":
             del self.overrides[req.instance]
-        log.info("(%s) %s requested by %s", req.instance, action, req.requested_by)
+        who = f"{req.requested_by} (NATS user {nats_user or '?'})"
+        log.info("(%s) %s requested by %s", req.instance, action, who)
         until = current.maintenance_until
         self._host.notice(
             InstanceControl(
@@ -140,6 +157,7 @@ class Control:
                 priority=req.priority,
                 base_priority=runner.machine.base_priority,
                 maintenance_until=None if until is None else int(until * 1e9),
+                nats_user=nats_user,
             )
         )
         return ControlReply(

@@ -23,7 +23,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import msgspec
 from nats.aio.client import Client
@@ -56,8 +55,20 @@ from services.vrrp.kernel.vmac import VmacBook
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
 from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher, connect, register_service
+from shared.bus.direct_get import last_messages
+from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
-from shared.events import STATE_BUCKET, Notice, TrackerResult, TransitionReason, decode, encode_token
+from shared.events import (
+    PREFIX,
+    STATE_BUCKET,
+    Notice,
+    TrackerResult,
+    TransitionReason,
+    decode,
+    encode_token,
+    kv_key_for_subject,
+    tracker_subject,
+)
 from shared.runner.run import STOP_BOUND, ServiceContext, ServiceSpec
 
 log = logging.getLogger("lifeline.vrrp")
@@ -88,6 +99,10 @@ class VrrpService:
         self._announcers: dict[str, Announcer] = {}
         self._links: dict[str, bool] = {}
         self._trackers_read = asyncio.Event()
+        self._tracked: set[str] = set()
+        """Names of the trackers the instances follow (their state-bucket keys are read at start)."""
+        self.refused = Refusals("vrrp")
+        """Messages on the tracker subject that no client published (``shared.bus.trust.live_event``)."""
         self._reload_lock = asyncio.Lock()
         self._netlink_lock = asyncio.Lock()
         self._vips = VipSocket()
@@ -118,6 +133,7 @@ class VrrpService:
         await self.static.apply(self._ipr, self._netlink_lock)
         await self._read_links(plans.values())
         self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
+        self._tracked = {t.name for p in plans.values() for t in p.params.trackers if t.kind != "interface"}
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
         await self._await_tracker_state(plans.values())
         await self._start_instances(list(plans.values()))
@@ -370,34 +386,37 @@ class VrrpService:
                 runner.feed(change)
 
     async def _on_tracker_msg(self, msg: Msg) -> None:
+        if not live_event(msg.reply, msg.headers):
+            self.refused.refuse(
+                msg.subject, "not published by a client (JetStream answered a request aimed here)"
+            )
+            return
         try:
             result = decode(msg.data, TrackerResult)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("ignoring a bad tracker message on %s: %s", msg.subject, exc)
             return
+        if result.node != self.node or msg.subject != tracker_subject(self.node, result.tracker):
+            self.refused.refuse(msg.subject, f"names tracker {result.tracker!r} of node {result.node!r}")
+            return
         self.on_tracker(result)
 
     async def _read_tracker_kv(self, nc: Client) -> None:
-        """Initial tracker values from the state bucket (what the checker last said)."""
-        prefix = f"{encode_token(self.node)}.track."
+        """Initial tracker values from the state bucket (what the checker last said), one direct get."""
+        prefix = f"$KV.{STATE_BUCKET}."
+        subjects = [prefix + kv_key_for_subject(tracker_subject(self.node, n)) for n in sorted(self._tracked)]
         try:
             await asyncio.wait_for(self.publisher.ready.wait(), 10.0)
-            kv = await nc.jetstream().key_value(STATE_BUCKET)
-            keys = await kv.keys()
-        except Exception as exc:  # no bucket or no keys yet: nothing known, which is fine
+            stored = await last_messages(nc, f"KV_{STATE_BUCKET}", subjects) if subjects else {}
+        except Exception as exc:  # no bucket or no entries yet: nothing known, which is fine
             log.debug("no tracker state in KV: %s", exc)
             self._trackers_read.set()
             return
-        await self._read_tracker_keys(kv, keys, prefix)
-
-    async def _read_tracker_keys(self, kv: Any, keys: list[str], prefix: str) -> None:
-        for key in keys:
-            if not key.startswith(prefix):
+        for message in stored.values():
+            if message.deleted:
                 continue
-            with contextlib.suppress(Exception):
-                entry = await kv.get(key)
-                if entry.value:
-                    self.on_tracker(decode(entry.value, TrackerResult), initial=True)
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                self.on_tracker(decode(message.data, TrackerResult), initial=True)
         self._trackers_read.set()
 
     # ------------------------------------------------------------------ bus
@@ -407,7 +426,7 @@ class VrrpService:
         nc = await connect(self.ctx.nats_url, self.ctx.client_name, settings=self.ctx.settings)
         self._nc = nc
         await self.publisher.start(nc)
-        track = f"lifeline.{encode_token(self.node)}.track.>"
+        track = f"{PREFIX}.{encode_token(self.node)}.track.>"
         await nc.subscribe(track, cb=self._on_tracker_msg)
         svc = await register_service(
             nc,
@@ -430,6 +449,7 @@ class VrrpService:
             "receivers": [r.status() for r in self.pool.receivers.values()],
             "links": dict(self._links),
             "static": self.static.status() if self.static is not None else None,
+            "refused_tracker_messages": self.refused.count,
         }
 
     def notice(self, event: Notice) -> None:

@@ -6,6 +6,9 @@ of the promise that a service keeps working while NATS is away.  It is also
 the one place credentials come from: ``connect`` adds the NATS user/password,
 creds file and TLS of ``lifeline.toml`` / ``LIFELINE_NATS_*`` (``connect_options``)
 unless the caller passed its own, so no service has to thread them through.
+And it gives every connection its user's private inbox prefix ``_INBOX_<user>``
+(``inbox_prefix``): the generated NATS users may subscribe to their own
+prefix only, so nobody reads another user's replies (docs/security.md).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from urllib.parse import urlsplit
 import nats
 from nats.aio.client import Client
 
+from shared.bus.trust import INBOX, inbox_prefix
+from shared.events import is_token
 from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.bus")
@@ -55,6 +60,7 @@ async def connect(
     if CREDENTIAL_KEYS & options.keys():
         defaults = {k: v for k, v in defaults.items() if k not in CREDENTIAL_KEYS}
     options = {**defaults, **options}
+    options.setdefault("inbox_prefix", user_inbox(urls, options))
 
     async def error_cb(exc: Exception) -> None:
         # nats-py's default prints a traceback per failed attempt; one line is enough.
@@ -96,6 +102,21 @@ def _where(nc: Client) -> str:
     """host:port of the server we are on; never the netloc, which carries user:password@."""
     url = nc.connected_url
     return f"{url.hostname}:{url.port}" if url is not None else "?"
+
+
+def user_inbox(urls: Sequence[str], options: dict[str, Any]) -> str:
+    """``_INBOX_<user>`` for the user the connection logs in as (URL or ``user=``), else ``_INBOX``.
+
+    A creds file (JWT) names no user here: such a deployment's permissions are
+    its operator's, and it keeps nats-py's shared prefix.
+    """
+    user = options.get("user")
+    if not user:
+        for url in urls:
+            user = urlsplit(url if "://" in url else f"nats://{url}").username
+            if user:
+                break
+    return inbox_prefix(user) if user and is_token(user) else INBOX
 
 
 CREDENTIAL_KEYS = frozenset({"user", "password", "token", "user_credentials", "nkeys_seed"})

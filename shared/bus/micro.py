@@ -8,6 +8,11 @@ asked for (``ctl`` keeps it out of the event stream's subjects), while
 (metadata carries node, boot_id and contract version).  Every reply is
 redacted here (``shared.redact``): a service's status detail (a sink's
 ``last_error`` with a webhook URL, a check's detail) never carries a secret.
+
+Only admins may publish on ``ctl`` subjects; what reaches an endpoint some
+other way (an answer sent through ``allow_responses``, a JetStream API answer
+aimed at the endpoint) has no inbox to answer to, and is dropped here
+unread (``caller``, ``shared.bus.trust.control_caller``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from nats.micro.request import Request, ServiceError
 from nats.micro.service import EndpointConfig, Service, ServiceConfig
 
 from shared.bus.publisher import Publisher
+from shared.bus.trust import control_caller
 from shared.events import (
     CONTRACT_VERSION,
     ReloadReply,
@@ -65,6 +71,8 @@ async def register_service(
     boot_id = publisher.boot_id if publisher is not None else ""
 
     async def on_status(request: Request) -> None:
+        if caller(request, service) is None:
+            return
         try:
             detail = REDACTOR.tree(dict(await status()))
         except Exception as exc:
@@ -81,6 +89,8 @@ async def register_service(
 
     async def on_reload(request: Request) -> None:
         assert reload is not None
+        if caller(request, service) is None:
+            return
         try:
             reply = REDACTOR.struct(await reload(request.data))
         except Exception as exc:
@@ -106,6 +116,19 @@ async def register_service(
         )
     await nc.flush()  # the server has our subscriptions: a request sent after we return finds us
     return svc
+
+
+def caller(request: Request, service: str) -> str | None:
+    """The user whose inbox the request names (``""``: the shared one); None: not a request, dropped.
+
+    nats-py's ``Request`` keeps the message it wraps as ``_msg``; the reply
+    subject is only there.
+    """
+    reply = request._msg.reply
+    who = control_caller(reply)
+    if who is None:
+        log.warning("%s: dropped %s: no inbox to answer (reply %r)", service, request.subject, reply)
+    return who
 
 
 def _redacted_error(exc: Exception) -> ServiceError:

@@ -42,7 +42,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from shared.bus.outbox import Outbox
-from shared.bus.setup import ensure_event_stream, ensure_state_bucket
+from shared.bus.provision import PROVISION_HINT, NotProvisioned, require_stream
 from shared.events import (
     EVENT_STREAM,
     MSG_ID_HEADER,
@@ -112,7 +112,9 @@ class Publisher:
         self._js: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
-        """Set once the stream and bucket exist and the sender runs."""
+        """Set once the stream and bucket exist (an admin provisioned them) and the sender runs."""
+        self.missing: str | None = None
+        """What is not provisioned yet (for a status), None once everything is there."""
 
     # ------------------------------------------------------------------ producer side
 
@@ -186,7 +188,7 @@ class Publisher:
     # ------------------------------------------------------------------ sender
 
     async def _run(self) -> None:
-        await self._retry("set up stream and bucket", self._setup)
+        await self._retry("find stream and bucket", self._setup)
         self.ready.set()
         while True:
             item = await self._outbox.get()
@@ -199,9 +201,17 @@ class Publisher:
                 self._outbox.done()
 
     async def _setup(self) -> None:
+        """The stream and the bucket must exist: services may not create them (``shared.bus.provision``)."""
         assert self._js is not None
-        await ensure_event_stream(self._js, node=self.node)
-        await ensure_state_bucket(self._js, self.bucket)
+        try:
+            await require_stream(self._js, self.stream)
+            await require_stream(self._js, f"KV_{self.bucket}")
+        except NotProvisioned as exc:
+            if self.missing != exc.what:
+                log.error("bus: %s; events wait in the outbox meanwhile", exc)
+            self.missing = exc.what
+            raise
+        self.missing = None
 
     async def _retry(self, what: str, op: Callable[[], Awaitable[None]]) -> None:
         """Run ``op`` until it succeeds, waiting while disconnected, backing off on errors."""
@@ -213,6 +223,8 @@ class Publisher:
                 return
             except asyncio.CancelledError:
                 raise
+            except NotProvisioned:
+                wait = self.max_retry_wait  # logged once by ``_setup``; an admin has to act
             except Exception as exc:
                 log.warning("bus: %s failed (%s: %s); retrying", what, type(exc).__name__, exc)
             await asyncio.sleep(wait)
@@ -243,8 +255,9 @@ class Publisher:
                 log.error("bus: event %s refused for good: %s", msg_id(event), exc)
                 return
             except NoStreamResponseError:
-                log.warning("bus: no stream answers for %s; re-creating stream and bucket", msg_id(event))
-                await self._retry("set up stream and bucket", self._setup)
+                what = subject_for(event)
+                log.warning("bus: no stream captures %s (node not provisioned? %s)", what, PROVISION_HINT)
+                await self._retry("find stream and bucket", self._setup)
             except Exception as exc:
                 log.info(
                     "bus: publish of %s failed (%s: %s); will resend", msg_id(event), type(exc).__name__, exc
@@ -295,8 +308,8 @@ class Publisher:
     async def _already_stored(self, subject: str, mid: str) -> bool:
         """Is the stream's last message on ``subject`` this one? (covers outages beyond the dup window)."""
         assert self._js is not None
-        try:
-            last = await self._js.get_last_msg(self.stream, subject)
+        try:  # a direct get: the services may read the stream, never through a consumer
+            last = await self._js.get_last_msg(self.stream, subject, direct=True)
         except NotFoundError:
             return False
         return bool(last.headers and last.headers.get(MSG_ID_HEADER) == mid)

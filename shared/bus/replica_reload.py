@@ -2,20 +2,20 @@
 
 Why: nats-py puts every micro endpoint in queue group ``q``, so a request on
 ``lifeline.<node>.ctl.<service>.reload`` is delivered to ONE replica.  That
-replica reloads itself and, in the same moment, asks the others on
-``lifeline.<node>.ctl.<service>.reload_replicas`` (a plain subscription:
-every replica hears it; the service user may publish it).  Each replica
-re-reads the file through its own runner, exactly as on SIGHUP (its own log
-line, stdout line and ``ServiceReload`` event), and answers on the request's
-inbox (the server lets a user answer what it received: ``allow_responses``).
-The receiver waits for every replica it knows alive, at most ``timeout``
+replica reloads itself and, in the same moment, calls the others: a
+``ReloadCall`` on ``lifeline.<node>.replicas.<service>.say.reload``, which
+``REPLICA_STREAM`` republishes on ``...heard.reload`` where every replica
+listens.  Each replica re-reads the file through its own runner, exactly as
+on SIGHUP (its own log line, stdout line and ``ServiceReload`` event), and
+answers with a ``ReplicaReloaded`` naming the call on ``...say.reloaded``
+(heard on ``...heard.reloaded``).  No inbox and no ``allow_responses``
+among replicas: see ``shared.events.replica_say_subject`` for why.  The
+receiver waits for every replica it knows alive, at most ``timeout``
 seconds, and replies with the combination (``core/reload_replies.py``):
 applied only if all applied.
 
-What the services that use it (checker, notifier) give: the subject
-(``shared.events.reload_replicas_subject``), and who the live replicas are
-(``Membership.members``, ``replicas.py``).  The calls do not share the beats'
-subject: see ``reload_replicas_subject`` for why.
+What the services that use it (checker, notifier) give: node and service,
+and who the live replicas are (``Membership.members``, ``replicas.py``).
 
 Why not one reload subject per replica with the CLI fanning out: the CLI would
 need to know the service's replicas, and every other client of the contract
@@ -42,7 +42,14 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from shared.bus.core.reload_replies import combine
-from shared.events import ReloadReply, ReloadTrigger
+from shared.bus.trust import republished
+from shared.events import (
+    REPLICA_STREAM,
+    ReloadReply,
+    ReloadTrigger,
+    replica_heard_subject,
+    replica_say_subject,
+)
 
 log = logging.getLogger("lifeline.bus.reload")
 
@@ -61,10 +68,11 @@ class ReloadCall(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReplicaReloaded(msgspec.Struct, frozen=True, kw_only=True):
-    """One replica's answer to a ``ReloadCall``, on the call's reply inbox."""
+    """One replica's answer to a ``ReloadCall`` (``call`` names it)."""
 
     replica: str
     reply: ReloadReply
+    call: str = ""
 
 
 class ReloadFanout:
@@ -73,32 +81,41 @@ class ReloadFanout:
     def __init__(
         self,
         nc: Client,
-        subject: str,
+        node: str,
+        service: str,
+        *,
         replica_id: str,
         reload: Reload,
         peers: Callable[[], frozenset[str]],
-        *,
         timeout: float = FANOUT_TIMEOUT,
     ) -> None:
-        self.nc, self.subject, self.id = nc, subject, replica_id
+        self.nc, self.id = nc, replica_id
+        self.calls = replica_say_subject(node, service, "reload")
+        self.answers = replica_say_subject(node, service, "reloaded")
+        self._heard_calls = replica_heard_subject(node, service, "reload")
+        self._heard_answers = replica_heard_subject(node, service, "reloaded")
         self.reload = reload
         self.peers = peers
         """The live replica set (this replica included), e.g. ``Membership.members``."""
         self.timeout = timeout
-        self._sub: Subscription | None = None
+        self._subs: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: dict[str, tuple[dict[str, ReloadReply], asyncio.Event]] = {}
         self._calls = msgspec.json.Decoder(ReloadCall)
         self._replies = msgspec.json.Decoder(ReplicaReloaded)
         self._encoder = msgspec.json.Encoder()
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(self.subject, cb=self._on_message)
+        self._subs = [
+            await self.nc.subscribe(self._heard_calls, cb=self._on_call),
+            await self.nc.subscribe(self._heard_answers, cb=self._on_answer),
+        ]
 
     async def stop(self) -> None:
-        if self._sub is not None:
+        for sub in self._subs:
             with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
-            self._sub = None
+                await sub.unsubscribe()
+        self._subs = []
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -108,58 +125,63 @@ class ReloadFanout:
     async def request(self, _body: bytes) -> ReloadReply:
         """The ``reload`` endpoint's handler: this replica and every other, one combined reply."""
         others = self.peers() - {self.id}
+        call = ReloadCall(call=uuid.uuid4().hex, origin=self.id)
         replies: dict[str, ReloadReply] = {}
         arrived = asyncio.Event()
-
-        async def on_reply(msg: Msg) -> None:
-            try:
-                answer = self._replies.decode(msg.data)
-            except msgspec.DecodeError:
-                return
-            replies[answer.replica] = answer.reply
-            arrived.set()
-
-        sub = await self.nc.subscribe(inbox := self.nc.new_inbox(), cb=on_reply)
+        self._waiting[call.call] = (replies, arrived)
         try:
             deadline = time.monotonic() + self.timeout
-            asked = await self._call(inbox, len(others))
+            asked = await self._call(call, len(others))
             own = await self.reload(ReloadTrigger.REQUEST)
             while asked and not others <= replies.keys() and (left := deadline - time.monotonic()) > 0:
                 arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(arrived.wait(), left)
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            del self._waiting[call.call]
         replies[self.id] = own
         silent = others - replies.keys()
         if silent:
             log.warning("bus reload: no answer from replica(s) %s", ", ".join(sorted(silent)))
         return combine(self.id, replies, silent, self.timeout)
 
-    async def _call(self, inbox: str, others: int) -> bool:
+    async def _call(self, call: ReloadCall, others: int) -> bool:
         """Ask the others; if the call cannot go out, this replica still reloads, and the others are named."""
-        call = ReloadCall(call=uuid.uuid4().hex, origin=self.id)
         try:
-            await self.nc.publish(self.subject, self._encoder.encode(call), reply=inbox)
+            await self.nc.publish(self.calls, self._encoder.encode(call))
         except (nats.errors.Error, OSError) as exc:
             log.warning("bus reload: other replicas not asked (%s)", exc)
             return False
         log.info("bus reload: asking %d other replica(s) too", others)
         return True
 
-    async def _on_message(self, msg: Msg) -> None:
+    async def _on_answer(self, msg: Msg) -> None:
+        if not republished(msg.headers, REPLICA_STREAM, self.answers):
+            return
+        try:
+            answer = self._replies.decode(msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        waiting = self._waiting.get(answer.call)
+        if waiting is not None and answer.replica != self.id:
+            replies, arrived = waiting
+            replies[answer.replica] = answer.reply
+            arrived.set()
+
+    async def _on_call(self, msg: Msg) -> None:
+        if not republished(msg.headers, REPLICA_STREAM, self.calls):
+            return
         try:
             call = self._calls.decode(msg.data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, msgspec.ValidationError):
             return
-        if call.origin == self.id or not msg.reply:
+        if call.origin == self.id:
             return
-        task = asyncio.create_task(self._answer(call, msg.reply), name=f"reload for {call.origin}")
+        task = asyncio.create_task(self._answer(call), name=f"reload for {call.origin}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, call: ReloadCall, inbox: str) -> None:
+    async def _answer(self, call: ReloadCall) -> None:
         """Reload as asked (in a task: beats and other calls are not held up), then say how it went."""
         log.info("reload asked by replica %s", call.origin)
         try:
@@ -167,9 +189,9 @@ class ReloadFanout:
         except Exception as exc:  # the asker must hear something rather than wait out its timeout
             log.exception("reload asked by replica %s failed", call.origin)
             reply = ReloadReply(ok=False, errors=[f"internal error: {type(exc).__name__}: {exc}"])
-        answer = ReplicaReloaded(replica=self.id, reply=reply)
+        answer = ReplicaReloaded(replica=self.id, reply=reply, call=call.call)
         try:
-            await self.nc.publish(inbox, self._encoder.encode(answer))
+            await self.nc.publish(self.answers, self._encoder.encode(answer))
             await self.nc.flush(timeout=2)
         except Exception as exc:
             log.warning("reload asked by replica %s: answer not sent (%s)", call.origin, exc)

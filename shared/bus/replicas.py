@@ -1,13 +1,16 @@
-"""Who the replicas of a service on one node are: beats on ``lifeline.<node>.ctl.<service>.replicas``.
+"""Who the replicas of a service on one node are: beats on ``lifeline.<node>.replicas.<service>.say.beat``.
 
-Every replica publishes a small beat on that node-unique control subject
-every ``beat`` seconds (core NATS, no storage) and listens to everyone's.  A
+Every replica publishes a small beat on that node-unique subject every
+``beat`` seconds and listens to everyone's, as ``REPLICA_STREAM`` republishes
+them on ``...heard.beat`` (why not one subject for both:
+``shared.events.replica_say_subject``; a beat that was not republished by
+that stream, e.g. a direct get aimed at the subject, is ignored).  A
 replica unheard for ``ttl`` seconds is dead; one that stops cleanly says
 ``leaving`` so it leaves the set at once.  Why core beats rather than a KV
 bucket with a TTL: a KV entry that ages out sends watchers no event, so we
 would poll anyway, and listing a bucket's keys creates a JetStream consumer (a
-right the service users should not need); beats give the same answer with no
-server state and sub-second detection (defaults 0.25 s / 1 s).
+right the service users do not have); beats give the same answer with a
+minute of memory storage and sub-second detection (defaults 0.25 s / 1 s).
 
 Used by the checker (the live set decides who runs which check) and by the
 notifier; for both, ``members()`` says whose answers a bus reload waits for
@@ -27,7 +30,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from shared.events import replicas_subject
+from shared.bus.provision import PROVISION_HINT
+from shared.bus.trust import republished
+from shared.events import REPLICA_STREAM, replica_heard_subject, replica_say_subject
 
 log = logging.getLogger("lifeline.bus.replicas")
 
@@ -66,10 +71,13 @@ class Membership:
         self.nc, self.node, self.service, self.id = nc, node, service, replica_id
         self.on_change = on_change
         self.beat, self.ttl, self.clock = beat, ttl, clock
-        self.subject = replicas_subject(node, service)
+        self.subject = replica_say_subject(node, service, "beat")
+        self.heard = replica_heard_subject(node, service, "beat")
         self.seen: dict[str, float] = {}
         self.live: frozenset[str] = frozenset()
         self.settled = False
+        self.echoed = False
+        """Its own beat came back through the stream (else: ``REPLICA_STREAM`` is not provisioned)."""
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._encoder = msgspec.json.Encoder()
@@ -80,7 +88,7 @@ class Membership:
         return self.live if self.settled else frozenset(self.seen) | {self.id}
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(self.subject, cb=self._on_beat)
+        self._sub = await self.nc.subscribe(self.heard, cb=self._on_beat)
         self._task = asyncio.create_task(self._run(), name=f"{self.service}-membership")
 
     async def stop(self) -> None:
@@ -96,11 +104,14 @@ class Membership:
                 await self._sub.unsubscribe()
 
     async def _on_beat(self, msg: Msg) -> None:
+        if not republished(msg.headers, REPLICA_STREAM, self.subject):
+            return
         try:
             beat = self._decoder.decode(msg.data)
         except msgspec.DecodeError:
             return
         if beat.id == self.id:
+            self.echoed = True
             return
         if beat.leaving:
             self.seen.pop(beat.id, None)
@@ -110,6 +121,7 @@ class Membership:
 
     async def _run(self) -> None:
         started = self.clock()
+        warned = False
         payload = self._encoder.encode(Beat(id=self.id))
         while True:
             with contextlib.suppress(Exception):
@@ -117,6 +129,16 @@ class Membership:
                     await self.nc.publish(self.subject, payload)
             if not self.settled and self.clock() - started >= self.ttl:
                 self.settled = True
+            late = self.clock() - started >= 3 * self.ttl
+            if not (self.echoed or warned) and late and self.nc.is_connected:
+                warned = True
+                log.error(
+                    "%s replica %s does not hear its own beats: is stream %s provisioned? %s",
+                    self.service,
+                    self.id,
+                    REPLICA_STREAM,
+                    PROVISION_HINT,
+                )
             self._refresh()
             await asyncio.sleep(self.beat)
 

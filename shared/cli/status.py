@@ -28,7 +28,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
-from shared.bus.connect import connect_options
+from shared.bus.connect import connect_options, user_inbox
 from shared.cli.fleet import FLEET_DOMAINS_ENV, StateEntry, parse_domains, read_fleet_state, read_state
 from shared.events import (
     Event,
@@ -96,6 +96,7 @@ async def open_bus(settings: Settings, name: str, timeout: float = 2.0) -> Async
         return None
 
     options = connect_options(settings, [settings.nats_url])
+    options.setdefault("inbox_prefix", user_inbox([settings.nats_url], options))  # _INBOX_admin: private
     try:
         nc = await nats.connect(
             servers=[settings.nats_url],

@@ -20,6 +20,11 @@ user's or group/world-writable; ``users.env``, ``admin.toml`` and
 others (their passwords may have leaked: the message says how to go on), and
 written 0600 through a fresh temporary file renamed into place.  Passwords
 that are empty or example placeholders are refused (``shared.nats_passwords``).
+
+Before the services start, and again on SIGHUP before it is passed on, the
+supervisor provisions the bus as admin (``shared.cli.bus.provision_node``):
+the services may not create streams or consumers, and a reload that adds a
+notifier sink must find its consumer.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from services.vrrp.lifecycle_scripts import shutdown_time
 from shared.cli.restart_policy import RestartPolicy
 from shared.config.diagnostics import ConfigError, Severity
@@ -52,6 +59,7 @@ from shared.nats_users import (
     password_var,
     render_config,
 )
+from shared.redact import redact
 from shared.runner.signals import blocked_for_child as held_signals
 from shared.secret_files import (
     check_secret,
@@ -152,14 +160,15 @@ def service_env(user: str, password: str) -> dict[str, str]:
     return env | {"LIFELINE_NATS_USER": user, "LIFELINE_NATS_PASSWORD": password}
 
 
-def check_config(path: str) -> Config | None:
-    """Refuse to start anything on a config with errors; diagnostics on stderr."""
+def check_config(path: str, *, quiet: bool = False) -> Config | None:
+    """Refuse to start anything on a config with errors; diagnostics on stderr (unless ``quiet``)."""
     try:
         loaded = load(path)
     except ConfigError as exc:
-        print(f"lifeline up: {exc}", file=sys.stderr)
+        if not quiet:
+            print(f"lifeline up: {exc}", file=sys.stderr)
         return None
-    for d in loaded.diagnostics:
+    for d in loaded.diagnostics if not quiet else ():
         print(d, file=sys.stderr)
     if any(d.severity == Severity.ERROR for d in loaded.diagnostics):
         return None
@@ -212,6 +221,8 @@ class Supervisor:
         self.nats: Child | None = None
         self.services: list[Child] = []
         self.stop_signal: int | None = None
+        self.reload_pending = False
+        """A SIGHUP to pass on once the bus is provisioned for the file as it is now."""
 
     def start_nats(self) -> bool:
         binary = nats_server_binary()
@@ -247,6 +258,35 @@ class Supervisor:
         write_secret(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
         return store
 
+    def admin(self) -> Settings:
+        """The admin's settings for this node's embedded server (provisioning)."""
+        return msgspec.structs.replace(
+            self.settings,
+            node=self.args.node,
+            config=self.args.config,
+            nats_url=f"nats://127.0.0.1:{self.args.nats_port}",
+            nats_user=ADMIN,
+            nats_password=self.passwords[ADMIN],
+            nats_creds=None,
+        )
+
+    def provision(self, config: Config | None) -> bool:
+        """Streams, buckets and the notifier's consumers for ``config``, as admin; False (said) if not."""
+        from shared.cli.bus import provision_node
+
+        try:
+            report = provision_node(self.admin(), config)
+        except Exception as exc:
+            print(
+                f"lifeline up: provisioning the bus failed: {redact(f'{type(exc).__name__}: {exc}')}",
+                file=sys.stderr,
+            )
+            return False
+        for line in report.lines:
+            if not line.endswith(": unchanged"):
+                print(f"lifeline up: bus: {line}", file=sys.stderr)
+        return True
+
     def start_services(self, config: Config) -> None:
         url = f"nats://127.0.0.1:{self.args.nats_port}"
         for module in (m for m in SERVICES if wanted(m, config)):
@@ -260,11 +300,24 @@ class Supervisor:
             self.services.append(child)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_pending = True  # provisioned first, in ``watch``: a new sink finds its consumer
+            return
+        self.forward(signum)
+        self.stop_signal = signum
+
+    def forward(self, signum: int) -> None:
         for child in self.services:
             if child.proc is not None and child.running():
                 child.proc.send_signal(signum)
-        if signum != signal.SIGHUP:
-            self.stop_signal = signum
+
+    def reload(self) -> None:
+        """Provision for the file as it is now (a file with errors: the services will say why), then HUP."""
+        self.reload_pending = False
+        config = check_config(self.args.config, quiet=True)
+        if config is not None:
+            self.provision(config)
+        self.forward(signal.SIGHUP)
 
     def take_signals(self) -> None:
         """Before anything starts: a HUP while the services start is forwarded, never fatal to us."""
@@ -274,6 +327,8 @@ class Supervisor:
     def watch(self) -> int:
         """Until told to stop, restarting what dies; returns the exit code."""
         while self.stop_signal is None:
+            if self.reload_pending:
+                self.reload()
             now = time.monotonic()
             for child in [*([self.nats] if self.nats is not None else []), *self.services]:
                 self._tend(child, now)
@@ -321,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
     sup = Supervisor(args, settings)
     sup.take_signals()
     try:
-        if not sup.start_nats():
+        if not sup.start_nats() or not sup.provision(config):
             return 1
         sup.start_services(config)
         return sup.watch()

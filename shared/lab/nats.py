@@ -12,6 +12,12 @@ reached from inside a host namespace through a relay on that namespace's
 loopback; stopping the server breaks the relayed connections as a server stop
 would.  The pytest fixtures (``nats_server``, ``nats_server_factory``) live in
 ``tests/support/nats.py`` and build on this module.
+
+The services create nothing on the bus (``shared.bus.provision``): a plain
+lab server is provisioned for every node's streams and buckets as soon as it
+accepts clients, as ``lifeline up`` provisions its own (``provision=False``
+for a test of an unprovisioned server); one with a config of its own (users)
+is provisioned by its test, as admin, with ``provision_now``.
 """
 
 from __future__ import annotations
@@ -22,12 +28,16 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.cli.up import nats_server_binary as find_nats_server
 from shared.lab.daemon import Daemon
 from shared.lab.errors import LabError
 from shared.lab.netns import in_namespace
 from shared.lab.wait import wait_until
+
+if TYPE_CHECKING:
+    from shared.bus.provision import Plan, Report
 
 NATS_PORT = 4222
 """The port of a lab host's own nats-server (each host has its own loopback, so they never clash)."""
@@ -76,6 +86,8 @@ class NatsServer:
         name: str = "lifeline-test",
         ns: str | None = None,
         config: str | None = None,
+        *,
+        provision: bool = True,
     ) -> None:
         self.workdir = workdir
         self.store_dir = workdir / "jetstream"
@@ -84,6 +96,8 @@ class NatsServer:
         self.name = name
         self.ns = ns
         self.config = config
+        self.provision = provision and config is None
+        """Provision every node's streams and buckets at each start (plain servers only)."""
         self._daemon: Daemon | None = None
 
     @property
@@ -120,9 +134,51 @@ class NatsServer:
         self._daemon = Daemon(argv, self.log_path, self.ns).start()
         try:
             wait_until(f"nats-server {self.name} on {self.url}", self._ready, timeout, explain=self.log_tail)
+            if self.provision:
+                self.provision_now()
         except BaseException:
             self.kill()
             raise
+
+    def provision_now(
+        self,
+        plan: Plan | None = None,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+    ) -> Report:
+        """What an admin does before the services start: ``plan`` (default: every node's streams, buckets).
+
+        From a thread of its own (in the server's namespace when it has one),
+        so it works from synchronous code and from inside a running event loop.
+        """
+        from shared.bus.provision import node_plan
+
+        wanted = plan or node_plan(None)
+
+        def run() -> Report:
+            return asyncio.run(_provision(self.url, wanted, user, password))
+
+        if self.ns is not None:
+            return in_namespace(self.ns, run, timeout=timeout)
+        box: list[Report] = []
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                box.append(run())
+            except BaseException as exc:  # re-raised in the caller's thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=target, name=f"provision-{self.name}", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if errors:
+            raise errors[0]
+        if not box:
+            raise LabError(f"provisioning {self.name} did not finish in {timeout:g} s")
+        return box[0]
 
     def _ready(self) -> bool:
         if not self.running:
@@ -160,6 +216,18 @@ class NatsServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+async def _provision(url: str, plan: Plan, user: str | None, password: str | None) -> Report:
+    import nats
+
+    from shared.bus.provision import provision
+
+    nc = await nats.connect(url, user=user, password=password, allow_reconnect=False, connect_timeout=5)
+    try:
+        return await provision(nc, plan)
+    finally:
+        await nc.close()
 
 
 class NatsProxy:

@@ -7,6 +7,8 @@ then on owns reloads: SIGHUP and the bus endpoint (``ServiceContext.reload``)
 both end in ``Host.reload``, which re-reads the file under the configuration
 policy and hands only a valid file to ``apply``.  Every reload, applied or
 refused, is logged, printed as one line and published as ``ServiceReload``.
+From start to stop the ``Host`` also keeps the service's liveness file
+fresh (``alive.py``: what ``lifeline health SERVICE --local`` reads).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from shared.config.model import Config
 from shared.events import ReloadReply, ReloadTrigger, ServiceReload
 from shared.exit_codes import Exit
 from shared.redact import redact, register_secrets_of
-from shared.runner import config_policy, logs, signals, systemd
+from shared.runner import alive, config_policy, logs, signals, systemd
 from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.runner")
@@ -201,15 +203,38 @@ class Host:
         self._reload_lock = asyncio.Lock()
         self._hup_before_ready = False
         self._tasks: set[asyncio.Task[ReloadReply]] = set()
+        self.alive_path = alive.alive_path(spec.name, ctx.replica)
+        self._alive_failed = False
 
     async def serve(self, config: Config) -> int:
         loop = asyncio.get_running_loop()
         signals.take_over(loop, stop=self._on_stop, reload=self._on_hup)
         self.ctx.reload = self.reload
+        beating = loop.create_task(self._keep_alive(), name=f"{self.spec.name}-alive")
         try:
             return await self._serve(config)
         finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            alive.remove(self.alive_path)
             signals.release(loop)
+
+    async def _keep_alive(self) -> None:
+        """The liveness file, rewritten by the event loop itself: a stuck loop leaves it stale."""
+        while True:
+            try:
+                alive.write(self.alive_path, ready=self._ready.is_set())
+                self._alive_failed = False
+            except OSError as exc:
+                if not self._alive_failed:
+                    log.warning("liveness file %s not written: %s", self.alive_path, exc)
+                self._alive_failed = True
+            if self._ready.is_set():
+                await asyncio.sleep(alive.EVERY)
+                continue
+            with contextlib.suppress(TimeoutError):  # written again at once when it becomes ready
+                await asyncio.wait_for(self._ready.wait(), alive.EVERY)
 
     async def _serve(self, config: Config) -> int:
         if self._stop.is_set():  # TERM before anything started: nothing to undo

@@ -249,7 +249,7 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
     print(f"A MASTER {took:.1f} s after compose up")
     assert not b.has_vip()
     wait_until("B's BACKUP event in its stream", lambda: bool(b.vrrp_events()), 20, STEP)
-    # the compose healthchecks (`lifeline health SERVICE` as the service's own NATS user)
+    # the compose healthchecks (`lifeline health SERVICE --local`: the liveness file, no bus)
     for service in ("nats", "vrrp", "checker", "notifier"):
         wait_until(f"{service} healthy", lambda s=service: b.healthy(s), 20, STEP)
 

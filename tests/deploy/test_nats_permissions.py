@@ -1,11 +1,16 @@
 """The generated per-service NATS users against a real nats-server.
 
 Each service user does its job through the code the services use (the
-``Publisher`` into JetStream and the KV bucket, micro endpoints, the notifier's
-streams, lease bucket and durable consumer), and is refused, by the server, on
-what belongs to another service or another node: the refusal is the
-``permissions violation`` nats-py reports to the error callback, and the
-admin sees nothing of the refused event in the stream or the bucket.
+``Publisher`` into JetStream and the KV bucket, direct gets of the state
+bucket, micro endpoints answered to the admin, replica traffic through
+``LIFELINE_REPLICAS``, the notifier's provisioned consumer, lease bucket and
+dead letters), everything provisioned first by the admin as ``lifeline up``
+does, and is refused, by the server, on what belongs to another service or
+another node, on JetStream administration and on control subjects: the
+refusal is the ``permissions violation`` nats-py reports to the error
+callback, and the admin sees nothing of the refused event in the stream or
+the bucket.  The whole attack surface, against real services, is
+``test_escalation.py``.
 """
 
 from __future__ import annotations
@@ -20,16 +25,16 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
-from services.notifier.delivery.lease import Lease, ensure_lease_bucket
-from services.notifier.service import dead_letter_stream_config, ensure_stream
+from services.checker.publish import StateCache
+from services.notifier.delivery.lease import Lease, open_lease_bucket
+from shared.bus.direct_get import last_messages
 from shared.bus.micro import register_service
+from shared.bus.provision import ConsumerPlan, node_plan
 from shared.bus.publisher import Publisher
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
-from shared.bus.setup import ensure_event_stream, ensure_state_bucket
 from shared.events import (
     DEAD_LETTER_STREAM,
     EVENT_STREAM,
@@ -44,7 +49,6 @@ from shared.events import (
     encode,
     encode_token,
     kv_key_for_subject,
-    reload_replicas_subject,
     status_subject,
     subject_for,
 )
@@ -59,6 +63,8 @@ NODE = "lb-1.test"  # a dot: the node name is token-encoded in every permission
 OTHER = "lb-2"
 N = encode_token(NODE)
 PASSWORDS = generate_passwords()
+MAIL = ConsumerPlan("notifier_mail", (f"lifeline.{N}.vrrp.>", f"lifeline.{N}.lvs.>"))
+PLAN = node_plan(NODE, [MAIL])
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     conf = render_config(NODE, PASSWORDS, port=port, store_dir=str(workdir / "js"), host="127.0.0.1")
     srv = NatsServer(workdir, port=port, name=NODE, config=conf)
     srv.start()
+    srv.provision_now(PLAN, user=ADMIN, password=PASSWORDS[ADMIN])  # what lifeline up does first
     try:
         yield srv
     finally:
@@ -104,7 +111,12 @@ async def login(server: NatsServer, user: str) -> AsyncIterator[User]:
         errors.append(str(exc))
 
     nc = await nats.connect(
-        server.url, user=user, password=PASSWORDS[user], error_cb=error_cb, allow_reconnect=False
+        server.url,
+        user=user,
+        password=PASSWORDS[user],
+        error_cb=error_cb,
+        allow_reconnect=False,
+        inbox_prefix=f"_INBOX_{user}",  # as shared.bus.connect sets it
     )
     try:
         yield User(nc, errors)
@@ -170,7 +182,7 @@ async def _request_retrying(nc: Client, subject: str, attempts: int = 5) -> Msg:
 
 
 async def test_vrrp_publishes_state_reads_trackers_answers_status(server: NatsServer) -> None:
-    async with login(server, "vrrp") as vrrp, login(server, ADMIN) as admin:
+    async with login(server, "vrrp") as vrrp, login(server, ADMIN) as admin, login(server, "checker") as chk:
         events = [instance(), *by_kind("vrrp")]
         got: list[str] = []
         await vrrp.nc.subscribe(f"lifeline.{N}.track.>", cb=_collect(got))
@@ -179,25 +191,25 @@ async def test_vrrp_publishes_state_reads_trackers_answers_status(server: NatsSe
         assert pub.counters.published == len(events) and pub.counters.rejected == 0
         info = await admin.nc.jetstream().stream_info(EVENT_STREAM, subjects_filter=f"lifeline.{N}.vrrp.>")
         assert info.state.subjects and len(info.state.subjects) >= 2
-        # the vrrp service's start-up read of the bucket (services/vrrp/service.py)
-        kv = await vrrp.nc.jetstream().key_value(STATE_BUCKET)
-        keys = await kv.keys()
-        own = [k for k in keys if k.startswith(f"{N}.vrrp.")]
-        assert own
-        for key in own:
-            assert (await kv.get(key)).value
+        # the vrrp service's start-up read of its trackers' last results (services/vrrp/service.py)
+        tracker = next(e for e in by_kind("track") if isinstance(e, TrackerResult))
+        checker_pub = await publish_all(chk, [tracker])
+        assert await checker_pub.flush(10)
+        key = f"$KV.{STATE_BUCKET}.{kv_key_for_subject(subject_for(_stamped(tracker)))}"
+        read = await last_messages(vrrp.nc, f"KV_{STATE_BUCKET}", [key])
+        assert read[key].data and not read[key].deleted
         await admin.nc.publish(f"lifeline.{N}.track.chk", b"{}")
         svc = await register_service(
             vrrp.nc, node=NODE, service="vrrp", version="0.1.0", status=_status, publisher=pub
         )
-        for asker in (admin, vrrp):  # the operator, and the container healthcheck as the service itself
-            reply = await _request_retrying(asker.nc, status_subject(NODE, "vrrp"))
-            assert b'"service":"vrrp"' in reply.data
+        reply = await _request_retrying(admin.nc, status_subject(NODE, "vrrp"))  # only admins ask
+        assert b'"service":"vrrp"' in reply.data
         assert (await admin.nc.request("$SRV.PING.lifeline-vrrp", b"", timeout=2)).data
         await await_until("the tracker result to reach vrrp", lambda: bool(got), 3.0)
         await svc.stop()
         await pub.close()
-        assert not vrrp.errors
+        await checker_pub.close()
+        assert not vrrp.errors and not chk.errors
 
 
 async def test_checker_publishes_results_and_transitions(server: NatsServer) -> None:
@@ -208,21 +220,22 @@ async def test_checker_publishes_results_and_transitions(server: NatsServer) -> 
         assert await pub.flush(10)
         assert pub.counters.published == len(events) and pub.counters.rejected == 0
         assert await stored(admin.nc, subject_for(_stamped(events[-1])))
-        # replica heartbeats (shared/bus/replicas.py) and the KV watch on its own keys
-        beats: list[str] = []
-        await checker.nc.subscribe(f"lifeline.{N}.ctl.checker.replicas", cb=_collect(beats))
-        await checker.nc.publish(f"lifeline.{N}.ctl.checker.replicas", b"{}")
-        kv = await ensure_state_bucket(checker.nc.jetstream())
-        watcher = await kv.watch(f"{N}.track.>")
-        assert await watcher.updates(timeout=2) is not None
-        await watcher.stop()
-        await await_until("a replica heartbeat", lambda: bool(beats), 3.0)
+        # the snapshot a replica reads before it takes units over (services/checker/publish.py)
+        cache = StateCache(NODE)
+        tracker = next(e for e in events if isinstance(e, TrackerResult))
+        await cache.refresh(checker.nc, [cache.tracker_key(tracker.tracker)])
+        assert cache.tracker(tracker.tracker) is not None
+        # replica beats, heard back through the replicas' stream (shared/bus/replicas.py)
+        members = Membership(checker.nc, NODE, "checker", "r1", beat=0.1, ttl=0.3)
+        await members.start()
+        await await_until("its own beat back", lambda: members.echoed, 3.0)
+        await members.stop()
         await pub.close()
         assert not checker.errors
 
 
 async def test_checker_replicas_fan_out_a_bus_reload_and_withdraw_removed_state(server: NatsServer) -> None:
-    """Beats and a bus reload between replicas, answers by ``allow_responses``; deleting its KV keys."""
+    """Beats and a bus reload between replicas through the stream; deleting its KV keys."""
     async with (
         login(server, "checker") as one,
         login(server, "checker") as two,
@@ -266,21 +279,11 @@ async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> 
         assert await pub.flush(10)
         await pub.close()
         js = notifier.nc.jetstream(timeout=5.0)
-        await ensure_event_stream(js)
-        await ensure_stream(js, dead_letter_stream_config())
-        kv = await ensure_lease_bucket(js, 6.0)
-        lease = Lease(kv, "mail", "t:1", 6.0)
+        kv, ttl = await open_lease_bucket(js)
+        lease = Lease(kv, "mail", "t:1", ttl)
         assert await lease.try_acquire()
-        durable = "notifier_mail"
-        await js.add_consumer(
-            EVENT_STREAM,
-            ConsumerConfig(
-                durable_name=durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                filter_subjects=["lifeline.*.vrrp.>", "lifeline.*.lvs.>"],
-            ),
-        )
-        sub = await js.pull_subscribe_bind(durable=durable, stream=EVENT_STREAM)
+        assert (await js.consumer_info(EVENT_STREAM, MAIL.durable)).config.durable_name == MAIL.durable
+        sub = await js.pull_subscribe_bind(durable=MAIL.durable, stream=EVENT_STREAM)
         msgs = await sub.fetch(100, timeout=3)
         assert any(m.subject.endswith("VI_NOTIFY") for m in msgs)
         for m in msgs:
@@ -311,25 +314,13 @@ async def test_notifier_consumes_leases_and_dead_letters(server: NatsServer) -> 
         assert not notifier.errors
 
 
-async def test_notifier_replicas_pass_a_reload_on_and_remove_a_sinks_consumer(server: NatsServer) -> None:
-    """Beats and a bus reload between replicas, answers by ``allow_responses``; a removed sink's consumer."""
+async def test_notifier_replicas_pass_a_reload_on(server: NatsServer) -> None:
+    """Beats and a bus reload between replicas through the stream."""
     async with login(server, "notifier") as a, login(server, "notifier") as b:
-        js = a.nc.jetstream(timeout=5.0)
-        await ensure_event_stream(js)
         summary = "sinks: 0 added, 0 changed, 0 removed, 1 kept"
         reply, reloaded = await reload_two_replicas("notifier", a, b, summary)
         assert reply.ok and reply.detail == f"{summary} (replicas r1, r2)", reply
         assert reloaded == ["r1:request", "r2:request"]
-        durable = "notifier_gone"
-        await js.add_consumer(
-            EVENT_STREAM,
-            ConsumerConfig(
-                durable_name=durable, ack_policy=AckPolicy.EXPLICIT, filter_subjects=["lifeline.*.vrrp.>"]
-            ),
-        )
-        await js.delete_consumer(EVENT_STREAM, durable)
-        with pytest.raises(NotFoundError):
-            await js.consumer_info(EVENT_STREAM, durable)
         assert not a.errors and not b.errors
 
 
@@ -350,21 +341,28 @@ REFUSED_PUBLISH = [
     ("vrrp", f"$KV.{STATE_BUCKET}.{OTHER}.vrrp.state.VI_1"),
     ("vrrp", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}"),
     ("vrrp", f"$JS.API.STREAM.PURGE.{EVENT_STREAM}"),
+    ("vrrp", f"$JS.API.STREAM.UPDATE.{EVENT_STREAM}"),
+    ("vrrp", f"$JS.API.STREAM.CREATE.{EVENT_STREAM}"),
+    ("vrrp", f"$JS.API.CONSUMER.CREATE.KV_{STATE_BUCKET}"),
+    ("vrrp", "$JS.API.INFO"),
     ("vrrp", f"lifeline.{N}.ctl.checker.reload"),
+    ("vrrp", f"lifeline.{N}.ctl.vrrp.status"),  # not even its own: control is for admins
+    ("checker", f"lifeline.{N}.ctl.checker.status"),
     ("lvs", f"lifeline.{N}.vrrp.state.VI_1"),
     ("lvs", f"lifeline.{N}.check.a.b"),
     ("lvs", "mirror.lifeline.x"),
-    ("vrrp", f"lifeline.{N}.ctl.notifier.replicas"),
-    ("notifier", f"lifeline.{OTHER}.ctl.notifier.replicas"),
-    ("vrrp", f"lifeline.{N}.ctl.notifier.reload_replicas"),
-    ("notifier", f"lifeline.{OTHER}.ctl.notifier.reload_replicas"),
-    ("notifier", f"lifeline.{N}.ctl.checker.replicas"),  # nothing into another service's replicas
-    ("notifier", f"lifeline.{N}.ctl.checker.reload_replicas"),
-    ("checker", f"lifeline.{N}.ctl.notifier.replicas"),
-    ("checker", f"lifeline.{N}.ctl.notifier.reload_replicas"),
-    ("lvs", f"lifeline.{N}.ctl.lvs.replicas"),  # a service without replicas has no such subject
+    ("vrrp", f"lifeline.{N}.replicas.notifier.say.beat"),
+    ("notifier", f"lifeline.{OTHER}.replicas.notifier.say.beat"),
+    ("notifier", f"lifeline.{N}.replicas.notifier.heard.reload"),  # only the stream speaks there
+    ("notifier", f"lifeline.{N}.replicas.checker.say.reload"),  # nothing into another's replicas
+    ("checker", f"lifeline.{N}.replicas.notifier.say.beat"),
+    ("lvs", f"lifeline.{N}.replicas.lvs.say.beat"),  # a service without replicas has no such subject
     ("notifier", "$JS.API.CONSUMER.CREATE.KV_lifeline_notifier_leases"),  # leases are never listed
+    ("notifier", f"$JS.API.CONSUMER.DURABLE.CREATE.{EVENT_STREAM}.notifier_new"),
+    ("notifier", f"$JS.API.CONSUMER.CREATE.{EVENT_STREAM}.notifier_new"),
+    ("notifier", f"$JS.API.CONSUMER.DELETE.{EVENT_STREAM}.notifier_mail"),
     ("notifier", f"$JS.API.STREAM.DELETE.{EVENT_STREAM}"),
+    ("notifier", f"$JS.API.STREAM.UPDATE.{DEAD_LETTER_STREAM}"),
 ]
 
 
@@ -381,6 +379,11 @@ REFUSED_SUBSCRIBE = [
     ("checker", f"lifeline.{N}.ctl.vrrp.reload"),
     ("vrrp", f"lifeline.{N}.ctl.lvs.status"),
     ("lvs", f"lifeline.{OTHER}.check.>"),
+    ("vrrp", "_INBOX.>"),  # nobody reads another user's replies
+    ("lvs", "_INBOX_admin.>"),
+    ("checker", "_INBOX_vrrp.>"),
+    ("notifier", f"lifeline.{N}.replicas.checker.heard.*"),
+    ("checker", f"lifeline.{N}.replicas.checker.say.*"),  # it would hear itself
 ]
 
 
@@ -421,8 +424,8 @@ async def reload_two_replicas(
 ) -> tuple[ReloadReply, list[str]]:
     """Two replicas as the service runs them (membership beats, the fan-out): a bus reload on the first.
 
-    Returns the combined reply and who reloaded, sorted.  Both on one
-    connection each, as in the service: the server must let each answer.
+    Returns the combined reply and who reloaded, sorted.  One connection
+    each, as in the service: calls and answers go through ``LIFELINE_REPLICAS``.
     """
     reloaded: list[str] = []
 
@@ -437,8 +440,15 @@ async def reload_two_replicas(
     try:
         for user, name in ((one, "r1"), (two, "r2")):
             members = Membership(user.nc, NODE, service, name, beat=0.1, ttl=0.5)
-            subject = reload_replicas_subject(NODE, service)
-            fan_out = ReloadFanout(user.nc, subject, name, here(name), members.members, timeout=5.0)
+            fan_out = ReloadFanout(
+                user.nc,
+                NODE,
+                service,
+                replica_id=name,
+                reload=here(name),
+                peers=members.members,
+                timeout=5.0,
+            )
             replicas.append((members, fan_out))
             await members.start()
             await fan_out.start()

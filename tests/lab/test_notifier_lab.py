@@ -38,11 +38,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
+from services.notifier.consumers import sink_consumers
+from shared.bus.provision import node_plan
+from shared.config.load import load
 from shared.events import STATE_BUCKET, TrackerResult, decode, kv_key_for_subject, tracker_subject
 from shared.lab.nats import NatsProxy, NatsServer
 from shared.lab.netns import in_namespace
 from shared.lab.segment import Host, Segment
 from shared.lab.wait import wait_until
+from shared.settings import Settings
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
@@ -122,7 +126,11 @@ class Node:
         return proc
 
     def start_all(self) -> None:
-        # Notifier first: its durable consumers must exist before the first transition is published.
+        # As the admin does first: the node's streams and the notifier's consumers, which must exist
+        # before the first transition is published.
+        config = load(self.conf).config
+        consumers = sink_consumers(config, Settings(node=self.name), self.name)
+        self.server.provision_now(node_plan(self.name, consumers))
         notifier = self.start(
             "notifier",
             *(

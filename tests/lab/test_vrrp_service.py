@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import nats
 import nats.js.errors
 import pytest
@@ -35,6 +36,7 @@ from nats.js.api import DeliverPolicy
 
 from services.vrrp.core.timers import CS, master_down_interval
 from shared.events import (
+    MSG_ID_HEADER,
     InstanceState,
     TrackerKind,
     TrackerResult,
@@ -237,7 +239,9 @@ class Lab:
         async def send() -> None:
             nc = await nats.connect(self.server.url)
             try:
-                await nc.publish(tracker_subject(node, result.tracker), encode(result))
+                stamped = msgspec.structs.replace(result, node=node)  # as the checker's Publisher stamps it
+                headers = {MSG_ID_HEADER: f"test:{time.monotonic_ns()}"}
+                await nc.publish(tracker_subject(node, result.tracker), encode(stamped), headers=headers)
                 await nc.flush()
             finally:
                 await nc.close()

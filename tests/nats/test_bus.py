@@ -10,14 +10,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
 
-from shared.bus import (
-    Publisher,
-    connect,
-    ensure_event_stream,
-    ensure_state_bucket,
-    micro_name,
-    register_service,
-)
+from shared.bus import Publisher, connect, micro_name, register_service
 from shared.events import (
     EVENT_STREAM,
     MSG_ID_HEADER,
@@ -45,16 +38,6 @@ from shared.lab.wait import await_until
 from tests.nats.events_sample import every_event, instance
 
 pytestmark = pytest.mark.nats
-
-
-async def test_setup_is_idempotent(nc: Client) -> None:
-    js = nc.jetstream()
-    first = await ensure_event_stream(js)
-    again = await ensure_event_stream(js)
-    assert first.config.name == again.config.name == EVENT_STREAM
-    await ensure_state_bucket(js)
-    kv = await ensure_state_bucket(js)
-    assert (await kv.status()).bucket == STATE_BUCKET
 
 
 async def test_every_event_round_trips_through_bus_stream_and_kv(nc: Client, node: str) -> None:

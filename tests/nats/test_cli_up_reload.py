@@ -4,8 +4,10 @@ A real ``lifeline up`` (embedded nats-server with the generated per-service
 users, real service processes).  SIGHUP to the supervisor reaches every
 service; a changed valid file is applied as a difference by each (the
 checker's summary says what it added), a broken file is refused by each with
-its ``file:line`` errors on the bus, and no service process is replaced.  A
-SIGHUP sent while the services are still starting must not kill any of them.
+its ``file:line`` errors on the bus, and no service process is replaced.  The
+supervisor provisions the bus before it passes the SIGHUP on: the notifier
+sink the new file adds (a ``notify_fifo``) finds its consumer.  A SIGHUP sent
+while the services are still starting must not kill any of them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ CHANGED = (
 vrrp_script chk_two {
     script "/bin/true"
     interval 1
+}
+global_defs {
+    notify_fifo FIFO
 }
 """
 )
@@ -112,6 +117,10 @@ def conf(tmp_path: Path) -> Path:
     return path
 
 
+def changed(conf: Path) -> str:
+    return CHANGED.replace("FIFO", str(conf.parent / "notify.fifo"))
+
+
 @pytest.fixture
 def up(tmp_path: Path, conf: Path) -> Iterator[Up]:
     node = Up(tmp_path, conf)
@@ -131,10 +140,10 @@ async def test_sighup_to_lifeline_up_reloads_every_service_and_restarts_none(up:
     nc = await connect(settings.nats_url, "test-up-reload", settings=settings, connect_timeout=5)
     try:
         sub = await nc.subscribe(f"lifeline.{NODE}.service.reload.>")
-        conf.write_text(CHANGED)
+        conf.write_text(changed(conf))
         up.proc.send_signal(signal.SIGHUP)
         applied = [decode((await sub.next_msg(timeout=30)).data, ServiceReload) for _ in SERVICES]
-        conf.write_text(BROKEN)
+        conf.write_text(BROKEN.replace(CHANGED, changed(conf)))
         up.proc.send_signal(signal.SIGHUP)
         refused = [decode((await sub.next_msg(timeout=30)).data, ServiceReload) for _ in SERVICES]
         await await_until(
@@ -148,6 +157,9 @@ async def test_sighup_to_lifeline_up_reloads_every_service_and_restarts_none(up:
         await nc.close()
     assert sorted(e.service for e in applied) == sorted(SERVICES) and all(e.ok for e in applied)
     assert up.count(r"^lifeline-checker reloaded: 1 added, 0 removed, 0 changed, 1 kept") == 1, up.text()
+    assert up.count(r"^lifeline up: bus: consumer notifier_notify_fifo: created$") == 1, up.text()
+    (notifier,) = [e for e in applied if e.service == "notifier"]
+    assert notifier.detail == "sinks: 1 added, 0 changed, 0 removed, 0 kept", notifier  # nothing waits
     assert sorted(e.service for e in refused) == sorted(SERVICES)
     for event in refused:
         assert not event.ok and event.config == str(conf)

@@ -219,24 +219,68 @@ def test_a_failed_start_exits_1_and_stops_what_started(conf: Path, probes: list[
     assert "probe stopping" in probe.lines and "lifeline-probe ready" not in probe.lines
 
 
-def test_every_unit_reload_command_reloads(conf: Path, probes: list[Probe]) -> None:
-    """The exact ``ExecReload=`` text of each service unit, with systemd's ``$MAINPID`` filled in."""
+def unit_lines(unit: Path, key: str) -> list[list[str]]:
+    """Every ``key=`` command of a unit, split as systemd does (continuations joined, prefixes apart)."""
+    text = unit.read_text().replace("\\\n", " ")
+    commands = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith(f"{key}=")]
+    return [shlex.split(command) for command in commands]
+
+
+def start_unit(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """What ``systemctl start NAME`` runs for a oneshot unit: its ``ExecStart=``, with this interpreter."""
+    ((binary, *args),) = unit_lines(UNITS / name, "ExecStart")
+    assert binary == "/opt/lifeline/bin/python", binary
+    argv = [sys.executable, *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_every_unit_reload_command_reloads(
+    conf: Path, tmp_path: Path, nats_server: NatsServer, probes: list[Probe]
+) -> None:
+    """The exact ``ExecReload=`` lines of each service unit, in order, with systemd's ``$MAINPID`` filled in.
+
+    A line that starts another unit (the notifier provisions the bus before its
+    HUP) runs that unit's ``ExecStart=`` as systemd would, here against a real
+    nats-server, for a file whose notify script the provisioning must find.
+    """
     probe = Probe(conf, "--no-bus")
     probes.append(probe)
     probe.wait_line("ready")
     units = sorted(UNITS.glob("lifeline-*.service"))
-    services = [u for u in units if u.name != "lifeline-nats.service"]
+    services = [u for u in units if u.name not in ("lifeline-nats.service", "lifeline-provision.service")]
     assert {u.name for u in services} == {
         f"lifeline-{s}.service" for s in ("vrrp", "checker", "lvs", "notifier")
     }
+    keepalived = tmp_path / "keepalived.conf"
+    keepalived.write_text(
+        CONF.format(name="VI_1").replace("priority 100\n", "priority 100\n    notify /bin/true\n")
+    )
+    (tmp_path / "empty.toml").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    env |= {
+        "LIFELINE_NODE": "unit-reload",
+        "LIFELINE_CONFIG": str(keepalived),
+        "LIFELINE_NATS_URL": nats_server.url,
+        "LIFELINE_SETTINGS": str(tmp_path / "empty.toml"),
+    }
+    provisioned: list[str] = []
     for n, unit in enumerate(services, start=1):
-        (command,) = [
-            line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith("ExecReload=")
-        ]
-        argv = [word.replace("$MAINPID", str(probe.proc.pid)) for word in shlex.split(command)]
-        subprocess.run(argv, check=True, timeout=10)
+        hup_sent = False
+        for argv in unit_lines(unit, "ExecReload"):
+            command = [argv[0].lstrip("-+@:!"), *argv[1:]]
+            if command[:2] == ["/bin/systemctl", "start"]:
+                assert not hup_sent, f"{unit.name}: the bus is provisioned after the HUP"
+                done = start_unit(command[2], env)
+                assert done.returncode == 0, done.stdout + done.stderr
+                provisioned.append(unit.name)
+                assert "unit-reload: consumer notifier_script: created" in done.stdout, done.stdout
+                continue
+            hup = [w.replace("$MAINPID", str(probe.proc.pid)) for w in command]
+            subprocess.run(hup, check=True, timeout=10)
+            hup_sent = hup_sent or "-HUP" in hup
         probe.wait_line("lifeline-probe reloaded", count=n)
         assert "Type=notify" in unit.read_text()
+    assert provisioned == ["lifeline-notifier.service"]
     assert probe.stop() == Exit.OK
 
 

@@ -24,6 +24,7 @@ import pytest
 from nats.aio.client import Client
 
 from shared.bus.connect import connect, tls_context
+from shared.bus.provision import node_plan
 from shared.cli.metrics_collect import Collector
 from shared.events import status_subject
 from shared.lab.daemon import Daemon
@@ -50,6 +51,7 @@ def generated_server(workdir: Path, server: NatsServerSettings | None = None) ->
 def server(tmp_path: Path) -> Iterator[NatsServer]:
     srv = generated_server(tmp_path / "nats")
     srv.start()
+    srv.provision_now(node_plan(NODE), user=ADMIN, password=PASSWORDS[ADMIN])  # as the admin would
     try:
         yield srv
     finally:
@@ -187,8 +189,8 @@ async def test_tls_with_client_certificate_from_settings(tmp_path: Path) -> None
         )
         nc = await connect(url, "pytest-tls", settings=settings)
         try:
-            reply = await nc.request("$JS.API.INFO", b"", timeout=2)  # allowed to the vrrp user
-            assert b"memory" in reply.data
+            reply = await nc.request("$JS.API.STREAM.INFO.LIFELINE_EVENTS", b"", timeout=2)  # vrrp may
+            assert b"stream_info_response" in reply.data
         finally:
             await nc.close()
         # without the client certificate the server refuses the handshake

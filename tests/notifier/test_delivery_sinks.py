@@ -28,6 +28,7 @@ from tests.notifier.test_delivery_support import (
     recorder,
     seqs,
     service,
+    start,
     transition,
     write_config,
 )
@@ -43,7 +44,7 @@ async def test_scripts_get_keepalived_arguments_in_order_for_a_burst_of_100(
     rec = recorder(tmp_path / "rec.sh", out)
     conf = write_config(tmp_path / "k.conf", instances=[instance_block("VI_1", 51, f"{rec} generic")])
     svc = service(conf, "n1", server.url)
-    await svc.start()
+    await start(svc)
     try:
         pub = await publisher(nc, "n1")
         for i in range(100):
@@ -68,7 +69,7 @@ async def test_a_fifo_reader_that_pauses_still_gets_every_line_in_order(
         instances=[instance_block(f"VI_{n}", 50 + n) for n in range(3)],
     )
     svc = service(conf, "n1", server.url)
-    await svc.start()  # creates the FIFO
+    await start(svc)  # creates the FIFO
     got: list[str] = []
     paused = threading.Event()
 
@@ -134,7 +135,7 @@ async def smtp_outage(tmp_path: Path, server: NatsServer, nc: Any, outage: float
         instances=[instance_block("VI_1", 51), instance_block("VI_2", 52)],
     )
     svc = service(conf, "n1", server.url, **delivery)
-    await svc.start()
+    await start(svc)
     try:
         pub = await publisher(nc, "n1")
         states = [VrrpState.BACKUP, VrrpState.MASTER, VrrpState.FAULT, VrrpState.BACKUP, VrrpState.MASTER]
@@ -221,7 +222,7 @@ async def test_a_script_that_keeps_failing_is_dead_lettered_and_the_others_go_on
         instances=[instance_block("VI_1", 51, str(bad)), instance_block("VI_2", 52, str(rec))],
     )
     svc = service(conf, "n1", server.url, max_attempts=3)
-    await svc.start()
+    await start(svc)
     try:
         pub = await publisher(nc, "n1")
         pub.publish(transition("VI_1", VrrpState.MASTER))

@@ -10,11 +10,15 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import nats
 from nats.aio.client import Client
 
+from services.notifier.consumers import sink_consumers
 from services.notifier.service import NotifierOptions, NotifierService
 from shared.bus import Publisher
+from shared.bus.provision import node_plan, provision
 from shared.config.load import load
+from shared.config.model import Config
 from shared.events import InstanceState, VrrpState
 from shared.settings import Settings
 
@@ -83,6 +87,48 @@ def service(
     return NotifierService(config, settings or Settings(node=node), node=node, nats_url=url, options=opts)
 
 
+async def provision_for(
+    url: str,
+    config: Config,
+    settings: Settings,
+    node: str,
+    *,
+    health: bool = True,
+    delivery: dict[str, object] | None = None,
+    lease_ttl: float = 1.5,
+) -> None:
+    """What the admin does before the notifier starts or reloads (``lifeline bus provision``)."""
+    consumers = sink_consumers(config, settings, node, health=health, delivery=delivery)
+    nc = await nats.connect(url)
+    try:
+        await provision(nc, node_plan(node, consumers, lease_ttl=lease_ttl))
+    finally:
+        await nc.close()
+
+
+async def provisioned(svc: NotifierService, config: Config | None = None) -> NotifierService:
+    """``svc``'s consumers (for ``config``, default its own), provisioned as the admin would."""
+    o = svc.options
+    chosen = config if config is not None else svc.config
+    await provision_for(
+        svc.nats_url,
+        chosen,
+        svc.settings,
+        svc.node,
+        health=o.health,
+        delivery=o.delivery,
+        lease_ttl=o.lease_ttl,
+    )
+    return svc
+
+
+async def start(svc: NotifierService) -> NotifierService:
+    """Provision, then start: the order every deployment follows."""
+    await provisioned(svc)
+    await svc.start()
+    return svc
+
+
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
@@ -104,9 +150,13 @@ class NotifierProcess:
             "--max-attempts", "0",
         ]  # fmt: skip
         self.log = log
+        self.conf, self.node, self.url = conf, node, url
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, timeout: float = 20.0) -> None:
+        config = load(self.conf).config
+        settings = Settings(node=self.node)
+        await provision_for(self.url, config, settings, self.node, health=False, delivery={"ack_wait": 2.0})
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.args,

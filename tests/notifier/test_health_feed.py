@@ -22,7 +22,7 @@ from shared.lab.nats import NatsServer, free_port
 from shared.lab.wait import await_until
 from shared.settings import Settings
 from tests.checker.service_support import start_service
-from tests.notifier.test_delivery_support import FAST, lines, recorder
+from tests.notifier.test_delivery_support import FAST, lines, recorder, start
 
 pytestmark = pytest.mark.nats
 
@@ -60,7 +60,7 @@ virtual_server 127.0.0.1 80 {{
 """)
     listener = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", port)
     svc = notifier(conf, "n1", server.url)
-    await svc.start()
+    await start(svc)
     checker = await start_service(conf, "n1", server.url)
     try:
         await await_until("notify_up at the first verdict", lambda: len(lines(out)) >= 1, 10)
@@ -73,7 +73,7 @@ virtual_server 127.0.0.1 80 {{
         assert len(lines(out)) == 1
 
         svc = notifier(conf, "n1", server.url)
-        await svc.start()
+        await start(svc)
         await await_until("notify_down and notify_up after the restart", lambda: len(lines(out)) >= 3, 10)
         await asyncio.sleep(0.5)
         assert [line.split()[0] for line in lines(out)] == ["up", "down", "up"]

@@ -51,8 +51,10 @@ from tests.notifier.test_delivery_support import (
     NotifierProcess,
     flip,
     instance_block,
+    provisioned,
     publisher,
     service,
+    start,
     transition,
     write_config,
 )
@@ -149,7 +151,7 @@ async def test_reloads_during_a_burst_deliver_every_event_once_per_sink(
     reader.start()
     conf = write_conf(tmp_path / "k.conf", rec, "A")
     svc = service(conf, "n1", server.url)
-    await svc.start()
+    await start(svc)
     js = nc.jetstream()
     pub = await publisher(nc, "n1")
     published: dict[int, InstanceState] = {}  # by priority = the test's event number
@@ -176,7 +178,8 @@ async def test_reloads_during_a_burst_deliver_every_event_once_per_sink(
             write_conf(conf, rec, tag, fifo if with_fifo else None)
             config = load(conf).config
             before, t0 = await last_seq(), time.time_ns()
-            summary = await svc.apply(config)
+            await provisioned(svc, config)  # as lifeline up does before passing the reload on: a new
+            summary = await svc.apply(config)  # sink's consumer starts from here
             t1, after = time.time_ns(), await last_seq()
             boundaries.append(Boundary(t0, t1, before, after, tag, with_fifo, summary))
         reloaded.set()

@@ -28,6 +28,7 @@ from tests.notifier.test_delivery_support import (
     recorder,
     seqs,
     service,
+    start,
     transition,
     write_config,
 )
@@ -89,8 +90,8 @@ async def test_two_replicas_share_the_sinks_each_event_delivered_once(
         tmp_path / "k.conf", instances=[instance_block(f"VI_{n}", 50 + n, str(rec)) for n in range(INSTANCES)]
     )
     first, second = service(conf, "n1", server.url), service(conf, "n1", server.url)
-    await first.start()
-    await second.start()
+    await start(first)
+    await start(second)
     try:
         pub = await publisher(nc, "n1")
         for i in range(100):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,6 +83,12 @@ def notifier(tmp_path: Path, url: str, hook_port: int) -> Daemon:
     )
     conf = write_config(tmp_path / "keepalived.conf")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    provision = [  # what the admin runs first: the sink's consumer, from the same two files
+        sys.executable, "-m", "shared.cli.main", "bus", "provision", "--config", str(conf), "--node", "n1",
+        "--nats", url, "--settings", str(settings), "--no-health", "--ack-wait", "5",
+    ]  # fmt: skip
+    done = subprocess.run(provision, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "n1: consumer notifier_hook: created" in done.stdout, done.stderr
     argv = [
         sys.executable, "-m", "services.notifier", "--config", str(conf), "--node", "n1", "--nats", url,
         "--settings", str(settings), "--no-health", "--ack-wait", "5",

@@ -22,6 +22,7 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from shared.bus.provision import node_plan
 from shared.lab.nats import NatsServer, free_port
 from shared.nats_hub import FLEET_ADMIN, READER, FleetNode, HubTls, parse_nodes, render_hub_config
 from shared.nats_passwords import generate_password
@@ -99,6 +100,10 @@ class Fleet:
         )
         self.nodes[node] = NatsServer(work, port=port, name=node, config=text)
         self.nodes[node].start()
+        if config is None:  # what lifeline up does before its services start: the admin provisions
+            self.nodes[node].provision_now(
+                node_plan(node), user=ADMIN, password=self.secrets.node[node][ADMIN]
+            )
         return self.nodes[node]
 
     def kill(self) -> None:

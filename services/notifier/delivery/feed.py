@@ -3,6 +3,14 @@
 Why pull: the notifier decides how much it holds (``max_held``) and fetches
 more only when the sink keeps up; a push consumer would flood a slow sink.
 
+The consumer is provisioned by an admin (``shared.bus.provision``; its name
+and filters: ``services/notifier/consumers.py``): the feed only binds to it.
+While it does not exist the feed says so (log, ``missing`` in the status)
+and looks again every few seconds; when it exists with another ``ack_wait``
+the feed keeps it alive by that one, and a subject outside the filters the
+notifier wants (a consumer provisioned without ``--no-health``) is acked and
+skipped.
+
 Why the restart barrier: after a crash, the messages the dead process held are
 redelivered only when their ``ack_wait`` runs out, while new messages flow at
 once.  A new ``MASTER`` for VI_1 would then overtake the unacked ``BACKUP``
@@ -28,10 +36,12 @@ import msgspec
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerInfo, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from services.notifier.delivery.dispatcher import Delivery, KeyedDispatcher
-from shared.events import Event, RealServerHealth, decode, encode_token
+from shared.bus.provision import PROVISION_HINT, subject_matches
+from shared.events import NOTIFIER_CONSUMER_PREFIX, Event, RealServerHealth, decode, encode_token
 
 log = logging.getLogger("lifeline.notifier.feed")
 
@@ -45,7 +55,7 @@ def notable(event: Event) -> bool:
 
 def durable_name(sink: str) -> str:
     """The consumer every replica shares for ``sink`` (one token: no dots or spaces)."""
-    return f"notifier_{encode_token(sink)}"
+    return f"{NOTIFIER_CONSUMER_PREFIX}{encode_token(sink)}"
 
 
 class ConsumerFeed:
@@ -66,6 +76,7 @@ class ConsumerFeed:
         start: DeliverPolicy = DeliverPolicy.NEW,
         relevant: Relevant = notable,
         barrier_timeout: float | None = None,
+        retry: float = 2.0,
     ) -> None:
         self.js = js
         self.dispatcher = dispatcher
@@ -86,25 +97,55 @@ class ConsumerFeed:
         self._seen_old: set[int] = set()
         self._barrier_deadline = 0.0
         self.undecodable = 0
+        self.skipped = 0
+        """Messages outside ``filter_subjects`` that the consumer (provisioned otherwise) delivered."""
+        self.missing = False
+        """The consumer does not exist (not provisioned): the feed waits for it."""
+        self.retry = retry
 
-    def consumer_config(self) -> ConsumerConfig:
-        """Explicit acks, no server-side give-up (the core decides), room for many keys in flight."""
-        config = ConsumerConfig(
-            durable_name=self.durable,
-            description="lifeline notifier sink (see docs/notifier.md)",
-            deliver_policy=self.start,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait,
-            max_deliver=-1,
-            max_ack_pending=self.max_held,
-        )
-        if self.filter_subjects:
-            config.filter_subjects = list(self.filter_subjects)
-        return config
+    async def bind(self) -> ConsumerInfo:
+        """Wait until the consumer exists (an admin provisions it), then take its ``ack_wait``."""
+        while True:
+            try:
+                info: ConsumerInfo = await self.js.consumer_info(self.stream, self.durable)
+                break
+            except NotFoundError:
+                if not self.missing:
+                    log.error(
+                        "feed %s/%s: the consumer does not exist: %s",
+                        self.stream,
+                        self.durable,
+                        PROVISION_HINT,
+                    )
+                self.missing = True
+            await asyncio.sleep(self.retry)
+        if self.missing:
+            log.info("feed %s/%s: the consumer exists now", self.stream, self.durable)
+        self.missing = False
+        self._compare(info)
+        return info
 
-    async def ensure(self) -> None:
-        """Create the durable consumer, or find it (every replica calls this; the first one creates)."""
-        await self.js.add_consumer(self.stream, self.consumer_config())
+    def _compare(self, info: ConsumerInfo) -> None:
+        have = info.config
+        filters = sorted(have.filter_subjects or ([have.filter_subject] if have.filter_subject else []))
+        if self.filter_subjects is not None and filters != sorted(self.filter_subjects):
+            log.warning(
+                "feed %s/%s: provisioned for %s, this notifier wants %s (the rest is skipped)",
+                self.stream,
+                self.durable,
+                filters,
+                sorted(self.filter_subjects),
+            )
+        if have.ack_wait and have.ack_wait != self.ack_wait:
+            log.warning(
+                "feed %s/%s: provisioned with ack_wait %gs, this notifier asked %gs: using %gs",
+                self.stream,
+                self.durable,
+                have.ack_wait,
+                self.ack_wait,
+                have.ack_wait,
+            )
+            self.ack_wait = have.ack_wait
 
     async def backlog(self) -> dict[str, int]:
         """Messages not yet delivered to us (``num_pending``) and delivered but unacked."""
@@ -113,7 +154,7 @@ class ConsumerFeed:
 
     async def run(self) -> None:
         """Fetch and dispatch until cancelled; the deferred messages are simply left unacked then."""
-        await self.ensure()
+        await self.bind()
         sub = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         await self._arm_barrier()
         keepalive = asyncio.create_task(self._keepalive())
@@ -159,6 +200,11 @@ class ConsumerFeed:
     async def _take(self, msg: Msg) -> None:
         meta = msg.metadata
         seq = meta.sequence.stream
+        if self.filter_subjects and not any(subject_matches(f, msg.subject) for f in self.filter_subjects):
+            self.skipped += 1
+            with contextlib.suppress(Exception):
+                await msg.ack()
+            return
         try:
             event = decode(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -9,7 +9,8 @@ won, and takes over a dead one's sinks when the lease expires), every one
 binds the same durable consumer, so whichever replica holds the lease, an
 event is delivered once per sink.
 
-The lease is a KV key whose bucket ``ttl`` is the lease time: the holder
+The lease is a KV key whose bucket ``ttl`` is the lease time (the bucket is
+provisioned by an admin, ``shared.bus.provision``): the holder
 rewrites it (compare-and-set on its revision) every ``ttl / 3``; a holder that
 cannot renew stops delivering before the key can expire, so two replicas never
 deliver the same sink at once.  A graceful stop deletes the key so a standby
@@ -22,36 +23,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Final
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BadRequestError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from shared.events import encode_token
+from shared.bus.provision import open_bucket
+from shared.events import LEASE_BUCKET, encode_token
 
 log = logging.getLogger("lifeline.notifier.lease")
 
-LEASE_BUCKET: Final = "lifeline_notifier_leases"
-_NAME_IN_USE: Final = 10058
 
-
-async def ensure_lease_bucket(js: JetStreamContext, ttl: float, bucket: str = LEASE_BUCKET) -> KeyValue:
-    """Create the lease bucket (entries expire ``ttl`` after their last write), or open it."""
-    config = KeyValueConfig(
-        bucket=bucket,
-        description="lifeline notifier: which replica delivers which sink",
-        history=1,
-        ttl=ttl,
-        storage=StorageType.FILE,
-    )
-    try:
-        return await js.create_key_value(config)
-    except BadRequestError as exc:
-        if exc.err_code != _NAME_IN_USE:
-            raise
-        return await js.key_value(bucket)
+async def open_lease_bucket(js: JetStreamContext, bucket: str = LEASE_BUCKET) -> tuple[KeyValue, float]:
+    """The provisioned lease bucket and its lease time (the bucket's ``max_age``), or ``NotProvisioned``."""
+    kv = await open_bucket(js, bucket)
+    info = await js.stream_info(f"KV_{bucket}")
+    return kv, float(info.config.max_age or 0.0)
 
 
 class Lease:

@@ -124,18 +124,15 @@ class SinkRunner:
             for spec in self.specs
         ]
 
-    async def ensure_consumers(self) -> None:
-        """Create the durable consumers now, so events published from here on are kept for this sink."""
-        if not self._feeds:
-            self._build()
-        for feed in self._feeds:
-            await feed.ensure()
-
-    async def delete_consumers(self) -> None:
-        """Delete the durable consumers (a sink removed by a reload); one already gone is fine."""
+    async def missing_consumers(self) -> list[str]:
+        """The consumers of this sink that do not exist (yet): an admin provisions them, the sink waits."""
+        missing: list[str] = []
         for spec in self.specs:
-            with contextlib.suppress(NotFoundError):
-                await self.js.delete_consumer(spec.stream, durable_name(self.sink.name))
+            try:
+                await self.js.consumer_info(spec.stream, durable_name(self.sink.name))
+            except NotFoundError:
+                missing.append(durable_name(self.sink.name))
+        return missing
 
     async def run(self) -> None:
         """Lead, consume, and start over whenever the lease is lost; until ``stop`` or cancellation."""
@@ -250,6 +247,7 @@ class SinkRunner:
                 backlog[feed.stream] = {"error": str(exc)}
         return {
             "consumer": durable_name(self.sink.name),
+            "consumer_missing": any(f.missing for f in self._feeds),
             "leading": self.leading,
             "held": self._dispatcher.held if self._dispatcher is not None else 0,
             "backlog": backlog,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.notifier.service import feed_subjects
+from services.notifier.consumers import feed_subjects
 from services.notifier.sinks.base import DeliveryContext
 from services.notifier.sinks.fifo import FifoSink
 from services.notifier.sinks.script import ScriptSink
