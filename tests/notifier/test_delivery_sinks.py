@@ -262,7 +262,7 @@ async def test_smtp_credentials_without_tls_are_dead_lettered_and_never_sent(
     )
     settings = Settings(node="n1", smtp=SmtpSettings(username="alerts", password="s3cret"))
     svc = service(conf, "n1", server.url, settings=settings)
-    await svc.start()
+    await start(svc)
     try:
         pub = await publisher(nc, "n1")
         pub.publish(transition("VI_1", VrrpState.MASTER))

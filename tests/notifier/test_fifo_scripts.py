@@ -24,10 +24,20 @@ from typing import Any
 import pytest
 
 from shared.bus import connect
+from shared.config.load import load
 from shared.events import GroupState, PoolEvent, PoolEventKind, VrrpState
 from shared.lab.nats import NatsServer
 from shared.lab.wait import await_until
-from tests.notifier.test_delivery_support import instance_block, publisher, service, transition, write_config
+from shared.settings import Settings
+from tests.notifier.test_delivery_support import (
+    instance_block,
+    provision_for,
+    publisher,
+    service,
+    start,
+    transition,
+    write_config,
+)
 from tests.scripts.support import (
     NATS_PASSWORD,
     NATS_USER,
@@ -106,6 +116,8 @@ async def _reload_and_stop(tmp_path: Path, server: NatsServer, tree: ScriptTree)
     node = f"fifo-{tmp_path.name}"[-40:]
     db = user_db(tmp_path / "db", with_default=False)
     argv = in_user_db(db, [*service_argv("notifier", conf, node), "--no-health"])
+    url = f"nats://{NATS_USER}:{NATS_PASSWORD}@127.0.0.1:{server.port}"
+    await provision_for(url, load(conf).config, Settings(node=node), node, health=False)  # as the admin would
     proc = ServiceProcess(argv, service_env(server, tmp_path / "lifeline.toml"), tmp_path / "notifier.log")
     await proc.start("lifeline-notifier ready")
     nc = await connect(server.url, "test", user=NATS_USER, password=NATS_PASSWORD)
@@ -172,7 +184,7 @@ async def test_each_fifo_script_reads_the_lines_of_its_fifo(
         instances=[instance_block("VI_1", 51)],
     )
     svc = service(conf, "fifo1", server.url)
-    await svc.start()
+    await start(svc)
     try:
         await await_until("the FIFO script", lambda: len(runs(out, "r")) == 1, 20, 0.05)
         [(pid, log)] = runs(out, "r").items()
