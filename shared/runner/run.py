@@ -28,6 +28,7 @@ from shared.events import ReloadReply, ReloadTrigger, ServiceReload
 from shared.exit_codes import Exit
 from shared.redact import redact, register_secrets_of
 from shared.runner import config_policy, logs, signals, systemd
+from shared.runner.priorities import Priorities, settings_for
 from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.runner")
@@ -190,6 +191,9 @@ class Host:
         self.ctx = ctx
         self.prefix = f"lifeline-{spec.name}"
         self.service: Managed | None = None
+        self.config: Config | None = None
+        """The configuration running now (the last one ``apply`` took)."""
+        self.priorities = Priorities()
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -208,6 +212,7 @@ class Host:
     async def _serve(self, config: Config) -> int:
         if self._stop.is_set():  # TERM before anything started: nothing to undo
             return Exit.OK
+        self.config = config
         try:
             self.service = self.spec.build(self.ctx, config)
         except StartFailed as exc:
@@ -215,6 +220,7 @@ class Host:
             return Exit.PROBLEMS
         code = await self._start(self.service)
         if code is None:
+            self._apply_priorities()
             self._ready.set()
             print(f"{self.prefix} ready", flush=True)  # supervisors and tests wait for this line
             systemd.ready(f"node {self.ctx.node}")
@@ -250,6 +256,12 @@ class Host:
             log.error("start failed", exc_info=exc)
         return Exit.PROBLEMS
 
+    def _apply_priorities(self) -> None:
+        """The running configuration's ``<family>_priority``... keywords (``priorities.py``)."""
+        wanted = None if self.config is None else settings_for(self.spec.name, self.config.global_defs)
+        if wanted is not None and wanted.configured:
+            self.priorities.apply(wanted)
+
     def _on_stop(self, signum: int) -> None:
         log.info("signal %d: stopping", signum)
         self._stop.set()
@@ -270,11 +282,17 @@ class Host:
             systemd.reloading()
             path = self.ctx.config_path
             log.info("reloading %s (%s)", path, trigger.value)
-            checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
-            if checked.config is None:
-                reply = ReloadReply(ok=False, errors=checked.errors)
-            else:
-                reply = await self._apply(self.service, checked.config)
+            self.priorities.reset()  # keepalived: "use standard scheduling while reloading"
+            try:
+                checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
+                if checked.config is None:
+                    reply = ReloadReply(ok=False, errors=checked.errors)
+                else:
+                    reply = await self._apply(self.service, checked.config)
+                    if reply.ok:
+                        self.config = checked.config
+            finally:
+                self._apply_priorities()
             self._announce(reply, trigger)
             systemd.ready()
             return reply

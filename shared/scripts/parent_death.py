@@ -10,7 +10,10 @@ switched to the script's user, group and groups (a credential change clears
 the parent-death setting, so it must come last).  It also puts SIGTERM, SIGINT
 and SIGHUP back to their defaults and unblocks every signal, so neither a
 group SIGTERM nor the parent-death signal can land in the service's own
-Python handlers in the window before ``exec``.  If the parent died before the
+Python handlers in the window before ``exec``, and gives the script the nice
+value and ``RLIMIT_RTTIME`` the service had before the runner applied
+``*_priority``/``*_rlimit_rttime`` (keepalived resets them in its scripts too;
+``shared/runner/priorities.py``).  If the parent died before the
 setting took effect, the child terminates itself, as keepalived's does.  The
 libc function is resolved here, in the parent, so the child only makes calls.
 """
@@ -22,6 +25,8 @@ import ctypes.util
 import os
 import signal
 from collections.abc import Callable
+
+from shared.runner.priorities import reset_in_child
 
 PR_SET_PDEATHSIG = 1
 _RESET = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -53,6 +58,7 @@ def child_setup(parent: int) -> Callable[[], None]:
         for sig in _RESET:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        reset_in_child()
         die_with_parent()
         if os.getppid() != parent:  # the parent died between fork and prctl
             os.kill(os.getpid(), signal.SIGTERM)
