@@ -13,16 +13,22 @@ Two uses, both keepalived's (``core/namespaces.c``):
   (``""``) is the namespace of process 1, keepalived's "default" namespace.
 
 A socket belongs to the namespace it was created in for life, whichever
-thread uses it later.
+thread uses it later.  That is how a service inside ``net_namespace`` still
+reaches its bus where it was started: ``Home`` keeps one thread in the
+namespace the process began in, and the NATS connection's socket is made and
+connected there (``shared/bus/connect.py``); keepalived has no bus, so this is
+lifeline's own part.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
@@ -33,7 +39,10 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 
 
 class NamespaceError(OSError):
-    """A namespace that cannot be opened or joined; the message names it."""
+    """A namespace that cannot be opened or joined; the message names it (and no errno prefix)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def path_of(name: str) -> Path:
@@ -85,3 +94,51 @@ def socket_in(name: str, family: int, kind: int, proto: int = 0) -> socket.socke
     if failed:
         raise failed[0]
     return made[0]
+
+
+class Home:
+    """A thread left in the namespace the process started in: connections to the bus are made there.
+
+    Create it *before* the main thread enters another namespace: its one worker
+    thread starts at once and stays where it was born.
+    """
+
+    def __init__(self) -> None:
+        self.namespace = current_id()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="netns-home")
+        self._executor.submit(current_id).result()  # the thread exists now, in this namespace
+
+    async def open_connection(
+        self, host: str, port: int, *, limit: int, timeout: float
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """``asyncio.open_connection`` whose socket is resolved, made and connected in the home namespace."""
+        loop = asyncio.get_running_loop()
+        sock = await loop.run_in_executor(self._executor, _connect, host, port, timeout)
+        return await asyncio.open_connection(sock=sock, limit=limit)
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setblocking(False)
+    return sock
+
+
+_HOME: list[Home] = []
+
+
+def keep_home() -> Home:
+    """Remember where this process started (once); ``home()`` returns it from then on."""
+    if not _HOME:
+        _HOME.append(Home())
+    return _HOME[0]
+
+
+def home_namespace() -> str:
+    """``net:[inode]`` of the start namespace, for logs ("" if the process never moved)."""
+    found = home()
+    return found.namespace if found is not None else ""
+
+
+def home() -> Home | None:
+    """The start namespace's thread, if the process moved away from it (``net_namespace``)."""
+    return _HOME[0] if _HOME else None

@@ -28,6 +28,7 @@ from shared.events import ReloadReply, ReloadTrigger, ServiceReload
 from shared.exit_codes import Exit
 from shared.redact import redact, register_secrets_of
 from shared.runner import config_policy, logs, signals, systemd
+from shared.runner.netns import enter_namespace
 from shared.runner.priorities import Priorities, settings_for
 from shared.settings import Settings, SettingsError, load_settings
 
@@ -167,8 +168,19 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         return Exit.CONFIG
     register_secrets_of(settings)  # from here on no log line, reply or event shows them
     to_syslog = args.log_facility is not None
-    checked = config_policy.read(settings.config, settings.config_id, quiet=not to_syslog)
-    if not to_syslog:  # at start the operator is looking at stderr: every problem, once, at file:line
+    checked = config_policy.read(settings.config, settings.config_id, quiet=True)
+    namespace = config_policy.net_namespace(checked, settings.config_id)
+    if namespace is not None:
+        try:
+            enter_namespace(namespace)
+        except OSError as exc:  # keepalived: "Unable to set network namespace NAME - exiting"
+            print(f"{prefix}: net_namespace: {exc}", file=sys.stderr)
+            return Exit.PROBLEMS
+        # read again inside: interfaces named in the file are the namespace's (keepalived checks them there)
+        checked = config_policy.read(settings.config, settings.config_id, quiet=True)
+    if to_syslog:
+        config_policy.log_diagnostics(checked)
+    else:  # at start the operator is looking at stderr: every problem, once, at file:line
         for diagnostic in checked.diagnostics:
             print(diagnostic, file=sys.stderr)
     if checked.config is None:
@@ -256,6 +268,14 @@ class Host:
             log.error("start failed", exc_info=exc)
         return Exit.PROBLEMS
 
+    def _namespace_change(self, config: Config) -> str | None:
+        """keepalived refuses it too: "Cannot change network namespace at a reload - please restart"."""
+        before = None if self.config is None else self.config.global_defs.net_namespace
+        after = config.global_defs.net_namespace
+        if after == before:
+            return None
+        return f"net_namespace cannot change at a reload ({before or 'none'} -> {after or 'none'}): restart"
+
     def _apply_priorities(self) -> None:
         """The running configuration's ``<family>_priority``... keywords (``priorities.py``)."""
         wanted = None if self.config is None else settings_for(self.spec.name, self.config.global_defs)
@@ -287,6 +307,8 @@ class Host:
                 checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
                 if checked.config is None:
                     reply = ReloadReply(ok=False, errors=checked.errors)
+                elif (moved := self._namespace_change(checked.config)) is not None:
+                    reply = ReloadReply(ok=False, errors=[moved])
                 else:
                     reply = await self._apply(self.service, checked.config)
                     if reply.ok:
