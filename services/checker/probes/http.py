@@ -6,8 +6,19 @@ with ``:port`` unless it is the scheme's default port); ``1.0C`` and ``1.1`` add
 ``Connection: close``.  A url passes when the status is in one of its ranges,
 the MD5 of the body equals ``digest`` (if set) and ``regex`` matches (or, with
 ``regex_no_match``, does not).  The body is only read when digest or regex needs
-it.  SSL_GET does not verify the server certificate, as keepalived does not;
-``enable_sni`` sends ``sni_name``, else the virtualhost, as SNI.
+it.  ``enable_sni`` sends ``sni_name``, else the virtualhost, as SNI.
+
+SSL_GET's context is keepalived 2.2.7's (``check_ssl.c``): the root ``SSL``
+block's ``certificate``/``key``/``password`` are the client certificate, and
+``ca`` is loaded into the context, but the server's certificate is never
+verified: 2.2.7 sets no ``SSL_VERIFY_PEER`` and never asks for the verification
+result, so an SSL_GET whose server presents a certificate from another CA
+passes (observed with keepalived 2.2.7 on Debian's kernel).  What ``ca`` does
+change: a file that cannot be loaded stops keepalived's checker at start; here
+``load_ssl`` raises at start and at every reload (``CheckerService`` then
+refuses to start, or refuses the reload), so a wrong path is never silent.
+The context is built at start and at each reload, as keepalived builds it
+then, and shared by every probe.
 """
 
 from __future__ import annotations
@@ -18,7 +29,15 @@ import re
 import socket
 import ssl
 
-from services.checker.probes.base import ProbeFailure, ProbeResult, Success, Target, measure, timeout_of
+from services.checker.probes.base import (
+    ProbeFailure,
+    ProbeResult,
+    SslFiles,
+    Success,
+    Target,
+    measure,
+    timeout_of,
+)
 from services.checker.probes.sockets import close_stream, family_of, open_stream
 from shared.config.model_lvs import Checker, HttpGetCheck, HttpUrl, SslConfig, SslGetCheck
 
@@ -42,14 +61,49 @@ async def _check_urls(check: Checker, target: Target) -> Success:
     return Success("; ".join(details))
 
 
-def client_context(config: SslConfig | None) -> ssl.SSLContext:
-    """keepalived's SSL_GET context: no certificate verification, optional client certificate."""
+SslKey = tuple[str | None, str | None, str | None, str | None]
+_CONTEXTS: dict[SslKey, ssl.SSLContext] = {}
+
+
+def _ssl_key(config: SslConfig | SslFiles | None) -> SslKey:
+    if config is None:
+        return (None, None, None, None)
+    return (config.ca, config.certificate, config.key, config.password)
+
+
+def load_ssl(config: SslConfig | SslFiles | None) -> ssl.SSLContext:
+    """Build keepalived's SSL_GET context now, reading every file it names (``OSError``/``SSLError`` if not).
+
+    No certificate verification (see the module doc); the client certificate
+    chain and key, with ``password`` as the key's passphrase; ``ca`` loaded.
+    """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     if config is not None and config.certificate:
         ctx.load_cert_chain(config.certificate, config.key, config.password)
+    if config is not None and config.ca:
+        ctx.load_verify_locations(config.ca)
+    _CONTEXTS[_ssl_key(config)] = ctx
     return ctx
+
+
+def client_context(config: SslConfig | SslFiles | None) -> ssl.SSLContext:
+    """The context ``load_ssl`` built for ``config`` at start or reload (built now if it never was)."""
+    ctx = _CONTEXTS.get(_ssl_key(config))
+    return ctx if ctx is not None else load_ssl(config)
+
+
+def ssl_problem(config: SslConfig | None) -> str | None:
+    """Why the ``SSL`` block cannot be used (keepalived: "SSL error : Cant load CA file..."), else None."""
+    try:
+        load_ssl(config)
+    except (OSError, ssl.SSLError) as exc:
+        names = (
+            "" if config is None else f" (ca {config.ca}, certificate {config.certificate}, key {config.key})"
+        )
+        return f"SSL{names}: cannot load: {exc}"
+    return None
 
 
 def host_header(check: HttpGetCheck, url: HttpUrl, target: Target, tls: bool) -> str:
