@@ -69,6 +69,10 @@ def timeouts(ns: str | None = None) -> str:
 def lvs_c(env: Env) -> Iterator[Daemon]:
     """A foreign service in ``kipvs`` first, then lvs c started on ``CONF``."""
     sh("ip", "netns", "add", NS)
+    # IPVS refuses a NAT real server it has no route to (EINVAL): give the namespace the backends' subnet
+    sh("ip", "-n", NS, "link", "add", "d0", "type", "dummy")
+    sh("ip", "-n", NS, "addr", "add", "172.16.1.1/24", "dev", "d0")
+    sh("ip", "-n", NS, "link", "set", "d0", "up")
     sh("ip", "netns", "exec", NS, "ipvsadm", "-A", "-t", "172.16.0.130:80", "-s", "rr")
     env.record("timeouts_before", {"root": timeouts(), NS: timeouts(NS)})
     conf = env.workdir / "lvs-c.conf"
