@@ -272,7 +272,7 @@ class LvsService:
             except IpvsError as exc:
                 log.error("IPVS at stop: %s", exc)
                 return
-        log.info("removed %d services we created", release.ops)
+        log.info("stop: %d IPVS services removed", release.ops)
         if self.sync is not None:
             with contextlib.suppress(IpvsError):
                 self.ipvs.set_daemons(set())
