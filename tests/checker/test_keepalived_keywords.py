@@ -61,18 +61,21 @@ def probes(svc: CheckerService, real: str) -> int:
     return total
 
 
-@pytest.mark.parametrize("log_all", [True, False], ids=["checker_log_all_failures", "default"])
+WHERE = ["global_defs", "checker", None]
+
+
+@pytest.mark.parametrize("where", WHERE, ids=["checker_log_all_failures", "log_all_failures", "default"])
 async def test_log_all_failures_logs_each_failed_attempt_while_up(
-    tmp_path: Path, nats_server: NatsServer, caplog: pytest.LogCaptureFixture, log_all: bool
+    tmp_path: Path, nats_server: NatsServer, caplog: pytest.LogCaptureFixture, where: str | None
 ) -> None:
     http = await HttpServer().start()
     port = http.port
-    check = (
-        "TCP_CHECK {\n connect_timeout 0.3\n retry 2\n delay_before_retry 0.1\n delay_loop 0.2\n warmup 0\n}"
-    )
+    own = " log_all_failures\n" if where == "checker" else ""
+    check = f"TCP_CHECK {{\n connect_timeout 0.3\n retry 2\n delay_before_retry 0.1\n delay_loop 0.2\n{own}}}"
     conf = tmp_path / "k.conf"
-    glob = "global_defs {\n  checker_log_all_failures\n}\n" if log_all else ""
-    conf.write_text(glob + vs(f"  real_server 127.0.0.1 {port} {{\n    {check}\n  }}"))
+    glob = "global_defs {\n  checker_log_all_failures\n}\n" if where == "global_defs" else ""
+    conf.write_text(glob + vs(f"  real_server 127.0.0.1 {port} {{\n    {check}\n    warmup 0\n  }}"))
+    log_all = where is not None
     node, real = node_name(), f"127.0.0.1:{port}"
     rec = await Recorder().start(nats_server.url, node)
     caplog.set_level(logging.INFO, logger=LOGGER)
