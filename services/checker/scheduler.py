@@ -219,13 +219,15 @@ class RealServerUnit:
         assert slot.state is not None and entry.rstate is not None and entry.channel is not None
         slot.probes += 1
         slot.last = result
+        was_up = slot.state.up
         if not result.ok:
             slot.failures_total += 1
-            if check_logs(slot):
-                log.info("%s %s %s: %s", slot.kind, entry.virtual, entry.real, result.detail)
+            if was_up and check_logs(slot):
+                log.info("%s %s of %s failed: %s", slot.kind, entry.real, entry.virtual, result.detail)
         step = slot.state.on_result(now, result.ok)
         if step.changed:
             slot.transitions += 1
+            log_transition(slot, entry, step.up, result.detail)
         if result.ok or not step.up:
             slot.confirmed = True
         entry.rstate.update(index, step.up)
@@ -295,5 +297,20 @@ def _timing(slot: CheckSlot) -> Timing:
 
 
 def check_logs(slot: CheckSlot) -> bool:
-    """keepalived logs every failure with ``log_all_failures``, else only those that change state."""
+    """``log_all_failures`` (the checker's, or ``checker_log_all_failures``, folded in by the loader).
+
+    keepalived logs each failed attempt of an *up* checker with it (the ones
+    its retries absorb, and the last); a down checker's failures are not
+    repeated.  Transitions are logged whatever the setting (``log_transition``).
+    """
     return bool(slot.sub.checker.log_all_failures)
+
+
+def log_transition(slot: CheckSlot, entry: RealServerEntry, up: bool, detail: str) -> None:
+    """keepalived's "TCP_CHECK on service ... failed after N retries." and its success line."""
+    if up:
+        log.info("%s on %s of %s: success", slot.kind, entry.real, entry.virtual)
+        return
+    retries = Timing.of(slot.sub.checker).retry
+    after = f" after {retries} retries" if retries and slot.confirmed else ""
+    log.info("%s on %s of %s failed%s: %s", slot.kind, entry.real, entry.virtual, after, detail)

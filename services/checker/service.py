@@ -31,6 +31,7 @@ from nats.aio.client import Client
 from services.checker.core.reload_diff import CheckDiff, comparable, diff
 from services.checker.dedupe import SingleFlight
 from services.checker.probes import ProbeResult
+from services.checker.probes.http import ssl_problem
 from services.checker.publish import Sink, StateCache
 from services.checker.scheduler import RealServerEntry, RealServerUnit, build_entries
 from services.checker.sharding import owner
@@ -43,6 +44,7 @@ from shared.bus import Publisher, connect, register_service
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
 from shared.config.model import Config
+from shared.config.model_lvs import SslGetCheck
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
 from shared.config.script import script_policy
 from shared.events import (
@@ -54,7 +56,7 @@ from shared.events import (
     health_subject,
     tracker_subject,
 )
-from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
+from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec, StartFailed
 from shared.scripts.runner import announce
 
 log = logging.getLogger("lifeline.checker")
@@ -187,6 +189,8 @@ class CheckerService:
         self.cache = StateCache(options.node)
         self.flight: SingleFlight[ProbeResult] = SingleFlight()
         self.units: dict[str, Unit] = {}
+        if (problem := _ssl_problem(config)) is not None:  # keepalived's checker exits at start too
+            raise StartFailed(problem)
         for tu in build_tracker_units(config, options, self.publisher.publish, self.cache):
             self.units[tu.key] = tu
         for key, entries in build_entries(config).items():
@@ -316,6 +320,8 @@ class CheckerService:
         units are only built here (no task, no IO); under the lock the diff
         decides which of them replace or join the running ones.
         """
+        if (problem := _ssl_problem(config)) is not None:
+            raise ReloadRefused([problem])
         trackers = {
             CheckKey(u.key): u
             for u in build_tracker_units(config, self.options, self.publisher.publish, self.cache)
@@ -465,6 +471,13 @@ def build(ctx: ServiceContext, config: Config) -> CheckerService:
     if ctx.replica:
         options.replica_id = ctx.replica
     return CheckerService(config, options, ctx)
+
+
+def _ssl_problem(config: Config) -> str | None:
+    """Load the ``SSL`` block's files if some SSL_GET uses them (keepalived: only when SSL is required)."""
+    if not any(isinstance(check, SslGetCheck) for _vs, _rs, check in config.lvs.checks()):
+        return None
+    return ssl_problem(config.lvs.ssl)
 
 
 SPEC = ServiceSpec(

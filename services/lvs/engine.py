@@ -47,6 +47,8 @@ class Kernel(Protocol):
 
     def apply(self, ops: list[Op]) -> object: ...
 
+    def flush(self) -> int: ...
+
 
 @dataclass
 class Release:
@@ -115,22 +117,33 @@ class Engine:
         self._log_suspend(self.suspension.replan(plans))
         return self.reconcile("reload")
 
-    def release(self) -> Release:
-        """Stop without ``--keep``: delete every service we own (and only those).
+    def release(self, flush_on_stop: str = "disabled") -> Release:
+        """Stop without ``--keep``: delete every service we own (and only those), or flush.
 
         The pools are released first so their ``omega`` events describe the
         state just before the deletion; afterwards health facts are ignored,
         so a late message cannot re-add what was just removed.
+        ``flush_on_stop`` is ``lvs_flush_on_stop``: ``"full"`` flushes the
+        whole IPVS table (other tools' services too, as keepalived does),
+        ``"vs"`` deletes our services as a whole; with either, ``omega``
+        announces quorum only (keepalived runs no real server's notifier then).
+        Without it our services are deleted too (a deleted service takes its
+        real servers with it; the end state is keepalived's one-by-one removal).
         """
-        events = [event for pool in self.pools.values() for event in pool.release()]
+        per_server = flush_on_stop == "disabled"
+        events = [e for pool in self.pools.values() for e in pool.release(per_server=per_server)]
         self.released = True
-        kernel = self.kernel.read_table()
-        ops = diff(kernel, {}, self.owned)
-        self._apply(ops)
+        if flush_on_stop == "full":
+            count = self.kernel.flush()
+            log.info("lvs_flush_on_stop: flushed the IPVS table (%d services)", count)
+        else:
+            ops = diff(self.kernel.read_table(), {}, self.owned)
+            self._apply(ops)
+            count = len(ops)
         self.owned = set()
         self.cache = {}
         self._save_owned()
-        return Release(len(ops), events)
+        return Release(count, events)
 
     # ------------------------------------------------------------------ ha_suspend
 

@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from services.lvs.core.sync import sync_plan, wanted
+from services.lvs.core.timeouts import TimeoutKeeper
 from services.lvs.engine import Engine
 from services.lvs.kernel.addresses import AddressWatch
 from services.lvs.kernel.ipvs import Ipvs, IpvsError
@@ -72,10 +73,13 @@ class LvsService:
         self.options = Options(
             node=ctx.node, keep=bool(getattr(ctx.args, "keep", False)), state_file=Path(state)
         )
+        self.netns_ipvs = config.global_defs.net_namespace_ipvs
         try:
-            self.ipvs = Ipvs()
-        except IpvsError as exc:
+            self.ipvs = Ipvs(netns=self.netns_ipvs)
+        except OSError as exc:  # IpvsError, or a net_namespace_ipvs that cannot be joined
             raise StartFailed(f"IPVS: {exc}") from None
+        self.globals = config.global_defs
+        self.timeouts = TimeoutKeeper()
         self.engine = Engine(self.ipvs, config.lvs, self.options.state_file)
         self.sync = sync_plan(config)
         self.vrrp_state: VrrpState | None = None
@@ -89,6 +93,9 @@ class LvsService:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        self._apply_timeouts()
+        if self.globals.lvs_flush:  # keepalived flushes at start only, never at a reload
+            log.info("lvs_flush: flushed the IPVS table (%d services)", self.ipvs.flush())
         report = self.engine.reconcile("start")
         log.info("kernel ready: %d operations", report.ops)
         self._apply_sync()
@@ -194,6 +201,16 @@ class LvsService:
             async with self._lock:
                 self._apply_sync()
 
+    def _apply_timeouts(self) -> None:
+        """``lvs_timeouts``: set, or the kernel's own values back once a reload removed the keyword."""
+        try:
+            send = self.timeouts.on_config(self.globals.lvs_timeouts, self.ipvs.timeouts)
+            if send is not None:
+                self.ipvs.set_timeouts(send)
+                log.info("IPVS timeouts: %s", send)
+        except IpvsError as exc:
+            log.error("lvs_timeouts: %s", exc)  # keepalived logs "Failed to set ipvs timeouts" and goes on
+
     def _apply_sync(self) -> None:
         if self.sync is None:
             return
@@ -215,11 +232,15 @@ class LvsService:
 
     async def apply(self, config: Config) -> str:
         """A valid new file (the runner refused any with errors): only the difference reaches the kernel."""
+        if config.global_defs.net_namespace_ipvs != self.netns_ipvs:
+            raise ReloadRefused(["net_namespace_ipvs cannot change at a reload: restart the lvs service"])
         async with self._lock:
             try:
                 report = self.engine.reload(config.lvs)
             except IpvsError as exc:
                 raise ReloadRefused([f"IPVS: {exc}"]) from None
+            self.globals = config.global_defs
+            self._apply_timeouts()
             self.sync = sync_plan(config)
             self._apply_sync()
         await self._ensure_address_watch()
@@ -242,6 +263,7 @@ class LvsService:
             log.info("leaving the IPVS table in place (--keep)")
         else:
             await self._release()
+        self._restore_timeouts()
         with contextlib.suppress(Exception):
             await self.publisher.close()
         if self.nc is not None:
@@ -249,10 +271,22 @@ class LvsService:
                 await self.nc.close()
         self.ipvs.close()
 
+    def _restore_timeouts(self) -> None:
+        """keepalived puts the kernel's timeouts back at every stop, ``-I`` or not."""
+        original = self.timeouts.on_stop()
+        if original is not None:
+            with contextlib.suppress(IpvsError):
+                self.ipvs.set_timeouts(original)
+                log.info("IPVS timeouts back to %s", original)
+
     async def _release(self) -> None:
         async with self._lock:
-            release = self.engine.release()
-        log.info("removed %d services we created", release.ops)
+            try:
+                release = self.engine.release(self.globals.lvs_flush_on_stop)
+            except IpvsError as exc:
+                log.error("IPVS at stop: %s", exc)
+                return
+        log.info("stop: %d IPVS services removed", release.ops)
         if self.sync is not None:
             with contextlib.suppress(IpvsError):
                 self.ipvs.set_daemons(set())

@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import nats
 from nats.aio.client import Client
 
+from shared.bus.home_transport import client_for
 from shared.bus.trust import INBOX, inbox_prefix
 from shared.events import is_token
+from shared.netns import home
 from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.bus")
@@ -79,7 +80,8 @@ async def connect(
     async def closed_cb() -> None:
         log.warning("nats %s: connection closed", name)
 
-    nc: Client = await nats.connect(
+    nc = client_for(home())  # inside net_namespace the bus is still reached where the service started
+    settings_for_connect: dict[str, Any] = dict(  # nats-py annotates the timings int; they are seconds
         servers=urls,
         name=name,
         allow_reconnect=True,
@@ -94,6 +96,7 @@ async def connect(
         closed_cb=closed_cb,
         **options,
     )
+    await nc.connect(**settings_for_connect)
     log.info("nats %s: connected to %s", name, _where(nc))
     return nc
 

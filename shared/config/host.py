@@ -29,11 +29,13 @@ class LocalHost:
         self._interfaces: set[str] | None = None
 
     def has_interface(self, name: str) -> bool:
+        """Asked over netlink first: ``/sys/class/net`` shows the namespace sysfs was mounted in, which
+        is not the calling thread's after ``net_namespace`` moved it (the runner reads the file there)."""
         if self._interfaces is None:
             try:
-                self._interfaces = set(os.listdir("/sys/class/net"))
-            except OSError:
                 self._interfaces = {n for _, n in socket.if_nameindex()}
+            except OSError:
+                self._interfaces = set(os.listdir("/sys/class/net"))
         return name in self._interfaces
 
     def resolves(self, name: str) -> bool:

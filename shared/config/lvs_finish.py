@@ -53,6 +53,9 @@ def finish(ctx: Context, config: Config, host: Host) -> None:
             expand_smtp_hosts(rs)
             rs.checkers = [c for c in rs.checkers if _check_refs(ctx, c, host, track_files, bfds)]
             _resolve(vs, rs)
+            if config.global_defs.checker_log_all_failures:  # keepalived ORs the two at every failure
+                for check in rs.checkers:
+                    check.log_all_failures = True
         kept.append(vs)
     config.lvs.virtual_servers = kept
 

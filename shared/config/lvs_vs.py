@@ -92,8 +92,17 @@ def to_granularity(word: str) -> str:
 
 
 def _sched_flag(ctx: Context, node: Node, target: object) -> None:
-    """sh-/mh- flags only mean something to the scheduler already chosen above them."""
+    """sh-/mh- flags only mean something to the scheduler already chosen above them.
+
+    ``hashed`` is no flag at all in 2.2.7's ``lbflags_handler``: it falls to the
+    scheduler-specific branch, where sh and mh ignore it silently and any other
+    scheduler reports "hashed only applies to sh scheduler" (``keepalived -t``
+    exits 5).  The kernel marks every service it holds HASHED by itself.
+    """
     vs = _vs(target)
+    if node.keyword == "hashed" and vs.lb_algo not in ("sh", "mh"):
+        ctx.error(node, "'hashed' only applies to the sh scheduler - ignoring")
+        return
     if node.keyword in SH_MH_FLAGS and vs.lb_algo not in ("sh", "mh"):
         ctx.error(node, f"'{node.keyword}' only applies to the sh and mh schedulers - ignoring")
         return

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
+from shared.config.host import NoHost
 from shared.config.load import load
 from shared.config.model import Config
 
@@ -38,8 +39,28 @@ def read(path: str | Path, config_id: str | None, *, quiet: bool = False) -> Che
         config: Config | None = None
     else:
         diagnostics, config = loaded.diagnostics, loaded.config
-    if not quiet:
-        for d in diagnostics:
-            log.log(logging.ERROR if d.severity is Severity.ERROR else logging.WARNING, "%s", d)
     errors = [str(d) for d in diagnostics if d.severity is Severity.ERROR]
-    return Checked(str(path), None if errors else config, errors, diagnostics)
+    checked = Checked(str(path), None if errors else config, errors, diagnostics)
+    if not quiet:
+        log_diagnostics(checked)
+    return checked
+
+
+def log_diagnostics(checked: Checked) -> None:
+    for d in checked.diagnostics:
+        log.log(logging.ERROR if d.severity is Severity.ERROR else logging.WARNING, "%s", d)
+
+
+def net_namespace(checked: Checked, config_id: str | None) -> str | None:
+    """The file's ``net_namespace``, also when it has errors (an interface that exists only inside).
+
+    A file refused outside is read once more without host checks just for
+    this: keepalived's parent reads the namespace first and checks the rest
+    inside it.
+    """
+    if checked.config is not None:
+        return checked.config.global_defs.net_namespace
+    try:
+        return load(checked.path, config_id=config_id, host=NoHost()).config.global_defs.net_namespace
+    except ConfigError:
+        return None

@@ -30,6 +30,8 @@ from shared.events import ReloadReply, ReloadTrigger, ServiceReload
 from shared.exit_codes import Exit
 from shared.redact import redact, register_secrets_of
 from shared.runner import alive, config_policy, logs, signals, systemd
+from shared.runner.netns import enter_namespace
+from shared.runner.priorities import Priorities, settings_for
 from shared.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("lifeline.runner")
@@ -174,8 +176,19 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         return Exit.CONFIG
     register_secrets_of(settings)  # from here on no log line, reply or event shows them
     to_syslog = args.log_facility is not None
-    checked = config_policy.read(settings.config, settings.config_id, quiet=not to_syslog)
-    if not to_syslog:  # at start the operator is looking at stderr: every problem, once, at file:line
+    checked = config_policy.read(settings.config, settings.config_id, quiet=True)
+    namespace = config_policy.net_namespace(checked, settings.config_id)
+    if namespace is not None:
+        try:
+            enter_namespace(namespace)
+        except OSError as exc:  # keepalived: "Unable to set network namespace NAME - exiting"
+            print(f"{prefix}: net_namespace: {exc}", file=sys.stderr)
+            return Exit.PROBLEMS
+        # read again inside: interfaces named in the file are the namespace's (keepalived checks them there)
+        checked = config_policy.read(settings.config, settings.config_id, quiet=True)
+    if to_syslog:
+        config_policy.log_diagnostics(checked)
+    else:  # at start the operator is looking at stderr: every problem, once, at file:line
         for diagnostic in checked.diagnostics:
             print(diagnostic, file=sys.stderr)
     if checked.config is None:
@@ -198,6 +211,9 @@ class Host:
         self.ctx = ctx
         self.prefix = f"lifeline-{spec.name}"
         self.service: Managed | None = None
+        self.config: Config | None = None
+        """The configuration running now (the last one ``apply`` took)."""
+        self.priorities = Priorities()
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -239,6 +255,7 @@ class Host:
     async def _serve(self, config: Config) -> int:
         if self._stop.is_set():  # TERM before anything started: nothing to undo
             return Exit.OK
+        self.config = config
         try:
             self.service = self.spec.build(self.ctx, config)
         except StartFailed as exc:
@@ -246,6 +263,7 @@ class Host:
             return Exit.PROBLEMS
         code = await self._start(self.service)
         if code is None:
+            self._apply_priorities()
             self._ready.set()
             print(f"{self.prefix} ready", flush=True)  # supervisors and tests wait for this line
             systemd.ready(f"node {self.ctx.node}")
@@ -282,6 +300,20 @@ class Host:
             log.error("start failed", exc_info=exc)
         return Exit.PROBLEMS
 
+    def _namespace_change(self, config: Config) -> str | None:
+        """keepalived refuses it too: "Cannot change network namespace at a reload - please restart"."""
+        before = None if self.config is None else self.config.global_defs.net_namespace
+        after = config.global_defs.net_namespace
+        if after == before:
+            return None
+        return f"net_namespace cannot change at a reload ({before or 'none'} -> {after or 'none'}): restart"
+
+    def _apply_priorities(self) -> None:
+        """The running configuration's ``<family>_priority``... keywords (``priorities.py``)."""
+        wanted = None if self.config is None else settings_for(self.spec.name, self.config.global_defs)
+        if wanted is not None and wanted.configured:
+            self.priorities.apply(wanted)
+
     def _on_stop(self, signum: int) -> None:
         log.info("signal %d: stopping", signum)
         self._stop.set()
@@ -302,11 +334,19 @@ class Host:
             systemd.reloading()
             path = self.ctx.config_path
             log.info("reloading %s (%s)", path, trigger.value)
-            checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
-            if checked.config is None:
-                reply = ReloadReply(ok=False, errors=checked.errors)
-            else:
-                reply = await self._apply(self.service, checked.config)
+            self.priorities.reset()  # keepalived: "use standard scheduling while reloading"
+            try:
+                checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
+                if checked.config is None:
+                    reply = ReloadReply(ok=False, errors=checked.errors)
+                elif (moved := self._namespace_change(checked.config)) is not None:
+                    reply = ReloadReply(ok=False, errors=[moved])
+                else:
+                    reply = await self._apply(self.service, checked.config)
+                    if reply.ok:
+                        self.config = checked.config
+            finally:
+                self._apply_priorities()
             self._announce(reply, trigger)
             systemd.ready()
             return reply

@@ -35,6 +35,7 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from shared.runner.priorities import script_prefix
 from shared.scripts.accounts import Accounts, LocalAccounts, own_identity
 from shared.scripts.environment import script_env
 from shared.scripts.files import LocalScriptFiles, ScriptFiles
@@ -170,7 +171,7 @@ async def _start(launch: Launch, env: dict[str, str]) -> asyncio.subprocess.Proc
         {"user": ident.uid, "group": ident.gid, "extra_groups": list(ident.groups)} if launch.switch else {}
     )
     argv = command_line(launch)
-    _check_executable(argv[len(pdeathsig_prefix())], env)
+    _check_executable(argv[len(argv) - len(launch.request.argv)], env)  # after the wrappers
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
@@ -198,12 +199,12 @@ def _check_executable(program: str, env: Mapping[str, str]) -> None:
 
 
 def command_line(launch: Launch) -> list[str]:
-    """What is executed: the parent-death wrapper, then the resolved script with the script's arguments.
+    """What is executed: the parent-death and nice wrappers, then the resolved script and its arguments.
 
     No ``preexec_fn``: nothing of ours runs between fork and exec (see ``parent_death``).
     """
     program = launch.executable or launch.request.argv[0]  # unresolved: found on PATH at exec
-    return [*pdeathsig_prefix(), program, *launch.request.argv[1:]]
+    return [*pdeathsig_prefix(), *script_prefix(), program, *launch.request.argv[1:]]
 
 
 async def _wait(

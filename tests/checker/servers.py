@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import cast
 
 BODY = b"hello lifeline\n"
+DEEP = b"ab" * 3000 + b"c"
+"""A body ``(a|b)*c`` needs more than PCRE2's default JIT stack for (``regex_stack``)."""
 
 ROUTES: dict[str, tuple[int, dict[str, str], bytes]] = {
     "/ok": (200, {"Content-Length": str(len(BODY))}, BODY),
     "/eof": (200, {}, BODY),  # no length: body ends when the server closes
     "/missing": (404, {"Content-Length": "0"}, b""),
     "/teapot": (418, {"Content-Length": "0"}, b""),
+    "/deep": (200, {"Content-Length": str(len(DEEP))}, DEEP),
 }
 
 

@@ -76,6 +76,20 @@ HTTP_CASES = [
     ("regex does not match", [HttpUrl(path="/ok", regex="^nope")], False, "did not match"),
     ("regex_no_match", [HttpUrl(path="/ok", regex="hello", regex_no_match=True)], False, "matched"),
     ("every url must pass", [HttpUrl(path="/ok"), HttpUrl(path="/missing")], False, "/missing"),
+    # keepalived 2.2.7 searches the whole response, headers included (observed with a Server: header)
+    ("regex finds a header", [HttpUrl(path="/ok", regex="^HTTP/1.0 200 X\r\nContent-Length: 15")], True, ""),
+    (
+        "deep regex hits the default JIT stack",
+        [HttpUrl(path="/deep", regex="(a|b)*c")],
+        False,
+        "did not match",
+    ),
+    (
+        "regex_stack makes room for it",
+        [HttpUrl(path="/deep", regex="(a|b)*c", regex_stack=(32768, 16 << 20))],
+        True,
+        "",
+    ),
 ]
 
 

@@ -12,7 +12,15 @@ Rules (docs/keepalived.md#health-checks):
   after the previous result (a down checker is not retried, it waits delay_loop);
 * ``alpha``: start down, so the first success brings the server in; without it
   start up, and the first failure that exhausts the retries takes it out;
-* ``warmup``: the first probe waits a random time in ``[0, warmup]`` (0: at once).
+* ``warmup``: the first probe waits a random time in ``[0, warmup]`` (0: at once);
+* HTTP_GET/SSL_GET without ``fast_recovery`` (``confirm_recovery``): a checker
+  that failures took down comes back only after a second passing probe,
+  ``delay_loop`` after the first.  keepalived 2.2.7 checks one url per
+  ``delay_loop`` and, once the failed url passes again, goes through every url
+  once more before it calls the server up; ``fast_recovery`` checks those urls
+  at once instead (observed on 2.2.7: two urls, ``delay_loop`` 2, recovery 4 s
+  later without it, at once with it).  Here every probe checks every url, so
+  the second full pass is one more probe.
 
 ``RealServerState`` aggregates the checkers of one real server: it is alive iff
 no checker has failed, and it combines MISC/FILE weights into one IPVS weight.
@@ -29,6 +37,7 @@ from shared.config.model_lvs import (
     DEFAULT_DELAY_LOOP,
     DEFAULT_RETRY,
     Checker,
+    HttpGetCheck,
 )
 
 IPVS_WEIGHT_MAX = 2**31 - 1
@@ -46,6 +55,8 @@ class Timing:
     delay_before_retry: float = DEFAULT_DELAY_BEFORE_RETRY
     warmup: float = 0.0
     alpha: bool = False
+    confirm_recovery: bool = False
+    """HTTP_GET/SSL_GET without ``fast_recovery``: a second passing probe before up again."""
 
     @classmethod
     def of(cls, check: Checker) -> Timing:
@@ -60,6 +71,7 @@ class Timing:
             ),
             warmup=check.warmup if check.warmup is not None else delay_loop,
             alpha=bool(check.alpha),
+            confirm_recovery=isinstance(check, HttpGetCheck) and not check.fast_recovery,
         )
 
 
@@ -83,6 +95,9 @@ class CheckerState:
         self.timing = timing
         self.up = not timing.alpha
         self.failures = 0
+        self.failed_down = False
+        """Down because probes failed (not because of ``alpha``): what ``confirm_recovery`` is about."""
+        self.recovering = False
         self.next_at = now + (uniform(0.0, timing.warmup) if timing.warmup > 0 else 0.0)
 
     def due(self, now: float) -> bool:
@@ -92,15 +107,20 @@ class CheckerState:
         """Apply one probe result that arrived at ``now``."""
         t = self.timing
         if ok:
+            if not self.up and self.failed_down and t.confirm_recovery and not self.recovering:
+                self.recovering, self.failures, self.next_at = True, 0, now + t.delay_loop
+                return Step(False, False, self.next_at, 0)
             changed = not self.up
             self.up, self.failures, self.next_at = True, 0, now + t.delay_loop
+            self.failed_down = self.recovering = False
             return Step(True, changed, self.next_at, 0)
         self.failures += 1
+        self.recovering = False
         if self.up and self.failures <= t.retry:
             self.next_at = now + t.delay_before_retry
             return Step(True, False, self.next_at, self.failures, retrying=True)
         changed = self.up
-        self.up, self.next_at = False, now + t.delay_loop
+        self.up, self.failed_down, self.next_at = False, True, now + t.delay_loop
         return Step(False, changed, self.next_at, self.failures)
 
 

@@ -16,7 +16,7 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shared.config.model_lvs import Checker, SslConfig
 from shared.scripts import ScriptRequest
@@ -38,6 +38,20 @@ class ProbeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SslFiles:
+    """The root ``SSL`` block as a value: a ``Target`` is a dictionary key (same-target probes are shared)."""
+
+    ca: str | None = None
+    certificate: str | None = None
+    key: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, config: SslConfig) -> SslFiles:
+        return cls(config.ca, config.certificate, config.key, config.password)
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     """Where a probe goes and what it needs from outside its checker block.
 
@@ -50,8 +64,8 @@ class Target:
     port: int | None
     track_file_path: str | None = None
     """FILE_CHECK: the ``file`` of the ``track_file`` block the checker names."""
-    ssl: SslConfig | None = None
-    """SSL_GET: the root ``SSL`` block (client certificate), if any."""
+    ssl: SslFiles | None = None
+    """SSL_GET: the root ``SSL`` block (client certificate, ``ca``), if any."""
     script: ScriptRequest | None = None
     """MISC_CHECK: the script with ``global_defs``' policy (None: the default policy)."""
 
@@ -65,7 +79,8 @@ class Target:
         script: ScriptRequest | None = None,
     ) -> Target:
         host = str(check.connect_ip) if check.connect_ip is not None else ""
-        return cls(host, check.connect_port, track_file_path, ssl, script)
+        files = SslFiles.of(ssl) if ssl is not None else None
+        return cls(host, check.connect_port, track_file_path, files, script)
 
 
 class ProbeFailure(Exception):

@@ -107,7 +107,7 @@ class Pool:
             events.append(self._event(PoolEventKind.SORRY_IN))
         return events
 
-    def release(self) -> list[PoolEvent]:
+    def release(self, *, per_server: bool = True) -> list[PoolEvent]:
         """The service stops and deletes this pool from the kernel: what ``omega`` must announce.
 
         keepalived's ``omega`` runs the down notifiers at shutdown: each real
@@ -117,6 +117,11 @@ class Pool:
         were announced when they failed.  The sorry server gets no event (it
         has no notifier of its own).  Without ``omega`` nothing is announced.
         After this the pool wants nothing in the kernel.
+
+        ``per_server=False`` is ``lvs_flush_on_stop``: keepalived then deletes
+        no real server one by one (it flushes, or deletes the virtual server),
+        so it runs no real server's ``notify_down``, only the virtual server's
+        quorum-down notifiers (``clear_services``, ``clear_service_vs``).
         """
         events: list[PoolEvent] = []
         was_quorum, self.released = self.quorum_up, True
@@ -125,7 +130,8 @@ class Pool:
                 continue
             state.failed.add(STOP_CHECKER)
             self._update_quorum()
-            events.append(self._event(PoolEventKind.RS_REMOVED, state, detail=OMEGA_DETAIL))
+            if per_server:
+                events.append(self._event(PoolEventKind.RS_REMOVED, state, detail=OMEGA_DETAIL))
             if was_quorum and not self.quorum_up:
                 events.append(self._event(PoolEventKind.QUORUM_DOWN, detail=OMEGA_DETAIL))
                 was_quorum = False

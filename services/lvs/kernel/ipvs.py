@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from services.lvs.core.desired import ServiceEntry, Table
 from services.lvs.core.reconcile import Op, OpKind
 from services.lvs.core.sync import DaemonSpec
+from services.lvs.core.timeouts import Timeouts
 from services.lvs.kernel import ipvs_codec as codec
+from shared.netns import socket_in
 
 NETLINK_GENERIC = 16
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
@@ -46,7 +48,11 @@ CMD_GET_DEST = 8
 CMD_NEW_DAEMON = 9
 CMD_DEL_DAEMON = 10
 CMD_GET_DAEMON = 11
+CMD_SET_CONFIG = 12
+CMD_GET_CONFIG = 13
 CMD_GET_INFO = 15
+CMD_FLUSH = 17
+ATTR_TIMEOUT_TCP, ATTR_TIMEOUT_TCP_FIN, ATTR_TIMEOUT_UDP = 4, 5, 6
 
 
 class IpvsError(OSError):
@@ -63,11 +69,18 @@ class ApplyResult:
 
 
 class Ipvs:
-    """One generic netlink socket bound to the IPVS family; blocking, batched, counted."""
+    """One generic netlink socket bound to the IPVS family; blocking, batched, counted.
 
-    def __init__(self, batch: int = 512) -> None:
+    ``netns``: the network namespace whose IPVS table this is (``net_namespace_ipvs``;
+    ``""`` is process 1's); None, the caller's.
+    """
+
+    def __init__(self, batch: int = 512, netns: str | None = None) -> None:
         self.batch = batch
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        if netns is None:
+            self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        else:
+            self.sock = socket_in(netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind((0, 0))
         self._seq = 0
@@ -186,6 +199,56 @@ class Ipvs:
                         errors.append((op_or_none, err))
         self.ops_applied += applied
         return ApplyResult(applied, errors)
+
+    # ------------------------------------------------------------------ whole table, global settings
+
+    def flush(self) -> int:
+        """``IPVS_CMD_FLUSH``: every service of the namespace, ours or not (``lvs_flush``); the count."""
+        count = len(self._dump(CMD_GET_SERVICE, b""))
+        self._command(CMD_FLUSH, b"", "flush")
+        return count
+
+    def timeouts(self) -> Timeouts:
+        """``IPVS_CMD_GET_CONFIG``: the tcp, tcpfin and udp connection timeouts, in seconds."""
+        replies = self._dump_one(CMD_GET_CONFIG)
+        found = codec.parse_attrs(replies)
+        return Timeouts(
+            tcp=codec.u(found.get(ATTR_TIMEOUT_TCP)),
+            tcpfin=codec.u(found.get(ATTR_TIMEOUT_TCP_FIN)),
+            udp=codec.u(found.get(ATTR_TIMEOUT_UDP)),
+        )
+
+    def set_timeouts(self, value: Timeouts) -> None:
+        """``IPVS_CMD_SET_CONFIG`` with all three values (``lvs_timeouts``)."""
+        attrs = b"".join(
+            codec.nla(kind, struct.pack("=I", seconds))
+            for kind, seconds in (
+                (ATTR_TIMEOUT_TCP, value.tcp),
+                (ATTR_TIMEOUT_TCP_FIN, value.tcpfin),
+                (ATTR_TIMEOUT_UDP, value.udp),
+            )
+        )
+        self._command(CMD_SET_CONFIG, attrs, "timeouts")
+
+    def _command(self, cmd: int, attrs: bytes, what: str) -> None:
+        seq = self._next_seq()
+        self.sock.send(codec.message(self.family, NLM_F_REQUEST | NLM_F_ACK, seq, cmd, attrs))
+        err = self._ack(seq)
+        if err:
+            raise IpvsError(err, what)
+
+    def _dump_one(self, cmd: int) -> bytes:
+        """A plain (non-dump) GET: the attributes of its one reply."""
+        seq = self._next_seq()
+        self.sock.send(codec.message(self.family, NLM_F_REQUEST, seq, cmd, b""))
+        while True:
+            for mtype, _f, rseq, raw in self._recv():
+                if rseq != seq:
+                    continue
+                if mtype == NLMSG_ERROR:
+                    err = -struct.unpack_from("=i", raw, _HDR.size)[0]
+                    raise IpvsError(err, "IPVS get")
+                return raw[_HDR.size + codec.GENL_HDR.size :]
 
     # ------------------------------------------------------------------ sync daemons
 

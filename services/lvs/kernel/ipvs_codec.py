@@ -102,7 +102,8 @@ def parse_attrs(data: bytes | memoryview, offset: int = 0, end: int | None = Non
     return out
 
 
-def _u(raw: bytes | None, default: int = 0) -> int:
+def u(raw: bytes | None, default: int = 0) -> int:
+    """An unsigned attribute in host order (u16 or u32); ``default`` when absent."""
     if not raw:
         return default
     return int.from_bytes(raw, "little") if len(raw) != 2 else _U16.unpack(raw)[0]
@@ -114,18 +115,18 @@ def _addr(raw: bytes, af: int) -> str:
 
 def decode_service(payload: bytes) -> tuple[ServiceKey, ServiceAttrs]:
     a = parse_attrs(payload)
-    af = _u(a.get(SVC_AF))
-    fwmark = _u(a.get(SVC_FWMARK))
+    af = u(a.get(SVC_AF))
+    fwmark = u(a.get(SVC_FWMARK))
     if fwmark:
         key = ServiceKey(af, 0, None, 0, fwmark)
     else:
-        key = ServiceKey(af, _u(a.get(SVC_PROTOCOL)), _addr(a[SVC_ADDR], af), _BE16.unpack(a[SVC_PORT])[0], 0)
+        key = ServiceKey(af, u(a.get(SVC_PROTOCOL)), _addr(a[SVC_ADDR], af), _BE16.unpack(a[SVC_PORT])[0], 0)
     flags = struct.unpack("=II", a[SVC_FLAGS])[0] if SVC_FLAGS in a else 0
     attrs = ServiceAttrs(
         sched=a.get(SVC_SCHED_NAME, b"").rstrip(b"\0").decode(),
         flags=flags,
-        timeout=_u(a.get(SVC_TIMEOUT)),
-        netmask=_u(a.get(SVC_NETMASK)),
+        timeout=u(a.get(SVC_TIMEOUT)),
+        netmask=u(a.get(SVC_NETMASK)),
         pe_name=a.get(SVC_PE_NAME, b"").rstrip(b"\0").decode(),
     )
     return key, attrs
@@ -133,16 +134,16 @@ def decode_service(payload: bytes) -> tuple[ServiceKey, ServiceAttrs]:
 
 def decode_dest(payload: bytes, service_af: int) -> tuple[DestKey, DestAttrs]:
     a = parse_attrs(payload)
-    af = _u(a.get(DEST_ADDR_FAMILY), service_af)
+    af = u(a.get(DEST_ADDR_FAMILY), service_af)
     key = DestKey(_addr(a[DEST_ADDR], af), _BE16.unpack(a[DEST_PORT])[0])
     attrs = DestAttrs(
-        fwd=_u(a.get(DEST_FWD_METHOD)) & 0x7,
-        weight=_u(a.get(DEST_WEIGHT)),
-        u_thresh=_u(a.get(DEST_U_THRESH)),
-        l_thresh=_u(a.get(DEST_L_THRESH)),
-        tun_type=_u(a.get(DEST_TUN_TYPE)),
+        fwd=u(a.get(DEST_FWD_METHOD)) & 0x7,
+        weight=u(a.get(DEST_WEIGHT)),
+        u_thresh=u(a.get(DEST_U_THRESH)),
+        l_thresh=u(a.get(DEST_L_THRESH)),
+        tun_type=u(a.get(DEST_TUN_TYPE)),
         tun_port=_BE16.unpack(a[DEST_TUN_PORT])[0] if DEST_TUN_PORT in a else 0,
-        tun_flags=_u(a.get(DEST_TUN_FLAGS)),
+        tun_flags=u(a.get(DEST_TUN_FLAGS)),
     )
     return key, attrs
 
@@ -177,11 +178,11 @@ def decode_daemon(payload: bytes) -> DaemonSpec:
     elif DAEMON_MCAST_GROUP in a:
         group = socket.inet_ntop(socket.AF_INET, a[DAEMON_MCAST_GROUP][:4])
     return DaemonSpec(
-        state=_u(a.get(DAEMON_STATE)),
+        state=u(a.get(DAEMON_STATE)),
         interface=a.get(DAEMON_MCAST_IFN, b"").rstrip(b"\0").decode(),
-        syncid=_u(a.get(DAEMON_SYNC_ID)),
-        maxlen=_u(a.get(DAEMON_SYNC_MAXLEN)),
-        port=_u(a.get(DAEMON_MCAST_PORT), 8848),
-        ttl=_u(a.get(DAEMON_MCAST_TTL)),
+        syncid=u(a.get(DAEMON_SYNC_ID)),
+        maxlen=u(a.get(DAEMON_SYNC_MAXLEN)),
+        port=u(a.get(DAEMON_MCAST_PORT), 8848),
+        ttl=u(a.get(DAEMON_MCAST_TTL)),
         group=group,
     )

@@ -125,7 +125,7 @@ def test_timing_from_resolved_checker() -> None:
     [
         (TcpCheck(), Timing(retry=1, delay_loop=60.0, delay_before_retry=1.0, warmup=60.0, alpha=False)),
         (DnsCheck(delay_loop=7.0), Timing(retry=1, delay_loop=7.0, delay_before_retry=1.0, warmup=7.0)),
-        (HttpGetCheck(retry=0), Timing(retry=0, delay_loop=60.0, delay_before_retry=1.0, warmup=60.0)),
+        (HttpGetCheck(retry=0), Timing(0, 60.0, 1.0, 60.0, confirm_recovery=True)),  # no fast_recovery
     ],
 )
 def test_timing_fallbacks_for_unresolved_checkers(check: TcpCheck, expected: Timing) -> None:
@@ -194,3 +194,39 @@ def test_effective_weight(
     for cid, weight, absolute in reports:
         rs.set_weight(cid, weight, absolute=absolute)
     assert rs.effective_weight(configured) == expected
+
+
+HTTP = Timing(retry=0, delay_loop=2.0, delay_before_retry=1.0, warmup=0.0, confirm_recovery=True)
+
+
+def test_without_fast_recovery_a_failed_http_checker_needs_a_second_pass_delay_loop_later() -> None:
+    """keepalived 2.2.7: the failed url passes, then every url again, before the server is up."""
+    assert replay(HTTP, "+-++") == [(0, True, False), (2, False, True), (4, False, False), (6, True, True)]
+
+
+def test_fast_recovery_brings_it_back_on_the_first_pass() -> None:
+    fast = Timing(retry=0, delay_loop=2.0, delay_before_retry=1.0, warmup=0.0)
+    assert replay(fast, "+-+") == [(0, True, False), (2, False, True), (4, True, True)]
+
+
+def test_a_failure_while_confirming_starts_over() -> None:
+    assert replay(HTTP, "-+-++") == [
+        (0, False, True),
+        (2, False, False),
+        (4, False, False),
+        (6, False, False),
+        (8, True, True),
+    ]
+
+
+def test_alpha_needs_no_confirmation_keepalived_has_no_failed_url_then() -> None:
+    alpha = Timing(
+        retry=0, delay_loop=2.0, delay_before_retry=1.0, warmup=0.0, alpha=True, confirm_recovery=True
+    )
+    assert replay(alpha, "+") == [(0, True, True)]
+
+
+def test_confirm_recovery_only_for_http_without_fast_recovery() -> None:
+    assert Timing.of(HttpGetCheck()).confirm_recovery is True
+    assert Timing.of(HttpGetCheck(fast_recovery=True)).confirm_recovery is False
+    assert Timing.of(TcpCheck()).confirm_recovery is False

@@ -32,6 +32,10 @@ class FakeKernel:
         self.ops_applied += len(ops)
         self.log += ops
 
+    def flush(self) -> int:
+        count, self.table = len(self.table), {}
+        return count
+
 
 def test_start_restart_and_release_touch_only_our_services(tmp_path: Path) -> None:
     kernel, state = FakeKernel(), tmp_path / "owned.json"
@@ -108,6 +112,30 @@ def test_release_returns_omega_events_in_order_for_omega_pools_only() -> None:
     before = kernel.ops_applied
     assert engine.health(VS_B, "172.16.1.24:80", True) == []
     assert kernel.ops_applied == before, "a late health fact must not re-add what stop removed"
+
+
+def test_flush_on_stop_full_flushes_every_service_and_omega_announces_quorum_only() -> None:
+    """``lvs_flush_on_stop``: the whole table goes (another tool's service too); no per-server notifier."""
+    kernel = FakeKernel()
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
+    engine.reconcile()
+    release = engine.release("full")
+    assert kernel.table == {}, "keepalived flushes the whole IPVS table"
+    assert release.ops == 10
+    assert [(e.virtual, e.kind, e.detail) for e in release.events] == [(VS_B, "quorum_down", "omega")]
+
+
+def test_flush_on_stop_vs_deletes_our_services_whole_and_omega_announces_quorum_only() -> None:
+    kernel = FakeKernel()
+    engine = Engine(kernel, load(str(SCENARIO)).config.lvs)
+    engine.reconcile()
+    kernel.log.clear()
+    release = engine.release("vs")
+    assert set(kernel.table) == {FOREIGN}
+    assert {op.kind for op in kernel.log} == {"del_service"}, (
+        "services deleted whole, no real server one by one"
+    )
+    assert [(e.kind, e.real) for e in release.events] == [("quorum_down", None)]
 
 
 def test_ha_suspend_ignores_health_until_the_address_is_local() -> None:
