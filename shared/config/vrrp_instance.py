@@ -100,21 +100,30 @@ def _advert_int(ctx: Context, node: Node, vi: VrrpInstance) -> None:
 
 
 def _authentication(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    """Unknown keywords here are errors, not warnings: keepalived drops the block's line and fails ``-t``."""
     if not require_block(ctx, node):
         return
-    auth = vi.authentication or Authentication()
+    vi.authentication = vi.authentication or Authentication()
     for child in node.children or ():
-        if child.keyword == "auth_type":
-            kind = child.args[0] if child.args else ""
-            if kind in ("PASS", "AH"):
-                auth.type = kind
-            else:
-                ctx.error(child, f"({vi.name}) unknown auth_type '{kind}': expected PASS or AH")
-        elif child.keyword == "auth_pass":
-            auth.password = _auth_pass(ctx, child)
-        else:
+        handler = AUTH_KEYWORDS.get(child.keyword)
+        if handler is None:
             ctx.error(child, f"unknown keyword '{child.keyword}' in authentication (ignored)")
-    vi.authentication = auth
+            continue
+        handler(ctx, child, vi)
+
+
+def _auth_type(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    assert vi.authentication is not None
+    kind = node.args[0] if node.args else ""
+    if kind in ("PASS", "AH"):
+        vi.authentication.type = kind
+    else:
+        ctx.error(node, f"({vi.name}) unknown auth_type '{kind}': expected PASS or AH")
+
+
+def _auth_password(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    assert vi.authentication is not None
+    vi.authentication.password = _auth_pass(ctx, node)
 
 
 def _auth_pass(ctx: Context, node: Node) -> bytes:
@@ -126,6 +135,9 @@ def _auth_pass(ctx: Context, node: Node) -> bytes:
         ctx.error(node, "auth_pass is longer than 8 characters: only the first 8 are used")
         password = password[:8]
     return password
+
+
+AUTH_KEYWORDS: dict[str, Handler] = {"auth_type": _auth_type, "auth_pass": _auth_password}
 
 
 def _addresses(attr: str) -> Handler:
