@@ -52,6 +52,7 @@ from shared.bus import Publisher, connect, ensure_event_stream, register_service
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
 from shared.config.model import Config
+from shared.config.support import Area
 from shared.events import (
     DEAD_LETTER_STREAM,
     DEAD_LETTER_SUBJECTS,
@@ -380,5 +381,6 @@ SPEC = ServiceSpec(
     build=build,
     add_arguments=add_arguments,
     replicas=True,
+    areas=frozenset({Area.NOTIFY}),
 )
 """What ``python -m services.notifier`` runs (``shared.runner``)."""

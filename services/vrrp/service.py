@@ -49,6 +49,7 @@ from services.vrrp.kernel.vmac import VmacBook
 from services.vrrp.packet.ah_sequence import AhSequence
 from shared.bus import Publisher, connect, register_service
 from shared.config.model import Config
+from shared.config.support import Area
 from shared.events import STATE_BUCKET, Notice, TrackerResult, TransitionReason, decode, encode_token
 from shared.runner.run import ServiceContext, ServiceSpec
 
@@ -470,5 +471,6 @@ SPEC = ServiceSpec(
     description="lifeline VRRP service: elections, VIPs, GARP/NA (docs/vrrp.md)",
     build=VrrpService,
     loop_factory=precise_loop,
+    areas=frozenset({Area.VRRP, Area.BFD, Area.NODE}),  # no BFD service yet: vrrp speaks for bfd_instance
 )
 """What ``python -m services.vrrp`` runs (``shared.runner``)."""

@@ -152,14 +152,19 @@ def service_env(user: str, password: str) -> dict[str, str]:
 
 
 def check_config(path: str) -> Config | None:
-    """Refuse to start anything on a config with errors; diagnostics on stderr."""
+    """Refuse to start anything on a config with errors; diagnostics on stderr.
+
+    Compat lines are left to the services: each prints those of its own areas
+    at start, so printing them here too would show each twice.
+    """
     try:
         loaded = load(path)
     except ConfigError as exc:
         print(f"lifeline up: {exc}", file=sys.stderr)
         return None
     for d in loaded.diagnostics:
-        print(d, file=sys.stderr)
+        if d.severity is not Severity.COMPAT:
+            print(d, file=sys.stderr)
     if any(d.severity == Severity.ERROR for d in loaded.diagnostics):
         return None
     return loaded.config

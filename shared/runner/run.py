@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import uuid
@@ -115,6 +116,8 @@ class ServiceSpec:
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     replicas: bool = False
     """Several may run per node (``--replica-id``, random when not given)."""
+    areas: frozenset[str] = frozenset()
+    """Whose keywords are this service's (``shared.config.support.Area``): it logs their compat lines."""
 
 
 def _facility(value: str) -> str:
@@ -166,7 +169,7 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         return Exit.CONFIG
     register_secrets_of(settings)  # from here on no log line, reply or event shows them
     to_syslog = args.log_facility is not None
-    checked = config_policy.read(settings.config, settings.config_id, quiet=not to_syslog)
+    checked = config_policy.read(settings.config, settings.config_id, quiet=not to_syslog, areas=spec.areas)
     if not to_syslog:  # at start the operator is looking at stderr: every problem, once, at file:line
         for diagnostic in checked.diagnostics:
             print(diagnostic, file=sys.stderr)
@@ -270,7 +273,9 @@ class Host:
             systemd.reloading()
             path = self.ctx.config_path
             log.info("reloading %s (%s)", path, trigger.value)
-            checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
+            checked = await asyncio.to_thread(
+                functools.partial(config_policy.read, path, self.ctx.config_id, areas=self.spec.areas)
+            )
             if checked.config is None:
                 reply = ReloadReply(ok=False, errors=checked.errors)
             else:
