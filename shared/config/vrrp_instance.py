@@ -274,18 +274,55 @@ def _looks_like_mac(word: str) -> bool:
     )
 
 
+IPVLAN_MODES = ("bridge", "private", "vepa")
+IFNAMSIZ = 16
+
+
 def _use_ipvlan(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    """``use_ipvlan [NAME] [ADDR/LEN] [bridge|private|vepa]``: each part once, as keepalived checks it."""
+    if vi.use_ipvlan:
+        ctx.error(node, f"({vi.name}) use_ipvlan already specified (ignored)")
+        return
     vi.use_ipvlan = True
     for word in node.args:
-        if word in ("bridge", "private", "vepa"):
-            vi.ipvlan_mode = word
+        if word in IPVLAN_MODES:
+            _ipvlan_mode(ctx, node, vi, word)
             continue
         try:
-            vi.ipvlan_address = ipaddress.ip_interface(word)
+            address = ipaddress.ip_interface(word)
         except ValueError:
-            vi.ipvlan_name = word
+            _ipvlan_name(ctx, node, vi, word)
             continue
-        _family_of(vi, vi.ipvlan_address.version)
+        _ipvlan_address(ctx, node, vi, address)
+
+
+def _ipvlan_mode(ctx: Context, node: Node, vi: VrrpInstance, word: str) -> None:
+    if vi.ipvlan_mode is not None:
+        ctx.error(node, f"({vi.name}) ipvlan type already specified: '{word}' ignored")
+        return
+    vi.ipvlan_mode = word
+
+
+def _ipvlan_address(
+    ctx: Context, node: Node, vi: VrrpInstance, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+) -> None:
+    if vi.ipvlan_address is not None:
+        ctx.error(node, f"({vi.name}) ipvlan address already specified: '{address}' ignored")
+    elif not _family_of(vi, address.version):
+        ctx.error(node, f"({vi.name}) ipvlan address {address} is not of the instance's family: skipped")
+    else:
+        vi.ipvlan_address = address
+
+
+def _ipvlan_name(ctx: Context, node: Node, vi: VrrpInstance, word: str) -> None:
+    if vi.ipvlan_name is not None:
+        ctx.error(node, f"({vi.name}) ipvlan interface already specified: '{word}' ignored")
+    elif len(word) >= IFNAMSIZ:
+        ctx.error(
+            node, f"({vi.name}) ipvlan interface name '{word}' is too long (at most 15 characters): ignored"
+        )
+    else:
+        vi.ipvlan_name = word
 
 
 def _native_ipv6(ctx: Context, node: Node, vi: VrrpInstance) -> None:
@@ -373,11 +410,11 @@ def _track_interface(ctx: Context, node: Node, vi: object) -> None:
 
 
 def _newer(inner: Handler) -> Handler:
+    """A keyword of keepalived 2.2.8+: 2.2.7's verdict here; what lifeline does is its compat line's."""
+
     def handle(ctx: Context, node: Node, vi: VrrpInstance) -> None:
         ctx.warning(
-            node,
-            f"'{node.keyword}' is not known to keepalived 2.2.7 (it ignores it as an "
-            "unknown keyword); lifeline honours it",
+            node, f"'{node.keyword}' is not known to keepalived 2.2.7 (it ignores it as an unknown keyword)"
         )
         inner(ctx, node, vi)
 
