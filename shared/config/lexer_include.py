@@ -42,7 +42,7 @@ VARIANTS: dict[str, frozenset[str]] = {
     "includea": frozenset("rmwb"),
 }
 INCLUDE_CHECKS: dict[str, str] = {"read": "r", "match": "m", "wildcard_match": "w", "brace_match": "b"}
-"""``include_check`` words (keepalived 2.2.7's, whose man page says ``readable``) and their variant letters."""
+"""``include_check`` words (2.2.7's: its man page says ``readable``) and their variant letters."""
 MAX_ALTERNATIVES = 1000
 _MAGIC = "*?["
 
@@ -114,7 +114,7 @@ def _missing(alternative: str) -> bool:
 
 
 def resolve(pattern: str, base_dir: str, checks: frozenset[str]) -> Resolved:
-    """Expand ``pattern`` relative to ``base_dir`` into existing paths and the problems ``checks`` make errors."""
+    """Expand ``pattern`` relative to ``base_dir``: the paths, and the problems ``checks`` make errors."""
     result = Resolved()
     full = pattern if os.path.isabs(pattern) or not base_dir else os.path.join(base_dir, pattern)
     missing = False

@@ -101,7 +101,7 @@ def _sync_bool(attr: str) -> Callable[[Context, Node, SyncGroup], None]:
 
 
 def _global_tracking(ctx: Context, node: Node, group: SyncGroup) -> None:
-    """Deprecated; keepalived 2.2.7 takes it as ``sync_group_tracking_weight`` (members keep their weights)."""
+    """Deprecated; keepalived 2.2.7 takes it as ``sync_group_tracking_weight`` (members keep weights)."""
     ctx.warning(
         node,
         f"({group.name}) global_tracking is deprecated: use track_interface/track_script/"
