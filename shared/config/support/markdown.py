@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from shared.config.blocks import BLOCKS, Block
 from shared.config.schema import ROOT
-from shared.config.support.registry import LOGGED_BY, Status, Support
+from shared.config.support.registry import LOGGED_BY, Area, Status, Support
 from shared.config.support.table import SUPPORT
 
 INTRO = """\
@@ -23,6 +23,10 @@ Generated from the support registry (`shared/config/support/`) by
 parser's own (every keyword keepalived 2.2.7 accepts, block by block); a test fails when a
 keyword has no row, when a row names a keyword the parser does not know, or when a test named
 below does not exist.
+
+The service is the one that acts on the keyword (or would): it logs the keyword's compat
+lines. Its area follows in brackets where the service has several; keywords of the node as
+a whole (`node`) and of BFD sessions (`bfd`, no BFD service yet) are the vrrp service's.
 
 - **done**: the service named acts on it as keepalived does; the test named shows it.
 - **partly**: the service acts on it, with the difference said.
@@ -68,6 +72,11 @@ def _title(block: Block) -> str:
     return f"## `{block.name}`{where}"
 
 
+def _service(area: Area) -> str:
+    name = LOGGED_BY[area]
+    return name if name == area.value else f"{name} ({area.value})"
+
+
 def _section(block: Block) -> str:
     lines = [
         _title(block),
@@ -79,7 +88,6 @@ def _section(block: Block) -> str:
         support = SUPPORT[block.name][keyword]
         test = f"`{support.test}`" if support.test else ""
         text = support.text.replace("|", "\\|")
-        lines.append(
-            f"| `{keyword}` | {support.status.value} | {LOGGED_BY[support.area]} | {text} | {test} |"
-        )
+        service = _service(support.area)
+        lines.append(f"| `{keyword}` | {support.status.value} | {service} | {text} | {test} |")
     return "\n".join(lines) + "\n"

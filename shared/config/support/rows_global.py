@@ -182,9 +182,9 @@ GLOBAL_DEFS: Rows = {
     "no_checker_emails": unsupported(N, "mails for real-server checks follow smtp_alert alone"),
     "rs_init_notifies": unsupported(N, "no notification is sent for a real server's initial state"),
     # scripts
-    "script_user": done(NODE, "every service: who runs scripts (the script launcher)", SCRIPTS),
+    "script_user": done(NODE, "the script launcher (checker, notifier): who runs each script", SCRIPTS),
     "enable_script_security": done(
-        NODE, "every service: unsafe scripts are refused (the script launcher)", SCRIPTS
+        NODE, "the script launcher (checker, notifier): unsafe scripts are refused", SCRIPTS
     ),
     "startup_script": unsupported(
         NODE, f"{NO_PROCESS}: the script is never run (run it from the unit's ExecStartPre=)"

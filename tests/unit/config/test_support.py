@@ -1,4 +1,4 @@
-"""The support registry (``shared/config/support``): no drift from the parser, real tests, the doc, compat lines.
+"""The support registry (``shared/config/support``): no drift from the parser, the doc, compat lines.
 
 The keyword lists come from the parser's tables (``shared.config.blocks``);
 these tests fail when a keyword has no row, when a row names a keyword the
@@ -21,7 +21,7 @@ from shared.config.diagnostics import Diagnostic, Severity
 from shared.config.lexer import read_tree
 from shared.config.load import load
 from shared.config.schema import BLOCK_KEYWORDS, ROOT
-from shared.config.support import LOGGED_BY, SUPPORT, Area, Status, compat_diagnostics, in_areas
+from shared.config.support import LOGGED_BY, SUPPORT, Area, Status, in_areas
 from shared.config.support.markdown import markdown
 
 REPO = Path(__file__).resolve().parents[3]
@@ -215,7 +215,6 @@ def test_strict_compat_makes_compat_lines_errors(
     path.write_text("global_defs {\n    router_id lab1\n    enable_dbus\n}\n")
     argv = ["config", "check", "--no-host-checks", str(path)] + (["--strict-compat"] if strict else [])
     assert main(argv) == status
+    text = SUPPORT["global_defs"]["enable_dbus"].text
     err = capsys.readouterr().err.splitlines()
-    assert err == [
-        f"{path}:3: {label}: enable_dbus is not supported by lifeline: {SUPPORT['global_defs']['enable_dbus'].text}"
-    ]
+    assert err == [f"{path}:3: {label}: enable_dbus is not supported by lifeline: {text}"]

@@ -186,11 +186,13 @@ def test_garp_pacing_and_ipv6_group_globals() -> None:
         vrrp_mcast_group6=IPv6Address("ff02::99"),
     )
     p = garp_params(inst(), g)
-    assert (p.master_refresh, p.master_refresh_repeat, p.lower_prio_delay, p.lower_prio_repeat) == (30, 2, 4, 6)
+    garp = (p.master_refresh, p.master_refresh_repeat, p.lower_prio_delay, p.lower_prio_repeat)
+    assert garp == (30, 2, 4, 6)
     plan = build_plan(inst(), g, VrrpConfig(), SRC)
     assert (plan.garp_interval, plan.gna_interval) == (0.01, 0.02)
     six = inst(family=6, vips=[VirtualAddress(address=ip_interface("fe80::5/64"))])
-    assert build_plan(six, g, VrrpConfig(), IPv6Address("fe80::1")).transport.dsts == (IPv6Address("ff02::99"),)
+    six_plan = build_plan(six, g, VrrpConfig(), IPv6Address("fe80::1"))
+    assert six_plan.transport.dsts == (IPv6Address("ff02::99"),)
 
 
 def test_mcast_dst_ip_beats_the_global_group() -> None:
