@@ -11,7 +11,10 @@ as such, so a test can check the nesting against ``schema.BLOCK_KEYWORDS``
 (keepalived's own view of which keywords take a block).
 
 Block names are the keyword that opens the block, as in ``schema``; ``ROOT``
-("") is the top level of the file.  ``uses`` walks a parsed tree with these
+("") is the top level of the file.  ``ADDRESS_LINE`` is the options of an
+address line (``virtual_ipaddress``, ``virtual_ipaddress_excluded``,
+``static_ipaddress``): options, not keywords, but each one a service applies
+or not, so they get rows too.  ``uses`` walks a parsed tree with these
 blocks: the support registry (``shared.config.support``) reports every use of
 a keyword lifeline does not act on.
 """
@@ -24,7 +27,8 @@ from dataclasses import dataclass, field
 from shared.config import parse
 from shared.config.check_common import CONNECT_HANDLERS, KINDS
 from shared.config.check_http import URL_TABLE
-from shared.config.iproute import RulePreferences
+from shared.config.context import Context
+from shared.config.iproute import ADDRESS_OPTIONS, LINE_OPTIONS, RulePreferences, parse_address
 from shared.config.lvs_vs import RS_TABLE, VS_TABLE
 from shared.config.node import Node
 from shared.config.parse_global import GLOBAL_DEFS_TABLE
@@ -57,6 +61,14 @@ def _block(
 
 
 _TRACKER_LISTS = ("track_interface", "track_script", "track_process", "track_file", "track_bfd")
+
+ADDRESS_LINE = "address line"
+ADDRESS_BLOCKS: Mapping[tuple[str, str], bool] = {
+    (ROOT, "static_ipaddress"): True,
+    ("vrrp_instance", "virtual_ipaddress"): False,
+    ("vrrp_instance", "virtual_ipaddress_excluded"): False,
+}
+"""The data blocks whose lines are addresses, and whether they are static (``track_group`` allowed)."""
 
 
 def _blocks() -> dict[str, Block]:
@@ -113,6 +125,7 @@ def _blocks() -> dict[str, Block]:
         nested = {"url": "url"} if "url" in checker.table else {}
         nested |= {"host": "host"} if "host" in checker.table else {}
         blocks.append(_block(kind, checker.table, nested))
+    blocks.append(Block(ADDRESS_LINE, (*ADDRESS_OPTIONS, *LINE_OPTIONS)))
     return {block.name: block for block in blocks}
 
 
@@ -121,14 +134,11 @@ BLOCKS: Mapping[str, Block] = _blocks()
 
 @dataclass(frozen=True)
 class Use:
-    """One line of a file that uses a keyword the parser knows, in the block it was read in."""
+    """One line of a file that uses a keyword (or an address option) the parser knows, and in which block."""
 
     block: str
+    keyword: str
     node: Node
-
-    @property
-    def keyword(self) -> str:
-        return self.node.keyword
 
 
 def uses(roots: Iterable[Node]) -> Iterator[Use]:
@@ -140,7 +150,18 @@ def _walk(block: Block, nodes: Iterable[Node]) -> Iterator[Use]:
     for node in nodes:
         if node.keyword not in block.keywords:
             continue
-        yield Use(block.name, node)
+        yield Use(block.name, node.keyword, node)
         inner = block.nested.get(node.keyword)
         if inner is not None and node.children is not None:
             yield from _walk(BLOCKS[inner], node.children)
+        static = ADDRESS_BLOCKS.get((block.name, node.keyword))
+        if static is not None:
+            yield from _address_options(node.children or (), static)
+
+
+def _address_options(lines: Iterable[Node], static: bool) -> Iterator[Use]:
+    """The options each address line uses, read by the parser's own ``parse_address`` (its verdict aside)."""
+    for line in lines:
+        seen: list[str] = []
+        parse_address(Context(), line, static=static, seen=seen)
+        yield from (Use(ADDRESS_LINE, option, line) for option in seen)

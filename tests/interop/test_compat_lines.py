@@ -38,6 +38,8 @@ COMPAT_RE = re.compile(
     r"(?P<kw>\S+) is (?:not|partly) supported by lifeline: "
 )
 TIMEOUT = 60.0
+ADDRESS_DATA = ("virtual_ipaddress", "virtual_ipaddress_excluded", "static_ipaddress")
+ADDRESS_LINE = "address line"
 
 
 def not_done(block: str, keyword: str) -> bool:
@@ -50,9 +52,11 @@ def expected_uses(path: Path) -> list[tuple[int, str, str]]:
 
     These files put every ``{`` on its keyword's line and every ``}`` alone; a
     block is a keyword block when the registry has rows for it (the blocks these
-    files open that hold data, such as ``virtual_ipaddress`` or ``group``, have none).
+    files open that hold data, such as ``virtual_ipaddress`` or ``group``, have
+    none).  In an address block every word after the address that names an
+    option is a use of it (no value in these files spells an option).
     """
-    stack: list[str | None] = [ROOT]
+    stack: list[tuple[str, bool]] = [(ROOT, True)]  # (block, holds keywords)
     found = []
     for number, raw in enumerate(path.read_text().splitlines(), start=1):
         words = raw.split("#", 1)[0].split()
@@ -61,12 +65,14 @@ def expected_uses(path: Path) -> list[tuple[int, str, str]]:
         if words == ["}"]:
             stack.pop()
             continue
-        block = stack[-1]
-        if block is not None and not_done(block, words[0]):
+        block, keywords = stack[-1]
+        if keywords and not_done(block, words[0]):
             found.append((number, block, words[0]))
+        if not keywords and block in ADDRESS_DATA:
+            found += [(number, ADDRESS_LINE, word) for word in words[1:] if not_done(ADDRESS_LINE, word)]
         if words[-1] == "{":
-            stack.append(words[0] if block is not None and words[0] in SUPPORT else None)
-    assert stack == [ROOT], f"{path.name}: unbalanced braces"
+            stack.append((words[0], keywords and words[0] in SUPPORT))
+    assert stack == [(ROOT, True)], f"{path.name}: unbalanced braces"
     return found
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from shared.config.blocks import BLOCKS, Block
+from shared.config.blocks import ADDRESS_BLOCKS, ADDRESS_LINE, BLOCKS, Block
 from shared.config.schema import ROOT
 from shared.config.support.registry import LOGGED_BY, Area, Status, Support
 from shared.config.support.table import SUPPORT
@@ -22,7 +22,10 @@ Generated from the support registry (`shared/config/support/`) by
 `python -m shared.config.support --markdown`; do not edit by hand. The keywords are the
 parser's own (every keyword keepalived 2.2.7 accepts, block by block); a test fails when a
 keyword has no row, when a row names a keyword the parser does not know, or when a test named
-below does not exist.
+below does not exist. The grammar around the keywords (`include` and its variants, `$PARAMS`,
+`@id`, `~SEQ`) is all supported ([config-grammar.md](config-grammar.md)). The options of an
+address line have rows too (last section); those of route and rule lines are in
+[vrrp.md](vrrp.md) ("Routes and rules"): the vrrp service logs each it cannot apply, at its line.
 
 The service is the one that acts on the keyword (or would): it logs the keyword's compat
 lines. Its area follows in brackets where the service has several; keywords of the node as
@@ -67,6 +70,9 @@ def _parents(name: str) -> list[str]:
 def _title(block: Block) -> str:
     if block.name == ROOT:
         return "## Top level of the file"
+    if block.name == ADDRESS_LINE:
+        where = ", ".join(f"`{keyword}`" for _, keyword in ADDRESS_BLOCKS)
+        return f"## Options of an address line ({where})"
     inside = [p for p in _parents(block.name) if p != ROOT]
     where = f" (in {', '.join(f'`{p}`' for p in inside)})" if inside else ""
     return f"## `{block.name}`{where}"

@@ -431,3 +431,43 @@ GARP_GROUP: Rows = {
     "interface": unsupported(V, "the interface gets the global GARP pacing"),
     "interfaces": unsupported(V, "the interfaces get the global GARP pacing"),
 }
+
+_VIP_IO = "tests/lab/test_vrrp_io.py::test_vips_with_label_scope_brd_and_nodad_added_and_removed"
+_NOT_SET = "the address is added without it"
+
+ADDRESS_LINE: Rows = {
+    "brd": done(
+        V,
+        "the broadcast address (+ and - as ip addr)",
+        f"{PARAMS}::test_vips_excluded_vips_and_advert_addresses",
+    ),
+    "broadcast": done(V, "as brd", _VIP_IO),
+    "dev": done(
+        V,
+        "the interface the address goes on",
+        "tests/unit/vrrp/test_vmac.py::test_plan_puts_vips_and_adverts_on_the_vmac",
+    ),
+    "scope": done(V, "the address scope", _VIP_IO),
+    "label": done(V, "the address label", _VIP_IO),
+    "peer": unsupported(V, f"{_NOT_SET} (no point-to-point peer)"),
+    "home": unsupported(V, f"{_NOT_SET} (no IFA_F_HOMEADDRESS)"),
+    "-nodad": done(V, "IPv6 addresses are always added without DAD, as keepalived adds them", _VIP_IO),
+    "nodad": done(V, "IPv6 addresses are always added without DAD, as keepalived adds them", _VIP_IO),
+    "mngtmpaddr": unsupported(V, f"{_NOT_SET} (no temporary addresses are made from it)"),
+    "noprefixroute": unsupported(V, f"{_NOT_SET}: the kernel adds the prefix route"),
+    "autojoin": unsupported(V, f"{_NOT_SET}: no multicast group is joined"),
+    "preferred_lft": done(
+        V,
+        "the address's preferred lifetime",
+        "tests/unit/vrrp/test_io_pure.py::test_vip_netlink_spec_carries_every_virtual_ipaddress_field",
+    ),
+    "use_vmac": unsupported(
+        V, "the address goes on the instance's interface (or its dev), not on a VMAC of its own"
+    ),
+    "no_track": partly(
+        V, "lifeline watches no address, with or without it: one removed by hand never faults the instance"
+    ),
+    "track_group": unsupported(
+        V, "the static address is not tracked: it stays in place whatever the group does"
+    ),
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from shared.config.blocks import ADDRESS_LINE
 from shared.config.schema import ROOT
 from shared.config.support import rows_global, rows_lvs, rows_vrrp
 from shared.config.support.registry import Rows, Support
@@ -26,6 +27,7 @@ SUPPORT: Mapping[str, Rows] = {
     "url": rows_lvs.URL,
     "host": rows_lvs.CONNECTION,
     **rows_lvs.CHECKERS,
+    ADDRESS_LINE: rows_vrrp.ADDRESS_LINE,
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config.blocks import BLOCKS, uses
+from shared.config.blocks import ADDRESS_BLOCKS, ADDRESS_LINE, BLOCKS, uses
 from shared.config.context import Context
 from shared.config.diagnostics import Diagnostic, Severity
 from shared.config.lexer import read_tree
@@ -46,8 +46,9 @@ def test_blocks_nest_as_keepalived_nests_them() -> None:
         assert opening == set(BLOCK_KEYWORDS.get(name, frozenset())), name or "top level"
         assert set(block.nested) <= set(block.keywords) and block.data <= set(block.keywords), name
         assert set(block.nested.values()) <= set(BLOCKS), name
-    reachable = {ROOT} | {child for block in BLOCKS.values() for child in block.nested.values()}
+    reachable = {ROOT, ADDRESS_LINE} | {child for block in BLOCKS.values() for child in block.nested.values()}
     assert reachable == set(BLOCKS), "a block no keyword opens"
+    assert all(keyword in BLOCKS[parent].data for parent, keyword in ADDRESS_BLOCKS)
 
 
 def test_rows_say_what_they_must() -> None:
