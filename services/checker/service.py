@@ -47,6 +47,7 @@ from shared.config.model import Config
 from shared.config.model_lvs import SslGetCheck
 from shared.config.model_vrrp import TrackFile, TrackProcess, VrrpScript
 from shared.config.script import script_policy
+from shared.config.support import Area
 from shared.events import (
     ReloadReply,
     ReloadTrigger,
@@ -486,5 +487,6 @@ SPEC = ServiceSpec(
     build=build,
     add_arguments=add_arguments,
     replicas=True,
+    areas=frozenset({Area.TRACKERS, Area.CHECKS}),
 )
 """What ``python -m services.checker`` runs (``shared.runner``)."""

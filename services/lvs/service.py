@@ -27,6 +27,7 @@ from services.lvs.kernel.ipvs import Ipvs, IpvsError
 from shared.bus import Publisher, connect, register_service
 from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
+from shared.config.support import Area
 from shared.events import (
     PREFIX,
     InstanceState,
@@ -300,5 +301,6 @@ SPEC = ServiceSpec(
     description="lifeline lvs service: the kernel IPVS table (docs/lvs.md)",
     build=LvsService,
     add_arguments=add_arguments,
+    areas=frozenset({Area.LVS}),
 )
 """What ``python -m services.lvs`` runs (``shared.runner``)."""

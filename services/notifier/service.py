@@ -61,6 +61,7 @@ from shared.bus.provision import PROVISION_HINT, require_stream
 from shared.bus.replica_reload import ReloadFanout
 from shared.bus.replicas import Membership
 from shared.config.model import Config
+from shared.config.support import Area
 from shared.events import (
     DEAD_LETTER_STREAM,
     EVENT_STREAM,
@@ -401,5 +402,6 @@ SPEC = ServiceSpec(
     build=build,
     add_arguments=add_arguments,
     replicas=True,
+    areas=frozenset({Area.NOTIFY}),
 )
 """What ``python -m services.notifier`` runs (``shared.runner``)."""

@@ -58,6 +58,7 @@ from shared.bus import Publisher, connect, register_service
 from shared.bus.direct_get import last_messages
 from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
+from shared.config.support import Area
 from shared.events import (
     PREFIX,
     STATE_BUCKET,
@@ -527,5 +528,6 @@ SPEC = ServiceSpec(
     description="lifeline VRRP service: elections, VIPs, GARP/NA (docs/vrrp.md)",
     build=VrrpService,
     loop_factory=precise_loop,
+    areas=frozenset({Area.VRRP, Area.BFD, Area.NODE}),  # no BFD service yet: vrrp speaks for bfd_instance
 )
 """What ``python -m services.vrrp`` runs (``shared.runner``)."""

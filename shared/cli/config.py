@@ -8,7 +8,11 @@ tickets and chats, and a VRRP password there is a password to the segment.
 
 ``check`` also prints, as notes, who runs each script (``vrrp_script chk runs as
 nobody:nogroup (script_user)``), resolved by the launcher the services use;
-notes never change the verdict.
+notes never change the verdict.  So does every use of a keyword lifeline does
+not fully act on: ``FILE:LINE: warning: KEYWORD is not supported by lifeline:
+...`` (a compat line, ``shared.config.support``).  It reads as a warning but
+leaves the verdict to keepalived's rules, unless ``--strict-compat`` makes it an
+error, for operators who want a hard guarantee that lifeline does all a file says.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from shared.config.diagnostics import ConfigError, Severity
+from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
 from shared.config.script import script_user_notes
@@ -42,6 +46,11 @@ def register(commands: Any) -> None:
         "--settings",
         help="lifeline.toml to warn about too (default: $LIFELINE_SETTINGS or /etc/lifeline/lifeline.toml"
         " when it exists, unless --no-host-checks); its warnings never change the exit status",
+    )
+    check.add_argument(
+        "--strict-compat",
+        action="store_true",
+        help="make every keyword lifeline does not fully act on an error (exit 1), not a warning",
     )
     check.set_defaults(run=run_check)
     dump = sub.add_parser("dump", help="print the resolved configuration as JSON")
@@ -86,16 +95,24 @@ def run_check(args: argparse.Namespace) -> int:
         if loaded is None:
             worst = max(worst, EXIT_UNREADABLE)
             continue
-        for diagnostic in loaded.diagnostics:
+        diagnostics = [_strict(d) if args.strict_compat else d for d in loaded.diagnostics]
+        for diagnostic in diagnostics:
             print(diagnostic, file=sys.stderr)
         notes = script_user_notes(loaded.config, _host(args))  # who runs each script: never a verdict
         for note in sorted(notes, key=lambda d: (d.file, d.line)):
             print(note, file=sys.stderr)
-        if any(d.severity is not Severity.NOTE for d in loaded.diagnostics):
+        if any(d.severity.fails_check for d in diagnostics):
             worst = max(worst, EXIT_PROBLEMS)
         elif len(args.file) > 1:
             print(f"{path}: OK", file=sys.stderr)
     return max(worst, check_settings(args))
+
+
+def _strict(diagnostic: Diagnostic) -> Diagnostic:
+    """``--strict-compat``: a compat line becomes an error, so the check fails."""
+    if diagnostic.severity is not Severity.COMPAT:
+        return diagnostic
+    return msgspec.structs.replace(diagnostic, severity=Severity.ERROR)
 
 
 def check_settings(args: argparse.Namespace) -> int:

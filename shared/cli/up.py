@@ -161,7 +161,11 @@ def service_env(user: str, password: str) -> dict[str, str]:
 
 
 def check_config(path: str, *, quiet: bool = False) -> Config | None:
-    """Refuse to start anything on a config with errors; diagnostics on stderr (unless ``quiet``)."""
+    """Refuse to start anything on a config with errors; diagnostics on stderr (unless ``quiet``).
+
+    Compat lines are left to the services: each prints those of its own areas
+    at start, so printing them here too would show each twice.
+    """
     try:
         loaded = load(path)
     except ConfigError as exc:
@@ -169,7 +173,8 @@ def check_config(path: str, *, quiet: bool = False) -> Config | None:
             print(f"lifeline up: {exc}", file=sys.stderr)
         return None
     for d in loaded.diagnostics if not quiet else ():
-        print(d, file=sys.stderr)
+        if d.severity is not Severity.COMPAT:
+            print(d, file=sys.stderr)
     if any(d.severity == Severity.ERROR for d in loaded.diagnostics):
         return None
     return loaded.config

@@ -7,7 +7,12 @@ time, an error is something it would drop or refuse, and a reload that produces
 an error keeps the running configuration.  A *note* is what keepalived's ``-t``
 stays silent about but an operator wants to hear (a script that does not exist,
 a plain ``include`` that matched nothing): it is printed and never changes the
-verdict, so ours stays keepalived's.
+verdict, so ours stays keepalived's.  A *compat* line is the same kind of
+aside about lifeline itself: a keyword keepalived acts on and lifeline does not
+(or only in part), reported from the support registry
+(``shared.config.support``).  It prints as a warning, because the operator
+should treat it as one, but it never changes the verdict, which stays
+``keepalived -t``'s (``config check --strict-compat`` makes it an error).
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     NOTE = "note"
+    COMPAT = "compat"
+
+    @property
+    def label(self) -> str:
+        """The word printed after ``file:line:``: a compat line reads as the warning it is."""
+        return Severity.WARNING.value if self is Severity.COMPAT else self.value
+
+    @property
+    def fails_check(self) -> bool:
+        """keepalived -t's verdict: its errors and warnings fail it; notes and compat lines are ours."""
+        return self in (Severity.ERROR, Severity.WARNING)
 
 
 class Where(Protocol):
@@ -36,14 +52,17 @@ class Where(Protocol):
 
 
 class Diagnostic(msgspec.Struct, frozen=True):
+    """One problem at ``file:line``; a compat line's ``area`` says which service logs it."""
+
     file: str
     line: int
     severity: Severity
     message: str
+    area: str | None = None
 
     def __str__(self) -> str:
         place = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{place}: {self.severity.value}: {self.message}"
+        return f"{place}: {self.severity.label}: {self.message}"
 
 
 class Diagnostics:
@@ -70,8 +89,8 @@ class Diagnostics:
 
     @property
     def fails_check(self) -> bool:
-        """keepalived -t's verdict: anything but a note fails it."""
-        return any(d.severity is not Severity.NOTE for d in self._items)
+        """keepalived -t's verdict: errors and warnings fail it, notes and compat lines do not."""
+        return any(d.severity.fails_check for d in self._items)
 
     @property
     def has_errors(self) -> bool:

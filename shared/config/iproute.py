@@ -266,6 +266,9 @@ def _addr_use_vmac(ctx: Context, node: Node, words: Words, vip: VirtualAddress) 
     return True
 
 
+LINE_OPTIONS = ("no_track", "track_group")
+"""The address options ``parse_address`` reads itself (``track_group`` for static addresses only)."""
+
 ADDRESS_OPTIONS: dict[str, AddrOption] = {
     "brd": _addr_brd,
     "broadcast": _addr_brd,
@@ -284,8 +287,13 @@ ADDRESS_OPTIONS: dict[str, AddrOption] = {
 }
 
 
-def parse_address(ctx: Context, node: Node, *, static: bool) -> VirtualAddress | None:
-    """One address line; ``static`` allows ``track_group``, the virtual blocks ``no_track``."""
+def parse_address(
+    ctx: Context, node: Node, *, static: bool, seen: list[str] | None = None
+) -> VirtualAddress | None:
+    """One address line; ``static`` allows ``track_group``, the virtual blocks ``no_track``.
+
+    ``seen`` collects the options the line uses, for the support registry's compat lines.
+    """
     words = Words(node.words)
     first = words.take() or ""
     iface = parse_prefix(ctx, node, first)
@@ -293,6 +301,10 @@ def parse_address(ctx: Context, node: Node, *, static: bool) -> VirtualAddress |
         return None
     vip = VirtualAddress(address=iface, origin=Origin(node.file, node.line))
     while (key := words.take()) is not None:
+        if seen is not None and (
+            key in ADDRESS_OPTIONS or key == "no_track" or (key == "track_group" and static)
+        ):
+            seen.append(key)
         if key == "no_track":
             vip.no_track = True
             continue

@@ -29,7 +29,7 @@ configuration can hang a check or a reload or exhaust its memory.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,7 +37,7 @@ from pathlib import Path
 from shared.config.context import Context
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.lexer_files import ReadBudget, Refusal, Refused, read_config_file
-from shared.config.lexer_include import VARIANTS, resolve
+from shared.config.lexer_include import VARIANTS, include_check_set, resolve
 from shared.config.lexer_params import DEFINITION_RE, Param, Params
 from shared.config.lexer_seq import Loop, LoopError, parse_loop, split_prefix
 from shared.config.lexer_text import WS, Segment, decomment, simple_words, split_segments
@@ -77,7 +77,9 @@ class _Pending:
 class _Reader:
     ctx: Context
     params: Params
-    items: list[Item] = field(default_factory=list)
+    builder: _TreeBuilder  # fed each logical line as it is read: a global keyword can act at once
+    emitted: int = 0  # logical lines fed to the builder
+    include_check: frozenset[str] = frozenset()  # the global include_check in force (letters, as VARIANTS)
     reading: list[str] = field(default_factory=list)  # real paths of files being read, for loops
     overflowed: bool = False
     work: int = 0  # logical lines processed, bounded even when they produce nothing
@@ -179,15 +181,22 @@ class _Reader:
         if len(words) < 2:
             self.ctx.diagnostics.warning(pos, f"'{words[0]}' needs a file name")
             return
-        checks = VARIANTS[words[0]]
+        checks = VARIANTS[words[0]] | self.include_check
         resolved = resolve(words[1], os.path.dirname(display), checks)
         for message in resolved.errors:
             self.ctx.diagnostics.error(pos, message)
         if not resolved.paths and not resolved.errors:
             # keepalived -t passes this (plain include never fails) but an operator wants to know
             self.ctx.diagnostics.note(pos, f"'{words[1]}' matched no file: nothing included")
+        in_force = self.include_check
         for path in resolved.paths:
             self.read_file(path, pos, must_read="r" in checks)
+            self.include_check = in_force  # an include_check inside the file ends with it, as in keepalived
+
+    def global_keyword(self, node: Node) -> None:
+        """A ``global_defs`` keyword, as soon as it is read: ``include_check`` applies to later includes."""
+        if node.keyword == "include_check":
+            self.include_check, _problems = include_check_set(self.include_check, node.args)  # parser reports
 
     # ---- logical lines -----------------------------------------------------------------
 
@@ -290,10 +299,12 @@ class _Reader:
         segments, unmatched = split_segments(text)
         if unmatched:
             self.ctx.diagnostics.error(pos, f"unmatched double quote in '{text}'")
-        if len(self.items) + len(segments) > MAX_LINES:
+        if self.emitted + len(segments) > MAX_LINES:
             self._overflow(pos)
             return
-        self.items.extend(Item(s, pos) for s in segments)
+        self.emitted += len(segments)
+        for segment in segments:
+            self.builder.feed(Item(segment, pos))
 
     def _overflow(self, pos: Pos) -> None:
         """Stop expanding: a runaway ``~SEQ`` nest must not hang a reload."""
@@ -331,6 +342,7 @@ class _TreeBuilder:
 
     ctx: Context
     opens_block: BlockRule | None = opens_block
+    on_global: Callable[[Node], None] | None = None  # told of each keyword line read in global_defs
     stack: list[_Frame] = field(default_factory=lambda: [_Frame(None, Pos("", 0))])
     pending: Node | None = None  # a block keyword waiting for its '{'
     ignored_opens: int = 0  # '{' keepalived ignored; a '}' at file level may match one
@@ -346,6 +358,8 @@ class _TreeBuilder:
                 self.pending = node
             else:
                 frame.children.append(node)
+                if frame.kind == "global_defs" and self.on_global is not None:
+                    self.on_global(node)
         elif seg.kind == "open":
             self._open(item)
         else:
@@ -411,12 +425,11 @@ def read_tree(path: Path, ctx: Context, opens_block: BlockRule | None = opens_bl
     lexer apart from keepalived's keyword tables).
     """
     params = Params(instance=ctx.config_id)
-    reader = _Reader(ctx, params)
+    builder = _TreeBuilder(ctx, opens_block)
+    reader = _Reader(ctx, params, builder)
+    builder.on_global = reader.global_keyword
     try:
         reader.read_file(str(path), None)
     except RecursionError:
         ctx.diagnostics.error(Pos(str(path), 0), "configuration nested too deeply")
-    builder = _TreeBuilder(ctx, opens_block)
-    for item in reader.items:
-        builder.feed(item)
     return builder.finish()

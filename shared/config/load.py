@@ -13,6 +13,7 @@ from shared.config.host import Host, LocalHost
 from shared.config.lexer import read_tree
 from shared.config.model import Config
 from shared.config.parse import build
+from shared.config.support import compat_diagnostics
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,15 @@ def default_config_id() -> str:
 def load(path: str | Path, *, config_id: str | None = None, host: Host | None = None) -> Loaded:
     """Read, expand and parse ``path``; every problem comes back as a diagnostic, none is raised.
 
+    keepalived's own diagnostics come first, then one compat line per use of
+    a keyword lifeline does not fully act on (``shared.config.support``).
     Only an unreadable top-level file raises ``ConfigError``: there is nothing to run.
     """
     host = host if host is not None else LocalHost()
     ctx = Context(config_id=default_config_id() if config_id is None else config_id, host=host)
     roots = read_tree(Path(path), ctx)
     config = build(ctx, roots, host)
-    return Loaded(config, ctx.diagnostics.items)
+    return Loaded(config, ctx.diagnostics.items + compat_diagnostics(roots))
 
 
 def load_strict(
@@ -45,7 +48,7 @@ def load_strict(
     host: Host | None = None,
     log: logging.Logger | None = None,
 ) -> Config:
-    """For services: refuse a configuration with errors as a whole; warnings go to ``log`` (if given)."""
+    """For services: refuse a configuration with errors as a whole; the rest goes to ``log`` (if given)."""
     loaded = load(path, config_id=config_id, host=host)
     if log is not None:
         for d in loaded.diagnostics:

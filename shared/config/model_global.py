@@ -25,7 +25,12 @@ from shared.config.script import Script, ScriptUserRef
 DEFAULT_SNMP_SOCKET = "unix:/var/agentx/master"
 DEFAULT_DBUS_SERVICE_NAME = "org.keepalived.Vrrp1"
 DEFAULT_RELOAD_FILE = "/run/keepalived.reload"
-INCLUDE_CHECKS = ("readable", "match", "wildcard_match", "brace_match")
+INCLUDE_CHECKS = (
+    "read",
+    "match",
+    "wildcard_match",
+    "brace_match",
+)  # 2.2.7's words (its man page says readable)
 
 
 class SmtpServer(msgspec.Struct, frozen=True, kw_only=True):

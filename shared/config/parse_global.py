@@ -24,6 +24,8 @@ from shared.config.context import (
     set_with,
 )
 from shared.config.host import Host
+from shared.config.lexer_include import INCLUDE_CHECKS as INCLUDE_CHECK_LETTERS
+from shared.config.lexer_include import include_check_set
 from shared.config.model import Config
 from shared.config.model_global import (
     DEFAULT_RELOAD_FILE,
@@ -381,18 +383,12 @@ def _umask(ctx: Context, node: Node, gd: GlobalDefs) -> None:
 
 
 def _include_check(ctx: Context, node: Node, gd: GlobalDefs) -> None:
-    checks = set(gd.include_check) if node.args else set(INCLUDE_CHECKS)
-    for word in node.args:
-        sign, name = (word[0], word[1:]) if word[:1] in "+-" else ("+", word)
-        if name not in INCLUDE_CHECKS:
-            ctx.error(
-                node,
-                f"invalid value for 'include_check': expected one of {'/'.join(INCLUDE_CHECKS)}"
-                f", got '{name}'",
-            )
-            continue
-        (checks.add if sign == "+" else checks.discard)(name)
-    gd.include_check = [c for c in INCLUDE_CHECKS if c in checks]
+    """The reader applies it to later includes (``lexer``); here its words are checked and kept."""
+    current = frozenset(INCLUDE_CHECK_LETTERS[name] for name in gd.include_check)
+    checks, problems = include_check_set(current, node.args)
+    for problem in problems:
+        ctx.error(node, problem)
+    gd.include_check = [name for name in INCLUDE_CHECKS if INCLUDE_CHECK_LETTERS[name] in checks]
 
 
 def _reload_check_config(ctx: Context, node: Node, gd: GlobalDefs) -> None:

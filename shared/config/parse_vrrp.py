@@ -101,12 +101,14 @@ def _sync_bool(attr: str) -> Callable[[Context, Node, SyncGroup], None]:
 
 
 def _global_tracking(ctx: Context, node: Node, group: SyncGroup) -> None:
+    """Deprecated; keepalived 2.2.7 takes it as ``sync_group_tracking_weight`` (members keep weights)."""
     ctx.warning(
         node,
         f"({group.name}) global_tracking is deprecated: use track_interface/track_script/"
         "track_file on the sync group",
     )
     group.global_tracking = True
+    group.sync_group_tracking_weight = True
 
 
 SYNC_KEYWORDS: dict[str, Callable[[Context, Node, SyncGroup], None]] = {
@@ -156,16 +158,20 @@ def _sync_group(ctx: Context, node: Node, config: Config) -> None:
     config.vrrp.sync_groups[name] = group
 
 
+TRACK_GROUP_KEYWORDS: dict[str, Callable[[Context, Node, TrackGroup], None]] = {"group": _group_members}
+
+
 def _track_group(ctx: Context, node: Node, config: Config) -> None:
     name = _name_and_block(ctx, node)
     if name is None:
         return
     group = TrackGroup(name=name, origin=origin(node))
     for child in node.children or ():
-        if child.keyword == "group":
-            _group_members(ctx, child, group)
-        else:
+        handler = TRACK_GROUP_KEYWORDS.get(child.keyword)
+        if handler is None:
             ctx.warning(child, f"unknown keyword '{child.keyword}' in track_group (ignored)")
+            continue
+        handler(ctx, child, group)
     config.vrrp.track_groups[name] = group
 
 
@@ -192,21 +198,43 @@ def _garp_group(ctx: Context, node: Node, config: Config) -> None:
     config.vrrp.garp_groups.append(group)
 
 
-def _garp_keyword(ctx: Context, child: Node, group: GarpGroup) -> list[tuple[str, Origin]]:
-    """Set an interval, or return the interfaces named with where a clash would be reported."""
-    if child.keyword in ("garp_interval", "gna_interval"):
-        value = ctx.value(child, lambda w: to_timer(w, 0))
-        if value is not None:
-            setattr(group, child.keyword, value)
-    elif child.keyword == "interface":
-        if child.args:
-            return [(child.args[0], origin(child))]
-        ctx.error(child, "'interface' needs an interface name")
-    elif child.keyword == "interfaces":
-        return [(line.keyword, block_end(child)) for line in list_lines(ctx, child)]
-    else:
+Placed = list[tuple[str, Origin]]
+"""Interfaces a garp_group line names, each with where a clash with another group is reported."""
+
+
+def _garp_keyword(ctx: Context, child: Node, group: GarpGroup) -> Placed:
+    """Set an interval, or return the interfaces named; unknown keywords warn."""
+    handler = GARP_KEYWORDS.get(child.keyword)
+    if handler is None:
         ctx.warning(child, f"unknown keyword '{child.keyword}' in garp_group (ignored)")
+        return []
+    return handler(ctx, child, group)
+
+
+def _garp_interval(ctx: Context, child: Node, group: GarpGroup) -> Placed:
+    value = ctx.value(child, lambda w: to_timer(w, 0))
+    if value is not None:
+        setattr(group, child.keyword, value)
     return []
+
+
+def _garp_interface(ctx: Context, child: Node, group: GarpGroup) -> Placed:
+    if child.args:
+        return [(child.args[0], origin(child))]
+    ctx.error(child, "'interface' needs an interface name")
+    return []
+
+
+def _garp_interfaces(ctx: Context, child: Node, group: GarpGroup) -> Placed:
+    return [(line.keyword, block_end(child)) for line in list_lines(ctx, child)]
+
+
+GARP_KEYWORDS: dict[str, Callable[[Context, Node, GarpGroup], Placed]] = {
+    "garp_interval": _garp_interval,
+    "gna_interval": _garp_interval,
+    "interface": _garp_interface,
+    "interfaces": _garp_interfaces,
+}
 
 
 def _linkbeat(ctx: Context, node: Node, config: Config) -> None:

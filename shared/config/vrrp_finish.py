@@ -25,8 +25,27 @@ def finish_vrrp(ctx: Context, config: Config, host: Host) -> None:
         _complete_instance(ctx, vi, strict_default, version_default)
         _host_checks_instance(ctx, vi, host)
     _duplicate_vrids(ctx, config)
+    _shared_interface_names(ctx, config)
     _sync_groups(ctx, config)
     _host_checks_static(ctx, config, host)
+
+
+def _shared_interface_names(ctx: Context, config: Config) -> None:
+    """keepalived: a VMAC or ipvlan name another instance already uses is ignored ("already using")."""
+    users: dict[str, str] = {}
+    for vi in config.vrrp.instances.values():
+        for keyword, attr in (("use_vmac", "vmac_name"), ("use_ipvlan", "ipvlan_name")):
+            name = getattr(vi, attr)
+            if name is None:
+                continue
+            if name in users:
+                ctx.diagnostics.error(
+                    where(vi, keyword),
+                    f"({vi.name}) VRRP instance {users[name]} is already using {name}: ignored",
+                )
+                setattr(vi, attr, None)
+                continue
+            users[name] = vi.name
 
 
 def where(vi: VrrpInstance, keyword: str) -> Origin:
@@ -58,10 +77,16 @@ def _complete_instance(ctx: Context, vi: VrrpInstance, strict_default: bool, ver
         _check_strict(ctx, vi, version)
     if not vi.vips:
         ctx.diagnostics.error(vi.origin, f"({vi.name}) no virtual_ipaddress: at least one is required")
-    if vi.promote_secondaries and vi.use_vmac:
+    if vi.promote_secondaries and (vi.use_vmac or vi.use_ipvlan):
         ctx.diagnostics.error(
             where(vi, "promote_secondaries"),
             f"({vi.name}) promote_secondaries is set automatically for VMACs (ignored)",
+        )
+    if vi.use_ipvlan and vi.family != 6 and vi.ipvlan_address is None:
+        ctx.diagnostics.error(
+            where(vi, "use_ipvlan"),
+            f"({vi.name}) an IPv4 ipvlan needs its address (use_ipvlan [NAME] ADDR/LEN): "
+            "keepalived keeps the instance in FAULT",
         )
 
 
@@ -162,11 +187,22 @@ def _check_unicast(ctx: Context, vi: VrrpInstance) -> None:
             where(vi, "mcast_dst_ip"), f"({vi.name}) mcast_dst_ip is meaningless with unicast peers (ignored)"
         )
         vi.mcast_dst_ip = None
-    if vi.use_vmac and not vi.vmac_xmit_base:
+    _check_unicast_vmac(ctx, vi)
+
+
+def _check_unicast_vmac(ctx: Context, vi: VrrpInstance) -> None:
+    """keepalived's end of an instance: a VMAC or ipvlan with unicast needs an interface and xmit_base."""
+    if not (vi.use_vmac or vi.use_ipvlan):
+        return
+    end = vi.origins.get("__end__", vi.origin)
+    if vi.interface is None:
         ctx.diagnostics.error(
-            vi.origins.get("__end__", vi.origin),
-            f"({vi.name}) unicast with use_vmac requires vmac_xmit_base: set",
+            end, f"({vi.name}) cannot use a VMAC or ipvlan with unicast and no interface: cleared"
         )
+        vi.use_vmac = vi.use_ipvlan = False
+    elif not vi.vmac_xmit_base:
+        what = "use_vmac" if vi.use_vmac else "use_ipvlan (where vmac_xmit_base is not valid either)"
+        ctx.diagnostics.error(end, f"({vi.name}) unicast with {what} requires vmac_xmit_base: set")
         vi.vmac_xmit_base = True
 
 

@@ -100,21 +100,30 @@ def _advert_int(ctx: Context, node: Node, vi: VrrpInstance) -> None:
 
 
 def _authentication(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    """Unknown keywords here are errors, not warnings: keepalived drops the block's line and fails ``-t``."""
     if not require_block(ctx, node):
         return
-    auth = vi.authentication or Authentication()
+    vi.authentication = vi.authentication or Authentication()
     for child in node.children or ():
-        if child.keyword == "auth_type":
-            kind = child.args[0] if child.args else ""
-            if kind in ("PASS", "AH"):
-                auth.type = kind
-            else:
-                ctx.error(child, f"({vi.name}) unknown auth_type '{kind}': expected PASS or AH")
-        elif child.keyword == "auth_pass":
-            auth.password = _auth_pass(ctx, child)
-        else:
+        handler = AUTH_KEYWORDS.get(child.keyword)
+        if handler is None:
             ctx.error(child, f"unknown keyword '{child.keyword}' in authentication (ignored)")
-    vi.authentication = auth
+            continue
+        handler(ctx, child, vi)
+
+
+def _auth_type(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    assert vi.authentication is not None
+    kind = node.args[0] if node.args else ""
+    if kind in ("PASS", "AH"):
+        vi.authentication.type = kind
+    else:
+        ctx.error(node, f"({vi.name}) unknown auth_type '{kind}': expected PASS or AH")
+
+
+def _auth_password(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    assert vi.authentication is not None
+    vi.authentication.password = _auth_pass(ctx, node)
 
 
 def _auth_pass(ctx: Context, node: Node) -> bytes:
@@ -126,6 +135,9 @@ def _auth_pass(ctx: Context, node: Node) -> bytes:
         ctx.error(node, "auth_pass is longer than 8 characters: only the first 8 are used")
         password = password[:8]
     return password
+
+
+AUTH_KEYWORDS: dict[str, Handler] = {"auth_type": _auth_type, "auth_pass": _auth_password}
 
 
 def _addresses(attr: str) -> Handler:
@@ -262,18 +274,55 @@ def _looks_like_mac(word: str) -> bool:
     )
 
 
+IPVLAN_MODES = ("bridge", "private", "vepa")
+IFNAMSIZ = 16
+
+
 def _use_ipvlan(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    """``use_ipvlan [NAME] [ADDR/LEN] [bridge|private|vepa]``: each part once, as keepalived checks it."""
+    if vi.use_ipvlan:
+        ctx.error(node, f"({vi.name}) use_ipvlan already specified (ignored)")
+        return
     vi.use_ipvlan = True
     for word in node.args:
-        if word in ("bridge", "private", "vepa"):
-            vi.ipvlan_mode = word
+        if word in IPVLAN_MODES:
+            _ipvlan_mode(ctx, node, vi, word)
             continue
         try:
-            vi.ipvlan_address = ipaddress.ip_interface(word)
+            address = ipaddress.ip_interface(word)
         except ValueError:
-            vi.ipvlan_name = word
+            _ipvlan_name(ctx, node, vi, word)
             continue
-        _family_of(vi, vi.ipvlan_address.version)
+        _ipvlan_address(ctx, node, vi, address)
+
+
+def _ipvlan_mode(ctx: Context, node: Node, vi: VrrpInstance, word: str) -> None:
+    if vi.ipvlan_mode is not None:
+        ctx.error(node, f"({vi.name}) ipvlan type already specified: '{word}' ignored")
+        return
+    vi.ipvlan_mode = word
+
+
+def _ipvlan_address(
+    ctx: Context, node: Node, vi: VrrpInstance, address: ipaddress.IPv4Interface | ipaddress.IPv6Interface
+) -> None:
+    if vi.ipvlan_address is not None:
+        ctx.error(node, f"({vi.name}) ipvlan address already specified: '{address}' ignored")
+    elif not _family_of(vi, address.version):
+        ctx.error(node, f"({vi.name}) ipvlan address {address} is not of the instance's family: skipped")
+    else:
+        vi.ipvlan_address = address
+
+
+def _ipvlan_name(ctx: Context, node: Node, vi: VrrpInstance, word: str) -> None:
+    if vi.ipvlan_name is not None:
+        ctx.error(node, f"({vi.name}) ipvlan interface already specified: '{word}' ignored")
+    elif len(word) >= IFNAMSIZ:
+        ctx.error(
+            node, f"({vi.name}) ipvlan interface name '{word}' is too long (at most 15 characters): ignored"
+        )
+    else:
+        vi.ipvlan_name = word
 
 
 def _native_ipv6(ctx: Context, node: Node, vi: VrrpInstance) -> None:
@@ -361,11 +410,11 @@ def _track_interface(ctx: Context, node: Node, vi: object) -> None:
 
 
 def _newer(inner: Handler) -> Handler:
+    """A keyword of keepalived 2.2.8+: 2.2.7's verdict here; what lifeline does is its compat line's."""
+
     def handle(ctx: Context, node: Node, vi: VrrpInstance) -> None:
         ctx.warning(
-            node,
-            f"'{node.keyword}' is not known to keepalived 2.2.7 (it ignores it as an "
-            "unknown keyword); lifeline honours it",
+            node, f"'{node.keyword}' is not known to keepalived 2.2.7 (it ignores it as an unknown keyword)"
         )
         inner(ctx, node, vi)
 

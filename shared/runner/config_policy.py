@@ -3,12 +3,16 @@
 At start a file with errors means nothing runs (exit ``Exit.CONFIG`` after
 every ``file:line`` problem); at reload it means the running configuration
 stays and the errors are published.  Warnings and notes never refuse: they are
-logged, as keepalived logs what it shrugs off.
+logged, as keepalived logs what it shrugs off.  Compat lines (a keyword lifeline
+does not fully act on) never refuse either, and each service keeps only those
+of its own areas (``ServiceSpec.areas``), so each is logged once, by the
+service that would act on the keyword.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.host import NoHost
 from shared.config.load import load
 from shared.config.model import Config
+from shared.config.support import in_areas
 
 log = logging.getLogger("lifeline.config")
 
@@ -30,15 +35,20 @@ class Checked:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def read(path: str | Path, config_id: str | None, *, quiet: bool = False) -> Checked:
-    """Load ``path``; every diagnostic is logged at the level its severity deserves (unless ``quiet``)."""
+def read(
+    path: str | Path, config_id: str | None, *, quiet: bool = False, areas: Collection[str] = ()
+) -> Checked:
+    """Load ``path``; every diagnostic is logged at the level its severity deserves (unless ``quiet``).
+
+    Compat lines are kept only for ``areas`` (the calling service's own).
+    """
     try:
         loaded = load(path, config_id=config_id)
     except ConfigError as exc:
         diagnostics = exc.diagnostics
         config: Config | None = None
     else:
-        diagnostics, config = loaded.diagnostics, loaded.config
+        diagnostics, config = [d for d in loaded.diagnostics if in_areas(d, areas)], loaded.config
     errors = [str(d) for d in diagnostics if d.severity is Severity.ERROR]
     checked = Checked(str(path), None if errors else config, errors, diagnostics)
     if not quiet:

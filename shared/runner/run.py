@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import uuid
@@ -125,6 +126,8 @@ class ServiceSpec:
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     replicas: bool = False
     """Several may run per node (``--replica-id``, random when not given)."""
+    areas: frozenset[str] = frozenset()
+    """Whose keywords are this service's (``shared.config.support.Area``): it logs their compat lines."""
 
 
 def _facility(value: str) -> str:
@@ -176,7 +179,7 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
         return Exit.CONFIG
     register_secrets_of(settings)  # from here on no log line, reply or event shows them
     to_syslog = args.log_facility is not None
-    checked = config_policy.read(settings.config, settings.config_id, quiet=True)
+    checked = config_policy.read(settings.config, settings.config_id, quiet=True, areas=spec.areas)
     namespace = config_policy.net_namespace(checked, settings.config_id)
     if namespace is not None:
         try:
@@ -185,7 +188,7 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
             print(f"{prefix}: net_namespace: {exc}", file=sys.stderr)
             return Exit.PROBLEMS
         # read again inside: interfaces named in the file are the namespace's (keepalived checks them there)
-        checked = config_policy.read(settings.config, settings.config_id, quiet=True)
+        checked = config_policy.read(settings.config, settings.config_id, quiet=True, areas=spec.areas)
     if to_syslog:
         config_policy.log_diagnostics(checked)
     else:  # at start the operator is looking at stderr: every problem, once, at file:line
@@ -336,7 +339,9 @@ class Host:
             log.info("reloading %s (%s)", path, trigger.value)
             self.priorities.reset()  # keepalived: "use standard scheduling while reloading"
             try:
-                checked = await asyncio.to_thread(config_policy.read, path, self.ctx.config_id)
+                checked = await asyncio.to_thread(
+                    functools.partial(config_policy.read, path, self.ctx.config_id, areas=self.spec.areas)
+                )
                 if checked.config is None:
                     reply = ReloadReply(ok=False, errors=checked.errors)
                 elif (moved := self._namespace_change(checked.config)) is not None:

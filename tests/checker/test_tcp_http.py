@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import ssl
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from services.checker.probes import run_probe
 from services.checker.probes.base import Target
-from shared.config.model_lvs import HttpGetCheck, HttpUrl, SslGetCheck, TcpCheck
+from shared.config.model_lvs import HttpGetCheck, HttpUrl, SslConfig, SslGetCheck, TcpCheck
 from tests.checker.conftest import make
-from tests.checker.servers import BODY, HttpServer
+from tests.checker.servers import BODY, HttpServer, self_signed
 
 MD5 = hashlib.md5(BODY, usedforsecurity=False).hexdigest()
 
@@ -145,3 +148,40 @@ async def test_ssl_get_against_plain_http_fails(http_server: HttpServer) -> None
     check = make(SslGetCheck, http_server.port, urls=[HttpUrl(path="/ok")])
     result = await run_probe(check, Target.of(check))
     assert not result.ok
+
+
+async def test_tcp_probe_marks_its_socket_with_fwmark(http_server: HttpServer) -> None:
+    """The checker's ``fwmark`` is the socket's SO_MARK (what policy routing and nftables match)."""
+    import socket
+
+    from services.checker.probes.sockets import SO_MARK, make_socket
+
+    check = make(TcpCheck, http_server.port, fwmark=7)
+    with make_socket(socket.AF_INET, socket.SOCK_STREAM, check) as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, SO_MARK) == 7
+    result = await run_probe(check, Target.of(check))
+    assert result.ok, result.detail
+
+
+async def test_ssl_get_presents_the_ssl_blocks_client_certificate(tmp_path: Path) -> None:
+    """The root ``SSL`` block's certificate, key and key password: a server that demands one gets it."""
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-days", "1", "-subj", "/CN=lifeline-client",
+         "-passout", "pass:s3cret", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    server_ctx = self_signed(tmp_path)
+    assert server_ctx is not None, "openssl made the client certificate, so it makes this one"
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    server_ctx.load_verify_locations(cert)
+    server = await HttpServer().start(server_ctx)
+    try:
+        check = make(SslGetCheck, server.port, urls=[HttpUrl(path="/ok", digest=MD5)])
+        config = SslConfig(certificate=str(cert), key=str(key), password="s3cret")
+        result = await run_probe(check, Target.of(check, ssl=config))
+        assert result.ok, result.detail
+        refused = await run_probe(check, Target.of(check))  # no SSL block: no client certificate
+        assert not refused.ok
+    finally:
+        await server.stop()

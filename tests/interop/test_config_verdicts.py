@@ -23,9 +23,15 @@ resolve, to cover keepalived's "Invalid smtp server".
 A header ``# interop: deviation=TEXT`` marks a file where lifeline deliberately
 differs because keepalived's own answer is an accident: an include loop, which
 keepalived follows until it runs out of file descriptors (printing thousands of
-lines, and for a self-include still exiting 0).  There lifeline must reject the
-file with a diagnostic containing TEXT; keepalived is still run, so the test
-notices if a keepalived upgrade changes its answer into ours.
+lines, and for a self-include still exiting 0), or a ``net_namespace`` that
+does not exist, which keepalived cannot enter and so checks nothing and exits
+0.  There lifeline must reject the file with a diagnostic containing TEXT;
+keepalived is still run, so the test notices if a keepalived upgrade changes
+its answer into ours.
+
+Compat lines (``FILE:LINE: warning: KEYWORD is not supported by lifeline``)
+are lifeline's own and never change its exit status, so the verdicts compared
+here are unaffected by them.
 """
 
 from __future__ import annotations

@@ -4,10 +4,15 @@ keepalived 2.2.7 (reference section 2.12): effective priority = base + the sum
 of active weight adjustments, clamped to [1, 254]; an owner (255) never moves.
 A tracker with weight 0 puts the instance in FAULT when it fails; ``reverse``
 turns the direction of the adjustment (and, for weight 0, which result is the
-failure).  Scripts, processes, files and BFD start unknown: an unknown
-weighted tracker adjusts nothing, an unknown unweighted one means FAULT, and
+failure).  Scripts, processes and files start unknown: an unknown weighted
+tracker adjusts nothing, an unknown unweighted one means FAULT, and
 ``init_fail`` makes the tracker count as failed from the start.  Interface
 trackers start up: the shell knows carrier at start and reports down links.
+BFD trackers start down, as keepalived's do (a session starts Down and
+``bfd_up`` is false until the peer answers): a weight-0 one faults the
+instance (unless ``reverse``), a negative weight counts at once.  There is no
+BFD service yet, so a ``track_bfd`` stays down; ``config check`` and the vrrp
+log say so at its line (docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -76,10 +81,10 @@ class Tracking:
 
     @staticmethod
     def _initial(spec: TrackerSpec) -> Status:
-        """Interfaces start up; init_fail starts failed; everything else unknown."""
+        """Interfaces start up; BFD sessions and init_fail start failed; everything else unknown."""
         if spec.kind == "interface":
             return Status.OK
-        return Status.FAILED if spec.init_fail else Status.UNKNOWN
+        return Status.FAILED if spec.init_fail or spec.kind == "bfd" else Status.UNKNOWN
 
     def report(self, name: str, ok: bool, value: int | None) -> bool:
         """Record a checker result; False when no non-interface tracker has that name.

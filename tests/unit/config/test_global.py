@@ -144,7 +144,7 @@ def test_smtp_server_bad_port(port: str) -> None:
         ("umask 0x12", "umask", 0o022),
         ("umask 022", "umask", 0o022),
         ("umask 18", "umask", 0o022),
-        ("include_check", "include_check", ["readable", "match", "wildcard_match", "brace_match"]),
+        ("include_check", "include_check", ["read", "match", "wildcard_match", "brace_match"]),
         ("reload_file", "reload_file", "/run/keepalived.reload"),
         ("random_seed 4294967295", "random_seed", 4294967295),
         ("vrrp_rx_bufs_multiplier 1", "vrrp_rx_bufs_multiplier", 1),
@@ -258,7 +258,7 @@ def test_structured_keywords() -> None:
         "vrrp_garp_extra_if all 100",
         "vrrp_rx_bufs_policy advert",
         "dynamic_interfaces allow_if_changes",
-        "include_check +match -readable",
+        "include_check +match -read",
         "reload_check_config /tmp/log",
         "enable_snmp_rfc",
     )

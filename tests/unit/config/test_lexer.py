@@ -273,7 +273,9 @@ def test_include_variant_strictness(
 ) -> None:
     text = f"{variant} nothere.conf\n{variant} nom*.conf\n{variant} {{good,nope}}.conf\n"
     nodes, ctx = lex(tmp_path, text, files={"good.conf": "good\n"})
-    assert words(nodes) == [("good",)]
+    assert words(nodes) == (
+        [] if brace else [("good",)]
+    )  # a failed brace_match includes nothing (keepalived)
     expected = [line for line, on in ((1, missing), (2, wildcard), (3, brace)) if on]
     assert [line for line, sev, _ in messages(ctx) if sev is Severity.ERROR] == expected
     # a pattern that matched nothing without failing the variant is a note (keepalived -t passes it)
@@ -700,3 +702,26 @@ def test_fuzz_mutated_samples(tmp_path: Path) -> None:
             for _ in range(rng.randint(1, 20)):
                 chars.insert(rng.randrange(len(chars) + 1), rng.choice('{}"#!$@~\\\n()SEQ'))
             _fuzz_once(tmp_path, "".join(chars))
+
+
+@pytest.mark.parametrize(
+    ("setting", "errors"),
+    [
+        ("include_check", [5, 6]),  # every check
+        ("include_check match", [5]),  # read + match: the wildcard that matched nothing passes
+        ("include_check -match +wildcard_match", [6]),
+        ("include_check readable", []),  # 2.2.7 knows 'read', not the man page's 'readable': ignored
+    ],
+)
+def test_include_check_applies_to_later_includes(tmp_path: Path, setting: str, errors: list[int]) -> None:
+    """keepalived applies the global include_check as it reads it: includes before it are not checked."""
+    text = f"include early.conf\nglobal_defs {{\n  {setting}\n}}\ninclude nothere.conf\ninclude nom*.conf\n"
+    _, ctx = lex(tmp_path, text)
+    assert [line for line, sev, _ in messages(ctx) if sev is Severity.ERROR] == errors
+
+
+def test_include_check_inside_an_included_file_ends_with_it(tmp_path: Path) -> None:
+    files = {"g.conf": "global_defs {\n  include_check\n}\ninclude nothere.conf\n"}
+    _, ctx = lex(tmp_path, "include g.conf\ninclude alsonothere.conf\n", files=files)
+    errors = [(d.file, d.line) for d in ctx.diagnostics if d.severity is Severity.ERROR]
+    assert errors == [(str(tmp_path / "g.conf"), 4)]  # not line 2 of the top file

@@ -152,3 +152,12 @@ def test_track_script_defined_before_is_found(tmp_path: Path) -> None:
     config, got = load_text(tmp_path, text)
     assert [ref.name for ref in config.vrrp.instances["VI_1"].track_scripts] == ["chk"]
     assert 8 not in got
+
+
+def test_global_tracking_means_sync_group_tracking_weight(tmp_path: Path) -> None:
+    """keepalived 2.2.7's handler warns that it is deprecated and sets ``sgroup_tracking_weight``."""
+    group = "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    global_tracking\n}\n"
+    text = instance("") + instance("", name="VI_2", vrid=6) + group
+    config, lines = load_text(tmp_path, text)
+    assert config.vrrp.sync_groups["G"].sync_group_tracking_weight
+    assert lines == [len(text.splitlines()) - 1]  # the deprecation warning, at its line

@@ -206,3 +206,30 @@ def test_plans_compare_by_value() -> None:
     a = build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC)
     assert a == build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC)
     assert a != build_plan(inst(priority=101), GlobalDefs(), VrrpConfig(), SRC)
+
+
+def test_garp_pacing_and_ipv6_group_globals() -> None:
+    """The other vrrp_garp_* globals, the GARP/NA pacing and the IPv6 group reach the plan."""
+    g = GlobalDefs(
+        vrrp_garp_master_refresh=30,
+        vrrp_garp_master_refresh_repeat=2,
+        vrrp_garp_lower_prio_delay=4,
+        vrrp_garp_lower_prio_repeat=6,
+        vrrp_garp_interval=0.01,
+        vrrp_gna_interval=0.02,
+        vrrp_mcast_group6=IPv6Address("ff02::99"),
+    )
+    p = garp_params(inst(), g)
+    garp = (p.master_refresh, p.master_refresh_repeat, p.lower_prio_delay, p.lower_prio_repeat)
+    assert garp == (30, 2, 4, 6)
+    plan = build_plan(inst(), g, VrrpConfig(), SRC)
+    assert (plan.garp_interval, plan.gna_interval) == (0.01, 0.02)
+    six = inst(family=6, vips=[VirtualAddress(address=ip_interface("fe80::5/64"))])
+    six_plan = build_plan(six, g, VrrpConfig(), IPv6Address("fe80::1"))
+    assert six_plan.transport.dsts == (IPv6Address("ff02::99"),)
+
+
+def test_mcast_dst_ip_beats_the_global_group() -> None:
+    own = IPv4Address("224.0.0.99")
+    g = GlobalDefs(vrrp_mcast_group4=IPv4Address("224.0.0.19"))
+    assert build_plan(inst(mcast_dst_ip=own), g, VrrpConfig(), SRC).transport.dsts == (own,)
