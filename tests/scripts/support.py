@@ -11,6 +11,7 @@ all run inside it, so ``id`` in a script names the test users.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
@@ -221,13 +222,24 @@ class ServiceProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self, ready: str, timeout: float = 30.0) -> None:
+        """Start it and wait for ``ready``; on any failure nothing it started is left running.
+
+        The wrappers (``unshare``, an init) fork the service, so it runs in a
+        session of its own and a failed start kills the whole group: a service
+        left behind would hold stdout open, and the thread reading it would
+        then keep the test's event loop from ever closing.
+        """
         with self.log.open("ab") as err:
             self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=err
+                self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=err, start_new_session=True
             )
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
-        assert ready.encode() in line, f"no {ready!r}: {line!r}\n" + self.log.read_text()[-3000:]
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
+            assert ready.encode() in line, f"no {ready!r}: {line!r}\n" + self.log.read_text()[-3000:]
+        except BaseException:
+            self.stop(signal.SIGKILL)
+            raise
 
     @property
     def pid(self) -> int:
@@ -244,8 +256,20 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what the wrappers forked, if it outlived them
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+async def provision_notifier(server: NatsServer, conf: Path, node: str) -> None:
+    """What the admin does before a notifier starts (``lifeline bus provision``): the test user may."""
+    from shared.config.load import load
+    from shared.settings import Settings
+    from tests.notifier.test_delivery_support import provision_for
+
+    url = f"nats://{NATS_USER}:{NATS_PASSWORD}@127.0.0.1:{server.port}"
+    await provision_for(url, load(conf).config, Settings(node=node), node, health=False)
 
 
 def service_argv(service: str, conf: Path, node: str, *extra: str) -> list[str]:

@@ -23,7 +23,14 @@ from shared.bus import connect
 from shared.lab.nats import NatsServer
 from shared.lab.wait import await_until
 from tests.notifier.test_delivery_support import flip, instance_block, publisher, transition
-from tests.scripts.support import NATS_PASSWORD, NATS_USER, ServiceProcess, service_argv, service_env
+from tests.scripts.support import (
+    NATS_PASSWORD,
+    NATS_USER,
+    ServiceProcess,
+    provision_notifier,
+    service_argv,
+    service_env,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.nats]
 
@@ -88,6 +95,7 @@ async def test_double_forking_scripts_leave_no_zombie_under_an_init(
         *service_argv("notifier", conf, node),
         "--no-health",
     ]
+    await provision_notifier(server, conf, node)
     notifier = ServiceProcess(
         argv, service_env(server, tmp_path / "lifeline.toml"), tmp_path / "notifier.log"
     )

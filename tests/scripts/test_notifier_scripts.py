@@ -32,6 +32,7 @@ from tests.scripts.support import (
     assert_clean_env,
     in_user_db,
     lifeline_check,
+    provision_notifier,
     service_argv,
     service_env,
     user_db,
@@ -63,6 +64,7 @@ async def notify(
     node = f"scripts-{tmp_path.name}"[-40:]
     db = user_db(tmp_path / "db", with_default=with_default)
     argv = in_user_db(db, [*service_argv("notifier", path, node), "--no-health"])
+    await provision_notifier(server, path, node)
     proc = ServiceProcess(argv, service_env(server, tmp_path / "lifeline.toml"), tmp_path / "notifier.log")
     await proc.start("lifeline-notifier ready")
     nc = await connect(server.url, "test", user=NATS_USER, password=NATS_PASSWORD)
