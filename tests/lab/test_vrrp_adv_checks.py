@@ -33,11 +33,17 @@ def drops(lab: Lab, node: str, reason: str) -> int:
     return int(counters["drops"][reason])  # type: ignore[index]
 
 
+def follows(lab: Lab, node: str) -> object:
+    return lab.status(node)["instances"]["VI_1"]["master_address"]  # type: ignore[index]
+
+
 def master_adds_a_vip(lab: Lab, backup_extra: str) -> None:
     """a (150) masters, b (100) follows; then a reload gives a's instance a second VIP."""
     a = lab.hosts[0]
     backup = instance(100, advert=ADVERT, extra=backup_extra)
-    pa, _ = lab.master_then_backup(instance(150, advert=ADVERT), backup)
+    pa, pb = lab.master_then_backup(instance(150, advert=ADVERT), backup)
+    # skip_check_adv_addr waives the check for the master b follows: b must have accepted a's advert first
+    wait_until("b to follow a", lambda: follows(lab, pb.node) == str(a.ipv4), KERNEL)
     pa.conf.write_text(instance(150, advert=ADVERT, vip=f"{VIP4}\n        {EXTRA_VIP}"))
     pa.signal(signal.SIGHUP)
     wait_until("a to hold the new VIP", lambda: has_vip(a, EXTRA_VIP), KERNEL)

@@ -26,10 +26,14 @@ from pathlib import Path
 
 import pytest
 
+from services.notifier.consumers import sink_consumers
+from shared.bus.provision import node_plan
+from shared.config.load import load
 from shared.events import TrackerKind, TrackerResult
 from shared.lab.nats import NatsProxy, NatsServer
 from shared.lab.segment import Host
 from shared.lab.wait import wait_until
+from shared.settings import Settings
 from tests.lab.test_vrrp_service import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -135,6 +139,8 @@ def test_removed_instances_and_priority_changes_notify_as_keepalived(
     conf.write_text(config(tmp_path, removed=False))
     proxy = NatsProxy(a.name, nats_server.port)
     node = lab.node(a)
+    consumers = sink_consumers(load(conf).config, Settings(node=node), node, health=True)
+    nats_server.provision_now(node_plan(node, consumers))  # as the admin does before the notifier starts
     notifier = Service(a, "notifier", conf, node, url=proxy.url, log=tmp_path / "notifier.log")
     vrrp: Service | None = None
     lines: list[str] = []

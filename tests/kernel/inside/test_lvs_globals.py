@@ -21,7 +21,7 @@ from services.lvs.core.desired import SVC_F_HASHED, ServiceKey, Table
 from services.lvs.kernel.ipvs import Ipvs
 from shared.lab.netns import in_namespace
 from shared.lab.wait import wait_until
-from tests.kernel.inside.conftest import Env
+from tests.kernel.inside.conftest import Env, login, node_server
 from tests.kernel.inside.lab import LOG_STEP, Daemon, sh
 
 NS = "kipvs"
@@ -77,6 +77,9 @@ def lvs_c(env: Env) -> Iterator[Daemon]:
     env.record("timeouts_before", {"root": timeouts(), NS: timeouts(NS)})
     conf = env.workdir / "lvs-c.conf"
     conf.write_text(CONF)
+    server = node_server(
+        env.workdir, "c"
+    )  # node c's own bus, its users and streams, as lifeline up makes them
     argv = [
         sys.executable,
         "-m",
@@ -86,9 +89,11 @@ def lvs_c(env: Env) -> Iterator[Daemon]:
         "--node",
         "c",
         "--nats",
-        env.nats.url,
+        server.url,
     ]
-    daemon = Daemon("lvs-c", [*argv, "--state-file", str(env.workdir / "lvs-c.json")], env.workdir)
+    daemon = Daemon(
+        "lvs-c", [*argv, "--state-file", str(env.workdir / "lvs-c.json")], env.workdir, login("lvs")
+    )
     env.daemons.append(daemon)
     for text in ("lifeline-lvs ready", "on the bus"):
         wait_until(f"lvs c to log {text!r}", partial(daemon.logged, text), 180, LOG_STEP, explain=daemon.tail)
@@ -96,6 +101,7 @@ def lvs_c(env: Env) -> Iterator[Daemon]:
         yield daemon
     finally:
         daemon.stop()
+        server.kill()
         subprocess.run(["ip", "netns", "del", NS], check=False)
 
 
