@@ -29,7 +29,7 @@ global_defs {
     router_id compat
     enable_snmp_checker
     rs_init_notifies
-    lvs_flush
+    lvs_netlink_cmd_rcv_bufs 1048576
     enable_dbus
 }
 vrrp_instance VI_1 {

@@ -6,7 +6,7 @@ Flip a row by replacing ``unsupported(...)``/``partly(...)`` with
 
 from __future__ import annotations
 
-from shared.config.support.registry import Area, Rows, done, partly, unsupported
+from shared.config.support.registry import Area, Rows, Support, done, partly, unsupported
 
 V, N, NODE, L, C, B = Area.VRRP, Area.NOTIFY, Area.NODE, Area.LVS, Area.CHECKS, Area.BFD
 
@@ -14,6 +14,16 @@ PARAMS = "tests/unit/vrrp/test_params.py"
 STRICT = "tests/unit/vrrp/test_strict.py"
 WIRING = "tests/unit/notifier/test_wiring.py"
 SMTP_SINK = "tests/notifier/test_smtp_sink.py::test_mail_arrives_with_keepalived_headers_and_message_id"
+LVS_GLOBALS = "tests/kernel/inside/test_lvs_globals.py"
+FIFO_SCRIPTS = (
+    "tests/notifier/test_fifo_scripts.py::"
+    "test_notify_fifo_script_reads_is_restarted_at_reload_with_the_states_and_terminated_at_stop"
+)
+FIFO_SCRIPT_EACH = "tests/notifier/test_fifo_scripts.py::test_each_fifo_script_reads_the_lines_of_its_fifo"
+LIFECYCLE = "tests/lab/test_vrrp_lifecycle_scripts.py"
+PRIORITY_CHANGES = (
+    "tests/lab/test_vrrp_notify_events.py::test_removed_instances_and_priority_changes_notify_as_keepalived"
+)
 SCRIPTS = "tests/scripts/test_notifier_scripts.py::test_own_user_script_user_and_an_unsafe_path"
 LEXER = "tests/unit/config/test_lexer.py"
 
@@ -28,15 +38,36 @@ DBUS = "there is no D-Bus service: use the bus (lifeline instance ...) for runti
 NO_PROCESS = "lifeline has no parent process that re-executes children"
 
 
+PROCESS_SETTINGS = "tests/lab/test_process_settings.py"
+PRIORITIES_NICE = (
+    f"{PROCESS_SETTINGS}::test_checker_gets_its_nice_value_memory_lock_and_cpu_and_its_scripts_do_not"
+)
+PRIORITIES_RR = (
+    f"{PROCESS_SETTINGS}::test_vrrp_runs_round_robin_with_its_rttime_limit_and_a_reload_changes_it"
+)
+NO_BFD_PROCESS = "there is no BFD service yet, so there is no process to apply it to"
+
+
 def _process(prefix: str, area: Area) -> Rows:
-    """``vrrp_priority`` and its siblings, for one keepalived process."""
+    """``vrrp_priority`` and its siblings, for one keepalived process.
+
+    The runner applies them to the vrrp service (``vrrp_``) and to the checker
+    and lvs services (``checker_``, keepalived's checker process programs
+    IPVS too); ``bfd_`` has no service yet.
+    """
+
+    def applied(area: Area, text: str, test: str) -> Support:
+        if area is Area.BFD:
+            return unsupported(area, NO_BFD_PROCESS)
+        return done(area, text, test)
+
     return {
-        f"{prefix}_priority": unsupported(area, SCHEDULING),
-        f"{prefix}_rt_priority": unsupported(area, SCHEDULING),
-        f"{prefix}_no_swap": unsupported(area, SCHEDULING),
-        f"{prefix}_cpu_affinity": unsupported(area, SCHEDULING),
-        f"{prefix}_rlimit_rttime": unsupported(area, SCHEDULING),
-        f"{prefix}_rlimit_rtime": unsupported(area, SCHEDULING),
+        f"{prefix}_priority": applied(area, "the nice value", PRIORITIES_NICE),
+        f"{prefix}_rt_priority": applied(area, "SCHED_RR at this priority, reset on fork", PRIORITIES_RR),
+        f"{prefix}_no_swap": applied(area, "mlockall of the service's memory", PRIORITIES_NICE),
+        f"{prefix}_cpu_affinity": applied(area, "the CPUs the service runs on", PRIORITIES_NICE),
+        f"{prefix}_rlimit_rttime": applied(area, "RLIMIT_RTTIME with SCHED_RR", PRIORITIES_RR),
+        f"{prefix}_rlimit_rtime": applied(area, "RLIMIT_RTTIME with SCHED_RR", PRIORITIES_RR),
         f"{prefix}_process_name": unsupported(area, NAMES),
     }
 
@@ -56,10 +87,16 @@ ROOT: Rows = {
         "the block itself: its keywords are listed below",
         "tests/unit/config/test_global.py::test_archwiki_global_defs",
     ),
-    "net_namespace": unsupported(
-        NODE, "the services run in the namespace they are started in (start lifeline with ip netns exec NAME)"
+    "net_namespace": done(
+        NODE,
+        "every service enters the namespace at start (the bus connection stays where it was made)",
+        "tests/lab/test_net_namespace.py::test_vrrp_started_in_the_root_namespace_elects_inside_net_namespace",
     ),
-    "net_namespace_ipvs": unsupported(L, "lvs programs IPVS in the namespace it runs in"),
+    "net_namespace_ipvs": done(
+        L,
+        "lvs programs IPVS in this namespace",
+        f"{LVS_GLOBALS}::test_lvs_flush_timeouts_and_hashed_act_in_the_ipvs_namespace_only",
+    ),
     "namespace_with_ipsets": unsupported(NODE, "lifeline uses no ipsets"),
     "use_pid_dir": unsupported(NODE, "the services write no pid files (systemd or lifeline up tracks them)"),
     "instance": unsupported(
@@ -133,8 +170,11 @@ ROOT: Rows = {
         "the group's addresses and fwmarks",
         "tests/kernel/inside/test_ipvs.py::test_scenario_table_matches_config_netlink_and_ipvsadm",
     ),
-    "SSL": partly(
-        C, "certificate, key and password are the SSL_GET client's; ca is not used to verify servers"
+    "SSL": done(
+        C,
+        "the SSL_GET client's certificate, key and password; its ca is loaded, "
+        "not used to verify servers (as keepalived)",
+        "tests/checker/test_keepalived_keywords.py::test_ssl_ca_is_loaded_but_the_server_certificate_is_not_verified",
     ),
 }
 
@@ -176,8 +216,10 @@ GLOBAL_DEFS: Rows = {
         "no mail for FAULT",
         "tests/notifier/test_smtp_sink.py::test_no_mail_for_events_keepalived_does_not_mail",
     ),
-    "checker_log_all_failures": unsupported(
-        C, "each checker logs as its own log_all_failures says (default: state changes only)"
+    "checker_log_all_failures": done(
+        C,
+        "every failed attempt of an up checker is logged",
+        "tests/checker/test_keepalived_keywords.py::test_log_all_failures_logs_each_failed_attempt_while_up",
     ),
     "no_checker_emails": unsupported(N, "mails for real-server checks follow smtp_alert alone"),
     "rs_init_notifies": unsupported(N, "no notification is sent for a real server's initial state"),
@@ -186,14 +228,26 @@ GLOBAL_DEFS: Rows = {
     "enable_script_security": done(
         NODE, "the script launcher (checker, notifier): unsafe scripts are refused", SCRIPTS
     ),
-    "startup_script": unsupported(
-        NODE, f"{NO_PROCESS}: the script is never run (run it from the unit's ExecStartPre=)"
+    "startup_script": done(
+        NODE,
+        "the vrrp service runs it before its instances start",
+        f"{LIFECYCLE}::test_startup_script_runs_before_the_instances_and_shutdown_script_after_the_hand_over",
     ),
-    "startup_script_timeout": unsupported(NODE, "startup_script is never run"),
-    "shutdown_script": unsupported(
-        NODE, f"{NO_PROCESS}: the script is never run (run it from the unit's ExecStopPost=)"
+    "startup_script_timeout": done(
+        NODE,
+        "a startup_script still running then is terminated and the service starts",
+        f"{LIFECYCLE}::test_a_startup_script_past_its_timeout_is_terminated_and_the_service_starts",
     ),
-    "shutdown_script_timeout": unsupported(NODE, "shutdown_script is never run"),
+    "shutdown_script": done(
+        NODE,
+        "the vrrp service runs it after its instances have handed over at stop",
+        f"{LIFECYCLE}::test_startup_script_runs_before_the_instances_and_shutdown_script_after_the_hand_over",
+    ),
+    "shutdown_script_timeout": done(
+        NODE,
+        "how long the vrrp service waits for shutdown_script",
+        f"{LIFECYCLE}::test_startup_script_runs_before_the_instances_and_shutdown_script_after_the_hand_over",
+    ),
     "umask": unsupported(
         NODE, "files are created with lifeline's own modes (FIFOs, state files: owner only)"
     ),
@@ -203,20 +257,22 @@ GLOBAL_DEFS: Rows = {
         "VRRP and LVS lines, keepalived's format",
         f"{WIRING}::test_fifos_by_scope_in_one_global_order",
     ),
-    "notify_fifo_script": unsupported(
-        N, "the script is never started: attach your reader to the FIFO yourself"
+    "notify_fifo_script": done(
+        N, "the notifier starts it on the FIFO and restarts it at reload", FIFO_SCRIPT_EACH
     ),
     "vrrp_notify_fifo": done(N, "VRRP lines", f"{WIRING}::test_fifos_by_scope_in_one_global_order"),
-    "vrrp_notify_fifo_script": unsupported(
-        N, "the script is never started: attach your reader to the FIFO yourself"
+    "vrrp_notify_fifo_script": done(
+        N, "the notifier starts it on the FIFO and restarts it at reload", FIFO_SCRIPT_EACH
     ),
     "lvs_notify_fifo": done(N, "LVS lines", f"{WIRING}::test_fifos_by_scope_in_one_global_order"),
-    "lvs_notify_fifo_script": unsupported(
-        N, "the script is never started: attach your reader to the FIFO yourself"
+    "lvs_notify_fifo_script": done(
+        N, "the notifier starts it on the FIFO and restarts it at reload", FIFO_SCRIPT_EACH
     ),
-    "fifo_write_vrrp_states_on_reload": unsupported(N, "a reload writes no state lines to the FIFOs"),
-    "vrrp_notify_priority_changes": unsupported(
-        N, "priority changes are published on the bus but not sent to scripts or FIFOs"
+    "fifo_write_vrrp_states_on_reload": done(
+        N, "after a reload every instance's and group's state is written to the FIFOs", FIFO_SCRIPTS
+    ),
+    "vrrp_notify_priority_changes": done(
+        N, "the default of notify_priority_changes: priority lines to scripts and FIFOs", PRIORITY_CHANGES
     ),
     # VRRP defaults
     "vrrp_version": done(V, "the default version", f"{PARAMS}::test_version_from_global_and_ipv6_forces_v3"),
@@ -225,11 +281,10 @@ GLOBAL_DEFS: Rows = {
         V, "the IPv6 multicast group", f"{PARAMS}::test_garp_pacing_and_ipv6_group_globals"
     ),
     "vrrp_strict": done(V, "strict mode for every instance", f"{PARAMS}::test_election_flags_and_globals"),
-    "vrrp_skip_check_adv_addr": partly(
+    "vrrp_skip_check_adv_addr": done(
         V,
-        "an advert is never dropped for its address list (keepalived 2.3.3's rule): "
-        "a mismatch is counted, nothing is skipped",
-        "tests/unit/vrrp/test_packet_validate.py::test_address_list_mismatch_is_accepted_with_a_warning",
+        "the default of skip_check_adv_addr",
+        "tests/lab/test_vrrp_adv_checks.py::test_skip_check_adv_addr_keeps_following_the_same_master",
     ),
     "vrrp_check_unicast_src": done(
         V,
@@ -316,7 +371,11 @@ GLOBAL_DEFS: Rows = {
     "nftables_ipvs_start_fwmark": unsupported(L, "no nftables rules are made for IPVS services"),
     "disable_local_igmp": unsupported(V, "the VMAC interface's IGMP/MLD reports are not filtered"),
     # start-up and scheduling
-    "vrrp_startup_delay": unsupported(V, "instances start at once"),
+    "vrrp_startup_delay": done(
+        V,
+        "no instance leaves its start-up state before the delay",
+        "tests/lab/test_vrrp_startup_delay.py::test_the_first_advert_leaves_no_earlier_than_the_startup_delay",
+    ),
     "max_auto_priority": unsupported(V, SCHEDULING),
     "min_auto_priority_delay": unsupported(V, SCHEDULING),
     **_process("vrrp", V),
@@ -326,14 +385,26 @@ GLOBAL_DEFS: Rows = {
     "process_names": unsupported(NODE, NAMES),
     "process_name": unsupported(NODE, NAMES),
     # LVS
-    "lvs_flush": unsupported(L, "lvs reconciles the IPVS table: services it does not own are left alone"),
-    "lvs_flush_on_stop": unsupported(
-        L, "at stop lvs leaves the IPVS table as it is, so connections survive a restart"
+    "lvs_flush": done(
+        L,
+        "the IPVS table is flushed when lvs starts",
+        f"{LVS_GLOBALS}::test_lvs_flush_timeouts_and_hashed_act_in_the_ipvs_namespace_only",
     ),
-    "lvs_flush_onstop": unsupported(
-        L, "at stop lvs leaves the IPVS table as it is, so connections survive a restart"
+    "lvs_flush_on_stop": done(
+        L,
+        "the IPVS table is flushed when lvs stops",
+        f"{LVS_GLOBALS}::test_lvs_flush_on_stop_flushes_the_namespace_and_the_timeouts_go_back",
     ),
-    "lvs_timeouts": unsupported(L, "the kernel's IPVS timeouts stay as they are"),
+    "lvs_flush_onstop": done(
+        L,
+        "the IPVS table is flushed when lvs stops",
+        f"{LVS_GLOBALS}::test_lvs_flush_on_stop_flushes_the_namespace_and_the_timeouts_go_back",
+    ),
+    "lvs_timeouts": done(
+        L,
+        "the kernel's IPVS timeouts (put back at stop)",
+        f"{LVS_GLOBALS}::test_lvs_flush_timeouts_and_hashed_act_in_the_ipvs_namespace_only",
+    ),
     "lvs_sync_daemon": done(
         L,
         "the IPVS sync daemon follows the instance's state",

@@ -172,7 +172,12 @@ SSL: Rows = {
         "the SSL_GET client key's password",
         "tests/checker/test_tcp_http.py::test_ssl_get_presents_the_ssl_blocks_client_certificate",
     ),
-    "ca": unsupported(C, "SSL_GET does not verify servers (as keepalived): the CA is not loaded"),
+    "ca": done(
+        C,
+        "loaded at start and reload (one that cannot be loaded is an error); as in keepalived, "
+        "servers are not verified against it",
+        "tests/checker/test_keepalived_keywords.py::test_a_ca_that_cannot_be_loaded_stops_the_start",
+    ),
     "certificate": done(
         C,
         "the SSL_GET client certificate",
@@ -194,8 +199,10 @@ URL: Rows = {
     "virtualhost": done(C, "the Host header", f"{PROBES}::test_http_request_and_host_header"),
     "regex": done(C, "the body must match", f"{PROBES}::test_http_body_checks"),
     "regex_no_match": done(C, "the body must not match", f"{PROBES}::test_http_body_checks"),
-    "regex_options": done(C, "the regex options Python's re has", f"{PROBES}::test_http_body_checks"),
-    "regex_stack": unsupported(C, "Python's re needs no JIT stack: the sizes are not used"),
+    "regex_options": done(C, "PCRE2's options, as keepalived names them", f"{PROBES}::test_http_body_checks"),
+    "regex_stack": done(
+        C, "PCRE2's JIT stack sizes", "tests/unit/checker/test_regex.py::test_regex_stack_is_the_jit_stack"
+    ),
     "regex_min_offset": done(C, "where the match may start", f"{PROBES}::test_http_body_checks"),
     "regex_max_offset": done(C, "where the match may start", f"{PROBES}::test_http_body_checks"),
 }
@@ -250,8 +257,10 @@ HTTP: Rows = {
         C, "1.0, 1.0C or 1.1 requests", f"{TCP_HTTP}::test_http_request_is_keepalived_shaped"
     ),
     "virtualhost": done(C, "the Host header", f"{PROBES}::test_http_request_and_host_header"),
-    "fast_recovery": unsupported(
-        C, "the urls are checked one delay_loop apart after start or a failure, as without it"
+    "fast_recovery": done(
+        C,
+        "one passing round brings a failed server back",
+        "tests/checker/test_keepalived_keywords.py::test_fast_recovery_decides_how_many_passing_rounds_bring_a_server_back",
     ),
     "enable_sni": done(C, "SNI in the TLS handshake", f"{TCP_HTTP}::test_ssl_get_with_sni"),
     "sni_name": done(C, "the SNI name", f"{TCP_HTTP}::test_ssl_get_with_sni"),

@@ -16,6 +16,9 @@ SCENARIO = "tests/unit/vrrp/test_scenarios.py::test_scenario"
 GROUP_SCENARIO = "tests/unit/vrrp/test_group_scenarios.py::test_group_scenario"
 LAB = "tests/lab/test_vrrp_service.py"
 SCRIPTS_RUN = "tests/unit/notifier/test_formats.py::test_script_argv_matches_keepalived_run2"
+PRIORITY_CHANGES = (
+    "tests/lab/test_vrrp_notify_events.py::test_removed_instances_and_priority_changes_notify_as_keepalived"
+)
 NO_BFD = "there is no BFD service yet, so no session is run"
 
 VRRP_INSTANCE: Rows = {
@@ -101,10 +104,10 @@ VRRP_INSTANCE: Rows = {
         "the multicast group adverts go to",
         "tests/unit/vrrp/test_params.py::test_mcast_dst_ip_beats_the_global_group",
     ),
-    "unicast_peer": partly(
+    "unicast_peer": done(
         V,
-        "adverts go to each peer; a peer's min_ttl/max_ttl are not checked on received adverts",
-        f"{LAB}::test_unicast_peers",
+        "adverts go to each peer; with check_unicast_src a peer's min_ttl/max_ttl bound its adverts' TTL",
+        "tests/lab/test_vrrp_adv_checks.py::test_unicast_peer_ttl_range_drops_adverts_outside_it",
     ),
     "unicast_ttl": done(V, "the TTL of unicast adverts", f"{PARAMS}::test_unicast_peers"),
     "check_unicast_src": done(
@@ -137,7 +140,11 @@ VRRP_INSTANCE: Rows = {
     "native_ipv6": unsupported(
         V, "nothing more than an IPv6 instance, which the first IPv6 address already makes it"
     ),
-    "kernel_rx_buf_size": unsupported(V, "the advert socket keeps the kernel's default receive buffer"),
+    "kernel_rx_buf_size": done(
+        V,
+        "the advert socket's receive buffer: the sum of its instances' sizes",
+        "tests/lab/test_vrrp_rx_buf.py::test_the_receive_buffer_is_the_sum_of_the_instances_sizes",
+    ),
     "nopreempt": done(
         V,
         "a higher-priority backup does not take over",
@@ -162,11 +169,10 @@ VRRP_INSTANCE: Rows = {
         "tests/lab/test_vrrp_accept.py::test_no_accept_master_drops_vip_traffic_accept_master_answers",
     ),
     "strict_mode": done(V, "RFC strict mode's rules", f"{STRICT}::test_strict_mode_per_instance_and_off"),
-    "skip_check_adv_addr": partly(
+    "skip_check_adv_addr": done(
         V,
-        "an advert is never dropped for its address list (keepalived 2.3.3's rule): "
-        "a mismatch is counted, nothing is skipped",
-        "tests/unit/vrrp/test_packet_validate.py::test_address_list_mismatch_is_accepted_with_a_warning",
+        "an advert from the master the instance follows is not checked against its VIP list",
+        "tests/lab/test_vrrp_adv_checks.py::test_skip_check_adv_addr_keeps_following_the_same_master",
     ),
     "lower_prio_no_advert": done(
         V,
@@ -208,12 +214,12 @@ VRRP_INSTANCE: Rows = {
         "run (and FIFO line DELETED) when a reload removes the instance",
         "tests/unit/notifier/test_formats.py::test_script_argv_matches_keepalived_run1",
     ),
-    "notify_master_rx_lower_pri": unsupported(
-        N, "the script is never run (a MASTER receiving a lower priority advert is not notified)"
+    "notify_master_rx_lower_pri": done(
+        N,
+        "run when a MASTER receives a lower priority advert",
+        "tests/unit/notifier/test_instance_events.py::test_master_rx_lower_pri_runs_its_script_with_its_own_words_only",
     ),
-    "notify_priority_changes": unsupported(
-        N, "priority changes are published on the bus but not sent to scripts or FIFOs"
-    ),
+    "notify_priority_changes": done(N, "priority lines to scripts and FIFOs", PRIORITY_CHANGES),
     "smtp_alert": done(
         N,
         "mails for this instance",
@@ -277,8 +283,8 @@ VRRP_SYNC_GROUP: Rows = {
     "notify_fault": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
     "notify_stop": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
     "notify": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
-    "notify_priority_changes": unsupported(
-        N, "priority changes are published on the bus but not sent to scripts or FIFOs"
+    "notify_priority_changes": done(
+        N, "the members' default: priority lines to scripts and FIFOs", PRIORITY_CHANGES
     ),
     "smtp_alert": done(
         N,
@@ -433,7 +439,9 @@ GARP_GROUP: Rows = {
 }
 
 _VIP_IO = "tests/lab/test_vrrp_io.py::test_vips_with_label_scope_brd_and_nodad_added_and_removed"
-_NOT_SET = "the address is added without it"
+_VIP_FLAGS = (
+    "tests/lab/test_vrrp_vip_netlink.py::test_peer_and_flag_options_reach_the_kernel_and_come_off_again"
+)
 
 ADDRESS_LINE: Rows = {
     "brd": done(
@@ -449,13 +457,13 @@ ADDRESS_LINE: Rows = {
     ),
     "scope": done(V, "the address scope", _VIP_IO),
     "label": done(V, "the address label", _VIP_IO),
-    "peer": unsupported(V, f"{_NOT_SET} (no point-to-point peer)"),
-    "home": unsupported(V, f"{_NOT_SET} (no IFA_F_HOMEADDRESS)"),
+    "peer": done(V, "the point-to-point peer address", _VIP_FLAGS),
+    "home": done(V, "IFA_F_HOMEADDRESS", _VIP_FLAGS),
     "-nodad": done(V, "IPv6 addresses are always added without DAD, as keepalived adds them", _VIP_IO),
     "nodad": done(V, "IPv6 addresses are always added without DAD, as keepalived adds them", _VIP_IO),
-    "mngtmpaddr": unsupported(V, f"{_NOT_SET} (no temporary addresses are made from it)"),
-    "noprefixroute": unsupported(V, f"{_NOT_SET}: the kernel adds the prefix route"),
-    "autojoin": unsupported(V, f"{_NOT_SET}: no multicast group is joined"),
+    "mngtmpaddr": done(V, "IFA_F_MANAGETEMPADDR", _VIP_FLAGS),
+    "noprefixroute": done(V, "IFA_F_NOPREFIXROUTE: the kernel adds no prefix route", _VIP_FLAGS),
+    "autojoin": done(V, "IFA_F_MCAUTOJOIN: the multicast group is joined", _VIP_FLAGS),
     "preferred_lft": done(
         V,
         "the address's preferred lifetime",

@@ -106,7 +106,7 @@ CONF = """\
 global_defs {
     router_id lab1
     enable_snmp_vrrp
-    vrrp_garp_interval 0.01
+    rs_init_notifies
 }
 vrrp_instance VI_1 {
     interface lo
@@ -115,7 +115,7 @@ vrrp_instance VI_1 {
     track_bfd {
         peer
     }
-    notify_master_rx_lower_pri /bin/true
+    promote_secondaries
     virtual_ipaddress {
         192.0.2.1/32
     }
@@ -136,9 +136,10 @@ def test_one_compat_line_per_use_of_a_keyword_not_done(tmp_path: Path) -> None:
     found = [(d.line, d.message.split(" ", 1)[0], d.area) for d in compat_of(tmp_path, CONF)]
     assert found == [
         (3, "enable_snmp_vrrp", "vrrp"),
+        (4, "rs_init_notifies", "notifier"),
         (9, "debug", "vrrp"),
         (10, "track_bfd", "vrrp"),
-        (13, "notify_master_rx_lower_pri", "notifier"),
+        (13, "promote_secondaries", "vrrp"),
         (18, "bfd_instance", "bfd"),
         (19, "neighbor_ip", "bfd"),
     ]
@@ -151,14 +152,14 @@ def test_compat_lines_read_as_warnings_and_say_what_happens(tmp_path: Path) -> N
         f"{path}:3: warning: enable_snmp_vrrp is not supported by lifeline: "
         f"{SUPPORT['global_defs']['enable_snmp_vrrp'].text}"
     )
-    assert lines[2].startswith(f"{path}:10: warning: track_bfd is partly supported by lifeline: ")
+    assert lines[3].startswith(f"{path}:10: warning: track_bfd is partly supported by lifeline: ")
     assert not any(d.severity.fails_check for d in compat_of(tmp_path, CONF))
 
 
 def test_a_line_expanded_several_times_is_reported_once(tmp_path: Path) -> None:
-    text = "global_defs {\n  vrrp_startup_delay 1\n  vrrp_startup_delay 2\n}\n"
+    text = "global_defs {\n  vrrp_rx_bufs_multiplier 1\n  vrrp_rx_bufs_multiplier 2\n}\n"
     assert [d.line for d in compat_of(tmp_path, text)] == [2, 3]  # two lines, two uses
-    seq = "$X=vrrp_startup_delay 1\nglobal_defs {\n~SEQ(i,1,3) $X\n}\n"
+    seq = "$X=vrrp_rx_bufs_multiplier 1\nglobal_defs {\n~SEQ(i,1,3) $X\n}\n"
     assert [d.line for d in compat_of(tmp_path, seq)] == [3]  # one line, three expansions
 
 
@@ -200,8 +201,8 @@ def test_a_service_keeps_only_its_own_compat_lines(tmp_path: Path) -> None:
     notifier = [d for d in every if in_areas(d, {Area.NOTIFY})]
     not_compat = [d for d in every if d.severity is not Severity.COMPAT]
     assert not_compat and all(d in vrrp and d in notifier for d in not_compat)
-    assert [d.line for d in notifier if d.severity is Severity.COMPAT] == [13]
-    assert [d.line for d in vrrp if d.severity is Severity.COMPAT] == [3, 9, 10, 18, 19]
+    assert [d.line for d in notifier if d.severity is Severity.COMPAT] == [4]
+    assert [d.line for d in vrrp if d.severity is Severity.COMPAT] == [3, 9, 10, 13, 18, 19]
 
 
 @pytest.mark.parametrize(
