@@ -287,8 +287,6 @@ def unprogrammable(item: Route | Rule) -> list[str]:
             problems += _realm_problem(hop.realms, "of a nexthop")
     else:
         problems += _realm_problem(item.realms, "of the rule")
-    if item.track_group is not None:
-        problems.append(f"track_group {item.track_group} is not acted on yet (the item is still set)")
     return problems
 
 

@@ -22,7 +22,15 @@ from services.vrrp.core.machine_events import (
 from services.vrrp.core.machine_types import InstanceParams, State, TrackerSpec
 from services.vrrp.core.params import tracker_specs
 from services.vrrp.core.static_tracking import StaticItem, StaticWatch
-from shared.config.model_vrrp import Nexthop, Route, VirtualAddress, VrrpConfig, VrrpInstance
+from services.vrrp.kernel.route_watch import (
+    address_ident,
+    is_deletion,
+    message_ident,
+    route_ident,
+    rule_ident,
+    tracked_items,
+)
+from shared.config.model_vrrp import Nexthop, Route, Rule, VirtualAddress, VrrpConfig, VrrpInstance
 
 OWN = IPv4Address("10.0.0.1")
 
@@ -122,3 +130,40 @@ def test_tracked_virtual_routes_track_their_interfaces_no_track_ones_do_not() ->
         TrackerSpec(name="eth1", kind="interface", weight=0),
         TrackerSpec(name="eth3", kind="interface", weight=0),
     )
+
+
+class Msg(dict[str, object]):
+    """A netlink message as pyroute2 hands it over: header fields by key, attributes by ``get``."""
+
+    def __init__(self, attrs: dict[str, object], **fields: object) -> None:
+        super().__init__(fields)
+        self.attrs = attrs
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        return self.attrs.get(key, super().get(key, default))
+
+
+def test_netlink_deletions_and_configured_items_share_one_identity() -> None:
+    route = Route(destination=ip_network("198.19.0.0/16"), via=IPv4Address("10.77.0.254"), dev="eth1")
+    deleted = Msg({"RTA_DST": "198.19.0.0", "RTA_TABLE": 254}, event="RTM_DELROUTE", family=2, dst_len=16)
+    deleted.update(table=254, proto=18)
+    assert is_deletion(deleted) and message_ident(deleted) == route_ident(route)
+    other_proto = Msg({"RTA_DST": "198.19.0.0", "RTA_TABLE": 254}, event="RTM_DELROUTE", family=2, dst_len=16)
+    other_proto.update(table=254, proto=4)  # an operator's own route of the same prefix is not ours
+    assert message_ident(other_proto) != route_ident(route)
+    in_300 = Route(destination=ip_network("0.0.0.0/0"), table=300)
+    default = Msg({"RTA_TABLE": 300}, event="RTM_DELROUTE", family=2, dst_len=0, table=252, proto=18)
+    assert message_ident(default) == route_ident(in_300)
+    rule = Rule(preference=3000, table=300)
+    assert message_ident(Msg({"FRA_PRIORITY": 3000}, event="RTM_DELRULE", family=2)) == rule_ident(rule)
+    va = VirtualAddress(address=ip_interface("172.31.9.1/24"), dev="eth1")
+    addr = Msg({"IFA_LOCAL": "172.31.9.1"}, event="RTM_DELADDR", family=2, prefixlen=24)
+    assert message_ident(addr) == address_ident(va)
+    assert not is_deletion(Msg({}, event="RTM_NEWROUTE", family=2))
+
+
+def test_no_track_virtual_routes_and_rules_are_not_tracked() -> None:
+    tracked = Route(destination=ip_network("198.51.100.0/24"), dev="eth0")
+    loose = Route(destination=ip_network("198.18.0.0/15"), type="blackhole", no_track=True)
+    rules = [Rule(preference=2000, table=100), Rule(preference=2001, table=100, no_track=True)]
+    assert set(tracked_items([tracked, loose], rules)) == {route_ident(tracked), rule_ident(rules[0])}
