@@ -51,6 +51,7 @@ from services.vrrp.core.machine_events import (
     Stop,
     Tick,
     TrackerChanged,
+    VirtualRouteLost,
     WantMaster,
 )
 from services.vrrp.core.machine_types import Reason, State
@@ -60,6 +61,7 @@ from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.kernel.addresses import Rtnl, Vip
 from services.vrrp.kernel.announce import Announcer
 from services.vrrp.kernel.nft import Firewall
+from services.vrrp.kernel.route_watch import Ident, present, tracked_items
 from services.vrrp.kernel.routes import RouteChange, RouteSet
 from services.vrrp.kernel.sockets import IpIdCounter, send_advert_v4, send_advert_v6
 from services.vrrp.kernel.vip_netlink import VipSocket
@@ -231,6 +233,8 @@ class InstanceRunner:
         self.routes = RouteSet(plan.routes, plan.rules, owner=plan.name)
         self._routes_in: bool | None = None
         """What the last queued ``RouteChange`` said (None: nothing queued yet)."""
+        self._tracked_routes = tracked_items(self.routes.routes, self.routes.rules)
+        """The virtual routes and rules whose deletion makes a MASTER step down (not ``no_track``)."""
         self._io = io
         self._book = book
         self._loop = asyncio.get_running_loop()
@@ -275,6 +279,26 @@ class InstanceRunner:
         for action in actions:
             self.perform(action)
         self.arm_timer()
+
+    def route_deleted(self, ident: Ident) -> None:
+        """Netlink saw a route or rule deleted: one of our tracked virtual ones, while we hold them?
+
+        Checked again after the effects already queued (our own removal and
+        re-install on a quick MASTER-BACKUP-MASTER must not count), and
+        against the kernel itself, before the machine hears of it.
+        """
+        item = self._tracked_routes.get(ident)
+        if item is not None and self._routes_in is True:
+            self._queue(lambda: self._confirm_lost(ident, item))
+
+    async def _confirm_lost(self, ident: Ident, item: str) -> None:
+        if self._routes_in is not True or self.machine.state is not State.MASTER:
+            return
+        async with self._io.netlink_lock:
+            if await present(self._io.ipr, ident):
+                return
+        log.warning("(%s) virtual %s was deleted", self.name, item)
+        self.feed(VirtualRouteLost(item=item))
 
     def after_effects(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once every effect queued so far is done (group events follow member events)."""

@@ -54,6 +54,7 @@ from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
 from services.vrrp.packet.ah_sequence import AhSequence
+from services.vrrp.route_tracking import RouteTracking
 from shared.bus import Publisher, connect, register_service
 from shared.bus.direct_get import last_messages
 from shared.bus.trust import Refusals, live_event
@@ -110,6 +111,8 @@ class VrrpService:
         self._tasks: list[asyncio.Task[None]] = []
         self._nc: Client | None = None
         self._ipr: Rtnl = None
+        self.tracking: RouteTracking | None = None
+        """Static items kept in place, track groups, deleted virtual routes (``route_tracking.py``)."""
         self.firewall = Firewall()
         self.book = TrackerBook(asyncio.get_running_loop().time)
         self._hold_until: float | None = None
@@ -132,7 +135,9 @@ class VrrpService:
         await self.firewall.reset()  # a no_accept table left by a killed run
         self.static = StaticConfig.from_config(self.config)
         await self.static.apply(self._ipr, self._netlink_lock)
+        self.tracking = RouteTracking(lambda: self.static, self.runners, self._ipr, self._netlink_lock)
         await self._read_links(plans.values())
+        self.tracking.start(self._links)
         self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
         self._tracked = {t.name for p in plans.values() for t in p.params.trackers if t.kind != "interface"}
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
@@ -179,6 +184,8 @@ class VrrpService:
         for runner in self.runners.values():
             runner.close()
         await self.firewall.close()
+        if self.tracking is not None:
+            await self.tracking.close()
         if self.static is not None:
             await self.static.remove(self._ipr, self._netlink_lock)
         await self.vmacs.close(self._ipr, self._netlink_lock)
@@ -335,6 +342,8 @@ class VrrpService:
             if known is not None:
                 runner.feed(known)
         self.control.restore(runner)
+        if self.tracking is not None:
+            self.tracking.boot(runner)
         runner.feed(Start(hold_until=self._hold_until))
 
     async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
@@ -352,24 +361,27 @@ class VrrpService:
     # ------------------------------------------------------------------ links
 
     async def _read_links(self, plans: Iterable[InstancePlan]) -> None:
-        """Carrier of every interface an instance tracks, before any instance starts."""
-        for plan in plans:
-            for ifname in plan.tracked_interfaces:
-                info = await self._interface(ifname)
-                self._links[ifname] = info is not None and info.up
+        """Carrier of every interface an instance tracks or a static item is on, before instances start."""
+        static = self.tracking.interfaces() if self.tracking is not None else frozenset()
+        for ifname in {*static, *(i for plan in plans for i in plan.tracked_interfaces)}:
+            info = await self._interface(ifname)
+            self._links[ifname] = info is not None and info.up
 
     async def _watch_links(self) -> None:
         """Every link change → ``LinkChanged`` for the instances that track that interface."""
         try:
             async for state in link_states():
                 tracked = any(state.ifname in r.plan.tracked_interfaces for r in self.runners.values())
-                if not tracked or self._links.get(state.ifname) == state.up:
+                static = self.tracking is not None and state.ifname in self.tracking.interfaces()
+                if not (tracked or static) or self._links.get(state.ifname) == state.up:
                     continue
                 self._links[state.ifname] = state.up
                 log.info("Netlink reports %s %s", state.ifname, "UP" if state.up else "DOWN")
                 for runner in list(self.runners.values()):
                     if state.ifname in runner.plan.tracked_interfaces:
                         runner.feed(LinkChanged(interface=state.ifname, up=state.up))
+                if static and self.tracking is not None:
+                    await self.tracking.link(state.ifname, state.up)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -470,6 +482,9 @@ class VrrpService:
             if self.static is not None:
                 fresh = StaticConfig.from_config(config)
                 self.static = await self.static.replace(fresh, self._ipr, self._netlink_lock)
+                if self.tracking is not None:
+                    await self._read_links(())
+                    await self.tracking.reloaded(self._links)
             self.config = config
         return detail
 

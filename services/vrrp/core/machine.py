@@ -31,9 +31,11 @@ from services.vrrp.core.machine_events import (
     SetPriority,
     Start,
     StateChanged,
+    StaticLost,
     Stop,
     Tick,
     TrackerChanged,
+    VirtualRouteLost,
     WantMaster,
 )
 from services.vrrp.core.machine_types import (
@@ -89,6 +91,8 @@ class VrrpMachine:
         self._state = State.INIT
         self._tracking = Tracking(params.trackers)
         self._link_up = True
+        self._static_lost: str | None = None
+        """A lost static item of the instance's track_group (``StaticLost``): FAULT while set."""
         self._prio = self._computed_priority()
         self._timers = Deadlines()
         self._master_adver_int_cs = params.advert_int_cs
@@ -143,6 +147,8 @@ class VrrpMachine:
             return Reason.NO_UNICAST_PEER
         if not self._link_up:
             return Reason.INTERFACE_DOWN
+        if self._static_lost is not None:
+            return f"{Reason.STATIC_LOST}:{self._static_lost}"
         name = self._tracking.fault()
         return None if name is None else Reason.tracker_failed(name)
 
@@ -220,6 +226,8 @@ class VrrpMachine:
                 self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
         elif isinstance(event, LinkChanged):
             self._on_link(now, event, out)
+        elif isinstance(event, StaticLost | VirtualRouteLost):
+            self._on_lost(now, event, out)
         elif isinstance(event, GroupGo | GroupBackup | GroupFault):
             self._on_group(now, event, out)
         elif isinstance(event, SetPriority):
@@ -386,6 +394,15 @@ class VrrpMachine:
             self._link_up = event.up
         if changed:
             self._reevaluate(now, out, Reason.INTERFACE_UP)
+
+    def _on_lost(self, now: float, event: StaticLost | VirtualRouteLost, out: list[Action]) -> None:
+        """A static item of the track group lost or back (FAULT in or out), or a virtual route deleted."""
+        if isinstance(event, VirtualRouteLost):
+            if self._state is State.MASTER:
+                self._step_down(now, f"{Reason.VIRTUAL_ROUTE_DELETED}:{event.item}", out)
+        elif event.item != self._static_lost:
+            self._static_lost = event.item
+            self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
 
     def _reevaluate(self, now: float, out: list[Action], recovered: str) -> None:
         """After a tracker or link change: new priority, then FAULT in or out."""

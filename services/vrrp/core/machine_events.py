@@ -62,6 +62,29 @@ class LinkChanged(msgspec.Struct, frozen=True, kw_only=True, tag="link"):
     up: bool
 
 
+class StaticLost(msgspec.Struct, frozen=True, kw_only=True, tag="static_lost"):
+    """A static address, route or rule of the instance's ``track_group`` is lost (None: none is).
+
+    keepalived 2.2.7 restores a deleted static item at once; one that cannot
+    be (its interface is down or gone, or the kernel refuses it) holds every
+    instance of its track group in FAULT until it is back
+    (``core/static_tracking.py`` decides, the shell reports).
+    """
+
+    item: str | None
+
+
+class VirtualRouteLost(msgspec.Struct, frozen=True, kw_only=True, tag="virtual_route_lost"):
+    """A tracked ``virtual_routes``/``virtual_rules`` entry of a MASTER was deleted by someone else.
+
+    keepalived 2.2.7 then leaves MASTER for BACKUP (priority 0 sent, VIPs,
+    routes and rules removed) and competes again; a ``no_track`` entry is never
+    reported.
+    """
+
+    item: str
+
+
 class GroupGo(msgspec.Struct, frozen=True, tag="group_go"):
     """Sync group: every member wants MASTER, so a waiting member may take it now."""
 
@@ -111,6 +134,8 @@ Input = (
     | AdvertReceived
     | TrackerChanged
     | LinkChanged
+    | StaticLost
+    | VirtualRouteLost
     | GroupGo
     | GroupBackup
     | GroupFault

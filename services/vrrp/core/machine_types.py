@@ -51,6 +51,11 @@ class Reason:
     NO_UNICAST_PEER = "no_unicast_peer"
     """``unicast_fault_no_peer`` with an empty peer list: FAULT for as long as the configuration says so."""
 
+    STATIC_LOST = "static_lost"
+    """A static address/route/rule of the instance's track_group is lost (``static_lost:ITEM``)."""
+    VIRTUAL_ROUTE_DELETED = "virtual_route_deleted"
+    """A tracked virtual route or rule of a MASTER was deleted (``virtual_route_deleted:ITEM``)."""
+
     @staticmethod
     def sync_group(member: str) -> str:
         """The reason string naming the group member whose change moved this one."""

@@ -13,7 +13,7 @@ decides which instances to leave alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
 from typing import Literal
 
@@ -251,8 +251,25 @@ def _specs_of(source: VrrpInstance | SyncGroup, vrrp: VrrpConfig) -> Iterable[Tr
     yield from (_ref_spec(r, "bfd", vrrp) for r in source.track_bfds)
 
 
+def route_interface_specs(inst: VrrpInstance) -> Iterator[TrackerSpec]:
+    """The interfaces of the tracked ``virtual_routes`` (not ``no_track``), as unweighted interface trackers.
+
+    keepalived 2.2.7 (checked in a namespace): such a route's interface (its
+    ``dev`` or a nexthop's) going down puts the instance in FAULT, and its
+    coming up lets it out; a ``no_track`` route's interface is not watched.
+    """
+    seen: set[str] = set()
+    for route in inst.routes:
+        if route.no_track:
+            continue
+        for dev in (route.dev, *(hop.dev for hop in route.nexthops)):
+            if dev is not None and dev not in seen:
+                seen.add(dev)
+                yield TrackerSpec(name=dev, kind="interface", weight=0)
+
+
 def tracker_specs(inst: VrrpInstance, vrrp: VrrpConfig) -> tuple[TrackerSpec, ...]:
-    """The instance's trackers, then its sync group's.
+    """The instance's trackers (its tracked virtual routes' interfaces last), then its sync group's.
 
     In a sync group keepalived ignores members' weights (a failure means
     FAULT) unless ``sync_group_tracking_weight`` is set, or its deprecated
@@ -260,7 +277,7 @@ def tracker_specs(inst: VrrpInstance, vrrp: VrrpConfig) -> tuple[TrackerSpec, ..
     then treats the same way.
     """
     group = _group_of(inst, vrrp)
-    specs = list(_specs_of(inst, vrrp))
+    specs = [*_specs_of(inst, vrrp), *route_interface_specs(inst)]
     if group is not None:
         specs.extend(_specs_of(group, vrrp))
         if not (group.sync_group_tracking_weight or group.global_tracking):

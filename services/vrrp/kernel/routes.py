@@ -95,7 +95,8 @@ def _realms(text: str | None) -> int | None:
         return None
 
 
-def _protocol(value: str | int | None) -> int:
+def protocol_number(value: str | int | None) -> int:
+    """A route or rule protocol as its number (``proto keepalived``, 18, when the line names none)."""
     if value is None:
         return RTPROT_KEEPALIVED
     if isinstance(value, int):
@@ -170,7 +171,7 @@ def _route_key(route: Route, indexes: Mapping[str, int]) -> dict[str, Any]:
         "family": _family(route.destination.version),
         "dst": str(route.destination),
         "table": route.table if route.table is not None else RT_TABLE_MAIN,
-        "proto": _protocol(route.protocol),
+        "proto": protocol_number(route.protocol),
         "type": route.type,
     }
     optional = {
@@ -286,8 +287,6 @@ def unprogrammable(item: Route | Rule) -> list[str]:
             problems += _realm_problem(hop.realms, "of a nexthop")
     else:
         problems += _realm_problem(item.realms, "of the rule")
-    if item.track_group is not None:
-        problems.append(f"track_group {item.track_group} is not acted on yet (the item is still set)")
     return problems
 
 

@@ -137,23 +137,26 @@ ROOT: Rows = {
         "the group's members move together",
         "tests/lab/test_vrrp_groups.py::test_sync_group_moves_together",
     ),
-    "track_group": unsupported(
-        V, "static addresses, routes and rules naming it are not tracked: they stay in place"
+    "track_group": done(
+        V,
+        "while a static address, route or rule naming it is lost (its interface down, or not restorable) "
+        "its instances are in FAULT",
+        "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
     "static_ipaddress": done(
         V,
-        "added at start, removed at stop",
-        "tests/lab/test_vrrp_routes.py::test_virtual_routes_follow_master_static_stay_until_stop",
+        "added at start, restored when deleted or when their interface comes back up, removed at stop",
+        "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
     "static_routes": done(
         V,
-        "added at start, removed at stop",
-        "tests/lab/test_vrrp_routes.py::test_virtual_routes_follow_master_static_stay_until_stop",
+        "added at start, restored when deleted or when their interface comes back up, removed at stop",
+        "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
     "static_rules": done(
         V,
-        "added at start, removed at stop",
-        "tests/lab/test_vrrp_routes.py::test_virtual_routes_follow_master_static_stay_until_stop",
+        "added at start, restored when deleted or when their interface comes back up, removed at stop",
+        "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
     "garp_group": unsupported(
         V, "the interfaces get the global GARP/NA pacing (vrrp_garp_interval, vrrp_gna_interval)"

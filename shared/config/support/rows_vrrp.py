@@ -58,13 +58,14 @@ VRRP_INSTANCE: Rows = {
     ),
     "virtual_routes": done(
         V,
-        "routes set while MASTER",
-        "tests/lab/test_vrrp_routes.py::test_virtual_routes_follow_master_static_stay_until_stop",
+        "routes set while MASTER; unless no_track, one deleted makes the MASTER step down and its "
+        "interface going down is a FAULT",
+        "tests/lab/test_vrrp_route_tracking.py::test_virtual_routes_deleted_or_on_a_lost_interface_move_the_master",
     ),
     "virtual_rules": done(
         V,
-        "rules set while MASTER",
-        "tests/lab/test_vrrp_routes.py::test_virtual_routes_follow_master_static_stay_until_stop",
+        "rules set while MASTER; unless no_track, one deleted makes the MASTER step down",
+        "tests/lab/test_vrrp_route_tracking.py::test_virtual_routes_deleted_or_on_a_lost_interface_move_the_master",
     ),
     "track_interface": done(
         V, "a down link faults the instance or moves its priority", f"{SCENARIO}[interface_down_master]"
@@ -422,8 +423,10 @@ BFD_INSTANCE: Rows = {
 }
 
 TRACK_GROUP: Rows = {
-    "group": unsupported(
-        V, "static addresses, routes and rules naming the group are not tracked: they stay in place"
+    "group": done(
+        V,
+        "the instances held in FAULT while a static item of the group is lost",
+        "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
 }
 
@@ -475,7 +478,9 @@ ADDRESS_LINE: Rows = {
     "no_track": partly(
         V, "lifeline watches no address, with or without it: one removed by hand never faults the instance"
     ),
-    "track_group": unsupported(
-        V, "the static address is not tracked: it stays in place whatever the group does"
+    "track_group": done(
+        V,
+        "the static address is restored when deleted; while it cannot be, the group's instances are in FAULT",
+        "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
 }

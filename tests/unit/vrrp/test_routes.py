@@ -23,6 +23,7 @@ from services.vrrp.kernel.routes import (
     unprogrammable,
     warn_unprogrammable,
 )
+from services.vrrp.kernel.static_config import StaticConfig
 from shared.config.host import NoHost
 from shared.config.load import load
 from shared.config.model import Config
@@ -237,7 +238,7 @@ def test_unprogrammable_options_are_named_with_their_line(
     assert "flow" not in route_request(routes[0], IDX)  # the rest of the line is still programmed
 
 
-def test_static_blocks_parse_and_track_group_is_reported(tmp_path: Path) -> None:
+def test_static_blocks_parse_and_track_group_is_acted_on(tmp_path: Path) -> None:
     config = parse(
         tmp_path,
         static="""
@@ -252,7 +253,8 @@ static_rules {
     )
     (r,) = config.vrrp.static_routes
     assert route_request(r, IDX)["proto"] == RTPROT_KEEPALIVED
-    assert any("track_group TG" in p for p in unprogrammable(r))
+    assert r.track_group == "TG" and unprogrammable(r) == []  # tracked (route_tracking.py), no warning
+    assert StaticConfig.from_config(config).watch.faults() == {}
     (ru,) = config.vrrp.static_rules
     assert rule_request(ru)["table"] == 100
 
