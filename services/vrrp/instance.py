@@ -54,11 +54,11 @@ from services.vrrp.core.machine_events import (
     WantMaster,
 )
 from services.vrrp.core.machine_types import Reason, State
-from services.vrrp.core.params import InstancePlan
+from services.vrrp.core.params import InstancePlan, Pacing
 from services.vrrp.core.split_brain import SplitBrainDetector
 from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.kernel.addresses import Rtnl, Vip
-from services.vrrp.kernel.announce import Announcer
+from services.vrrp.kernel.announce import Announcer, Target, start_burst
 from services.vrrp.kernel.nft import Firewall
 from services.vrrp.kernel.routes import RouteChange, RouteSet
 from services.vrrp.kernel.sockets import IpIdCounter, send_advert_v4, send_advert_v6
@@ -589,20 +589,22 @@ class InstanceRunner:
             await fw.allow(self.name)
 
     def _start_garps(self, count: int, only: tuple[object, ...] | None = None) -> None:
-        """One paced burst per interface, as a task of its own (pacing never delays adverts or events).
+        """One paced burst per pacing sequence, as a task of its own (pacing never delays adverts or events).
 
-        ``only``: announce just these VIPs (a reload added them to a MASTER); None: every VIP.
+        A sequence is an interface, or every interface of one ``garp_group``
+        (``plan.pacing_of``).  ``only``: announce just these VIPs (a reload
+        added them to a MASTER, or ``garp_extra_if``); None: every VIP.
         """
-        by_dev: dict[str, list[IPv4Address | IPv6Address]] = {}
+        bursts: dict[object, tuple[Pacing, list[Target]]] = {}
         for vip in self.plan.all_vips if only is None else self._vips(only):
-            by_dev.setdefault(vip.dev or self.plan.params.interface, []).append(vip.ip)
-        for dev, ips in by_dev.items():
+            dev = vip.dev or self.plan.params.interface
             announcer = self._io.announcer_for(dev)
             if announcer is None:
                 continue
-            sent, rest = announcer.start_burst(
-                ips, count, self.plan.garp_interval, na_interval=self.plan.gna_interval
-            )
+            pacing, key = self.plan.pacing_of(dev)
+            bursts.setdefault(key, (pacing, []))[1].append((announcer, vip.ip))
+        for pacing, targets in bursts.values():
+            sent, rest = start_burst(targets, count, pacing.garp, na_interval=pacing.gna)
             self.counters.garps_sent += sent
             if rest is None:
                 continue
