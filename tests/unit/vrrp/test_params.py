@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address, ip_interface
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from services.vrrp.core.machine_types import TrackerSpec
 from services.vrrp.core.params import (
+    InstancePlan,
     Pacing,
     PlanError,
     advert_int_cs,
@@ -19,6 +21,9 @@ from services.vrrp.core.params import (
     vip_of,
 )
 from services.vrrp.packet import VRRP_GROUP_V4, VRRP_GROUP_V6, AuthType
+from shared.config.context import Context
+from shared.config.host import FakeHost
+from shared.config.lexer import read_tree
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
     Authentication,
@@ -33,6 +38,7 @@ from shared.config.model_vrrp import (
     VrrpInstance,
     VrrpScript,
 )
+from shared.config.parse import build
 
 SRC = IPv4Address("10.0.0.1")
 
@@ -271,6 +277,43 @@ def test_garp_extra_if_period_and_the_interfaces_it_announces_on() -> None:
     on_vmac = inst(vips=[va("192.0.2.100/32"), va("10.1.0.100/32", "vrrp.52")], garp_extra_if=2.0)
     both = VrrpConfig(instances={"VI_1": on_vmac, "VI_2": other})
     assert extra_vips(on_vmac, GlobalDefs(), both) == ["vrrp.52:10.1.0.100"]
+
+
+def parsed_plan(tmp_path: Path, text: str) -> tuple[InstancePlan, list[str]]:
+    """VI_1's plan from keepalived.conf text, and the parser's diagnostics."""
+    path = tmp_path / "k.conf"
+    path.write_text(text)
+    ctx = Context(config_id="")
+    config = build(ctx, read_tree(path, ctx), FakeHost(interfaces={"lo", "eth0", "eth1"}))
+    plan = build_plan(config.vrrp.instances["VI_1"], config.global_defs, config.vrrp, SRC)
+    return plan, [d.message for d in ctx.diagnostics]
+
+
+@pytest.mark.parametrize(
+    ("global_line", "instance_line", "period"),
+    [
+        ("vrrp_garp_extra_if all 3", "", 3.0),
+        ("vrrp_vmac_garp_intvl all 3", "", 3.0),
+        ("", "garp_extra_if all 4", 4.0),
+        ("", "vmac_garp_intvl all 4", 4.0),
+    ],
+    ids=["global", "global_deprecated", "instance", "instance_deprecated"],
+)
+def test_garp_extra_if_spellings_from_keepalived_conf(
+    tmp_path: Path, global_line: str, instance_line: str, period: float
+) -> None:
+    """Both keywords and their deprecated spellings (a warning) reach the machine's parameters."""
+    text = (
+        f"global_defs {{\n    {global_line}\n}}\n"
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n"
+        f"    {instance_line}\n    virtual_ipaddress {{\n        192.0.2.100/32\n"
+        "        10.1.0.100/32 dev eth1\n    }\n}\n"
+    )
+    plan, diagnostics = parsed_plan(tmp_path, text)
+    assert plan.params.garp.extra_if == period
+    assert [str(v.ip) for v in plan.params.extra_if_vips] == ["10.1.0.100"]  # type: ignore[attr-defined]
+    deprecated = [m for m in diagnostics if "deprecated" in m]
+    assert len(deprecated) == ("vmac_garp_intvl" in global_line + instance_line), diagnostics
 
 
 def test_garp_group_paces_its_interfaces_and_the_rest_keep_the_globals() -> None:
