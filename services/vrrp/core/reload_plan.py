@@ -43,6 +43,7 @@ IN_PLACE_PARAMS = frozenset(
         "down_timer_adverts",
         "accept",
         "vips",
+        "extra_if_vips",
         "trackers",
         "dont_track_primary",
         "garp",

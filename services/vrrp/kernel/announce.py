@@ -184,10 +184,9 @@ def start_burst(
     ``count`` rounds of one announcement per target.  ``interval``
     (``garp_interval``) is the pause after each IPv4 frame and
     ``na_interval`` (``gna_interval``, default ``interval``) after each
-    IPv6 one, as keepalived paces them.  Targets on several interfaces share
-    one sequence of pauses: that is a ``garp_group`` with ``interfaces``,
-    whose pacing is for the switch they all reach.  The first frames leave in
-    the caller's tick (a new master's first GARP must not wait for the event
+    IPv6 one, each frame as it comes (the service's paced GARPs go through
+    ``garp_pacer.py`` instead, which is keepalived's coalescing rate limit).
+    The first frames leave in the caller's tick (a new master's first GARP must not wait for the event
     loop: it ends the failover); the first round ends the inline part even
     unpaced, so 80 VIPs x 5 rounds never hold the loop for long.
     """
