@@ -119,14 +119,14 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     def pacing_of(self, dev: str) -> tuple[Pacing, object]:
         """The pauses for GARPs on ``dev`` and the key of the sequence they belong to.
 
-        A VMAC is paced by its base interface's ``garp_group`` (keepalived
-        2.2.7, checked on the wire); an interface in no group by the globals,
-        on its own.
+        A VMAC is paced as its base interface, by its ``garp_group``
+        (keepalived 2.2.7, checked on the wire); an interface in no group by
+        the globals, on its own.
         """
         base = self.vmac.base if self.vmac is not None and dev == self.vmac.name else dev
         pacing = self.garp_groups.get(base)
         if pacing is None:
-            return Pacing(garp=self.garp_interval, gna=self.gna_interval), dev
+            return Pacing(garp=self.garp_interval, gna=self.gna_interval), base
         return pacing, ("garp_group", pacing.group)
 
     @property

@@ -186,9 +186,10 @@ def start_burst(
     ``na_interval`` (``gna_interval``, default ``interval``) after each
     IPv6 one, each frame as it comes (the service's paced GARPs go through
     ``garp_pacer.py`` instead, which is keepalived's coalescing rate limit).
-    The first frames leave in the caller's tick (a new master's first GARP must not wait for the event
-    loop: it ends the failover); the first round ends the inline part even
-    unpaced, so 80 VIPs x 5 rounds never hold the loop for long.
+    The first frames leave in the caller's tick (a new master's first GARP
+    must not wait for the event loop: it ends the failover); the first round
+    ends the inline part even unpaced, so 80 VIPs x 5 rounds never hold the
+    loop for long.
     """
     per_round = list(targets)
     gna = interval if na_interval is None else na_interval

@@ -334,6 +334,8 @@ def test_garp_group_paces_its_interfaces_and_the_rest_keep_the_globals() -> None
     base = VrrpConfig(garp_groups=[GarpGroup(garp_interval=0.5, interfaces=["eth0"])])
     vmac = build_plan(inst(use_vmac=True), g, base, SRC)
     assert vmac.pacing_of("vrrp.51") == (Pacing(garp=0.5, group=0), ("garp_group", 0))
+    alone = build_plan(inst(use_vmac=True), g, VrrpConfig(), SRC)
+    assert alone.pacing_of("vrrp.51") == (Pacing(garp=0.01, gna=0.02), "eth0")  # one line with its base
 
 
 def test_mcast_dst_ip_beats_the_global_group() -> None:
