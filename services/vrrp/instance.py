@@ -58,8 +58,9 @@ from services.vrrp.core.machine_types import Reason, State
 from services.vrrp.core.params import InstancePlan
 from services.vrrp.core.split_brain import SplitBrainDetector
 from services.vrrp.core.trackers import TrackerBook
+from services.vrrp.garp_pacer import GarpPacer
 from services.vrrp.kernel.addresses import Rtnl, Vip
-from services.vrrp.kernel.announce import Announcer
+from services.vrrp.kernel.announce import Announcer, Target, start_burst
 from services.vrrp.kernel.nft import Firewall
 from services.vrrp.kernel.route_watch import Ident, present, tracked_items
 from services.vrrp.kernel.routes import RouteChange, RouteSet
@@ -203,6 +204,8 @@ class InstanceIo(msgspec.Struct, kw_only=True):
     """Publish an operator notice (core NATS; the service stamps and sends it)."""
     firewall: Firewall | None = None
     """The nftables table for ``no_accept`` (None: no firewall, e.g. in tests)."""
+    pacer: GarpPacer = msgspec.field(default_factory=GarpPacer)
+    """The service's GARP/NA pacing (``vrrp_garp_interval``, ``garp_group``), shared by its instances."""
 
 
 Effect = Action | RouteChange | Callable[[], None] | Callable[[], Awaitable[None]]
@@ -577,6 +580,7 @@ class InstanceRunner:
         if isinstance(action, AddVips):
             self._io.vips.add(self._vips(action.vips), default_dev=dev)
         elif isinstance(action, RemoveVips):
+            self._io.pacer.forget(self.name, {v.ip for v in self._vips(action.vips)})
             self._io.vips.remove(self._vips(action.vips), default_dev=dev)
         elif isinstance(action, SendGarp):
             self._start_garps(action.count, action.vips)
@@ -613,26 +617,45 @@ class InstanceRunner:
             await fw.allow(self.name)
 
     def _start_garps(self, count: int, only: tuple[object, ...] | None = None) -> None:
-        """One paced burst per interface, as a task of its own (pacing never delays adverts or events).
+        """``count`` rounds of one GARP/NA per VIP (``only``: just these; None: every VIP).
 
-        ``only``: announce just these VIPs (a reload added them to a MASTER); None: every VIP.
+        Unpaced interfaces get the burst as a task of its own (the first
+        round leaves at once: pacing never delays adverts or events); paced
+        ones go through the service's pacer, which keeps keepalived's pauses
+        per interface or ``garp_group`` and lets a VIP wait only once.
         """
-        by_dev: dict[str, list[IPv4Address | IPv6Address]] = {}
-        for vip in self.plan.all_vips if only is None else self._vips(only):
-            by_dev.setdefault(vip.dev or self.plan.params.interface, []).append(vip.ip)
-        for dev, ips in by_dev.items():
+        unpaced: list[Target] = []
+        vips = self.plan.all_vips if only is None else self._vips(only)
+        for order, vip in enumerate(vips):
+            dev = vip.dev or self.plan.params.interface
             announcer = self._io.announcer_for(dev)
             if announcer is None:
                 continue
-            sent, rest = announcer.start_burst(
-                ips, count, self.plan.garp_interval, na_interval=self.plan.gna_interval
-            )
-            self.counters.garps_sent += sent
-            if rest is None:
+            pacing, line = self.plan.pacing_of(dev)
+            interval = pacing.garp if vip.ip.version == 4 else pacing.gna
+            if interval <= 0:
+                unpaced.append((announcer, vip.ip))
                 continue
+            for _ in range(count):
+                self._io.pacer.announce(
+                    (line, vip.ip.version),
+                    interval,
+                    owner=self.name,
+                    dev=dev,
+                    announcer=announcer,
+                    ip=vip.ip,
+                    order=order,
+                    on_sent=self._garps_sent,
+                )
+        sent, rest = start_burst(unpaced, count, 0.0)
+        self.counters.garps_sent += sent
+        if rest is not None:
             task = self._loop.create_task(rest)
             self._garps.add(task)
             task.add_done_callback(self._garp_done)
+
+    def _garps_sent(self, frames: int) -> None:
+        self.counters.garps_sent += frames
 
     def _garp_done(self, task: asyncio.Task[int]) -> None:
         self._garps.discard(task)

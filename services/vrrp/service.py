@@ -41,6 +41,7 @@ from services.vrrp.core.params import (
 )
 from services.vrrp.core.reload_plan import Verdict, plan_reload, removed_report, same_virtual_router
 from services.vrrp.core.trackers import TrackerBook
+from services.vrrp.garp_pacer import GarpPacer
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
 from services.vrrp.kernel.addresses import InterfaceInfo, Rtnl, interface_info, link_states
@@ -99,6 +100,7 @@ class VrrpService:
         self.static: StaticConfig | None = None
         """static_ipaddress/routes/rules: set at start, removed at stop (keepalived)."""
         self._announcers: dict[str, Announcer] = {}
+        self._pacer = GarpPacer()
         self._links: dict[str, bool] = {}
         self._trackers_read = asyncio.Event()
         self._tracked: set[str] = set()
@@ -164,6 +166,7 @@ class VrrpService:
             await self._shutdown()
         finally:
             self.pool.close()
+            self._pacer.close()
             for announcer in self._announcers.values():
                 announcer.close()
             if self._ipr is not None:
@@ -309,6 +312,7 @@ class VrrpService:
                     vips=self._vips,
                     publisher=self.publisher,
                     announcer_for=self._announcers.get,
+                    pacer=self._pacer,
                     notice=self.notice,
                     firewall=self.firewall,
                 ),

@@ -373,6 +373,12 @@ def _garp_extra_if(ctx: Context, node: Node, vi: VrrpInstance) -> None:
         ctx.error(node, f"({vi.name}) invalid garp_extra_if: expected {exc} (ignored)")
 
 
+def _vmac_garp_intvl(ctx: Context, node: Node, vi: VrrpInstance) -> None:
+    """keepalived 2.2.7's deprecated spelling of ``garp_extra_if``: a warning, then the same meaning."""
+    ctx.warning(node, f"({vi.name}) keyword 'vmac_garp_intvl' is deprecated - please use 'garp_extra_if'")
+    _garp_extra_if(ctx, node, vi)
+
+
 def _lvs_sync_daemon_interface(ctx: Context, node: Node, vi: VrrpInstance) -> None:
     ctx.warning(
         node,
@@ -478,6 +484,7 @@ def instance_keywords(prefs: RulePreferences) -> dict[str, Handler]:
             "garp_master_refresh_repeat", 0, 2**31 - 1, "garp_master_refresh_repeat"
         ),
         "garp_extra_if": _garp_extra_if,
+        "vmac_garp_intvl": _vmac_garp_intvl,
         "notify_master": set_script("notify_master"),
         "notify_backup": set_script("notify_backup"),
         "notify_fault": set_script("notify_fault"),

@@ -46,7 +46,15 @@ from services.vrrp.core.machine_types import (
     State,
 )
 from services.vrrp.core.priority import Tracking, effective_priority
-from services.vrrp.core.timers import CS, Deadlines, TimerKind, master_down_interval, skew_priority, skew_time
+from services.vrrp.core.timers import (
+    CS,
+    Deadlines,
+    TimerKind,
+    extra_if_due,
+    master_down_interval,
+    skew_priority,
+    skew_time,
+)
 from shared.addresses import IPAddress
 
 TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
@@ -101,6 +109,8 @@ class VrrpMachine:
         self._down_reason = Reason.MASTER_DOWN_TIMER
         self._hold_until: float | None = None
         """``vrrp_startup_delay``: no down timer may run out before this (``Start``)."""
+        self._extra_if_at: float | None = None
+        """``garp_extra_if``: the first advert at or after this also announces the extra interfaces."""
         self._repeatable: tuple[AdvertReceived, float] | None = None
         """The advert ``advert_again`` may take, and the down interval it re-arms (see there)."""
 
@@ -322,11 +332,13 @@ class VrrpMachine:
                 self._timers.arm(TimerKind.GARP_MASTER_DELAYED, now + garp.master_delay)
         if garp.master_refresh > 0:
             self._timers.arm(TimerKind.GARP_REFRESH, now + garp.master_refresh)
+        self._extra_if_at = extra_if_due(now, garp.extra_if, self._p.extra_if_vips)
         self._set_state(State.MASTER, reason, out)
 
     def _leave_master(self, out: list[Action]) -> None:
         """Stop advertising and announcing, drop the VIPs."""
         self._timers.cancel(TimerKind.ADVERT, *_GARP_TIMERS)
+        self._extra_if_at = None
         out.append(RemoveVips(self._p.vips))
 
     def _enter_fault(self, reason: str, out: list[Action]) -> None:
@@ -441,6 +453,7 @@ class VrrpMachine:
             self._end_maintenance(now, out)
         elif kind is TimerKind.ADVERT:
             self._send_advert(now, self._prio, out)
+            self._extra_if_garp(now, out)
         elif kind is TimerKind.GARP_MASTER_DELAYED:
             out.append(SendGarp(garp.master_repeat, GarpBurst.MASTER_DELAYED))
         elif kind is TimerKind.GARP_REFRESH:
@@ -448,6 +461,18 @@ class VrrpMachine:
             self._timers.arm(TimerKind.GARP_REFRESH, now + garp.master_refresh)
         else:
             out.append(SendGarp(garp.lower_prio_repeat, GarpBurst.LOWER_PRIO_DELAYED))
+
+    def _extra_if_garp(self, now: float, out: list[Action]) -> None:
+        """``garp_extra_if``: keepalived looks at it only when a MASTER's advert timer fires.
+
+        So the GARPs ride on the first periodic advert at or after the due
+        time (every SECS rounded up to the advert interval), and the next
+        period counts from that advert.
+        """
+        if self._extra_if_at is None or now < self._extra_if_at:
+            return
+        out.append(SendGarp(1, GarpBurst.EXTRA_IF, vips=self._p.extra_if_vips))
+        self._extra_if_at = extra_if_due(now, self._p.garp.extra_if, self._p.extra_if_vips)
 
     # ------------------------------------------------------------------ adverts
 
@@ -649,6 +674,8 @@ class VrrpMachine:
             self._timers.cancel(TimerKind.GARP_REFRESH)
             if new.garp.master_refresh > 0:
                 self._timers.arm(TimerKind.GARP_REFRESH, now + new.garp.master_refresh)
+        if (old.garp.extra_if, old.extra_if_vips) != (new.garp.extra_if, new.extra_if_vips):
+            self._extra_if_at = extra_if_due(now, new.garp.extra_if, new.extra_if_vips)
 
 
 def identity(p: InstanceParams) -> tuple[object, ...]:

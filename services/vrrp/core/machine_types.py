@@ -75,6 +75,8 @@ class GarpBurst(enum.Enum):
     REFRESH = "refresh"
     LOWER_PRIO = "lower_prio"
     LOWER_PRIO_DELAYED = "lower_prio_delayed"
+    EXTRA_IF = "extra_if"
+    """``garp_extra_if``: one GARP/NA per extra interface, at the first advert after each period."""
 
 
 TrackerKind = Literal["script", "process", "file", "interface", "bfd"]
@@ -107,6 +109,8 @@ class GarpParams(msgspec.Struct, frozen=True, kw_only=True):
     master_refresh_repeat: int = 1
     lower_prio_delay: float = 5.0
     lower_prio_repeat: int = 5
+    extra_if: float = 0.0
+    """``garp_extra_if`` period (0: off): see ``InstanceParams.extra_if_vips`` for where."""
 
 
 class InstanceParams(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,6 +136,8 @@ class InstanceParams(msgspec.Struct, frozen=True, kw_only=True):
     down_timer_adverts: int = 3
     accept: bool = True
     vips: tuple[object, ...] = ()
+    extra_if_vips: tuple[object, ...] = ()
+    """``garp_extra_if``: the first VIP of each interface given a periodic GARP/NA (params.py picks them)."""
     trackers: tuple[TrackerSpec, ...] = ()
     dont_track_primary: bool = False
     garp: GarpParams = GarpParams()

@@ -76,6 +76,19 @@ class Transport(msgspec.Struct, frozen=True, kw_only=True):
     ah_key: bytes | None = None
 
 
+class Pacing(msgspec.Struct, frozen=True, kw_only=True):
+    """The pauses after each GARP (``garp``) and NA (``gna``) sent on an interface, in seconds.
+
+    ``group``: the ``garp_group`` (its place in the file) the interface is in;
+    every interface of one group shares one sequence of pauses (their switch
+    is what the pacing protects).  None: the interface is paced on its own.
+    """
+
+    garp: float = 0.0
+    gna: float = 0.0
+    group: int | None = None
+
+
 class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     """Everything one running instance is built from (equal plans: nothing to restart)."""
 
@@ -88,6 +101,9 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     advert_addresses: tuple[IPAddress, ...]
     garp_interval: float = 0.0
     gna_interval: float = 0.0
+    """``vrrp_garp_interval`` / ``vrrp_gna_interval``: interfaces in no ``garp_group``."""
+    garp_groups: dict[str, Pacing] = msgspec.field(default_factory=dict)
+    """``garp_group`` pacing of the (base) interfaces this instance's VIPs are on."""
     stale_after: dict[str, float] = msgspec.field(default_factory=dict)
     vmac: Vmac | None = None
     """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use."""
@@ -99,6 +115,19 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     def all_vips(self) -> tuple[Vip, ...]:
         """What the instance installs as MASTER: VIPs first, then excluded VIPs."""
         return self.vips + self.excluded_vips
+
+    def pacing_of(self, dev: str) -> tuple[Pacing, object]:
+        """The pauses for GARPs on ``dev`` and the key of the sequence they belong to.
+
+        A VMAC is paced as its base interface, by its ``garp_group``
+        (keepalived 2.2.7, checked on the wire); an interface in no group by
+        the globals, on its own.
+        """
+        base = self.vmac.base if self.vmac is not None and dev == self.vmac.name else dev
+        pacing = self.garp_groups.get(base)
+        if pacing is None:
+            return Pacing(garp=self.garp_interval, gna=self.gna_interval), base
+        return pacing, ("garp_group", pacing.group)
 
     @property
     def tracked_interfaces(self) -> frozenset[str]:
@@ -203,7 +232,37 @@ def garp_params(inst: VrrpInstance, g: GlobalDefs) -> GarpParams:
         ),
         lower_prio_delay=_garp_default(inst.garp_lower_prio_delay, lower_delay),
         lower_prio_repeat=int(_garp_default(inst.garp_lower_prio_repeat, lower_repeat)),
+        extra_if=extra_if(inst, g)[0],
     )
+
+
+def extra_if(inst: VrrpInstance, g: GlobalDefs) -> tuple[float, bool]:
+    """``garp_extra_if [all] SECS`` (period, all): the instance's, else ``vrrp_garp_extra_if``'s.
+
+    The instance's keyword brings its own ``all`` (0 turns it off); without it
+    the global period and ``all`` apply (keepalived 2.2.7, checked on the wire).
+    """
+    if inst.garp_extra_if is not None:
+        return inst.garp_extra_if, inst.garp_extra_if_all
+    return float(g.vrrp_garp_extra_if), g.vrrp_garp_extra_if_all
+
+
+def extra_if_vips(vips: Iterable[Vip], own_dev: str, vmacs: frozenset[str], every: bool) -> tuple[Vip, ...]:
+    """The VIP each ``garp_extra_if`` GARP/NA announces: the first (VIPs, then eVIPs) on each interface.
+
+    keepalived 2.2.7 keeps switches' MAC caches of interfaces that carry no
+    adverts: never the instance's own interface (its VMAC with ``use_vmac``,
+    even with ``vmac_xmit_base``); without ``all`` only keepalived's own VMAC
+    interfaces, with ``all`` any interface a VIP is on (docs/keepalived.md).
+    ``vips`` already name their interface (``dev``; None is ``own_dev``).
+    """
+    out: dict[str, Vip] = {}
+    for vip in vips:
+        dev = vip.dev or own_dev
+        if dev == own_dev or dev in out or not (every or dev in vmacs):
+            continue
+        out[dev] = vip
+    return tuple(out.values())
 
 
 # --------------------------------------------------------------------------- trackers
@@ -468,6 +527,7 @@ def build_plan(
     tx = transport(inst, g, src, params.version)
     if vmac is not None:
         params, vips, excluded, tx = _on_vmac(vmac, params, vips, excluded, tx)
+    params = _with_extra_if(inst, g, vrrp, params, vmac)
     family = family_of(inst)
     advertised = tuple(v.ip for v in vips if v.address.version == family)
     return InstancePlan(
@@ -480,11 +540,49 @@ def build_plan(
         advert_addresses=advertised,
         garp_interval=g.vrrp_garp_interval,
         gna_interval=g.vrrp_gna_interval,
+        garp_groups=garp_groups_for(vrrp, _vip_devs(inst)),
         stale_after=stale_intervals(params.trackers, vrrp),
         vmac=vmac,
         routes=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.routes),
         rules=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.rules),
     )
+
+
+def _vip_devs(inst: VrrpInstance) -> set[str]:
+    """The interfaces the instance's VIPs go on, VMACs named by their base (the instance's interface)."""
+    return {v.dev or inst.interface or "" for v in [*inst.vips, *inst.excluded_vips]}
+
+
+def garp_groups_for(vrrp: VrrpConfig, devs: Iterable[str]) -> dict[str, Pacing]:
+    """``garp_group`` pacing of ``devs`` (VIPs' interfaces, VMACs under their base name).
+
+    An interval a group does not set is 0 there (no pause), not the global:
+    only interfaces in no group inherit ``vrrp_garp_interval`` /
+    ``vrrp_gna_interval`` (keepalived.conf(5)).
+    """
+    wanted = set(devs)
+    out: dict[str, Pacing] = {}
+    for index, group in enumerate(vrrp.garp_groups):
+        pacing = Pacing(garp=group.garp_interval or 0.0, gna=group.gna_interval or 0.0, group=index)
+        out.update({name: pacing for name in group.interfaces if name in wanted})
+    return out
+
+
+def _vmac_names(vrrp: VrrpConfig, g: GlobalDefs) -> frozenset[str]:
+    """Every VMAC this configuration makes (keepalived's "is ours" interfaces)."""
+    return frozenset(v.name for i in vrrp.instances.values() if (v := vmac_of(i, g)) is not None)
+
+
+def _with_extra_if(
+    inst: VrrpInstance, g: GlobalDefs, vrrp: VrrpConfig, params: InstanceParams, vmac: Vmac | None
+) -> InstanceParams:
+    """Fill ``extra_if_vips`` from the (VMAC-moved) VIPs; the period is already in ``params.garp``."""
+    if params.garp.extra_if <= 0:
+        return params
+    own = vmac.name if vmac is not None else params.interface
+    machine_vips = (v for v in params.vips if isinstance(v, Vip))
+    chosen = extra_if_vips(machine_vips, own, _vmac_names(vrrp, g), extra_if(inst, g)[1])
+    return msgspec.structs.replace(params, extra_if_vips=chosen)
 
 
 def _on_vmac(

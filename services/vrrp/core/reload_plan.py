@@ -43,6 +43,7 @@ IN_PLACE_PARAMS = frozenset(
         "down_timer_adverts",
         "accept",
         "vips",
+        "extra_if_vips",
         "trackers",
         "dont_track_primary",
         "garp",
@@ -58,7 +59,16 @@ IN_PLACE_TRANSPORT = frozenset({"dsts", "ttl", "checksum_mode", "ah_key", "group
 """``Transport`` fields that do not choose a socket (``group`` only while unicast: checked apart)."""
 
 IN_PLACE_PLAN = frozenset(
-    {"rx", "vips", "excluded_vips", "advert_addresses", "garp_interval", "gna_interval", "stale_after"}
+    {
+        "rx",
+        "vips",
+        "excluded_vips",
+        "advert_addresses",
+        "garp_interval",
+        "gna_interval",
+        "garp_groups",
+        "stale_after",
+    }
 )
 """``InstancePlan`` fields the shell just reads from its current plan (adverts, validation, GARP pacing)."""
 

@@ -39,6 +39,15 @@ def master_down_interval(version: int, priority: int, master_adver_int_cs: int, 
     return adverts * master_adver_int_cs / CS + skew_time(version, priority, master_adver_int_cs)
 
 
+def extra_if_due(now: float, period: float, vips: tuple[object, ...]) -> float | None:
+    """When ``garp_extra_if`` is next due (None: off, or no interface to announce on).
+
+    Not a deadline of its own: keepalived checks it when a MASTER's advert
+    timer fires, so the machine compares it at each periodic advert.
+    """
+    return now + period if period > 0 and vips else None
+
+
 def skew_priority(base: int, effective: int) -> int:
     """The priority the skew uses: 255 for an owner, else the effective one."""
     return OWNER_PRIORITY if base == OWNER_PRIORITY else effective

@@ -14,7 +14,7 @@ follow docs/keepalived.md#gratuitous-arp-and-unsolicited-na exactly:
 Frames are built with ``struct`` (no scapy on the product path) by pure
 functions, so unit tests check bytes without privileges; :class:`Announcer`
 owns the AF_PACKET socket.  Pacing (``garp_interval`` / ``gna_interval``,
-the repeat count) is the caller's policy, passed to :meth:`Announcer.start_burst`.
+the repeat count) is the caller's policy, passed to :func:`start_burst`.
 """
 
 from __future__ import annotations
@@ -158,37 +158,8 @@ class Announcer:
     def start_burst(
         self, vips: Iterable[IPAddress], count: int, interval: float, *, na_interval: float | None = None
     ) -> tuple[int, Coroutine[None, None, int] | None]:
-        """Send what is due now; return the frames sent and a coroutine pacing the rest (or None).
-
-        ``count`` rounds of one announcement per VIP.  ``interval``
-        (``garp_interval``) is the pause after each IPv4 frame and
-        ``na_interval`` (``gna_interval``, default ``interval``) after each
-        IPv6 one, as keepalived paces them.  The first frames leave in the
-        caller's tick (a new master's first GARP must not wait for the event
-        loop: it ends the failover); the first round ends the inline part even
-        unpaced, so 80 VIPs x 5 rounds never hold the loop for long.
-        """
-        per_round = list(vips)
-        gna = interval if na_interval is None else na_interval
-        frames = per_round * count
-        sent = 0
-        for done, vip in enumerate(frames, start=1):
-            sent += self.announce(vip)
-            pause = interval if isinstance(vip, IPv4Address) else gna
-            if done == len(frames):
-                break
-            if pause > 0 or done % len(per_round) == 0:
-                return sent, self._paced(frames[done:], pause, interval, gna)
-        return sent, None
-
-    async def _paced(self, frames: list[IPAddress], first_pause: float, interval: float, gna: float) -> int:
-        """The rest of a burst, after ``first_pause``; a zero pause still yields to the loop."""
-        await asyncio.sleep(first_pause)
-        sent = 0
-        for vip in frames:
-            sent += self.announce(vip)
-            await asyncio.sleep(interval if isinstance(vip, IPv4Address) else gna)
-        return sent
+        """:func:`start_burst` on this interface alone."""
+        return start_burst([(self, vip) for vip in vips], count, interval, na_interval=na_interval)
 
     async def send_garps(
         self, vips: Iterable[IPAddress], count: int, interval: float, *, na_interval: float | None = None
@@ -201,10 +172,55 @@ class Announcer:
         self.sock.close()
 
 
+Target = tuple[Announcer, IPAddress]
+"""One announcement of a burst: which interface's sender, which VIP."""
+
+
+def start_burst(
+    targets: Iterable[Target], count: int, interval: float, *, na_interval: float | None = None
+) -> tuple[int, Coroutine[None, None, int] | None]:
+    """Send what is due now; return the frames sent and a coroutine pacing the rest (or None).
+
+    ``count`` rounds of one announcement per target.  ``interval``
+    (``garp_interval``) is the pause after each IPv4 frame and
+    ``na_interval`` (``gna_interval``, default ``interval``) after each
+    IPv6 one, each frame as it comes (the service's paced GARPs go through
+    ``garp_pacer.py`` instead, which is keepalived's coalescing rate limit).
+    The first frames leave in the caller's tick (a new master's first GARP
+    must not wait for the event loop: it ends the failover); the first round
+    ends the inline part even unpaced, so 80 VIPs x 5 rounds never hold the
+    loop for long.
+    """
+    per_round = list(targets)
+    gna = interval if na_interval is None else na_interval
+    frames = per_round * count
+    sent = 0
+    for done, (announcer, vip) in enumerate(frames, start=1):
+        sent += announcer.announce(vip)
+        pause = interval if isinstance(vip, IPv4Address) else gna
+        if done == len(frames):
+            break
+        if pause > 0 or done % len(per_round) == 0:
+            return sent, _paced(frames[done:], pause, interval, gna)
+    return sent, None
+
+
+async def _paced(frames: list[Target], first_pause: float, interval: float, gna: float) -> int:
+    """The rest of a burst, after ``first_pause``; a zero pause still yields to the loop."""
+    await asyncio.sleep(first_pause)
+    sent = 0
+    for announcer, vip in frames:
+        sent += announcer.announce(vip)
+        await asyncio.sleep(interval if isinstance(vip, IPv4Address) else gna)
+    return sent
+
+
 __all__ = [
     "Announcer",
+    "Target",
     "garp_frame",
     "mac_bytes",
     "na_frame",
     "open_packet_socket",
+    "start_burst",
 ]

@@ -158,8 +158,11 @@ ROOT: Rows = {
         "added at start, restored when deleted or when their interface comes back up, removed at stop",
         "tests/lab/test_vrrp_route_tracking.py::test_static_items_are_restored_and_their_lost_interface_faults_the_track_group",
     ),
-    "garp_group": unsupported(
-        V, "the interfaces get the global GARP/NA pacing (vrrp_garp_interval, vrrp_gna_interval)"
+    "garp_group": done(
+        V,
+        "its intervals, not the globals, pace GARPs/NAs on its interfaces",
+        "tests/lab/test_vrrp_garp_pacing.py::"
+        "test_garp_group_paces_its_interfaces_as_one_sequence_and_the_others_keep_the_global",
     ),
     "linkbeat_interfaces": unsupported(V, "links are always followed through netlink events"),
     "interface_up_down_delays": unsupported(V, "a link change takes effect at once, without delay"),
@@ -351,8 +354,16 @@ GLOBAL_DEFS: Rows = {
         "one GARP, no second burst",
         f"{PARAMS}::test_garp_from_globals_instance_overrides_and_min_garp",
     ),
-    "vrrp_garp_extra_if": unsupported(V, "no GARPs are sent on the other interfaces"),
-    "vrrp_vmac_garp_intvl": unsupported(V, "no GARPs are sent on the other interfaces"),
+    "vrrp_garp_extra_if": done(
+        V,
+        "the default garp_extra_if of the instances (period and all)",
+        f"{PARAMS}::test_garp_extra_if_spellings_from_keepalived_conf[global]",
+    ),
+    "vrrp_vmac_garp_intvl": done(
+        V,
+        "deprecated spelling of vrrp_garp_extra_if (a warning, same meaning)",
+        f"{PARAMS}::test_garp_extra_if_spellings_from_keepalived_conf[global_deprecated]",
+    ),
     # firewall
     "vrrp_iptables": partly(
         V,

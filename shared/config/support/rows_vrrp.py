@@ -19,6 +19,13 @@ SCRIPTS_RUN = "tests/unit/notifier/test_formats.py::test_script_argv_matches_kee
 PRIORITY_CHANGES = (
     "tests/lab/test_vrrp_notify_events.py::test_removed_instances_and_priority_changes_notify_as_keepalived"
 )
+_GARP_LAB = "tests/lab/test_vrrp_garp_pacing.py"
+_EXTRA_IF_LAB = (
+    f"{_GARP_LAB}::test_garp_extra_if_announces_the_first_vip_of_each_other_interface_every_period"
+)
+_GARP_GROUP_LAB = (
+    f"{_GARP_LAB}::test_garp_group_paces_its_interfaces_as_one_sequence_and_the_others_keep_the_global"
+)
 NO_BFD = "there is no BFD service yet, so no session is run"
 
 VRRP_INSTANCE: Rows = {
@@ -204,7 +211,16 @@ VRRP_INSTANCE: Rows = {
     ),
     "garp_master_refresh": done(V, "periodic GARPs while MASTER", f"{SCENARIO}[garp_refresh]"),
     "garp_master_refresh_repeat": done(V, "GARPs per refresh", f"{SCENARIO}[garp_refresh]"),
-    "garp_extra_if": unsupported(V, "no GARPs are sent on the other interfaces"),
+    "garp_extra_if": done(
+        V,
+        "while MASTER, a GARP/NA every SECS for the first VIP of each other VMAC (all: other interface)",
+        _EXTRA_IF_LAB,
+    ),
+    "vmac_garp_intvl": done(
+        V,
+        "deprecated spelling of garp_extra_if (a warning, same meaning)",
+        f"{PARAMS}::test_garp_extra_if_spellings_from_keepalived_conf[instance_deprecated]",
+    ),
     "notify_master": done(N, "run on MASTER, with keepalived's arguments", SCRIPTS_RUN),
     "notify_backup": done(N, "run on BACKUP", SCRIPTS_RUN),
     "notify_fault": done(N, "run on FAULT", SCRIPTS_RUN),
@@ -431,14 +447,26 @@ TRACK_GROUP: Rows = {
 }
 
 GARP_GROUP: Rows = {
-    "garp_interval": unsupported(
-        V, "the global vrrp_garp_interval (or the instance's) paces GARPs on these interfaces"
+    "garp_interval": done(
+        V,
+        "the pause after each GARP on the group's interfaces",
+        _GARP_GROUP_LAB,
     ),
-    "gna_interval": unsupported(
-        V, "the global vrrp_gna_interval (or the instance's) paces NAs on these interfaces"
+    "gna_interval": done(
+        V,
+        "the pause after each unsolicited NA on the group's interfaces",
+        f"{PARAMS}::test_garp_group_paces_its_interfaces_and_the_rest_keep_the_globals",
     ),
-    "interface": unsupported(V, "the interface gets the global GARP pacing"),
-    "interfaces": unsupported(V, "the interfaces get the global GARP pacing"),
+    "interface": done(
+        V,
+        "the interface (and VMACs on it) paced by the group",
+        f"{PARAMS}::test_garp_group_paces_its_interfaces_and_the_rest_keep_the_globals",
+    ),
+    "interfaces": done(
+        V,
+        "the interfaces paced as one sequence (one switch)",
+        _GARP_GROUP_LAB,
+    ),
 }
 
 _VIP_IO = "tests/lab/test_vrrp_io.py::test_vips_with_label_scope_brd_and_nodad_added_and_removed"

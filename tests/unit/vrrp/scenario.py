@@ -71,6 +71,7 @@ _GARP_KEYS = {
     "garp_master_refresh_repeat": ("master_refresh_repeat", int),
     "garp_lower_prio_delay": ("lower_prio_delay", float),
     "garp_lower_prio_repeat": ("lower_prio_repeat", int),
+    "garp_extra_if": ("extra_if", float),
 }
 _BOOL_KEYS = {
     "nopreempt",
@@ -135,6 +136,11 @@ def _tracker(text: str) -> TrackerSpec:
     return TrackerSpec(name=name, kind=kind, weight=weight, reverse=reverse, init_fail=init_fail)  # type: ignore[arg-type]
 
 
+def _vips(value: str) -> tuple[str, ...]:
+    """A comma-separated VIP list (opaque strings to the machine)."""
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
 def _params(header: dict[str, str], trackers: list[TrackerSpec]) -> InstanceParams:
     """Build InstanceParams from header keys, with small defaults for readability."""
     kw: dict[str, object] = {
@@ -142,7 +148,7 @@ def _params(header: dict[str, str], trackers: list[TrackerSpec]) -> InstancePara
         "vrid": 51,
         "address": ipaddress.ip_address(header.pop("address", "10.0.0.1")),
         "interface": header.pop("interface", "eth0"),
-        "vips": tuple(v.strip() for v in header.pop("vips", "10.0.0.100/24").split(",") if v.strip()),
+        "vips": _vips(header.pop("vips", "10.0.0.100/24")),
         "trackers": tuple(trackers),
     }
     garp: dict[str, object] = {}
@@ -156,6 +162,8 @@ def _params(header: dict[str, str], trackers: list[TrackerSpec]) -> InstancePara
             kw[key] = int(value)
         elif key == "advert_int":
             kw["advert_int_cs"] = _seconds_to_cs(value)
+        elif key == "extra_if_vips":
+            kw[key] = _vips(value)
         elif key == "state":
             kw["initial_state"] = value
         elif key == "preempt_delay":
@@ -262,8 +270,8 @@ def _reconfigure(params: InstanceParams, step: Step) -> Reconfigure:
             updates[key] = int(value)
         elif key == "advert_int":
             updates["advert_int_cs"] = _seconds_to_cs(value)
-        elif key == "vips":
-            updates["vips"] = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif key in ("vips", "extra_if_vips"):
+            updates[key] = _vips(value)
         elif key == "state":
             updates["initial_state"] = value
         elif key in ("preempt_delay",):

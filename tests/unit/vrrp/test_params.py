@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address, ip_interface
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from services.vrrp.core.machine_types import TrackerSpec
 from services.vrrp.core.params import (
+    InstancePlan,
+    Pacing,
     PlanError,
     advert_int_cs,
     build_plan,
@@ -17,9 +21,13 @@ from services.vrrp.core.params import (
     vip_of,
 )
 from services.vrrp.packet import VRRP_GROUP_V4, VRRP_GROUP_V6, AuthType
+from shared.config.context import Context
+from shared.config.host import FakeHost
+from shared.config.lexer import read_tree
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import (
     Authentication,
+    GarpGroup,
     SyncGroup,
     TrackedInterface,
     TrackFile,
@@ -30,6 +38,7 @@ from shared.config.model_vrrp import (
     VrrpInstance,
     VrrpScript,
 )
+from shared.config.parse import build
 
 SRC = IPv4Address("10.0.0.1")
 
@@ -227,6 +236,106 @@ def test_garp_pacing_and_ipv6_group_globals() -> None:
     six = inst(family=6, vips=[VirtualAddress(address=ip_interface("fe80::5/64"))])
     six_plan = build_plan(six, g, VrrpConfig(), IPv6Address("fe80::1"))
     assert six_plan.transport.dsts == (IPv6Address("ff02::99"),)
+
+
+def va(address: str, dev: str | None = None) -> VirtualAddress:
+    return VirtualAddress(address=ip_interface(address), dev=dev)
+
+
+def extra_vips(instance: VrrpInstance, g: GlobalDefs, vrrp: VrrpConfig | None = None) -> list[str]:
+    """``interface:address`` of the VIPs the plan's garp_extra_if announces."""
+    plan = build_plan(instance, g, vrrp or VrrpConfig(instances={instance.name: instance}), SRC)
+    return [f"{v.dev}:{v.ip}" for v in plan.params.extra_if_vips]  # type: ignore[attr-defined]
+
+
+def test_garp_extra_if_period_and_the_interfaces_it_announces_on() -> None:
+    """keepalived 2.2.7 on the wire: the first VIP of each interface but the instance's own.
+
+    ``all`` takes every such interface, without it only VMACs keepalived made;
+    the instance's keyword (with its own ``all``) beats the global, 0 turns it off.
+    """
+    vips = [va("192.0.2.100/32"), va("10.1.0.100/32", "eth1"), va("10.1.0.101/32", "eth1")]
+    excluded = [va("10.2.0.1/32", "eth2"), va("10.1.0.102/32", "eth1")]
+    many = inst(vips=vips, excluded_vips=excluded)
+    every = GlobalDefs(vrrp_garp_extra_if=100, vrrp_garp_extra_if_all=True)
+    assert build_plan(many, every, VrrpConfig(), SRC).params.garp.extra_if == 100
+    assert extra_vips(many, every) == ["eth1:10.1.0.100", "eth2:10.2.0.1"]
+    assert extra_vips(inst(vips=vips, garp_extra_if=5.0), every) == []  # its own, without all
+    off = build_plan(inst(vips=vips, garp_extra_if=0.0, garp_extra_if_all=True), every, VrrpConfig(), SRC)
+    assert (off.params.garp.extra_if, off.params.extra_if_vips) == (0.0, ())
+    assert build_plan(many, GlobalDefs(), VrrpConfig(), SRC).params.garp.extra_if == 0.0
+    # use_vmac: the VMAC is the instance's own interface (xmit_base or not); its base is another one
+    on_base = [va("192.0.2.100/32"), va("192.0.2.101/32", "eth0")]
+    for xmit_base in (False, True):
+        vmac = inst(vips=on_base, use_vmac=True, vmac_xmit_base=xmit_base, garp_extra_if=2.0)
+        assert extra_vips(vmac, GlobalDefs()) == []
+        assert extra_vips(msgspec.structs.replace(vmac, garp_extra_if_all=True), GlobalDefs()) == [
+            "eth0:192.0.2.101"
+        ]
+    # without all: a VIP on a VMAC this configuration makes (another instance's)
+    other = inst(name="VI_2", vrid=52, use_vmac=True)
+    on_vmac = inst(vips=[va("192.0.2.100/32"), va("10.1.0.100/32", "vrrp.52")], garp_extra_if=2.0)
+    both = VrrpConfig(instances={"VI_1": on_vmac, "VI_2": other})
+    assert extra_vips(on_vmac, GlobalDefs(), both) == ["vrrp.52:10.1.0.100"]
+
+
+def parsed_plan(tmp_path: Path, text: str) -> tuple[InstancePlan, list[str]]:
+    """VI_1's plan from keepalived.conf text, and the parser's diagnostics."""
+    path = tmp_path / "k.conf"
+    path.write_text(text)
+    ctx = Context(config_id="")
+    config = build(ctx, read_tree(path, ctx), FakeHost(interfaces={"lo", "eth0", "eth1"}))
+    plan = build_plan(config.vrrp.instances["VI_1"], config.global_defs, config.vrrp, SRC)
+    return plan, [d.message for d in ctx.diagnostics]
+
+
+@pytest.mark.parametrize(
+    ("global_line", "instance_line", "period"),
+    [
+        ("vrrp_garp_extra_if all 3", "", 3.0),
+        ("vrrp_vmac_garp_intvl all 3", "", 3.0),
+        ("", "garp_extra_if all 4", 4.0),
+        ("", "vmac_garp_intvl all 4", 4.0),
+    ],
+    ids=["global", "global_deprecated", "instance", "instance_deprecated"],
+)
+def test_garp_extra_if_spellings_from_keepalived_conf(
+    tmp_path: Path, global_line: str, instance_line: str, period: float
+) -> None:
+    """Both keywords and their deprecated spellings (a warning) reach the machine's parameters."""
+    text = (
+        f"global_defs {{\n    {global_line}\n}}\n"
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n"
+        f"    {instance_line}\n    virtual_ipaddress {{\n        192.0.2.100/32\n"
+        "        10.1.0.100/32 dev eth1\n    }\n}\n"
+    )
+    plan, diagnostics = parsed_plan(tmp_path, text)
+    assert plan.params.garp.extra_if == period
+    assert [str(v.ip) for v in plan.params.extra_if_vips] == ["10.1.0.100"]  # type: ignore[attr-defined]
+    deprecated = [m for m in diagnostics if "deprecated" in m]
+    assert len(deprecated) == ("vmac_garp_intvl" in global_line + instance_line), diagnostics
+
+
+def test_garp_group_paces_its_interfaces_and_the_rest_keep_the_globals() -> None:
+    """garp_group intervals per interface; ``interfaces`` share one sequence; a VMAC follows its base."""
+    g = GlobalDefs(vrrp_garp_interval=0.01, vrrp_gna_interval=0.02)
+    groups = [
+        GarpGroup(garp_interval=0.5, interfaces=["eth1"]),
+        GarpGroup(gna_interval=0.3, interfaces=["eth2", "eth3"]),
+        GarpGroup(garp_interval=0.7, interfaces=["eth9"]),
+    ]
+    vips = [va("192.0.2.100/32"), *(va(f"10.{n}.0.1/32", f"eth{n}") for n in (1, 2, 3))]
+    plan = build_plan(inst(vips=vips), g, VrrpConfig(garp_groups=groups), SRC)
+    assert plan.pacing_of("eth0") == (Pacing(garp=0.01, gna=0.02), "eth0")
+    assert plan.pacing_of("eth1") == (Pacing(garp=0.5, gna=0.0, group=0), ("garp_group", 0))
+    assert plan.pacing_of("eth2") == (Pacing(garp=0.0, gna=0.3, group=1), ("garp_group", 1))
+    assert plan.pacing_of("eth3") == plan.pacing_of("eth2")
+    assert set(plan.garp_groups) == {"eth1", "eth2", "eth3"}  # eth9 carries none of its VIPs
+    base = VrrpConfig(garp_groups=[GarpGroup(garp_interval=0.5, interfaces=["eth0"])])
+    vmac = build_plan(inst(use_vmac=True), g, base, SRC)
+    assert vmac.pacing_of("vrrp.51") == (Pacing(garp=0.5, group=0), ("garp_group", 0))
+    alone = build_plan(inst(use_vmac=True), g, VrrpConfig(), SRC)
+    assert alone.pacing_of("vrrp.51") == (Pacing(garp=0.01, gna=0.02), "eth0")  # one line with its base
 
 
 def test_mcast_dst_ip_beats_the_global_group() -> None:
