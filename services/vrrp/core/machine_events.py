@@ -62,6 +62,26 @@ class LinkChanged(msgspec.Struct, frozen=True, kw_only=True, tag="link"):
     up: bool
 
 
+class SourceAddress(msgspec.Struct, frozen=True, kw_only=True, tag="source_address"):
+    """Whether the instance's interface still has an address of the family to send adverts from.
+
+    The shell reports it from netlink address events; the machine decides whether
+    it matters (only when the source is the interface's own address).
+    """
+
+    present: bool
+
+
+class VipRemoved(msgspec.Struct, frozen=True, kw_only=True, tag="vip_removed"):
+    """One of the instance's VIPs (or excluded VIPs) was deleted by someone else than the service.
+
+    ``vip`` is the object from ``InstanceParams.vips``; the machine decides
+    (a MASTER steps down unless the line said ``no_track``).
+    """
+
+    vip: object
+
+
 class GroupGo(msgspec.Struct, frozen=True, tag="group_go"):
     """Sync group: every member wants MASTER, so a waiting member may take it now."""
 
@@ -111,6 +131,8 @@ Input = (
     | AdvertReceived
     | TrackerChanged
     | LinkChanged
+    | SourceAddress
+    | VipRemoved
     | GroupGo
     | GroupBackup
     | GroupFault
