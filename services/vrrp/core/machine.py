@@ -401,7 +401,7 @@ class VrrpMachine:
 
         Only an instance sending from the interface's own address cares; a
         configured source deleted at run time changes nothing in keepalived
-        2.2.7, with or without ``track_src_ip`` (docs/keepalived.md#source-address).
+        2.2.7, with or without ``track_src_ip`` (docs/keepalived.md#addresses-deleted-by-hand).
         """
         changed = present != self._source_present
         self._source_present = present
