@@ -48,7 +48,9 @@ from services.vrrp.kernel.addresses import (
     AddressChange,
     InterfaceInfo,
     Rtnl,
+    Vip,
     address_changes,
+    has_vip,
     interface_info,
     link_states,
     source_candidates,
@@ -394,25 +396,38 @@ class VrrpService:
         try:
             async for change in address_changes():
                 if not change.added:
-                    self._vip_deleted(change)
+                    await self._vip_deleted(change)
                 await self._check_sources(change)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("address watcher failed; deleted VIPs and source addresses are no longer seen")
 
-    def _vip_deleted(self, change: AddressChange) -> None:
-        """One of an instance's VIPs went away; not our own removal (IPv4 says who asked, IPv6 does not)."""
+    async def _vip_deleted(self, change: AddressChange) -> None:
+        """One of an instance's VIPs went away, and not by our own hand → ``VipRemoved``.
+
+        Our own IPv4 removals carry the VIP socket's port id; IPv6 ones carry
+        none, so a VIP a MASTER holds again by the time the event is read (its
+        own removal, then a quick retake) is looked up first and left alone.
+        """
         if change.sender and change.sender == self._vips.port_id:
             return
         for runner in list(self.runners.values()):
             for vip in runner.plan.all_vips:
                 dev = vip.dev or runner.plan.params.interface
-                if (vip.ip, vip.address.network.prefixlen) == (change.address, change.prefixlen) and (
-                    _ifindex(dev) == change.index
-                ):
-                    log.info("(%s) Netlink reports VIP %s removed from %s", runner.name, vip.address, dev)
-                    runner.feed(VipRemoved(vip=vip))
+                if (vip.ip, vip.address.network.prefixlen) != (change.address, change.prefixlen):
+                    continue
+                if _ifindex(dev) != change.index or await self._still_there(vip, dev):
+                    continue
+                log.info("(%s) Netlink reports VIP %s removed from %s", runner.name, vip.address, dev)
+                runner.feed(VipRemoved(vip=vip))
+
+    async def _still_there(self, vip: Vip, dev: str) -> bool:
+        try:
+            async with self._netlink_lock:
+                return await has_vip(self._ipr, vip, default_dev=dev)
+        except LookupError:
+            return False
 
     async def _check_sources(self, change: AddressChange) -> None:
         """Does the interface still have an address of the family to send adverts from (no source set)?

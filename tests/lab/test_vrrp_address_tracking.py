@@ -21,7 +21,7 @@ import pytest
 
 from shared.lab.segment import Host
 from shared.lab.wait import wait_until
-from tests.lab.test_vrrp_service import VIP4, Lab, has_vip, instance, mdi, states
+from tests.lab.test_vrrp_service import VIP4, VIP6, Lab, has_vip, instance, mdi, states
 from tests.lab.test_vrrp_three_node import STARTUP, reported, state_events
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(90)]
@@ -38,10 +38,10 @@ def two_vips(extra: str = "") -> str:
     return instance(PRIO, advert=ADVERT, vip=f"{VIP4}\n        {UNTRACKED} no_track", extra=extra)
 
 
-def master(lab: Lab, host: Host, conf: str) -> str:
-    """Start the service on ``host`` and wait until it is MASTER with its VIP; returns its node name."""
+def master(lab: Lab, host: Host, conf: str, vip: str = VIP4) -> str:
+    """Start the service on ``host`` and wait until it is MASTER with ``vip``; returns its node name."""
     proc = lab.service(host, conf)
-    wait_until(f"{host.name} to hold the VIP", lambda: has_vip(host, VIP4), STARTUP)
+    wait_until(f"{host.name} to hold the VIP", lambda: has_vip(host, vip), STARTUP)
     wait_until(f"{proc.node} to report MASTER", partial(reported, lab, proc, 2), STARTUP)
     return proc.node
 
@@ -71,6 +71,21 @@ def test_vip_deleted_by_hand_steps_the_master_down_unless_no_track(lab: Lab) -> 
     back_after = (events[3].ts - events[2].ts) / 1e9
     assert back_after < mdi(ADVERT, PRIO), "retaken after the skew time, not a full down interval"
     wait_until("both VIPs back", lambda: has_vip(a, VIP4) and has_vip(a, UNTRACKED), 5)
+
+
+def test_ipv6_vip_deleted_by_hand_steps_the_master_down_once(lab: Lab) -> None:
+    """IPv6 deletions carry no sender: the service's own removal on stepping down is not another one."""
+    a = lab.hosts[0]
+    node = master(lab, a, instance(PRIO, advert=ADVERT, vip=f"{VIP6}/64"), VIP6)
+
+    delete(a, f"{VIP6}/64")
+    wait_until("the IPv6 VIP back", lambda: has_vip(a, VIP6), 5)
+    assert states(state_events(lab, node, 5, timeout=STEADY)) == [
+        ("BACKUP", "startup"),
+        ("MASTER", "master_down_timer"),
+        ("BACKUP", "other"),
+        ("MASTER", "master_down_timer"),
+    ]
 
 
 def test_interface_losing_the_source_address_faults_the_instance(lab: Lab) -> None:
