@@ -9,12 +9,15 @@
   or not.
 
 Each behaviour was first watched with the real keepalived 2.2.7 in a namespace
-(docs/keepalived.md#addresses-deleted-by-hand).  Events are read from the bus;
-the VIPs from the kernel.
+(docs/keepalived.md#addresses-deleted-by-hand); the ``test_keepalived_*`` tests
+replay the same deletions against it (its log and the kernel).  The service's
+events are read from the bus, the VIPs from the kernel.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from functools import partial
 
 import pytest
@@ -117,3 +120,45 @@ def test_configured_source_deleted_changes_nothing(lab: Lab) -> None:
     delete(a, str(a.prefix))
     assert len(state_events(lab, node, 3, timeout=STEADY)) == 2
     assert has_vip(a, VIP4)
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived is not installed")
+def test_keepalived_does_the_same(pair: list[Host]) -> None:
+    """The reference: keepalived 2.2.7 on the same configuration and the same deletions, seen in its log."""
+    a = pair[0]
+    daemon = a.start("keepalived", two_vips("    track_src_ip"))
+    try:
+        wait_until("keepalived to hold the VIP", lambda: has_vip(a, VIP4), STARTUP)
+        delete(a, f"{UNTRACKED}/32")
+        time.sleep(STEADY)  # nothing may happen: no condition to wait on
+        assert daemon.output().count("Entering MASTER STATE") == 1 and not has_vip(a, UNTRACKED)
+
+        delete(a, f"{VIP4}/32")
+        wait_until("keepalived to retake", lambda: daemon.output().count("Entering MASTER STATE") == 2, 5)
+        wait_until("both VIPs back", lambda: has_vip(a, VIP4) and has_vip(a, UNTRACKED), 5)
+        assert "(VI_1) sent 0 priority" in daemon.output()
+
+        delete(a, str(a.prefix))
+        wait_until("keepalived in FAULT", lambda: "Entering FAULT STATE" in daemon.output(), 5)
+        assert not has_vip(a, VIP4)
+        a.ip("addr", "add", str(a.prefix), "dev", "eth0")
+        wait_until("keepalived MASTER again", lambda: daemon.output().count("Entering MASTER STATE") == 3, 10)
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived is not installed")
+def test_keepalived_ignores_a_configured_source_deleted(pair: list[Host]) -> None:
+    """The reference for ``track_src_ip``: its configured unicast source deleted, keepalived stays MASTER."""
+    a, b = pair
+    extra = f"    track_src_ip\n    unicast_src_ip {a.ipv4}\n    unicast_peer {{\n        {b.ipv4}\n    }}"
+    daemon = a.start("keepalived", two_vips(extra))
+    try:
+        wait_until("keepalived to hold the VIP", lambda: has_vip(a, VIP4), STARTUP)
+        delete(a, str(a.prefix))
+        time.sleep(STEADY)  # nothing may happen: no condition to wait on
+        assert "Entering FAULT STATE" not in daemon.output() and has_vip(a, VIP4)
+    finally:
+        daemon.stop()
