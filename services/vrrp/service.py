@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from collections.abc import Iterable, Mapping
 
 import msgspec
@@ -30,7 +31,7 @@ from nats.aio.msg import Msg
 from pyroute2 import AsyncIPRoute
 
 from services.vrrp.control import Control
-from services.vrrp.core.machine_events import LinkChanged, Start
+from services.vrrp.core.machine_events import LinkChanged, SourceAddress, Start, VipRemoved
 from services.vrrp.core.params import (
     InstancePlan,
     PlanError,
@@ -44,7 +45,17 @@ from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.garp_pacer import GarpPacer
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
-from services.vrrp.kernel.addresses import InterfaceInfo, Rtnl, interface_info, link_states
+from services.vrrp.kernel.addresses import (
+    AddressChange,
+    InterfaceInfo,
+    Rtnl,
+    Vip,
+    address_changes,
+    has_vip,
+    interface_info,
+    link_states,
+    source_candidates,
+)
 from services.vrrp.kernel.announce import Announcer
 from services.vrrp.kernel.nft import Firewall
 from services.vrrp.kernel.precise_loop import precise_loop
@@ -102,6 +113,8 @@ class VrrpService:
         self._announcers: dict[str, Announcer] = {}
         self._pacer = GarpPacer()
         self._links: dict[str, bool] = {}
+        self._sources: dict[tuple[str, int], bool] = {}
+        """(interface, family) → it has an address to send adverts from (for instances with no source set)."""
         self._trackers_read = asyncio.Event()
         self._tracked: set[str] = set()
         """Names of the trackers the instances follow (their state-bucket keys are read at start)."""
@@ -141,6 +154,7 @@ class VrrpService:
         await self._read_links(plans.values())
         self.tracking.start(self._links)
         self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
+        self._tasks.append(loop.create_task(self._watch_addresses(), name="vrrp-addresses"))
         self._tracked = {t.name for p in plans.values() for t in p.params.trackers if t.kind != "interface"}
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
         await self._await_tracker_state(plans.values())
@@ -391,6 +405,81 @@ class VrrpService:
         except Exception:
             log.exception("link watcher failed; link changes are no longer seen")
 
+    # ------------------------------------------------------------------ addresses
+
+    async def _watch_addresses(self) -> None:
+        """Address events → ``VipRemoved`` (deleted by others) and ``SourceAddress``; the machines decide."""
+        try:
+            async for change in address_changes():
+                if not change.added:
+                    await self._vip_deleted(change)
+                await self._check_sources(change)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("address watcher failed; deleted VIPs and source addresses are no longer seen")
+
+    async def _vip_deleted(self, change: AddressChange) -> None:
+        """One of an instance's VIPs went away, and not by our own hand → ``VipRemoved``.
+
+        Our own IPv4 removals carry the VIP socket's port id; IPv6 ones carry
+        none, so a VIP a MASTER holds again by the time the event is read (its
+        own removal, then a quick retake) is looked up first and left alone.
+        """
+        if change.sender and change.sender == self._vips.port_id:
+            return
+        for runner in list(self.runners.values()):
+            for vip in runner.plan.all_vips:
+                dev = vip.dev or runner.plan.params.interface
+                if (vip.ip, vip.address.network.prefixlen) != (change.address, change.prefixlen):
+                    continue
+                if _ifindex(dev) != change.index or await self._still_there(vip, dev):
+                    continue
+                log.info("(%s) Netlink reports VIP %s removed from %s", runner.name, vip.address, dev)
+                runner.feed(VipRemoved(vip=vip))
+
+    async def _still_there(self, vip: Vip, dev: str) -> bool:
+        try:
+            async with self._netlink_lock:
+                return await has_vip(self._ipr, vip, default_dev=dev)
+        except LookupError:
+            return False
+
+    async def _check_sources(self, change: AddressChange) -> None:
+        """Does the interface still have an address of the family to send adverts from (no source set)?
+
+        Looked at only when it can change: the source address itself deleted
+        (keepalived 2.2.7's trigger; another address left keeps it up), or an
+        address added while none was there.  Never for the VIP churn of a takeover.
+        """
+        sources = {_source_key(r.plan): r.plan.params.address for r in self.runners.values()}
+        for key, source in sorted((k, a) for k, a in sources.items() if k is not None):
+            ifname, family = key
+            lost = not change.added and change.address == source
+            if not (lost or (change.added and not self._sources.get(key, True))):
+                continue
+            if _ifindex(ifname) not in (change.index, None):
+                continue
+            present = await self._has_source(ifname, family)
+            if self._sources.get(key, True) == present:
+                continue
+            self._sources[key] = present
+            word = "an" if present else "no"
+            log.info("%s has %s IPv%d address to send adverts from", ifname, word, family)
+            for runner in list(self.runners.values()):
+                if _source_key(runner.plan) == key:
+                    runner.feed(SourceAddress(present=present))
+
+    async def _has_source(self, ifname: str, family: int) -> bool:
+        """An address of the family on ``ifname`` that is none of the instances' VIPs."""
+        vips = {v.ip for r in self.runners.values() for v in r.plan.all_vips}
+        try:
+            async with self._netlink_lock:
+                found = await source_candidates(self._ipr, ifname, family)
+        except LookupError:
+            return False
+        return bool(found - vips)
+
     # ------------------------------------------------------------------ trackers
 
     def on_tracker(self, result: TrackerResult, *, initial: bool = False) -> None:
@@ -540,6 +629,21 @@ class VrrpService:
         )
         runner.reconfigure(plan, trackers, links)
         self.pool.refresh(runner)
+
+
+def _ifindex(ifname: str) -> int | None:
+    """The interface's index now (None: it is gone); a syscall, cheap next to a netlink dump."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
+
+
+def _source_key(plan: InstancePlan) -> tuple[str, int] | None:
+    """(interface, family) when the adverts' source is the interface's own address, else None."""
+    if not plan.params.source_from_interface:
+        return None
+    return plan.params.interface, plan.params.address.version
 
 
 SPEC = ServiceSpec(

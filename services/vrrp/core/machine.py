@@ -29,6 +29,7 @@ from services.vrrp.core.machine_events import (
     SendAdvert,
     SendGarp,
     SetPriority,
+    SourceAddress,
     Start,
     StateChanged,
     StaticLost,
@@ -36,6 +37,7 @@ from services.vrrp.core.machine_events import (
     Tick,
     TrackerChanged,
     VirtualRouteLost,
+    VipRemoved,
     WantMaster,
 )
 from services.vrrp.core.machine_types import (
@@ -101,6 +103,7 @@ class VrrpMachine:
         self._link_up = True
         self._static_lost: str | None = None
         """A lost static item of the instance's track_group (``StaticLost``): FAULT while set."""
+        self._source_present = True
         self._prio = self._computed_priority()
         self._timers = Deadlines()
         self._master_adver_int_cs = params.advert_int_cs
@@ -159,6 +162,8 @@ class VrrpMachine:
             return Reason.INTERFACE_DOWN
         if self._static_lost is not None:
             return f"{Reason.STATIC_LOST}:{self._static_lost}"
+        if self._p.source_from_interface and not self._source_present:
+            return Reason.NO_SOURCE_ADDRESS
         name = self._tracking.fault()
         return None if name is None else Reason.tracker_failed(name)
 
@@ -238,6 +243,10 @@ class VrrpMachine:
             self._on_link(now, event, out)
         elif isinstance(event, StaticLost | VirtualRouteLost):
             self._on_lost(now, event, out)
+        elif isinstance(event, SourceAddress):
+            self._on_source(now, event.present, out)
+        elif isinstance(event, VipRemoved):
+            self._on_vip_removed(now, event.vip, out)
         elif isinstance(event, GroupGo | GroupBackup | GroupFault):
             self._on_group(now, event, out)
         elif isinstance(event, SetPriority):
@@ -415,6 +424,34 @@ class VrrpMachine:
         elif event.item != self._static_lost:
             self._static_lost = event.item
             self._reevaluate(now, out, Reason.TRACKER_RECOVERED)
+
+    def _on_source(self, now: float, present: bool, out: list[Action]) -> None:
+        """The interface lost (or regained) its last address of the family: FAULT in or out.
+
+        Only an instance sending from the interface's own address cares; a
+        configured source deleted at run time changes nothing in keepalived
+        2.2.7, with or without ``track_src_ip`` (docs/keepalived.md#addresses-deleted-by-hand).
+        """
+        changed = present != self._source_present
+        self._source_present = present
+        if changed and self._p.source_from_interface:
+            self._reevaluate(now, out, Reason.SOURCE_ADDRESS_BACK)
+
+    def _on_vip_removed(self, now: float, vip: object, out: list[Action]) -> None:
+        """A tracked VIP deleted by hand: a MASTER says goodbye and retakes after the skew time.
+
+        keepalived 2.2.7 goes BACKUP with a priority-0 advert and its VIPs removed,
+        as if it had heard a priority 0 itself: with nobody better, it is MASTER
+        again (every VIP back) one skew time later.  A ``no_track`` VIP stays
+        deleted until the next transition to MASTER.
+        """
+        if self._state is not State.MASTER or vip not in self._p.vips or vip in self._p.untracked_vips:
+            return
+        out.append(SendAdvert(0))
+        self._leave_master(out)
+        self._master_address = None
+        self._arm_down_timer(now, Reason.MASTER_DOWN_TIMER, now + self._skew())
+        self._set_state(State.BACKUP, Reason.VIP_REMOVED, out)
 
     def _reevaluate(self, now: float, out: list[Action], recovered: str) -> None:
         """After a tracker or link change: new priority, then FAULT in or out."""

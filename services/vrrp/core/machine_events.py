@@ -85,6 +85,26 @@ class VirtualRouteLost(msgspec.Struct, frozen=True, kw_only=True, tag="virtual_r
     item: str
 
 
+class SourceAddress(msgspec.Struct, frozen=True, kw_only=True, tag="source_address"):
+    """Whether the instance's interface still has an address of the family to send adverts from.
+
+    The shell reports it from netlink address events; the machine decides whether
+    it matters (only when the source is the interface's own address).
+    """
+
+    present: bool
+
+
+class VipRemoved(msgspec.Struct, frozen=True, kw_only=True, tag="vip_removed"):
+    """One of the instance's VIPs (or excluded VIPs) was deleted by someone else than the service.
+
+    ``vip`` is the object from ``InstanceParams.vips``; the machine decides
+    (a MASTER steps down unless the line said ``no_track``).
+    """
+
+    vip: object
+
+
 class GroupGo(msgspec.Struct, frozen=True, tag="group_go"):
     """Sync group: every member wants MASTER, so a waiting member may take it now."""
 
@@ -136,6 +156,8 @@ Input = (
     | LinkChanged
     | StaticLost
     | VirtualRouteLost
+    | SourceAddress
+    | VipRemoved
     | GroupGo
     | GroupBackup
     | GroupFault

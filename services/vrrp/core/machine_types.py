@@ -50,6 +50,12 @@ class Reason:
     """A reload changed the instance in place (a tracker or link it now has moved it in or out of FAULT)."""
     NO_UNICAST_PEER = "no_unicast_peer"
     """``unicast_fault_no_peer`` with an empty peer list: FAULT for as long as the configuration says so."""
+    NO_SOURCE_ADDRESS = "no_source_address"
+    """The interface the adverts take their source from has no address of the family left."""
+    SOURCE_ADDRESS_BACK = "source_address_back"
+    """An address came back to that interface: out of FAULT."""
+    VIP_REMOVED = "vip_removed"
+    """A tracked VIP was deleted behind the service's back: a MASTER steps down (keepalived 2.2.7)."""
 
     STATIC_LOST = "static_lost"
     """A static address/route/rule of the instance's track_group is lost (``static_lost:ITEM``)."""
@@ -147,6 +153,12 @@ class InstanceParams(msgspec.Struct, frozen=True, kw_only=True):
     """Strict mode: an address owner (priority 255) drops every advert it receives."""
     unicast_no_peer: bool = False
     """``unicast_fault_no_peer`` and no peers: the instance stays in FAULT (keepalived 2.2.7)."""
+    source_from_interface: bool = False
+    """No ``unicast_src_ip``/``mcast_src_ip``: the adverts' source is the interface's own address, so
+    the interface losing its last address of the family faults the instance (``SourceAddress``).
+    A configured source is never tracked at run time, ``track_src_ip`` or not (keepalived 2.2.7)."""
+    untracked_vips: tuple[object, ...] = ()
+    """The ``vips`` whose line says ``no_track``: deleting one by hand leaves a MASTER alone."""
 
     @property
     def is_owner(self) -> bool:

@@ -504,6 +504,8 @@ def instance_params(inst: VrrpInstance, g: GlobalDefs, vrrp: VrrpConfig, src: IP
         and _bool(inst.higher_prio_send_advert, g.vrrp_higher_prio_send_advert),
         owner_ignores_adverts=strict,
         unicast_no_peer=inst.unicast_fault_no_peer and not inst.unicast_peers,
+        source_from_interface=configured_source(inst) is None,
+        untracked_vips=tuple(vip_of(v) for v in [*inst.vips, *inst.excluded_vips] if v.no_track),
     )
 
 
@@ -601,7 +603,8 @@ def _on_vmac(
         return tuple(v if v.dev is not None else msgspec.structs.replace(v, dev=vmac.name) for v in vs)
 
     machine_vips = move(tuple(v for v in params.vips if isinstance(v, Vip)))
-    params = msgspec.structs.replace(params, vips=machine_vips)
+    untracked = move(tuple(v for v in params.untracked_vips if isinstance(v, Vip)))
+    params = msgspec.structs.replace(params, vips=machine_vips, untracked_vips=untracked)
     if not vmac.xmit_base:
         tx = msgspec.structs.replace(tx, interface=vmac.name)
     return params, move(vips), move(excluded), tx

@@ -51,6 +51,7 @@ IN_PLACE_PARAMS = frozenset(
         "higher_prio_send_advert",
         "owner_ignores_adverts",
         "unicast_no_peer",
+        "untracked_vips",
     }
 )
 """``InstanceParams`` fields ``Reconfigure`` applies to a running machine (any other field: restart)."""

@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 Rtnl = Any
 """An open ``pyroute2.AsyncIPRoute`` (pyroute2 ships no type hints)."""
@@ -94,6 +94,21 @@ class InterfaceInfo(msgspec.Struct, frozen=True, kw_only=True):
     up: bool
     ipv4: IPv4Address | None = None  # primary (first non-secondary) address
     ipv6_link_local: IPv6Address | None = None  # first usable (non-tentative) fe80::/10
+
+
+class AddressChange(msgspec.Struct, frozen=True, kw_only=True):
+    """One RTM_NEWADDR / RTM_DELADDR as the vrrp service needs it.
+
+    ``sender`` is the netlink port id of the socket whose request caused it
+    (0 for the kernel's own changes, and for every IPv6 deletion): the
+    service tells its own VIP removals from an operator's ``ip addr del`` by it.
+    """
+
+    index: int
+    address: IPv4Address | IPv6Address
+    prefixlen: int
+    added: bool
+    sender: int
 
 
 class LinkState(msgspec.Struct, frozen=True):
@@ -179,6 +194,22 @@ async def interface_info(ipr: Rtnl, ifname: str) -> InterfaceInfo:
         ipv4=ipv4,
         ipv6_link_local=ll,
     )
+
+
+async def source_candidates(ipr: Rtnl, ifname: str, family: int) -> set[IPv4Address | IPv6Address]:
+    """Addresses of ``ifname`` adverts could be sent from: any IPv4 one, or a usable IPv6 link-local.
+
+    The caller leaves out its own VIPs (keepalived never counts them as the interface's address).
+    """
+    found: set[IPv4Address | IPv6Address] = set()
+    index = await link_index(ipr, ifname)
+    async for msg in await ipr.addr("dump", index=index):
+        flags = int(msg.get("IFA_FLAGS") or msg["flags"])
+        addr = ip_address(msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS"))
+        ipv6_usable = addr.is_link_local and not flags & IFA_F_TENTATIVE
+        if addr.version == family and (family == 4 or ipv6_usable):
+            found.add(addr)
+    return found
 
 
 # --------------------------------------------------------------------------- VIPs
@@ -316,16 +347,56 @@ async def link_states(
         ipr.close()
 
 
+# --------------------------------------------------------------------------- address changes
+
+
+def _address_change(msg: Any) -> AddressChange | None:
+    event = msg.get("event")
+    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    if event not in ("RTM_NEWADDR", "RTM_DELADDR") or local is None:
+        return None
+    return AddressChange(
+        index=int(msg["index"]),
+        address=ip_address(local),
+        prefixlen=int(msg["prefixlen"]),
+        added=event == "RTM_NEWADDR",
+        sender=int(msg["header"].get("pid") or 0),
+    )
+
+
+async def address_changes(*, netns: str | None = None) -> AsyncGenerator[AddressChange, None]:
+    """Yield every address added or deleted (IPv4 and IPv6), for VIP and source-address tracking.
+
+    keepalived 2.2.7 follows addresses through the same netlink multicasts:
+    a VIP deleted behind its back, or the interface losing the address the
+    adverts are sent from (docs/keepalived.md#addresses-deleted-by-hand).  The
+    socket is this generator's own, closed with it.
+    """
+    ipr = AsyncIPRoute(netns=netns) if netns is not None else AsyncIPRoute()
+    try:
+        await ipr.bind(groups=RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        while True:
+            async for msg in ipr.get():
+                change = _address_change(msg)
+                if change is not None:
+                    yield change
+    finally:
+        ipr.close()
+
+
 __all__ = [
     "SCOPES",
+    "AddressChange",
     "InterfaceInfo",
     "LinkState",
     "Vip",
     "add_vip",
+    "address_changes",
     "forget_index",
     "has_vip",
     "interface_info",
     "link_index",
     "link_states",
     "remove_vip",
+    "source_candidates",
 ]

@@ -124,6 +124,11 @@ class VipSocket:
         self._sock.settimeout(REPLY_TIMEOUT_S)
         self._seq = itertools.count(1)
 
+    @property
+    def port_id(self) -> int:
+        """The netlink port id the kernel gave this socket: its IPv4 deletions carry it as sender."""
+        return int(self._sock.getsockname()[0])
+
     def add(self, vips: Iterable[Vip], *, default_dev: str) -> list[Vip]:
         """Add every VIP; returns those that were not already there."""
         return self._batch(list(vips), default_dev, add=True)

@@ -15,6 +15,7 @@ STRICT = "tests/unit/vrrp/test_strict.py"
 SCENARIO = "tests/unit/vrrp/test_scenarios.py::test_scenario"
 GROUP_SCENARIO = "tests/unit/vrrp/test_group_scenarios.py::test_group_scenario"
 LAB = "tests/lab/test_vrrp_service.py"
+ADDRESS_LAB = "tests/lab/test_vrrp_address_tracking.py"
 SCRIPTS_RUN = "tests/unit/notifier/test_formats.py::test_script_argv_matches_keepalived_run2"
 PRIORITY_CHANGES = (
     "tests/lab/test_vrrp_notify_events.py::test_removed_instances_and_priority_changes_notify_as_keepalived"
@@ -98,8 +99,11 @@ VRRP_INSTANCE: Rows = {
         "stays in FAULT, a negative weight lowers its priority, a positive one is never added",
         "tests/unit/vrrp/test_priority.py::test_bfd_trackers_start_down_as_keepalived_sessions_do",
     ),
-    "track_src_ip": unsupported(
-        V, "a lost source address is not tracked; the instance keeps sending from it"
+    "track_src_ip": done(
+        V,
+        "as in keepalived 2.2.7 it changes nothing: a configured source deleted at run time never faults "
+        "the instance; with no source configured, the interface losing its last address faults it either way",
+        f"{ADDRESS_LAB}::test_configured_source_deleted_changes_nothing",
     ),
     "dont_track_primary": done(
         V, "the instance's own link going down does not fault it", f"{SCENARIO}[dont_track_primary]"
@@ -503,8 +507,11 @@ ADDRESS_LINE: Rows = {
     "use_vmac": unsupported(
         V, "the address goes on the instance's interface (or its dev), not on a VMAC of its own"
     ),
-    "no_track": partly(
-        V, "lifeline watches no address, with or without it: one removed by hand never faults the instance"
+    "no_track": done(
+        V,
+        "a (excluded) VIP deleted by hand stays gone and the MASTER stays; without it the MASTER sends "
+        "priority 0, goes BACKUP and retakes after the skew time, every VIP back",
+        f"{ADDRESS_LAB}::test_vip_deleted_by_hand_steps_the_master_down_unless_no_track",
     ),
     "track_group": done(
         V,

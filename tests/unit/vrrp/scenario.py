@@ -43,11 +43,13 @@ from services.vrrp.core.machine_events import (
     SendAdvert,
     SendGarp,
     SetPriority,
+    SourceAddress,
     Start,
     StateChanged,
     Stop,
     Tick,
     TrackerChanged,
+    VipRemoved,
     WantMaster,
 )
 from services.vrrp.core.machine_types import GarpParams, InstanceParams, TrackerSpec
@@ -79,6 +81,7 @@ _BOOL_KEYS = {
     "dont_track_primary",
     "lower_prio_no_advert",
     "higher_prio_send_advert",
+    "source_from_interface",
 }
 _INT_KEYS = {"vrid", "version", "priority", "down_timer_adverts"}
 
@@ -168,6 +171,8 @@ def _params(header: dict[str, str], trackers: list[TrackerSpec]) -> InstancePara
             kw["initial_state"] = value
         elif key == "preempt_delay":
             kw["preempt_delay"] = float(value)
+        elif key == "no_track_vips":
+            kw["untracked_vips"] = tuple(v.strip() for v in value.split(",") if v.strip())
         elif key != "description":
             raise ValueError(f"unknown header key {key!r}")
     kw["garp"] = GarpParams(**garp)  # type: ignore[arg-type]
@@ -241,6 +246,10 @@ def _input(step: Step) -> Input:
         return TrackerChanged(name=positional[0], ok=ok, value=value)
     if step.verb == "link":
         return LinkChanged(interface=positional[0], up=positional[1] == "up")
+    if step.verb == "source":  # source present|missing: the interface's addresses of the family
+        return SourceAddress(present=positional[0] == "present")
+    if step.verb == "vip_removed":  # vip_removed VIP: deleted by someone else
+        return VipRemoved(vip=positional[0])
     if step.verb == "set_priority":
         return SetPriority(priority=None if positional[0] == "none" else int(positional[0]))
     if step.verb == "maintenance":

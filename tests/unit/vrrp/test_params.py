@@ -156,6 +156,24 @@ def test_vips_excluded_vips_and_advert_addresses() -> None:
     )
 
 
+def test_no_track_vips_and_the_interface_as_source() -> None:
+    """no_track lines (VIP or excluded) are the untracked VIPs; only an unset source is the interface's."""
+    i = inst(
+        vips=[
+            VirtualAddress(address=ip_interface("192.0.2.100/32")),
+            VirtualAddress(address=ip_interface("192.0.2.101/32"), no_track=True),
+        ],
+        excluded_vips=[VirtualAddress(address=ip_interface("192.0.2.110/32"), no_track=True)],
+    )
+    plan = build_plan(i, GlobalDefs(), VrrpConfig(), SRC)
+    assert [str(v.address) for v in plan.params.untracked_vips] == ["192.0.2.101/32", "192.0.2.110/32"]
+    assert set(plan.params.untracked_vips) <= set(plan.params.vips)
+    assert plan.params.source_from_interface
+    own = IPv4Address("10.0.0.9")
+    for configured in (inst(mcast_src_ip=own), inst(unicast_src_ip=own)):
+        assert not build_plan(configured, GlobalDefs(), VrrpConfig(), SRC).params.source_from_interface
+
+
 def test_multicast_source_and_group() -> None:
     plan = build_plan(inst(), GlobalDefs(), VrrpConfig(), SRC)
     t = plan.transport

@@ -76,6 +76,14 @@ def test_plan_puts_vips_and_adverts_on_the_vmac() -> None:
     assert plan.transport.src == SRC and "eth0" in plan.tracked_interfaces
 
 
+def test_no_track_vips_move_to_the_vmac_with_the_others() -> None:
+    """The machine finds a deleted no_track VIP among its untracked ones: both lists name the VMAC."""
+    vips = [VirtualAddress(address=ip_interface("192.0.2.100/32"), no_track=True)]
+    plan = build_plan(inst(vips=vips), GlobalDefs(), VrrpConfig(), SRC)
+    assert plan.params.untracked_vips == plan.params.vips == plan.vips
+    assert [getattr(v, "dev", None) for v in plan.params.untracked_vips] == ["vrrp.42"]
+
+
 def test_xmit_base_keeps_adverts_on_the_base() -> None:
     plan = build_plan(inst(vmac_xmit_base=True), GlobalDefs(), VrrpConfig(), SRC)
     assert plan.transport.interface == "eth0"
