@@ -36,8 +36,8 @@ from services.vrrp.core.machine_events import (
     Stop,
     Tick,
     TrackerChanged,
-    VirtualRouteLost,
     VipRemoved,
+    VirtualRouteLost,
     WantMaster,
 )
 from services.vrrp.core.machine_types import (
