@@ -238,8 +238,8 @@ LATE: Rows = {
     "alpha": done(C, "the server starts down", f"{RETRY}::test_up_down_rules"),
     "log_all_failures": done(
         C,
-        "every failure is logged, not only state changes",
-        "tests/checker/test_service.py::test_log_all_failures_logs_every_failed_check",
+        "every failed attempt of an up checker is logged (its retries too), not only the state change",
+        "tests/checker/test_keepalived_keywords.py::test_log_all_failures_logs_each_failed_attempt_while_up",
     ),
 }
 """The common keywords MISC_CHECK takes."""
