@@ -580,6 +580,22 @@ class RealServerHealth(EventBase, frozen=True, kw_only=True, tag="real_server_he
     weight: int | None = None
     consecutive_failures: int = 0
     changed: bool = True
+    initial_up: bool | None = None
+    """Set on the first transition a checker publishes for a pair it started without a baseline.
+
+    The state keepalived starts the real server in (up, unless ``alpha``):
+    ``up == initial_up`` means the first verdict confirmed it (keepalived
+    notifies nothing then, unless ``rs_init_notifies``); otherwise it is a
+    transition from that state.  None on every later event and after a
+    restart that read a baseline.
+    """
+    checker_up: bool | None = None
+    """Set when one checker of the real server went up (true) or down (false).
+
+    ``checker`` and ``detail`` are then that checker's.  keepalived mails each
+    checker's transition, even one that leaves the real server's state as it
+    was (``changed`` false), unless ``no_checker_emails``.
+    """
 
 
 class RealServerTransition(RealServerHealth, frozen=True, kw_only=True, tag="real_server_health"):
@@ -646,13 +662,15 @@ DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
 
 
 def durable_transition(event: RealServerHealth) -> RealServerTransition:
-    """The copy of a real-server transition that goes to ``health_subject`` (``changed`` must be true).
+    """The copy of a transition that goes to ``health_subject`` (``changed``, or ``checker_up`` set).
 
     The envelope is reset (the publisher stamps its own ``seq``) except ``ts``,
     so both copies carry the time of the observation when the caller set it.
     """
-    if not event.changed:
-        raise ValueError("only transitions (changed=True) are durable; heartbeats stay on check subjects")
+    if not event.changed and event.checker_up is None:
+        raise ValueError(
+            "only transitions (changed, or checker_up) are durable; heartbeats stay on check subjects"
+        )
     fields = {f: getattr(event, f) for f in RealServerHealth.__struct_fields__}
     fields.update(node="", seq=0, boot_id="")
     return RealServerTransition(**fields)

@@ -164,7 +164,12 @@ class TrackerChannel:
 
 
 class RealServerChannel:
-    """One (virtual, real) server's ``RealServerHealth``: on change, and as a heartbeat."""
+    """One (virtual, real) server's ``RealServerHealth``: on change, and as a heartbeat.
+
+    Durable (the ``health`` copy too): a change of the real server, and a
+    checker's own transition (``checker_up``), which keepalived mails even when
+    the server's state stays (unless ``no_checker_emails``).
+    """
 
     def __init__(
         self,
@@ -174,10 +179,13 @@ class RealServerChannel:
         *,
         interval: float,
         baseline: RealServerHealth | None = None,
+        initial_up: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sink, self.virtual, self.real, self.interval = sink, virtual, real, interval
         self.last: RealServerHealth | None = baseline
+        self.initial_up: bool | None = None if baseline is not None else initial_up
+        """keepalived's starting state (up unless ``alpha``), told with the first transition only."""
         self.observed = False
         self.published_at: float | None = None
         self.clock = clock
@@ -191,9 +199,14 @@ class RealServerChannel:
         latency_ms: float | None,
         weight: int | None,
         failures: int,
+        checker_up: bool | None = None,
     ) -> RealServerHealth | None:
+        """A verdict on the real server; ``checker_up`` when this result moved one of its checkers."""
         prev = self.last
         changed = prev is None or prev.up != up or prev.weight != weight
+        initial_up = self.initial_up if changed else None
+        if changed:
+            self.initial_up = None
         event = RealServerHealth(
             virtual=self.virtual,
             real=self.real,
@@ -204,16 +217,19 @@ class RealServerChannel:
             weight=weight,
             consecutive_failures=failures,
             changed=changed,
+            initial_up=initial_up,
+            checker_up=checker_up,
         )
         self.last, self.observed = event, True
-        if changed or self._heartbeat_due():
+        if changed or checker_up is not None or self._heartbeat_due():
             return self._send(event)
         return None
 
     def heartbeat(self) -> RealServerHealth | None:
         if not self.observed or self.last is None or not self._heartbeat_due():
             return None
-        return self._send(msgspec.structs.replace(self.last, changed=False, ts=0))
+        beat = msgspec.structs.replace(self.last, changed=False, ts=0, initial_up=None, checker_up=None)
+        return self._send(beat)
 
     def _heartbeat_due(self) -> bool:
         return self.published_at is None or self.clock() - self.published_at >= self.interval * 0.95
@@ -221,7 +237,7 @@ class RealServerChannel:
     def _send(self, event: RealServerHealth) -> RealServerHealth:
         self.published_at = self.clock()
         stamped = self.sink(event)
-        if event.changed:  # the durable copy, same observation time (docs/bus.md)
+        if event.changed or event.checker_up is not None:  # the durable copy, same time (docs/bus.md)
             ts = stamped.ts if isinstance(stamped, RealServerHealth) else event.ts
             self.sink(msgspec.structs.replace(durable_transition(event), ts=ts))
         return event

@@ -184,7 +184,12 @@ class RealServerUnit:
             baseline = self.cache.real(entry.virtual, entry.real)
         interval = min(_timing(s).delay_loop for s in entry.slots)
         entry.channel = RealServerChannel(
-            self.sink, entry.virtual, entry.real, interval=interval, baseline=baseline
+            self.sink,
+            entry.virtual,
+            entry.real,
+            interval=interval,
+            baseline=baseline,
+            initial_up=not any(_timing(s).alpha for s in entry.slots),
         )
         for slot in entry.slots:
             timing = _timing(slot)
@@ -239,7 +244,7 @@ class RealServerUnit:
         ):
             return  # nothing real to say yet
         failed = [s for i, s in enumerate(entry.slots) if i in entry.rstate.failed]
-        culprit = failed[0] if failed else slot
+        culprit = slot if step.changed else (failed[0] if failed else slot)  # a mover speaks for itself
         detail = culprit.last.detail if culprit.last is not None else result.detail
         dynamic = any(s.kind in ("MISC_CHECK", "FILE_CHECK") for s in entry.slots)
         entry.channel.observe(
@@ -249,6 +254,7 @@ class RealServerUnit:
             latency_ms=result.latency_ms,
             weight=entry.rstate.effective_weight(entry.configured_weight) if dynamic else None,
             failures=culprit.state.failures if culprit.state is not None else 0,
+            checker_up=step.up if step.changed else None,
         )
 
     def status(self) -> list[dict[str, object]]:

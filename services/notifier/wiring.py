@@ -48,6 +48,7 @@ from typing import Any, Literal
 from nats.aio.client import Client
 
 from services.notifier.core.fifos import FifoScope, FifoSpec, fifo_plan
+from services.notifier.core.real_servers import checker_mail
 from services.notifier.core.targets import NotifyTarget, NotifyTargets, targets_definition
 from services.notifier.delivery.dispatcher import RetryPolicy
 from services.notifier.delivery.runner import RunnerOptions
@@ -295,7 +296,8 @@ class MailStateGate:
         if self.inner.message_for(event) is None:
             return
         state = mailed_state(event)
-        if state is not None and self.last.get(state[0]) == state[1]:
+        repeat = state is not None and self.last.get(state[0]) == state[1]
+        if repeat and not (isinstance(event, RealServerHealth) and checker_mail(event)):
             return
         await self.inner.deliver(event, context)
         if state is not None:
@@ -331,6 +333,7 @@ def smtp_params(config: Config, settings: Settings) -> dict[str, Any] | None:
         "password": tls.password,
         "allow_plaintext_auth": tls.allow_plaintext_auth,
         "no_email_faults": gd.no_email_faults,
+        "no_checker_emails": gd.no_checker_emails,
         "alert_filter": alert_filter(config),
     }
 
@@ -338,9 +341,10 @@ def smtp_params(config: Config, settings: Settings) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- FIFOs
 
 
-def fifo_sink(fifo: NotifyFifo, scope: FifoScope, name: str) -> FifoSink:
+def fifo_sink(fifo: NotifyFifo, scope: FifoScope, name: str, *, rs_init_notifies: bool = False) -> FifoSink:
     """A FIFO sink, created now with keepalived's owner (``notify_fifo PATH [user [group]]``)."""
-    sink = FifoSink(fifo.path, scope=scope, name=name, owner=fifo_owner(fifo, name))
+    owner = fifo_owner(fifo, name)
+    sink = FifoSink(fifo.path, scope=scope, name=name, owner=owner, rs_init_notifies=rs_init_notifies)
     try:
         sink.open()
     except Exception as exc:  # a FIFO problem must not stop the notifier
@@ -420,8 +424,9 @@ def config_sinks(
     policy = script_policy(config.global_defs)
     targets = build_targets(config, policy)
     if "script" in slots:  # every script refused by script security: the sink delivers nothing
-        scripts = ScriptSink(targets, policy=policy, timeout=script_timeout)
-        definition: object = ("script", targets_definition(targets), policy)
+        init = config.global_defs.rs_init_notifies
+        scripts = ScriptSink(targets, policy=policy, timeout=script_timeout, rs_init_notifies=init)
+        definition: object = ("script", targets_definition(targets), policy, init)
         plans.append(SinkPlan(scripts, _options_from(base), definition=definition))
     if (mail := smtp_sink(config, settings)) is not None:
         definition = ("smtp", smtp_params(config, settings), settings.smtp.cafile)
@@ -432,9 +437,10 @@ def config_sinks(
     for spec in plan.specs:
         slot = slots[spec.keyword]
         options = _options_from({**base, **slot.delivery})
-        sink = fifo_sink(spec.fifo, spec.scope, spec.keyword)
+        init = config.global_defs.rs_init_notifies
+        sink = fifo_sink(spec.fifo, spec.scope, spec.keyword, rs_init_notifies=init)
         reader = fifo_reader(spec, policy)
-        definition = ("fifo", spec.scope, spec.fifo, reader)
+        definition = ("fifo", spec.scope, spec.fifo, reader, init)
         plans.append(SinkPlan(sink, options, slot.feeds, definition=definition, reader=reader))
     return plans
 

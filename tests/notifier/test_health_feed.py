@@ -41,6 +41,9 @@ async def test_real_server_down_and_up_while_the_notifier_is_stopped_run_the_scr
     rec = recorder(tmp_path / "rec.sh", out)
     conf = tmp_path / "k.conf"
     conf.write_text(f"""
+global_defs {{
+  rs_init_notifies
+}}
 virtual_server 127.0.0.1 80 {{
   delay_loop 0.3
   protocol TCP
@@ -63,6 +66,7 @@ virtual_server 127.0.0.1 80 {{
     await start(svc)
     checker = await start_service(conf, "n1", server.url)
     try:
+        # the first verdict confirms the start: notified because of rs_init_notifies (keepalived's rule)
         await await_until("notify_up at the first verdict", lambda: len(lines(out)) >= 1, 10)
         await svc.stop()  # the notifier is away while the real server goes down and comes back
         listener.close()

@@ -23,6 +23,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from services.notifier.core.real_servers import mailed, mailed_verdict, notified_states
 from shared.events import (
     CheckerKind,
     Event,
@@ -189,11 +190,13 @@ def rs_fifo_line(virtual: str, real: str, up: bool) -> str:
     return f"RS {keepalived_rs_name(virtual, real)} {keepalived_vs_name(virtual)} {'UP' if up else 'DOWN'}\n"
 
 
-def fifo_line(event: EventBase, *, report_deleted: bool = True) -> str | None:
+def fifo_line(event: EventBase, *, report_deleted: bool = True, rs_init_notifies: bool = False) -> str | None:
     """The FIFO line keepalived writes for ``event``, None when it writes none.
 
     Heartbeats (``changed`` false), trackers, INIT and pool changes other than
-    quorum produce no line: keepalived has no line for them.
+    quorum produce no line: keepalived has no line for them.  A real server's
+    first verdict may bring two lines, its start (``rs_init_notifies``) then its
+    transition, or none (``core/real_servers.py``).
     """
     match event:
         case InstanceState():
@@ -206,8 +209,9 @@ def fifo_line(event: EventBase, *, report_deleted: bool = True) -> str | None:
             return None if gstate is None else vrrp_fifo_line("GROUP", event.group, gstate, 0)
         case InstanceEvent():
             return instance_event_fifo_line(event)
-        case RealServerHealth() if event.changed:
-            return rs_fifo_line(event.virtual, event.real, event.up)
+        case RealServerHealth():
+            states = notified_states(event, rs_init_notifies=rs_init_notifies)
+            return "".join(rs_fifo_line(event.virtual, event.real, up) for up in states) or None
         case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):
             return vs_fifo_line(event.virtual, event.kind is PoolEventKind.QUORUM_UP)
     return None
@@ -315,8 +319,12 @@ class Mail(msgspec.Struct, frozen=True):
     body: str
 
 
-def mail_for(event: EventBase, router_id: str) -> Mail | None:
-    """The alert keepalived mails for ``event``, None when it mails nothing for it."""
+def mail_for(event: EventBase, router_id: str, *, no_checker_emails: bool = False) -> Mail | None:
+    """The alert keepalived mails for ``event``, None when it mails nothing for it.
+
+    A real server's mail is its checker's: the subject has the server's state,
+    the body what the checker found (``core/real_servers.py``).
+    """
     match event:
         case InstanceState():
             subject, body = (
@@ -325,9 +333,9 @@ def mail_for(event: EventBase, router_id: str) -> Mail | None:
             )
         case GroupState():
             subject, body = group_subject(router_id, event.group, event.state), group_body(event.state)
-        case RealServerHealth() if event.changed:
+        case RealServerHealth() if mailed(event, no_checker_emails=no_checker_emails):
             subject = real_server_subject(router_id, event.virtual, event.real, event.up)
-            body = checker_body(event.checker, event.up, event.detail)
+            body = checker_body(event.checker, mailed_verdict(event), event.detail)
         case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):
             up = event.kind is PoolEventKind.QUORUM_UP
             subject = virtual_server_subject(router_id, event.virtual, up)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from services.notifier.core.formats import group_generic_argv, instance_generic_argv, notified_state
+from services.notifier.core.real_servers import notified_states
 from shared.config.script import Script
 from shared.events import (
     Event,
@@ -131,8 +132,12 @@ def targets_definition(targets: NotifyTargets) -> object:
     )
 
 
-def script_runs(event: Event, target: NotifyTarget) -> list[ScriptRun]:
-    """The scripts keepalived runs for ``event``, in its order: ``notify_<state>``, then ``notify``."""
+def script_runs(event: Event, target: NotifyTarget, *, rs_init_notifies: bool = False) -> list[ScriptRun]:
+    """The scripts keepalived runs for ``event``, in its order: ``notify_<state>``, then ``notify``.
+
+    A real server's first verdict may run two (its start with ``rs_init_notifies``,
+    then its transition) or none (``core/real_servers.py``).
+    """
     runs: list[ScriptRun] = []
     match event:
         case InstanceState():
@@ -156,8 +161,9 @@ def script_runs(event: Event, target: NotifyTarget) -> list[ScriptRun]:
         case InstanceEvent() if event.kind is InstanceEventKind.MASTER_RX_LOWER_PRI:
             if (script := target.scripts.get("MASTER_RX_LOWER_PRI")) is not None:
                 runs.append(ScriptRun(script, list(script.argv)))  # its own words only, as keepalived
-        case RealServerHealth() if event.changed:
-            _append_updown(runs, target, event.up)
+        case RealServerHealth():
+            states = notified_states(event, rs_init_notifies=rs_init_notifies)
+            runs.extend(run for up in states for run in _updown(target, up))
         case PoolEvent() if event.kind in (PoolEventKind.QUORUM_UP, PoolEventKind.QUORUM_DOWN):
             _append_updown(runs, target, event.kind is PoolEventKind.QUORUM_UP)
         case PoolEvent() if is_omega_removal(event):
@@ -165,7 +171,10 @@ def script_runs(event: Event, target: NotifyTarget) -> list[ScriptRun]:
     return runs
 
 
-def _append_updown(runs: list[ScriptRun], target: NotifyTarget, up: bool) -> None:
+def _updown(target: NotifyTarget, up: bool) -> list[ScriptRun]:
     script = target.scripts.get("UP" if up else "DOWN")
-    if script is not None:
-        runs.append(ScriptRun(script, list(script.argv)))
+    return [] if script is None else [ScriptRun(script, list(script.argv))]
+
+
+def _append_updown(runs: list[ScriptRun], target: NotifyTarget, up: bool) -> None:
+    runs.extend(_updown(target, up))

@@ -49,8 +49,12 @@ Relevant = Callable[[Event], bool]
 
 
 def notable(event: Event) -> bool:
-    """Heartbeats (``changed`` false) notify nobody: acked at once, never queued behind a retry."""
-    return not (isinstance(event, RealServerHealth) and not event.changed)
+    """Heartbeats notify nobody: acked at once, never queued behind a retry.
+
+    A heartbeat has ``changed`` false and no ``checker_up``; with ``checker_up``
+    one checker moved, which keepalived mails (``no_checker_emails`` aside).
+    """
+    return not (isinstance(event, RealServerHealth) and not event.changed and event.checker_up is None)
 
 
 def durable_name(sink: str) -> str:

@@ -59,6 +59,7 @@ class FifoSink:
         mode: int = 0o644,
         owner: tuple[int, int] | None = None,
         report_deleted: bool = True,
+        rs_init_notifies: bool = False,
         name: str = "fifo",
     ) -> None:
         """``owner``: (uid, gid) the FIFO is given to (``notify_fifo PATH user [group]``; needs root)."""
@@ -69,6 +70,7 @@ class FifoSink:
         self.write_timeout = write_timeout
         self.mode = mode
         self.report_deleted = report_deleted
+        self.rs_init_notifies = rs_init_notifies
         self.stats = FifoStats()
         self._fd: int | None = None
         self._pending = b""
@@ -104,7 +106,7 @@ class FifoSink:
     async def deliver(self, event: Event, context: DeliveryContext) -> None:
         if not self._wants(event):
             return
-        line = fifo_line(event, report_deleted=self.report_deleted)
+        line = fifo_line(event, report_deleted=self.report_deleted, rs_init_notifies=self.rs_init_notifies)
         if line is None:
             return
         event_id = msg_id(event)

@@ -40,6 +40,7 @@ class ScriptSink:
     ``enable_script_security``).  A non-zero exit or a timeout is retryable
     (``failure_retryable``); a script that cannot start at all (missing, not
     executable) or may not run (refused by the launcher) is not.
+    ``rs_init_notifies`` runs ``notify_up`` for a real server's start as well.
     """
 
     def __init__(
@@ -50,9 +51,11 @@ class ScriptSink:
         timeout: float = 30.0,
         kill_grace: float = KILL_GRACE,
         failure_retryable: bool = True,
+        rs_init_notifies: bool = False,
         name: str = "script",
     ) -> None:
         self.name = name
+        self.rs_init_notifies = rs_init_notifies
         self.targets = targets
         self.policy = policy if policy is not None else ScriptPolicy()
         self.timeout = timeout
@@ -70,7 +73,7 @@ class ScriptSink:
         if target is None:
             return
         env = event_env(event, attempt=context.attempt)
-        for run in script_runs(event, target):
+        for run in script_runs(event, target, rs_init_notifies=self.rs_init_notifies):
             await self._run(script_request(run.script, run.argv, self.policy), env)
 
     async def _run(self, request: ScriptRequest, env: dict[str, str]) -> None:

@@ -44,7 +44,9 @@ class SmtpSink:
     """Mails one alert per event that keepalived would mail for.
 
     ``alert_filter`` is the resolved per-object ``smtp_alert`` (default: every
-    object alerts); ``no_email_faults`` suppresses FAULT mails as keepalived does.
+    object alerts); ``no_email_faults`` suppresses FAULT mails as keepalived does;
+    ``no_checker_emails`` mails a real server's checker only when it changed the
+    server's state (keepalived's default mails every checker's up and down).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class SmtpSink:
         allow_plaintext_auth: bool = False,
         message_id_domain: str | None = None,
         no_email_faults: bool = False,
+        no_checker_emails: bool = False,
         alert_filter: Callable[[Event], bool] | None = None,
         utc_dates: bool = False,
         name: str = "smtp",
@@ -85,6 +88,7 @@ class SmtpSink:
             log.error("%s; every mail will be dead-lettered", refusal)
         self.message_id_domain = message_id_domain or helo_name
         self.no_email_faults = no_email_faults
+        self.no_checker_emails = no_checker_emails
         self.alert_filter = alert_filter
         self.utc_dates = utc_dates
 
@@ -94,7 +98,7 @@ class SmtpSink:
             return None
         if self.no_email_faults and getattr(event, "state", None) is VrrpState.FAULT:
             return None
-        mail: Mail | None = mail_for(event, self.router_id)
+        mail: Mail | None = mail_for(event, self.router_id, no_checker_emails=self.no_checker_emails)
         if mail is None:
             return None
         ts = event.ts or time.time_ns()

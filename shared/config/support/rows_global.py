@@ -35,6 +35,7 @@ NAMES = "each service is named python -m services.NAME (lifeline-NAME in logs an
 NETLINK_BUFS = "netlink sockets keep the kernel's default receive buffer"
 SNMP = "there is no SNMP agent: read state from the bus, lifeline status or the Prometheus metrics"
 DBUS = "there is no D-Bus service: use the bus (lifeline instance ...) for runtime control"
+RS_NOTIFIES = "tests/notifier/test_real_server_notifies.py"
 NO_PROCESS = "lifeline has no parent process that re-executes children"
 
 
@@ -227,8 +228,18 @@ GLOBAL_DEFS: Rows = {
         "every failed attempt of an up checker is logged",
         "tests/checker/test_keepalived_keywords.py::test_log_all_failures_logs_each_failed_attempt_while_up",
     ),
-    "no_checker_emails": unsupported(N, "mails for real-server checks follow smtp_alert alone"),
-    "rs_init_notifies": unsupported(N, "no notification is sent for a real server's initial state"),
+    "no_checker_emails": done(
+        N,
+        "the notifier mails a real server's checker only when it changes the server's state"
+        " (without it every checker's up and down is mailed, as keepalived does)",
+        f"{RS_NOTIFIES}::test_no_checker_emails_mails_only_what_changes_the_servers_state",
+    ),
+    "rs_init_notifies": done(
+        N,
+        "the notifier runs notify_up and writes the RS ... UP line for each real server keepalived starts"
+        " in the pool (at the checker's first verdict; never mailed)",
+        f"{RS_NOTIFIES}::test_rs_init_notifies_notifies_each_servers_start_by_script_and_fifo",
+    ),
     # scripts
     "script_user": done(NODE, "the script launcher (checker, notifier): who runs each script", SCRIPTS),
     "enable_script_security": done(

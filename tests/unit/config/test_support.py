@@ -106,7 +106,7 @@ CONF = """\
 global_defs {
     router_id lab1
     enable_snmp_vrrp
-    rs_init_notifies
+    enable_snmp_checker
 }
 vrrp_instance VI_1 {
     interface lo
@@ -136,7 +136,7 @@ def test_one_compat_line_per_use_of_a_keyword_not_done(tmp_path: Path) -> None:
     found = [(d.line, d.message.split(" ", 1)[0], d.area) for d in compat_of(tmp_path, CONF)]
     assert found == [
         (3, "enable_snmp_vrrp", "vrrp"),
-        (4, "rs_init_notifies", "notifier"),
+        (4, "enable_snmp_checker", "checks"),
         (9, "debug", "vrrp"),
         (10, "track_bfd", "vrrp"),
         (13, "promote_secondaries", "vrrp"),
@@ -198,10 +198,10 @@ def test_a_service_keeps_only_its_own_compat_lines(tmp_path: Path) -> None:
     path.write_text(CONF + "vrrp_instance {\n}\n")
     every = load(path, config_id="t").diagnostics
     vrrp = [d for d in every if in_areas(d, {Area.VRRP, Area.BFD, Area.NODE})]
-    notifier = [d for d in every if in_areas(d, {Area.NOTIFY})]
+    checker = [d for d in every if in_areas(d, {Area.TRACKERS, Area.CHECKS})]
     not_compat = [d for d in every if d.severity is not Severity.COMPAT]
-    assert not_compat and all(d in vrrp and d in notifier for d in not_compat)
-    assert [d.line for d in notifier if d.severity is Severity.COMPAT] == [4]
+    assert not_compat and all(d in vrrp and d in checker for d in not_compat)
+    assert [d.line for d in checker if d.severity is Severity.COMPAT] == [4]
     assert [d.line for d in vrrp if d.severity is Severity.COMPAT] == [3, 9, 10, 13, 18, 19]
 
 

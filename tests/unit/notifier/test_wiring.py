@@ -175,3 +175,15 @@ def test_feeds_cover_exactly_the_nodes_event_stream() -> None:
     notifiable = [s for s in event_stream_subjects("lb-1.x") if ".service." not in s]
     assert sorted(together) == sorted(notifiable)
     assert all(s.startswith("lifeline.lb-1=2Ex.") for s in together)
+
+
+def test_rs_init_notifies_and_no_checker_emails_reach_the_sinks_and_their_definitions(tmp_path: Path) -> None:
+    """The keywords change what the script and mail sinks do, so a reload that toggles them changes them."""
+    plain = {p.sink.name: p for p in build_sinks(load(conf(tmp_path, MAIL, VS)).config, Settings())}
+    both = MAIL + "  rs_init_notifies\n  no_checker_emails\n"
+    on = {p.sink.name: p for p in build_sinks(load(conf(tmp_path, both, VS)).config, Settings())}
+    assert sorted(on) == sorted(plain) == ["script", "smtp"]
+    scripts, gate = on["script"].sink, on["smtp"].sink
+    assert isinstance(scripts, ScriptSink) and scripts.rs_init_notifies
+    assert isinstance(gate, MailStateGate) and gate.inner.no_checker_emails
+    assert all(on[n].definition != plain[n].definition for n in on)
