@@ -27,6 +27,7 @@ from services.vrrp.kernel.addresses import (
     IFA_F_NOPREFIXROUTE,
     Vip,
 )
+from services.vrrp.kernel.ipvlan import Ipvlan, ipvlan_of
 from services.vrrp.kernel.vmac import Vmac, vmac_of
 from services.vrrp.packet import (
     VRRP_GROUP_V4,
@@ -89,8 +90,9 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     garp_interval: float = 0.0
     gna_interval: float = 0.0
     stale_after: dict[str, float] = msgspec.field(default_factory=dict)
-    vmac: Vmac | None = None
-    """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use."""
+    vmac: Vmac | Ipvlan | None = None
+    """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use;
+    ``use_ipvlan``: the ipvlan the adverts use (the VIPs stay on the base, as in keepalived 2.2.7)."""
     routes: tuple[Route, ...] = ()
     rules: tuple[Rule, ...] = ()
     """``virtual_routes`` / ``virtual_rules``, set while MASTER (no file:line: moving a line is no change)."""
@@ -438,7 +440,8 @@ def build_plan(
 
     Raises :class:`PlanError` when there is no advert source at all.
     """
-    src = configured_source(inst) or interface_address
+    ipv = ipvlan_of(inst, g)
+    src = configured_source(inst) or ipvlan_source(ipv) or interface_address
     if src is None:
         raise PlanError(
             f"({inst.name}) interface {inst.interface} has no IPv{family_of(inst)} address"
@@ -451,6 +454,8 @@ def build_plan(
     tx = transport(inst, g, src, params.version)
     if vmac is not None:
         params, vips, excluded, tx = _on_vmac(vmac, params, vips, excluded, tx)
+    elif ipv is not None and not ipv.xmit_base:
+        tx = msgspec.structs.replace(tx, interface=ipv.name)
     family = family_of(inst)
     advertised = tuple(v.ip for v in vips if v.address.version == family)
     return InstancePlan(
@@ -464,10 +469,21 @@ def build_plan(
         garp_interval=g.vrrp_garp_interval,
         gna_interval=g.vrrp_gna_interval,
         stale_after=stale_intervals(params.trackers, vrrp),
-        vmac=vmac,
+        vmac=vmac or ipv,
         routes=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.routes),
         rules=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.rules),
     )
+
+
+def ipvlan_source(ipv: Ipvlan | None) -> IPAddress | None:
+    """An IPv4 ipvlan's own address is the advert source (keepalived 2.2.7 sends from it).
+
+    IPv6 adverts must leave from a link-local: the base's, copied onto the
+    ipvlan (``kernel/vmac.py``), so the address configured there is no source.
+    """
+    if ipv is None or ipv.address is None or ipv.address.version != 4:
+        return None
+    return ipv.address.ip
 
 
 def _on_vmac(

@@ -155,4 +155,4 @@ def test_ipv6_source_is_not_a_vmac_concern_of_the_plan() -> None:
     v6 = [VirtualAddress(address=ip_interface("fd00::100/64"))]
     plan = build_plan(inst(family=6, vips=v6), GlobalDefs(), VrrpConfig(), ll)
     assert plan.transport.src == ll and plan.transport.interface == "vrrp.42"
-    assert plan.vmac is not None and plan.vmac.mac == "00:00:5e:00:02:2a"
+    assert isinstance(plan.vmac, Vmac) and plan.vmac.mac == "00:00:5e:00:02:2a"
