@@ -28,7 +28,7 @@ from services.vrrp.kernel.addresses import (
     Vip,
 )
 from services.vrrp.kernel.ipvlan import Ipvlan, ipvlan_of
-from services.vrrp.kernel.vmac import Vmac, vmac_of
+from services.vrrp.kernel.vmac import Vmac, address_vmacs, vmac_of
 from services.vrrp.packet import (
     VRRP_GROUP_V4,
     AuthType,
@@ -93,6 +93,8 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     vmac: Vmac | Ipvlan | None = None
     """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use;
     ``use_ipvlan``: the ipvlan the adverts use (the VIPs stay on the base, as in keepalived 2.2.7)."""
+    address_vmacs: tuple[Vmac, ...] = ()
+    """Per-address ``use_vmac``: the VMACs its VIPs/eVIPs go on (not the instance's own ``vmac``)."""
     routes: tuple[Route, ...] = ()
     rules: tuple[Rule, ...] = ()
     """``virtual_routes`` / ``virtual_rules``, set while MASTER (no file:line: moving a line is no change)."""
@@ -448,9 +450,11 @@ def build_plan(
             " to send adverts from"
         )
     params = instance_params(inst, g, vrrp, src)
-    vips = tuple(vip_of(v) for v in inst.vips)
-    excluded = tuple(vip_of(v) for v in inst.excluded_vips)
     vmac = vmac_of(inst, g)
+    per_address = address_vmacs(inst, g, vmac)
+    all_vips = _on_address_vmacs(inst, per_address)
+    params = msgspec.structs.replace(params, vips=all_vips)
+    vips, excluded = all_vips[: len(inst.vips)], all_vips[len(inst.vips) :]
     tx = transport(inst, g, src, params.version)
     if vmac is not None:
         params, vips, excluded, tx = _on_vmac(vmac, params, vips, excluded, tx)
@@ -470,9 +474,22 @@ def build_plan(
         gna_interval=g.vrrp_gna_interval,
         stale_after=stale_intervals(params.trackers, vrrp),
         vmac=vmac or ipv,
+        address_vmacs=tuple(v for v in dict.fromkeys(per_address.values()) if v is not vmac),
         routes=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.routes),
         rules=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.rules),
     )
+
+
+def _on_address_vmacs(inst: VrrpInstance, per_address: dict[tuple[str, int], Vmac]) -> tuple[Vip, ...]:
+    """Every VIP then eVIP, those with ``use_vmac`` on their line moved onto their per-address VMAC."""
+    out = []
+    for va in [*inst.vips, *inst.excluded_vips]:
+        vip = vip_of(va)
+        if va.use_vmac:
+            vmac = per_address[(va.dev or inst.interface or "", va.address.version)]
+            vip = msgspec.structs.replace(vip, dev=vmac.name)
+        out.append(vip)
+    return tuple(out)
 
 
 def ipvlan_source(ipv: Ipvlan | None) -> IPAddress | None:

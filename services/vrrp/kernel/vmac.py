@@ -107,6 +107,51 @@ def vmac_of(inst: VrrpInstance, g: GlobalDefs) -> Vmac | None:
     )
 
 
+def address_vmacs(inst: VrrpInstance, g: GlobalDefs, own: Vmac | None) -> dict[tuple[str, int], Vmac]:
+    """Per-address ``use_vmac``: the VMAC of each (interface, family) its VIPs and eVIPs need.
+
+    As keepalived 2.2.7 does it (observed in a namespace): one private
+    macvlan per interface (``dev``, or the instance's) and family, with that
+    family's virtual MAC; VIPs first, then eVIPs, in file order.  Names use
+    ``vmac_addr_prefix`` (default ``vmac_prefix``): ``PREFIX.VRID``, or
+    ``PREFIX6.VRID`` for IPv6 on the interface of an IPv4 instance, and when
+    that name is already one of the instance's, ``PREFIX<N>.VRID`` with the
+    smallest free N from 1.  An address on the instance's interface and family
+    whose instance has its own VMAC goes on that one.  A name after
+    ``use_vmac`` on an address line is not keepalived's (2.2.7 ignores it with
+    "Unknown configuration entry"), so it is not used.
+    """
+    vrid = inst.vrid or 0
+    if not inst.interface or not vrid:
+        return {}
+    prefix = g.vmac_addr_prefix or g.vmac_prefix
+    out: dict[tuple[str, int], Vmac] = {}
+    taken = {own.name} if own is not None else set()
+    for va in [*inst.vips, *inst.excluded_vips]:
+        key = (va.dev or inst.interface, va.address.version)
+        if not va.use_vmac or key in out:
+            continue
+        if own is not None and key == (own.base, own.family):
+            out[key] = own
+            continue
+        other_family_here = key == (inst.interface, 6) and inst.family != 6
+        name = _free_name(prefix, vrid, taken, first=f"{prefix}6.{vrid}" if other_family_here else None)
+        taken.add(name)
+        family: Literal[4, 6] = 6 if key[1] == 6 else 4
+        out[key] = Vmac(name=name, base=key[0], mac=virtual_mac(vrid, family), family=family)
+    return out
+
+
+def _free_name(prefix: str, vrid: int, taken: set[str], first: str | None = None) -> str:
+    candidate = first or f"{prefix}.{vrid}"
+    if candidate not in taken:
+        return candidate
+    n = 1
+    while f"{prefix}{n}.{vrid}" in taken:
+        n += 1
+    return f"{prefix}{n}.{vrid}"
+
+
 # --------------------------------------------------------------------------- pure: sysctls
 
 

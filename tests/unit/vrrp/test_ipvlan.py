@@ -1,4 +1,4 @@
-"""ipvlan, no root: names, modes, addresses, sysctls and the plan's interfaces (services/vrrp/kernel/ipvlan.py).
+"""ipvlan, no root: names, modes, addresses, sysctls, the plan's interfaces (services/vrrp/kernel/ipvlan.py).
 
 Every expectation is what keepalived 2.2.7 did in a namespace under a kernel
 with ipvlan (docs/keepalived.md#vmac): ``vr.42`` / the given name, L2 with the
