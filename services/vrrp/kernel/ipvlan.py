@@ -3,7 +3,7 @@
 Why its own module: like the VMAC (``vmac.py``) it is an IO concern only;
 the plan says "adverts leave from ``vrrp.42`` with source 10.0.0.51" and
 this module makes that interface exist.  What keepalived 2.2.7 does, observed
-in a namespace under a kernel with ipvlan (docs/keepalived.md#vmac):
+in a namespace under a kernel with ipvlan (docs/keepalived.md#ipvlan):
 
 * an ipvlan in **L2** mode on the base interface, its flag from the config:
   ``bridge`` (the default), ``private`` or ``vepa``; named like a VMAC,

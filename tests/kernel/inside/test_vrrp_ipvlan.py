@@ -2,7 +2,7 @@
 
 Two hosts on one bridge (``shared.lab.segment``): a runs lifeline's vrrp
 service, b the real keepalived, both with ``use_ipvlan``.  What must hold is
-what keepalived 2.2.7 itself does in this same harness (docs/keepalived.md#vmac):
+what keepalived 2.2.7 itself does in this same harness (docs/keepalived.md#ipvlan):
 
 * each node has its ipvlan, L2 with the configured flag, up, carrying the
   ``use_ipvlan`` address, IPv6 disabled on it (an IPv4 instance);

@@ -1,7 +1,7 @@
 """ipvlan, no root: names, modes, addresses, sysctls, the plan's interfaces (services/vrrp/kernel/ipvlan.py).
 
 Every expectation is what keepalived 2.2.7 did in a namespace under a kernel
-with ipvlan (docs/keepalived.md#vmac): ``vr.42`` / the given name, L2 with the
+with ipvlan (docs/keepalived.md#ipvlan): ``vr.42`` / the given name, L2 with the
 bridge, private or vepa flag, the address on it, the adverts from it, the
 VIPs left on the base interface.
 """
