@@ -140,7 +140,7 @@ VRRP_INSTANCE: Rows = {
         V,
         "IPv6 adverts leave the ipvlan from the base interface's link-local (copied onto it), not from the"
         " link-local the kernel makes on the ipvlan",
-        "tests/kernel/test_vm.py::test_in_vm[test_ipvlan_election_with_keepalived]",
+        "tests/kernel/vrrp_inside/test_vrrp_ipvlan.py::test_ipvlan_election_with_keepalived",
     ),
     "native_ipv6": unsupported(
         V, "nothing more than an IPv6 instance, which the first IPv6 address already makes it"

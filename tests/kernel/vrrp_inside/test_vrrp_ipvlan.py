@@ -1,5 +1,7 @@
 """``use_ipvlan`` against keepalived 2.2.7: runs inside the VM only (the host kernel has no ipvlan).
 
+Booted by ``tests/kernel/test_vrrp_vm.py``.
+
 Two hosts on one bridge (``shared.lab.segment``): a runs lifeline's vrrp
 service, b the real keepalived, both with ``use_ipvlan``.  What must hold is
 what keepalived 2.2.7 itself does in this same harness (docs/keepalived.md#ipvlan):
@@ -17,6 +19,7 @@ what keepalived 2.2.7 itself does in this same harness (docs/keepalived.md#ipvla
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +29,6 @@ from shared.lab.capture import AdvertSeen, Capture, adverts
 from shared.lab.nats import NatsServer
 from shared.lab.segment import Host, Segment
 from shared.lab.wait import wait_until
-from tests.kernel.inside.lab import sh
 
 VRID = 42
 STARTUP = 240.0
@@ -35,7 +37,7 @@ STARTUP = 240.0
 
 @pytest.fixture
 def seg() -> Iterator[Segment]:
-    sh("modprobe", "ipvlan")
+    subprocess.run(["modprobe", "ipvlan"], check=True)
     with Segment(["a", "b"]) as segment:
         yield segment
 
