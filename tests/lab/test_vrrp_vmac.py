@@ -187,7 +187,7 @@ def test_foreign_interface_with_the_vmac_name_is_left_alone(seg: Segment) -> Non
 
 
 def address_vmac_config(seg: Segment, link1: int) -> str:
-    """No instance VMAC; two VIPs with ``use_vmac`` on their line (eth0 and eth1), one without."""
+    """No instance VMAC; VIPs with ``use_vmac`` on their line (eth0, eth1), one without, an IPv6 eVIP with."""
     return (
         "global_defs {\n    vmac_addr_prefix vx\n}\n"
         "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n"
@@ -196,39 +196,46 @@ def address_vmac_config(seg: Segment, link1: int) -> str:
         f"        {seg.address(100)}/32 use_vmac\n"
         f"        {seg.link_address(link1, 100)}/32 dev eth{link1} use_vmac\n"
         f"        {seg.address(102)}/32\n"
-        "    }\n}\n"
+        "    }\n"
+        f"    virtual_ipaddress_excluded {{\n        fd00:{seg.net:x}::100/64 use_vmac\n    }}\n}}\n"
     )
 
 
 @pytest.mark.parametrize("impl", ["lifeline", "keepalived"])
 def test_address_use_vmac_gets_its_own_vmac_per_interface(seg: Segment, impl: Impl) -> None:
-    """Per-address ``use_vmac`` with ``vmac_addr_prefix``: vx.42 on eth0, vx1.42 on eth1, adverts on eth0.
+    """Per-address ``use_vmac``: vx.42 (eth0), vx1.42 (eth1), vx6.42 (IPv6); adverts stay on eth0.
 
     ``keepalived`` is the reference run: the same checks hold for keepalived 2.2.7.
     """
     link1 = seg.add_link()
     (a,) = seg.hosts
     vip, vip1, plain = seg.address(100), seg.link_address(link1, 100), seg.address(102)
+    evip = f"fd00:{seg.net:x}::100"
     mac = f"00:00:5e:00:01:{VRID:02x}"
     eth0 = link(a, IFNAME)
     assert eth0 is not None
     with seg.capture() as cap:
         a.start(impl, address_vmac_config(seg, link1))
         wait_until("every VIP in place", lambda: vip in on_vmac(a, "vx.42") and vip1 in on_vmac(a, "vx1.42")
-                   and plain in a.addresses(IFNAME), STARTUP, explain=daemon_log(a))  # fmt: skip
+                   and plain in a.addresses(IFNAME) and evip in on_vmac(a, "vx6.42"),
+                   STARTUP, explain=daemon_log(a))  # fmt: skip
         time.sleep(0.5)
         frames = cap.drain()
-    for dev, base in (("vx.42", IFNAME), ("vx1.42", f"eth{link1}")):
+    mac6 = f"00:00:5e:00:02:{VRID:02x}"
+    for dev, base, want in (("vx.42", IFNAME, mac), ("vx1.42", f"eth{link1}", mac), ("vx6.42", IFNAME, mac6)):
         vmac = link(a, dev)
         assert vmac is not None and vmac["linkinfo"]["info_kind"] == "macvlan", vmac
         assert vmac["linkinfo"]["info_data"]["mode"] == "private", vmac
-        assert (vmac["address"], vmac["link"]) == (mac, base) and "UP" in vmac["flags"], vmac
+        assert (vmac["address"], vmac["link"]) == (want, base) and "UP" in vmac["flags"], vmac
+    assert on_vmac(a, "vx6.42") == {evip, str(a.link_local)}  # with the base's link-local
     assert sysctl(a, "ipv4/conf/eth0/arp_ignore") == 1 and sysctl(a, "ipv4/conf/vx.42/arp_ignore") == 1
     seen = [(p, x) for p in frames if (x := next(adverts([p]), None)) is not None and x.vrid == VRID]
     assert seen and {p.data[6:12].hex(":") for p, _ in seen} == {eth0["address"]}, "adverts not from eth0"
     assert {g.mac for g in garps(frames) if g.vip == vip} == {mac}
     assert {g.mac for g in garps(frames) if g.vip == plain} == {eth0["address"]}
     a.stop()
-    assert link(a, "vx.42") is None and link(a, "vx1.42") is None, "VMACs left behind after SIGTERM"
+    assert [link(a, d) for d in ("vx.42", "vx1.42", "vx6.42")] == [None] * 3, (
+        "VMACs left behind after SIGTERM"
+    )
     if impl == "lifeline":  # keepalived 2.2.7 leaves the base's arp_ignore at 1
         assert sysctl(a, "ipv4/conf/eth0/arp_ignore") == 0

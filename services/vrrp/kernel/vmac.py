@@ -113,10 +113,9 @@ def address_vmacs(inst: VrrpInstance, g: GlobalDefs, own: Vmac | None) -> dict[t
     As keepalived 2.2.7 does it (observed in a namespace): one private
     macvlan per interface (``dev``, or the instance's) and family, with that
     family's virtual MAC; VIPs first, then eVIPs, in file order.  Names use
-    ``vmac_addr_prefix`` (default ``vmac_prefix``): ``PREFIX.VRID``, or
-    ``PREFIX6.VRID`` for IPv6 on the interface of an IPv4 instance, and when
-    that name is already one of the instance's, ``PREFIX<N>.VRID`` with the
-    smallest free N from 1.  An address on the instance's interface and family
+    ``vmac_addr_prefix`` (default ``vmac_prefix``): the first of
+    ``PREFIX.VRID``, (IPv6 only) ``PREFIX6.VRID``, ``PREFIX<N>.VRID`` for N
+    from 1 that is not already one of the instance's.  An address on the instance's interface and family
     whose instance has its own VMAC goes on that one.  A name after
     ``use_vmac`` on an address line is not keepalived's (2.2.7 ignores it with
     "Unknown configuration entry"), so it is not used.
@@ -134,18 +133,18 @@ def address_vmacs(inst: VrrpInstance, g: GlobalDefs, own: Vmac | None) -> dict[t
         if own is not None and key == (own.base, own.family):
             out[key] = own
             continue
-        other_family_here = key == (inst.interface, 6) and inst.family != 6
-        name = _free_name(prefix, vrid, taken, first=f"{prefix}6.{vrid}" if other_family_here else None)
+        name = _free_name(prefix, vrid, taken, ipv6=key[1] == 6)
         taken.add(name)
         family: Literal[4, 6] = 6 if key[1] == 6 else 4
         out[key] = Vmac(name=name, base=key[0], mac=virtual_mac(vrid, family), family=family)
     return out
 
 
-def _free_name(prefix: str, vrid: int, taken: set[str], first: str | None = None) -> str:
-    candidate = first or f"{prefix}.{vrid}"
-    if candidate not in taken:
-        return candidate
+def _free_name(prefix: str, vrid: int, taken: set[str], *, ipv6: bool) -> str:
+    """``PREFIX.VRID``, then for IPv6 ``PREFIX6.VRID``, then ``PREFIX<N>.VRID``: the first one not taken."""
+    for candidate in (f"{prefix}.{vrid}", f"{prefix}6.{vrid}" if ipv6 else None):
+        if candidate is not None and candidate not in taken:
+            return candidate
     n = 1
     while f"{prefix}{n}.{vrid}" in taken:
         n += 1

@@ -172,7 +172,7 @@ def names(inst_: VrrpInstance, g: GlobalDefs) -> dict[tuple[str, int], tuple[str
 
 
 def test_address_vmacs_are_named_as_keepalived_names_them() -> None:
-    """The four configurations keepalived 2.2.7 was run with, and the VMACs it made."""
+    """The five configurations keepalived 2.2.7 was run with, and the VMACs it made."""
     v4, v6 = "00:00:5e:00:01:2a", "00:00:5e:00:02:2a"
     q1 = inst(
         use_vmac=False,
@@ -206,6 +206,8 @@ def test_address_vmacs_are_named_as_keepalived_names_them() -> None:
         ("eth0", 4): ("vp1.42", v4),
         ("eth1", 4): ("vp2.42", v4),
     }
+    lone6 = inst(use_vmac=False, excluded_vips=[va("fd00::1/64")])  # PREFIX6 only when PREFIX is taken
+    assert names(lone6, GlobalDefs()) == {("eth0", 6): ("vrrp.42", v6)}
     q2 = inst(vips=[va("10.0.0.100/32"), va("10.1.0.100/32", "eth1")])  # the instance has its own VMAC
     assert names(q2, GlobalDefs(vmac_addr_prefix="vx")) == {
         ("eth0", 4): ("vrrp.42", v4),
