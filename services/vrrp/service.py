@@ -313,6 +313,11 @@ class VrrpService:
         """Sockets and the runner (its machine gated when in a sync group; its AH counter if handed over)."""
         if not await self.vmacs.ensure(self._ipr, plan.vmac, self._netlink_lock, source=plan.transport.src):
             return None
+        for vmac in plan.address_vmacs:  # per-address use_vmac: an IPv6 one gets its base's link-local
+            info = await self._interface(vmac.base) if vmac.family == 6 else None
+            source = info.ipv6_link_local if info is not None else None
+            if not await self.vmacs.ensure(self._ipr, vmac, self._netlink_lock, source=source):
+                return None
         for dev in {v.dev or plan.params.interface for v in plan.all_vips}:
             await self._announcer(dev)
         try:
@@ -612,7 +617,8 @@ class VrrpService:
         await self._start_instances(fresh, sequences)
         for runner in self.runners.values():
             self._notify_settings(runner, config)
-        await self.vmacs.prune(self._ipr, [r.plan.vmac for r in self.runners.values()], self._netlink_lock)
+        in_use = [v for r in self.runners.values() for v in (r.plan.vmac, *r.plan.address_vmacs)]
+        await self.vmacs.prune(self._ipr, in_use, self._netlink_lock)
         return diff.summary()
 
     async def _reconfigure(self, runner: InstanceRunner, plan: InstancePlan) -> None:

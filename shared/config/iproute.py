@@ -259,10 +259,8 @@ def _addr_flag(attr: str) -> AddrOption:
 
 
 def _addr_use_vmac(ctx: Context, node: Node, words: Words, vip: VirtualAddress) -> bool:
+    """``use_vmac`` alone: keepalived 2.2.7 takes no name here (a word after it is an unknown option)."""
     vip.use_vmac = True
-    nxt = words.peek()
-    if nxt is not None and nxt not in ADDRESS_OPTIONS:
-        vip.vmac_name = words.take()
     return True
 
 

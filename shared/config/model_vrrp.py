@@ -51,8 +51,7 @@ class VirtualAddress(msgspec.Struct, kw_only=True):
     autojoin: bool = False
     no_track: bool = False
     preferred_lft: int | None = None  # None: kernel default (0 for IPv6 /128 VIPs); -1: forever
-    use_vmac: bool = False
-    vmac_name: str | None = None
+    use_vmac: bool = False  # its own VMAC (services/vrrp/kernel/vmac.py address_vmacs)
     track_group: str | None = None  # static_ipaddress only
     origin: Origin = Origin()
 

@@ -356,9 +356,15 @@ class Lab:
         return ns
 
     def veth(self, a: Namespace, a_if: str, b: Namespace, b_if: str, *, up: bool = False) -> None:
-        """A veth pair created with its ends already in ``a`` and ``b`` (never in the root namespace)."""
-        ip(
-            "link", "add", check_ifname(a_if), "netns", a.name, "type", "veth",
+        """A veth pair created with its ends already in ``a`` and ``b`` (never in the root namespace).
+
+        Created from inside ``a``: a kernel such as Debian's 6.1 checks the
+        first end's name in the namespace the request comes from, so asking
+        from the root namespace fails when it has an interface of that name
+        (the kernel VM's ``eth0``).
+        """
+        a.ip(
+            "link", "add", check_ifname(a_if), "type", "veth",
             "peer", "name", check_ifname(b_if), "netns", b.name,
         )  # fmt: skip
         if up:

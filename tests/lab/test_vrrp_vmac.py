@@ -20,7 +20,7 @@ import pytest
 from shared.lab.capture import adverts, garps
 from shared.lab.errors import LabError
 from shared.lab.netns import IFNAME
-from shared.lab.segment import Host, Segment
+from shared.lab.segment import Host, Impl, Segment
 from shared.lab.wait import wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(60)]
@@ -58,10 +58,10 @@ def sysctl(node: Host, path: str) -> int:
     return int(node.ns.run(["cat", f"/proc/sys/net/{path}"], check=True).stdout.strip())
 
 
-def on_vmac(node: Host) -> set[str]:
+def on_vmac(node: Host, dev: str = VMAC_DEV) -> set[str]:
     """Addresses on the VMAC; none while it does not exist (it may vanish between two commands)."""
     try:
-        return node.addresses(VMAC_DEV)
+        return node.addresses(dev)
     except LabError:
         return set()
 
@@ -184,3 +184,58 @@ def test_foreign_interface_with_the_vmac_name_is_left_alone(seg: Segment) -> Non
     assert after is not None and after["ifindex"] == before["ifindex"]
     assert after["linkinfo"]["info_kind"] == "veth"
     assert vip_of(seg) not in a.addresses(None)
+
+
+def address_vmac_config(seg: Segment, link1: int) -> str:
+    """No instance VMAC; VIPs with ``use_vmac`` on their line (eth0, eth1), one without, an IPv6 eVIP with."""
+    return (
+        "global_defs {\n    vmac_addr_prefix vx\n}\n"
+        "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0\n"
+        f"    virtual_router_id {VRID}\n    priority 200\n    version 3\n    advert_int 0.2\n"
+        "    virtual_ipaddress {\n"
+        f"        {seg.address(100)}/32 use_vmac\n"
+        f"        {seg.link_address(link1, 100)}/32 dev eth{link1} use_vmac\n"
+        f"        {seg.address(102)}/32\n"
+        "    }\n"
+        f"    virtual_ipaddress_excluded {{\n        fd00:{seg.net:x}::100/64 use_vmac\n    }}\n}}\n"
+    )
+
+
+@pytest.mark.parametrize("impl", ["lifeline", "keepalived"])
+def test_address_use_vmac_gets_its_own_vmac_per_interface(seg: Segment, impl: Impl) -> None:
+    """Per-address ``use_vmac``: vx.42 (eth0), vx1.42 (eth1), vx6.42 (IPv6); adverts stay on eth0.
+
+    ``keepalived`` is the reference run: the same checks hold for keepalived 2.2.7.
+    """
+    link1 = seg.add_link()
+    (a,) = seg.hosts
+    vip, vip1, plain = seg.address(100), seg.link_address(link1, 100), seg.address(102)
+    evip = f"fd00:{seg.net:x}::100"
+    mac = f"00:00:5e:00:01:{VRID:02x}"
+    eth0 = link(a, IFNAME)
+    assert eth0 is not None
+    with seg.capture() as cap:
+        a.start(impl, address_vmac_config(seg, link1))
+        wait_until("every VIP in place", lambda: vip in on_vmac(a, "vx.42") and vip1 in on_vmac(a, "vx1.42")
+                   and plain in a.addresses(IFNAME) and evip in on_vmac(a, "vx6.42"),
+                   STARTUP, explain=daemon_log(a))  # fmt: skip
+        time.sleep(0.5)
+        frames = cap.drain()
+    mac6 = f"00:00:5e:00:02:{VRID:02x}"
+    for dev, base, want in (("vx.42", IFNAME, mac), ("vx1.42", f"eth{link1}", mac), ("vx6.42", IFNAME, mac6)):
+        vmac = link(a, dev)
+        assert vmac is not None and vmac["linkinfo"]["info_kind"] == "macvlan", vmac
+        assert vmac["linkinfo"]["info_data"]["mode"] == "private", vmac
+        assert (vmac["address"], vmac["link"]) == (want, base) and "UP" in vmac["flags"], vmac
+    assert on_vmac(a, "vx6.42") == {evip, str(a.link_local)}  # with the base's link-local
+    assert sysctl(a, "ipv4/conf/eth0/arp_ignore") == 1 and sysctl(a, "ipv4/conf/vx.42/arp_ignore") == 1
+    seen = [(p, x) for p in frames if (x := next(adverts([p]), None)) is not None and x.vrid == VRID]
+    assert seen and {p.data[6:12].hex(":") for p, _ in seen} == {eth0["address"]}, "adverts not from eth0"
+    assert {g.mac for g in garps(frames) if g.vip == vip} == {mac}
+    assert {g.mac for g in garps(frames) if g.vip == plain} == {eth0["address"]}
+    a.stop()
+    assert [link(a, d) for d in ("vx.42", "vx1.42", "vx6.42")] == [None] * 3, (
+        "VMACs left behind after SIGTERM"
+    )
+    if impl == "lifeline":  # keepalived 2.2.7 leaves the base's arp_ignore at 1
+        assert sysctl(a, "ipv4/conf/eth0/arp_ignore") == 0

@@ -27,7 +27,8 @@ from services.vrrp.kernel.addresses import (
     IFA_F_NOPREFIXROUTE,
     Vip,
 )
-from services.vrrp.kernel.vmac import Vmac, vmac_of
+from services.vrrp.kernel.ipvlan import Ipvlan, ipvlan_of
+from services.vrrp.kernel.vmac import Vmac, address_vmacs, vmac_of
 from services.vrrp.packet import (
     VRRP_GROUP_V4,
     AuthType,
@@ -105,8 +106,11 @@ class InstancePlan(msgspec.Struct, frozen=True, kw_only=True):
     garp_groups: dict[str, Pacing] = msgspec.field(default_factory=dict)
     """``garp_group`` pacing of the (base) interfaces this instance's VIPs are on."""
     stale_after: dict[str, float] = msgspec.field(default_factory=dict)
-    vmac: Vmac | None = None
-    """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use."""
+    vmac: Vmac | Ipvlan | None = None
+    """``use_vmac``: the macvlan the VIPs (and, unless ``vmac_xmit_base``, the adverts) use;
+    ``use_ipvlan``: the ipvlan the adverts use (the VIPs stay on the base, as in keepalived 2.2.7)."""
+    address_vmacs: tuple[Vmac, ...] = ()
+    """Per-address ``use_vmac``: the VMACs its VIPs/eVIPs go on (not the instance's own ``vmac``)."""
     routes: tuple[Route, ...] = ()
     rules: tuple[Rule, ...] = ()
     """``virtual_routes`` / ``virtual_rules``, set while MASTER (no file:line: moving a line is no change)."""
@@ -516,19 +520,24 @@ def build_plan(
 
     Raises :class:`PlanError` when there is no advert source at all.
     """
-    src = configured_source(inst) or interface_address
+    ipv = ipvlan_of(inst, g)
+    src = configured_source(inst) or ipvlan_source(ipv) or interface_address
     if src is None:
         raise PlanError(
             f"({inst.name}) interface {inst.interface} has no IPv{family_of(inst)} address"
             " to send adverts from"
         )
     params = instance_params(inst, g, vrrp, src)
-    vips = tuple(vip_of(v) for v in inst.vips)
-    excluded = tuple(vip_of(v) for v in inst.excluded_vips)
     vmac = vmac_of(inst, g)
+    per_address = address_vmacs(inst, g, vmac)
+    all_vips = _on_address_vmacs(inst, per_address)
+    params = msgspec.structs.replace(params, vips=all_vips)
+    vips, excluded = all_vips[: len(inst.vips)], all_vips[len(inst.vips) :]
     tx = transport(inst, g, src, params.version)
     if vmac is not None:
         params, vips, excluded, tx = _on_vmac(vmac, params, vips, excluded, tx)
+    elif ipv is not None and not ipv.xmit_base:
+        tx = msgspec.structs.replace(tx, interface=ipv.name)
     params = _with_extra_if(inst, g, vrrp, params, vmac)
     family = family_of(inst)
     advertised = tuple(v.ip for v in vips if v.address.version == family)
@@ -544,7 +553,8 @@ def build_plan(
         gna_interval=g.vrrp_gna_interval,
         garp_groups=garp_groups_for(vrrp, _vip_devs(inst)),
         stale_after=stale_intervals(params.trackers, vrrp),
-        vmac=vmac,
+        vmac=vmac or ipv,
+        address_vmacs=tuple(v for v in dict.fromkeys(per_address.values()) if v is not vmac),
         routes=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.routes),
         rules=tuple(msgspec.structs.replace(r, origin=Origin()) for r in inst.rules),
     )
@@ -585,6 +595,29 @@ def _with_extra_if(
     machine_vips = (v for v in params.vips if isinstance(v, Vip))
     chosen = extra_if_vips(machine_vips, own, _vmac_names(vrrp, g), extra_if(inst, g)[1])
     return msgspec.structs.replace(params, extra_if_vips=chosen)
+
+
+def _on_address_vmacs(inst: VrrpInstance, per_address: dict[tuple[str, int], Vmac]) -> tuple[Vip, ...]:
+    """Every VIP then eVIP, those with ``use_vmac`` on their line moved onto their per-address VMAC."""
+    out = []
+    for va in [*inst.vips, *inst.excluded_vips]:
+        vip = vip_of(va)
+        if va.use_vmac:
+            vmac = per_address[(va.dev or inst.interface or "", va.address.version)]
+            vip = msgspec.structs.replace(vip, dev=vmac.name)
+        out.append(vip)
+    return tuple(out)
+
+
+def ipvlan_source(ipv: Ipvlan | None) -> IPAddress | None:
+    """An IPv4 ipvlan's own address is the advert source (keepalived 2.2.7 sends from it).
+
+    IPv6 adverts must leave from a link-local: the base's, copied onto the
+    ipvlan (``kernel/vmac.py``), so the address configured there is no source.
+    """
+    if ipv is None or ipv.address is None or ipv.address.version != 4:
+        return None
+    return ipv.address.ip
 
 
 def _on_vmac(

@@ -46,7 +46,9 @@ from typing import Any, Literal
 import msgspec
 from pyroute2.netlink.exceptions import NetlinkError
 
+from services.vrrp.kernel import ipvlan
 from services.vrrp.kernel.addresses import IFA_F_NODAD, Rtnl, forget_index
+from services.vrrp.kernel.ipvlan import Ipvlan
 from shared.config.model_global import GlobalDefs
 from shared.config.model_vrrp import VrrpInstance
 
@@ -103,6 +105,50 @@ def vmac_of(inst: VrrpInstance, g: GlobalDefs) -> Vmac | None:
         xmit_base=inst.vmac_xmit_base,
         keep_ipv6=family == 4 and evip6,
     )
+
+
+def address_vmacs(inst: VrrpInstance, g: GlobalDefs, own: Vmac | None) -> dict[tuple[str, int], Vmac]:
+    """Per-address ``use_vmac``: the VMAC of each (interface, family) its VIPs and eVIPs need.
+
+    As keepalived 2.2.7 does it (observed in a namespace): one private
+    macvlan per interface (``dev``, or the instance's) and family, with that
+    family's virtual MAC; VIPs first, then eVIPs, in file order.  Names use
+    ``vmac_addr_prefix`` (default ``vmac_prefix``): the first of
+    ``PREFIX.VRID``, (IPv6 only) ``PREFIX6.VRID``, ``PREFIX<N>.VRID`` for N
+    from 1 that is not already one of the instance's.  An address on the instance's interface and family
+    whose instance has its own VMAC goes on that one.  A name after
+    ``use_vmac`` on an address line is not keepalived's (2.2.7 ignores it with
+    "Unknown configuration entry"), so it is not used.
+    """
+    vrid = inst.vrid or 0
+    if not inst.interface or not vrid:
+        return {}
+    prefix = g.vmac_addr_prefix or g.vmac_prefix
+    out: dict[tuple[str, int], Vmac] = {}
+    taken = {own.name} if own is not None else set()
+    for va in [*inst.vips, *inst.excluded_vips]:
+        key = (va.dev or inst.interface, va.address.version)
+        if not va.use_vmac or key in out:
+            continue
+        if own is not None and key == (own.base, own.family):
+            out[key] = own
+            continue
+        name = _free_name(prefix, vrid, taken, ipv6=key[1] == 6)
+        taken.add(name)
+        family: Literal[4, 6] = 6 if key[1] == 6 else 4
+        out[key] = Vmac(name=name, base=key[0], mac=virtual_mac(vrid, family), family=family)
+    return out
+
+
+def _free_name(prefix: str, vrid: int, taken: set[str], *, ipv6: bool) -> str:
+    """``PREFIX.VRID``, then for IPv6 ``PREFIX6.VRID``, then ``PREFIX<N>.VRID``: the first one not taken."""
+    for candidate in (f"{prefix}.{vrid}", f"{prefix}6.{vrid}" if ipv6 else None):
+        if candidate is not None and candidate not in taken:
+            return candidate
+    n = 1
+    while f"{prefix}{n}.{vrid}" in taken:
+        n += 1
+    return f"{prefix}{n}.{vrid}"
 
 
 # --------------------------------------------------------------------------- pure: sysctls
@@ -271,6 +317,27 @@ async def create(ipr: Rtnl, vmac: Vmac, *, reuse: bool) -> int:
     return await _index_of(ipr, vmac.name)
 
 
+async def create_ipvlan(ipr: Rtnl, ipv: Ipvlan, *, reuse: bool) -> int:
+    """Make the ipvlan exist as ``ipv`` says and return its index (not yet addressed nor up).
+
+    Same rules as :func:`create`: reused within a run, a leftover ipvlan of
+    that name on our base replaced, anything else under that name refused.
+    """
+    base_index = await _index_of(ipr, ipv.base)
+    found = await _find(ipr, ipv.name)
+    if found is not None:
+        if reuse and ipvlan.matches(found, ipv, base_index):
+            return int(found["index"])
+        if not ipvlan.is_leftover(found, base_index):
+            raise VmacError(f"{ipv.name} exists and is not an ipvlan on {ipv.base}; not touching it")
+        log.info("removing stale ipvlan interface %s", ipv.name)
+        await ipr.link("del", index=int(found["index"]))
+        forget_index(ipr, ipv.name)
+    await ipr.link("add", **ipvlan.link_request(ipv, base_index))
+    forget_index(ipr, ipv.name)
+    return await _index_of(ipr, ipv.name)
+
+
 async def add_link_local(ipr: Rtnl, index: int, address: IPv6Address) -> None:
     """The base's link-local on the VMAC, ``nodad``: IPv6 adverts and NAs leave from it."""
     try:
@@ -283,10 +350,10 @@ async def add_link_local(ipr: Rtnl, index: int, address: IPv6Address) -> None:
 
 
 async def delete(ipr: Rtnl, name: str) -> bool:
-    """Delete our VMAC ``name``; ``False`` if it was already gone."""
+    """Delete our VMAC or ipvlan ``name``; ``False`` if it was already gone."""
     found = await _find(ipr, name)
     forget_index(ipr, name)
-    if found is None or _kind(found) != "macvlan":
+    if found is None or _kind(found) not in ("macvlan", "ipvlan"):
         return False
     try:
         await ipr.link("del", index=int(found["index"]))
@@ -298,16 +365,16 @@ async def delete(ipr: Rtnl, name: str) -> bool:
 
 
 class VmacBook:
-    """The VMACs this service runs and the sysctls it changed for them: set up, reused, removed."""
+    """The VMACs and ipvlans this service runs and the sysctls it changed for them: made, reused, removed."""
 
     def __init__(self, sysctl: SysctlJournal | None = None) -> None:
         self.sysctl = sysctl or SysctlJournal()
-        self.active: dict[str, Vmac] = {}
+        self.active: dict[str, Vmac | Ipvlan] = {}
 
     async def ensure(
         self,
         ipr: Rtnl,
-        vmac: Vmac | None,
+        vmac: Vmac | Ipvlan | None,
         lock: asyncio.Lock,
         *,
         source: IPv4Address | IPv6Address | None = None,
@@ -320,9 +387,14 @@ class VmacBook:
             return True
         try:
             async with lock:
-                await self._ensure(ipr, vmac, source if isinstance(source, IPv6Address) else None)
+                link_local = source if isinstance(source, IPv6Address) else None
+                if isinstance(vmac, Ipvlan):
+                    await self._ensure_ipvlan(ipr, vmac, link_local)
+                else:
+                    await self._ensure(ipr, vmac, link_local)
         except (VmacError, NetlinkError, OSError) as exc:
-            log.error("cannot set up VMAC %s on %s: %s; instance skipped", vmac.name, vmac.base, exc)
+            what = "ipvlan" if isinstance(vmac, Ipvlan) else "VMAC"
+            log.error("cannot set up %s %s on %s: %s; instance skipped", what, vmac.name, vmac.base, exc)
             return False
         return True
 
@@ -341,7 +413,18 @@ class VmacBook:
             await add_link_local(ipr, index, link_local)
         await ipr.link("set", index=index, state="up")
 
-    async def prune(self, ipr: Rtnl, keep: Iterable[Vmac | None], lock: asyncio.Lock) -> None:
+    async def _ensure_ipvlan(self, ipr: Rtnl, ipv: Ipvlan, link_local: IPv6Address | None) -> None:
+        """Create (or reuse), disable IPv6 if IPv4, address, link-local for IPv6 adverts, up."""
+        index = await create_ipvlan(ipr, ipv, reuse=self.active.get(ipv.name) == ipv)
+        self.active[ipv.name] = ipv
+        for path, value in ipvlan.ipvlan_sysctls(ipv):
+            self.sysctl.write(path, value)
+        await ipvlan.add_address(ipr, ipv, index)
+        if ipv.family == 6 and link_local is not None and not ipv.xmit_base:
+            await add_link_local(ipr, index, link_local)
+        await ipr.link("set", index=index, state="up")
+
+    async def prune(self, ipr: Rtnl, keep: Iterable[Vmac | Ipvlan | None], lock: asyncio.Lock) -> None:
         """Delete the VMACs no running instance uses any more (after a reload)."""
         wanted = {v.name for v in keep if v is not None}
         for name in [n for n in self.active if n not in wanted]:
@@ -359,14 +442,14 @@ class VmacBook:
             async with lock:
                 await delete(ipr, name)
         except (NetlinkError, OSError) as exc:
-            log.error("cannot remove VMAC %s: %s", name, exc)
+            log.error("cannot remove %s: %s", name, exc)
         self.sysctl.forget(f"ipv4/conf/{name}/")
         self.sysctl.forget(f"ipv6/conf/{name}/")
         if not any(v.base == vmac.base for v in self.active.values()):
             self.sysctl.restore(f"ipv4/conf/{vmac.base}/arp_")
         if not self.active:
             self.sysctl.restore("ipv4/conf/")
-        log.info("VMAC interface %s removed", name)
+        log.info("%s interface %s removed", "ipvlan" if isinstance(vmac, Ipvlan) else "VMAC", name)
 
 
 __all__ = [

@@ -454,8 +454,10 @@ GLOBAL_DEFS: Rows = {
         "VMAC names are PREFIX.VRID",
         "tests/unit/vrrp/test_vmac.py::test_default_name_is_prefix_dot_vrid",
     ),
-    "vmac_addr_prefix": unsupported(
-        V, "no VMAC is made for VIPs off the instance's interface, so the name is never used"
+    "vmac_addr_prefix": done(
+        V,
+        "names the VMACs of per-address use_vmac: PREFIX.VRID, PREFIX6.VRID, PREFIX<N>.VRID",
+        "tests/unit/vrrp/test_vmac.py::test_address_vmacs_are_named_as_keepalived_names_them",
     ),
     # SNMP and D-Bus
     "snmp_socket": unsupported(NODE, SNMP),

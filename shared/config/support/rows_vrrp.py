@@ -148,7 +148,12 @@ VRRP_INSTANCE: Rows = {
         "tests/unit/vrrp/test_vmac.py::test_xmit_base_keeps_adverts_on_the_base",
     ),
     "use_vmac_addr": unsupported(V, "the VMAC interface gets no address of its own from the base interface"),
-    "use_ipvlan": unsupported(V, "no ipvlan interface is created: the VIPs go on 'interface' itself"),
+    "use_ipvlan": partly(
+        V,
+        "IPv6 adverts leave the ipvlan from the base interface's link-local (copied onto it), not from the"
+        " link-local the kernel makes on the ipvlan",
+        "tests/kernel/vrrp_inside/test_vrrp_ipvlan.py::test_ipvlan_election_with_keepalived",
+    ),
     "native_ipv6": unsupported(
         V, "nothing more than an IPv6 instance, which the first IPv6 address already makes it"
     ),
@@ -504,8 +509,10 @@ ADDRESS_LINE: Rows = {
         "the address's preferred lifetime",
         "tests/unit/vrrp/test_io_pure.py::test_vip_netlink_spec_carries_every_virtual_ipaddress_field",
     ),
-    "use_vmac": unsupported(
-        V, "the address goes on the instance's interface (or its dev), not on a VMAC of its own"
+    "use_vmac": done(
+        V,
+        "the address goes on a VMAC of its interface and family (vmac_addr_prefix names it)",
+        "tests/lab/test_vrrp_vmac.py::test_address_use_vmac_gets_its_own_vmac_per_interface[lifeline]",
     ),
     "no_track": done(
         V,

@@ -11,6 +11,7 @@ from services.vrrp.core.params import build_plan
 from services.vrrp.kernel.vmac import (
     SysctlJournal,
     Vmac,
+    address_vmacs,
     is_vrrp_mac,
     rp_filter_sysctls,
     virtual_mac,
@@ -163,4 +164,75 @@ def test_ipv6_source_is_not_a_vmac_concern_of_the_plan() -> None:
     v6 = [VirtualAddress(address=ip_interface("fd00::100/64"))]
     plan = build_plan(inst(family=6, vips=v6), GlobalDefs(), VrrpConfig(), ll)
     assert plan.transport.src == ll and plan.transport.interface == "vrrp.42"
-    assert plan.vmac is not None and plan.vmac.mac == "00:00:5e:00:02:2a"
+    assert isinstance(plan.vmac, Vmac) and plan.vmac.mac == "00:00:5e:00:02:2a"
+
+
+# --------------------------------------------------------------------------- per-address use_vmac
+
+
+def va(text: str, dev: str | None = None) -> VirtualAddress:
+    return VirtualAddress(address=ip_interface(text), dev=dev, use_vmac=True)
+
+
+def names(inst_: VrrpInstance, g: GlobalDefs) -> dict[tuple[str, int], tuple[str, str]]:
+    """(interface, family) -> (VMAC name, MAC), from build_plan's view of the VMACs."""
+    return {k: (v.name, v.mac) for k, v in address_vmacs(inst_, g, vmac_of(inst_, g)).items()}
+
+
+def test_address_vmacs_are_named_as_keepalived_names_them() -> None:
+    """The five configurations keepalived 2.2.7 was run with, and the VMACs it made."""
+    v4, v6 = "00:00:5e:00:01:2a", "00:00:5e:00:02:2a"
+    q1 = inst(
+        use_vmac=False,
+        vips=[va("10.0.0.100/32"), va("10.1.0.100/32", "eth1")],
+        excluded_vips=[va("fd00::1/64")],
+    )
+    assert names(q1, GlobalDefs()) == {
+        ("eth0", 4): ("vrrp.42", v4),
+        ("eth1", 4): ("vrrp1.42", v4),
+        ("eth0", 6): ("vrrp6.42", v6),
+    }
+    q3 = inst(
+        use_vmac=False,
+        vips=[va("10.1.0.100/32", "eth1")],
+        excluded_vips=[va("fd00::1/64"), va("fd00:1::1/64", "eth1"), va("10.0.0.105/32")],
+    )
+    assert names(q3, GlobalDefs()) == {
+        ("eth1", 4): ("vrrp.42", v4),
+        ("eth0", 6): ("vrrp6.42", v6),
+        ("eth1", 6): ("vrrp1.42", v6),
+        ("eth0", 4): ("vrrp2.42", v4),
+    }
+    q4 = inst(
+        use_vmac=False,
+        family=6,
+        vips=[va("fd00::1/64")],
+        excluded_vips=[va("10.0.0.100/32"), va("10.1.0.100/32", "eth1")],
+    )
+    assert names(q4, GlobalDefs(vmac_prefix="vp")) == {
+        ("eth0", 6): ("vp.42", v6),
+        ("eth0", 4): ("vp1.42", v4),
+        ("eth1", 4): ("vp2.42", v4),
+    }
+    lone6 = inst(use_vmac=False, excluded_vips=[va("fd00::1/64")])  # PREFIX6 only when PREFIX is taken
+    assert names(lone6, GlobalDefs()) == {("eth0", 6): ("vrrp.42", v6)}
+    q2 = inst(vips=[va("10.0.0.100/32"), va("10.1.0.100/32", "eth1")])  # the instance has its own VMAC
+    assert names(q2, GlobalDefs(vmac_addr_prefix="vx")) == {
+        ("eth0", 4): ("vrrp.42", v4),
+        ("eth1", 4): ("vx.42", v4),
+    }
+
+
+def test_plan_puts_use_vmac_addresses_on_their_vmac_and_adverts_on_the_base() -> None:
+    plain = VirtualAddress(address=ip_interface("10.0.0.102/32"))
+    cfg = inst(use_vmac=False, vips=[va("10.0.0.100/32"), va("10.1.0.100/32", "eth1"), plain])
+    plan = build_plan(cfg, GlobalDefs(vmac_addr_prefix="vx"), VrrpConfig(), SRC)
+    assert [v.dev for v in plan.vips] == ["vx.42", "vx1.42", None]
+    assert [getattr(v, "dev", None) for v in plan.params.vips] == ["vx.42", "vx1.42", None]
+    assert plan.transport.interface == "eth0" and plan.vmac is None
+    assert [(v.name, v.base, v.family) for v in plan.address_vmacs] == [
+        ("vx.42", "eth0", 4),
+        ("vx1.42", "eth1", 4),
+    ]
+    own = build_plan(inst(vips=[va("10.0.0.100/32")]), GlobalDefs(), VrrpConfig(), SRC)
+    assert own.address_vmacs == () and own.vips[0].dev == "vrrp.42"  # the instance's VMAC carries it
