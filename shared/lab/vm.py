@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,16 +115,24 @@ def run_in_vm(
     ]
     path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     started = time.monotonic()
-    proc = subprocess.run(
+    # vng forks qemu: in a session of its own, a timeout kills the whole group, never leaving an
+    # orphaned qemu that would eat a core of every later run.
+    with subprocess.Popen(
         argv,
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
         env={**os.environ, "PATH": path},
-        check=False,
-    )
-    return VmRun(proc.returncode, time.monotonic() - started, proc.stdout + proc.stderr, outdir)
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return VmRun(proc.returncode, time.monotonic() - started, out + err, outdir)
 
 
 VM_LABEL = "qemu TCG (no KVM), 2 vCPU, 2 GiB, virtme-ng"

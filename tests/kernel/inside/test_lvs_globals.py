@@ -77,9 +77,9 @@ def lvs_c(env: Env) -> Iterator[Daemon]:
     env.record("timeouts_before", {"root": timeouts(), NS: timeouts(NS)})
     conf = env.workdir / "lvs-c.conf"
     conf.write_text(CONF)
-    server = node_server(
-        env.workdir, "c"
-    )  # node c's own bus, its users and streams, as lifeline up makes them
+    # node c's own bus, with its users and streams, as lifeline up makes them
+    server = node_server(env.workdir, "c")
+    env.servers["c"] = server
     argv = [
         sys.executable,
         "-m",
@@ -102,6 +102,7 @@ def lvs_c(env: Env) -> Iterator[Daemon]:
     finally:
         daemon.stop()
         server.kill()
+        del env.servers["c"]
         subprocess.run(["ip", "netns", "del", NS], check=False)
 
 
