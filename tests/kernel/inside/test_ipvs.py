@@ -1,4 +1,4 @@
-"""Issue 7 on a real kernel: runs inside the VM only (see ``tests/kernel/test_vm.py``).
+"""IPVS on a real kernel: runs inside the VM only (see ``tests/kernel/test_vm.py``).
 
 Tests run in file order and share one lab; each leaves the pools all up again.
 """
