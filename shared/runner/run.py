@@ -197,6 +197,7 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
     if checked.config is None:
         print(f"{prefix}: {settings.config}: configuration has errors, not starting", file=sys.stderr)
         return Exit.CONFIG
+    _name_the_instance(spec.name, args, checked.config.global_defs.instance)
     replica = (getattr(args, "replica_id", None) or uuid.uuid4().hex[:12]) if spec.replicas else None
     ctx = ServiceContext(spec.name, settings, args, replica)
     try:
@@ -204,6 +205,19 @@ def run_service(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
             return runner.run(Host(spec, ctx).serve(checked.config))
     except KeyboardInterrupt:
         return Exit.INTERRUPTED
+
+
+def _name_the_instance(service: str, args: argparse.Namespace, instance: str | None) -> None:
+    """``instance NAME``: the log ident gets ``_NAME``, as keepalived 2.2.7's does (``Keepalived_vrrp_NAME``).
+
+    So the services of two files on one host (keepalived's reason for the
+    keyword) can be told apart in syslog and the journal.  The ready line
+    keeps its fixed form: supervisors wait for it.
+    """
+    if instance is None:
+        return
+    logs.setup(f"{service}_{instance}", args.log_level, args.log_facility)
+    log.info("Changing syslog ident to lifeline-%s_%s", service, instance)
 
 
 class Host:

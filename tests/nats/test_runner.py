@@ -148,6 +148,23 @@ def test_errors_at_start_exit_78_with_file_and_line(tmp_path: Path) -> None:
     assert "ready" not in done.stdout
 
 
+def test_instance_names_the_log_ident(tmp_path: Path) -> None:
+    """``instance NAME``: every log line after the file is read says ``lifeline-<service>_NAME``."""
+    named = tmp_path / "named.conf"
+    named.write_text("instance blue\n" + CONF.format(name="VI_1"))
+    probe = Probe(named, "--no-bus")
+    try:
+        probe.wait_line("ready")
+    finally:
+        assert probe.stop() == 0
+    assert probe.proc.stderr is not None
+    err = probe.proc.stderr.read()
+    assert re.search(r"lifeline-probe_blue\[\d+\]: INFO Changing syslog ident to lifeline-probe_blue", err), (
+        err
+    )
+    assert re.search(r"lifeline-probe_blue\[\d+\]: INFO signal 15: stopping", err), err
+
+
 def test_a_missing_settings_file_is_an_error(conf: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", LAUNCH, "--config", str(conf), "--settings", str(tmp_path / "nope.toml")],

@@ -100,10 +100,11 @@ ROOT: Rows = {
     ),
     "namespace_with_ipsets": unsupported(NODE, "lifeline uses no ipsets"),
     "use_pid_dir": unsupported(NODE, "the services write no pid files (systemd or lifeline up tracks them)"),
-    "instance": unsupported(
+    "instance": partly(
         NODE,
-        "keepalived would add NAME to its syslog ident and pid file names (and imply use_pid_dir); "
-        "lifeline names a node with 'node' in lifeline.toml and writes no pid files",
+        "the services' log ident gets _NAME, as keepalived's syslog ident does; "
+        "there are no pid files for it to name (each node is named by 'node' in lifeline.toml)",
+        "tests/nats/test_runner.py::test_instance_names_the_log_ident",
     ),
     "child_wait_time": unsupported(NODE, f"{NO_PROCESS}: each service stops within 30 s of SIGTERM"),
     "linkbeat_use_polling": unsupported(V, "links are always followed through netlink events"),
