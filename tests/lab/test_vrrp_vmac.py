@@ -4,7 +4,7 @@ A real service process in a namespace (``shared.lab.segment``: one host on a bri
 its own nats-server, an observer capturing every frame), checked the
 operator's way: ``ip -d -j link``/``addr`` and the sysctl files inside the
 namespace, and the frames on the wire.  What is checked comes from
-keepalived-behaviour.md §2.10 and from running keepalived 2.2.7 with the
+docs/keepalived.md ("VMAC") and from running keepalived 2.2.7 with the
 same config in the same harness (the interop matrix's VMAC flavour).
 """
 
