@@ -324,6 +324,11 @@ async def test_sighup_applies_a_valid_file_and_refuses_a_broken_one(
     assert sorted(r.seq for r in lines) == list(range(1, 31))
 
 
+def knows(proc: Notifier) -> str:
+    """What a replica has logged so far (its membership lines among them)."""
+    return proc.log.read_text() if proc.log.exists() else ""
+
+
 async def test_a_bus_reload_reaches_every_replica(tmp_path: Path, server: NatsServer, nc: Any) -> None:
     out = tmp_path / "out"
     rec = tagged_recorder(tmp_path / "rec.sh", out)
@@ -338,6 +343,11 @@ async def test_a_bus_reload_reaches_every_replica(tmp_path: Path, server: NatsSe
         pub = await publisher(nc, "n1")
         await publish_batch(pub, 1, 20)
         await await_until("20 runs with A", lambda: len(runs(out)) == 20, 20)
+        # the replica that takes the request asks the replicas it knows of: both must know each other first
+        both = "notifier replicas on n1: r1, r2"
+        await await_until(
+            "r1 and r2 to see each other", lambda: all(both in knows(p) for p in (first, second)), 20
+        )
 
         write_conf(conf, rec, "B")
         msg = await nc.request(reload_subject("n1", "notifier"), b"", timeout=20)
