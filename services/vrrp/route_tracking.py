@@ -25,6 +25,7 @@ from services.vrrp.instance import InstanceRunner, cancel_quietly
 from services.vrrp.kernel.addresses import Rtnl
 from services.vrrp.kernel.route_watch import Ident, deletions
 from services.vrrp.kernel.static_config import StaticConfig
+from services.vrrp.kernel.watch import follow
 
 log = logging.getLogger("lifeline.vrrp")
 
@@ -103,13 +104,7 @@ class RouteTracking:
             runner.feed(StaticLost(item=cause))
 
     async def _follow(self) -> None:
-        try:
-            async for ident in deletions():
-                await self._deleted(ident)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("deletion watcher failed; deleted routes are no longer seen")
+        await follow(deletions(), self._deleted, "deletion watcher failed; deleted routes are no longer seen")
 
     async def _deleted(self, ident: Ident) -> None:
         for runner in list(self._runners.values()):

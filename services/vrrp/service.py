@@ -48,6 +48,7 @@ from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, can
 from services.vrrp.kernel.addresses import (
     AddressChange,
     InterfaceInfo,
+    LinkState,
     Rtnl,
     Vip,
     address_changes,
@@ -64,6 +65,7 @@ from services.vrrp.kernel.routes import warn_unprogrammable
 from services.vrrp.kernel.static_config import StaticConfig
 from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
+from services.vrrp.kernel.watch import follow
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
 from services.vrrp.packet.ah_sequence import AhSequence
 from services.vrrp.route_tracking import RouteTracking
@@ -392,37 +394,32 @@ class VrrpService:
 
     async def _watch_links(self) -> None:
         """Every link change → ``LinkChanged`` for the instances that track that interface."""
-        try:
-            async for state in link_states():
-                tracked = any(state.ifname in r.plan.tracked_interfaces for r in self.runners.values())
-                static = self.tracking is not None and state.ifname in self.tracking.interfaces()
-                if not (tracked or static) or self._links.get(state.ifname) == state.up:
-                    continue
-                self._links[state.ifname] = state.up
-                log.info("Netlink reports %s %s", state.ifname, "UP" if state.up else "DOWN")
-                for runner in list(self.runners.values()):
-                    if state.ifname in runner.plan.tracked_interfaces:
-                        runner.feed(LinkChanged(interface=state.ifname, up=state.up))
-                if static and self.tracking is not None:
-                    await self.tracking.link(state.ifname, state.up)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("link watcher failed; link changes are no longer seen")
+        await follow(link_states(), self._on_link, "link watcher failed; link changes are no longer seen")
+
+    async def _on_link(self, state: LinkState) -> None:
+        tracked = any(state.ifname in r.plan.tracked_interfaces for r in self.runners.values())
+        static = self.tracking is not None and state.ifname in self.tracking.interfaces()
+        if not (tracked or static) or self._links.get(state.ifname) == state.up:
+            return
+        self._links[state.ifname] = state.up
+        log.info("Netlink reports %s %s", state.ifname, "UP" if state.up else "DOWN")
+        for runner in list(self.runners.values()):
+            if state.ifname in runner.plan.tracked_interfaces:
+                runner.feed(LinkChanged(interface=state.ifname, up=state.up))
+        if static and self.tracking is not None:
+            await self.tracking.link(state.ifname, state.up)
 
     # ------------------------------------------------------------------ addresses
 
     async def _watch_addresses(self) -> None:
         """Address events → ``VipRemoved`` (deleted by others) and ``SourceAddress``; the machines decide."""
-        try:
-            async for change in address_changes():
-                if not change.added:
-                    await self._vip_deleted(change)
-                await self._check_sources(change)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("address watcher failed; deleted VIPs and source addresses are no longer seen")
+        lost = "address watcher failed; deleted VIPs and source addresses are no longer seen"
+        await follow(address_changes(), self._on_address, lost)
+
+    async def _on_address(self, change: AddressChange) -> None:
+        if not change.added:
+            await self._vip_deleted(change)
+        await self._check_sources(change)
 
     async def _vip_deleted(self, change: AddressChange) -> None:
         """One of an instance's VIPs went away, and not by our own hand → ``VipRemoved``.
