@@ -89,9 +89,19 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     nats_server: NatsServerSettings = msgspec.field(default_factory=NatsServerSettings)
     config: str = str(DEFAULT_CONFIG_PATH)
     config_id: str | None = None
+    state_dir: str = "/var/lib/lifeline"  # what must outlive a process: outboxes, notify claims, vrrp resume
     metrics_port: int = 9650
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     sinks: list[SinkSettings] = msgspec.field(default_factory=list)
+
+
+def node_state_dir(settings: Settings) -> Path:
+    """This node's directory for state that must survive a process (``state_dir``/``node``).
+
+    Per node, so several nodes of a lab on one host never share files; every
+    service of the node uses the same one (compose mounts it into each).
+    """
+    return Path(settings.state_dir) / settings.node
 
 
 def settings_warnings(settings: Settings) -> list[str]:
@@ -127,6 +137,7 @@ ENV_OVERRIDES = {
     "LIFELINE_NATS_TLS_KEY": "nats_tls_key",
     "LIFELINE_CONFIG": "config",
     "LIFELINE_CONFIG_ID": "config_id",
+    "LIFELINE_STATE_DIR": "state_dir",
 }
 
 SERVER_ENV_OVERRIDES = {
