@@ -32,7 +32,7 @@ RUN missing=""; \
  && chown -R lifeline:lifeline /var/lib/lifeline
 
 # Dependencies first (a code change does not re-download them), then the project.
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml README.md LICENSE /src/
 RUN set -e; cert=""; if [ -n "$PIP_CERT" ]; then cert="--cert=$PIP_CERT"; fi; \
     python3 -c 'import tomllib; print("\n".join(tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["dependencies"]))' >/tmp/reqs.txt; \
     /opt/lifeline/bin/pip install $cert -q -r /tmp/reqs.txt
@@ -40,6 +40,7 @@ COPY shared /src/shared
 COPY services /src/services
 RUN set -e; cert=""; if [ -n "$PIP_CERT" ]; then cert="--cert=$PIP_CERT"; fi; \
     /opt/lifeline/bin/pip install $cert -q --no-deps /src; \
+    /opt/lifeline/bin/pip uninstall -q -y pip setuptools; \
     rm -rf /src /tmp/reqs.txt; \
     /opt/lifeline/bin/nats-server --version
 

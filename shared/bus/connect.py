@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from nats.aio.client import Client
 
 from shared.bus.home_transport import client_for
+from shared.bus.outage_log import OutageLog
 from shared.bus.trust import INBOX, inbox_prefix
 from shared.events import is_token
 from shared.netns import home
@@ -63,9 +65,13 @@ async def connect(
     options = {**defaults, **options}
     options.setdefault("inbox_prefix", user_inbox(urls, options))
 
+    outage = OutageLog()
+
     async def error_cb(exc: Exception) -> None:
-        # nats-py's default prints a traceback per failed attempt; one line is enough.
-        log.warning("nats %s: %s: %s", name, type(exc).__name__, exc)
+        # nats-py's default prints a traceback per failed attempt; one line per outage is enough.
+        line = outage.failed(time.monotonic(), f"{type(exc).__name__}: {exc}")
+        if line is not None:
+            log.warning("nats %s: %s", name, line)
 
     async def disconnected_cb() -> None:
         log.warning("nats %s: disconnected", name)
@@ -73,7 +79,12 @@ async def connect(
             await on_disconnected()
 
     async def reconnected_cb() -> None:
-        log.info("nats %s: reconnected to %s", name, _where(nc))
+        log.info(
+            "nats %s: reconnected to %s, %s",
+            name,
+            _where(nc),
+            outage.recovered(time.monotonic()) or "at once",
+        )
         if on_reconnected is not None:
             await on_reconnected()
 

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from shared.bus.provision import LEASE_TTL, Plan, Report, node_plan, provision
+from shared.cli.commands import help_of
 from shared.cli.status import EXIT_OK, BusUnreachable, add_bus_options, open_bus, settings_from
 from shared.config.model import Config
 from shared.exit_codes import Exit
@@ -74,7 +75,7 @@ def provision_node(settings: Settings, config: Config | None, **knobs: Any) -> R
 
 def register(commands: Any) -> None:
     """Add ``bus provision`` to the ``lifeline`` command's subparsers."""
-    bus = commands.add_parser("bus", help="the node's bus: provision its streams, buckets and consumers")
+    bus = commands.add_parser("bus", help=help_of("bus"))
     verbs = bus.add_subparsers(dest="verb", required=True, metavar="VERB")
     p = verbs.add_parser("provision", help="as admin: create/upgrade what the services use (idempotent)")
     add_bus_options(p)

@@ -25,20 +25,23 @@ from typing import Any
 
 import msgspec
 
+from shared.cli.commands import help_of
 from shared.config.diagnostics import ConfigError, Diagnostic, Severity
 from shared.config.host import Host, LocalHost, NoHost
 from shared.config.load import Loaded, load
 from shared.config.script import script_user_notes
+from shared.exit_codes import Exit
 from shared.redact import hide_secret_fields
 from shared.settings import SettingsError, load_settings, settings_path, settings_warnings
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_UNREADABLE = 2
+"""``check`` keeps these, keepalived -t's own statuses; ``dump`` uses the table's 78 (shared.exit_codes)."""
 
 
 def register(commands: Any) -> None:
-    config = commands.add_parser("config", help="check or dump a keepalived.conf")
+    config = commands.add_parser("config", help=help_of("config"))
     sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = sub.add_parser("check", help="report every problem, as keepalived -t would; exit 0 only if clean")
     _common(check)
@@ -47,6 +50,7 @@ def register(commands: Any) -> None:
         help="lifeline.toml to warn about too (default: $LIFELINE_SETTINGS or /etc/lifeline/lifeline.toml"
         " when it exists, unless --no-host-checks); its warnings never change the exit status",
     )
+    check.add_argument("--json", action="store_true", help="one JSON document: the verdict and every line")
     check.add_argument(
         "--strict-compat",
         action="store_true",
@@ -89,23 +93,45 @@ def _load(path: str, args: argparse.Namespace) -> Loaded | None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    if args.json:
+        return _check_json(args)
     worst = EXIT_OK
     for path in args.file:
-        loaded = _load(path, args)
-        if loaded is None:
-            worst = max(worst, EXIT_UNREADABLE)
-            continue
-        diagnostics = [_strict(d) if args.strict_compat else d for d in loaded.diagnostics]
-        for diagnostic in diagnostics:
-            print(diagnostic, file=sys.stderr)
-        notes = script_user_notes(loaded.config, _host(args))  # who runs each script: never a verdict
-        for note in sorted(notes, key=lambda d: (d.file, d.line)):
-            print(note, file=sys.stderr)
-        if any(d.severity.fails_check for d in diagnostics):
-            worst = max(worst, EXIT_PROBLEMS)
-        elif len(args.file) > 1:
+        status, lines = _check_one(path, args)
+        for line in lines:
+            print(line, file=sys.stderr)
+        worst = max(worst, status)
+        if status == EXIT_OK and len(args.file) > 1:
             print(f"{path}: OK", file=sys.stderr)
     return max(worst, check_settings(args))
+
+
+def _check_one(path: str, args: argparse.Namespace) -> tuple[int, list[Diagnostic]]:
+    """keepalived -t's status for one file, and every line it prints (diagnostics, then notes)."""
+    try:
+        loaded = load(path, config_id=args.config_id, host=_host(args))
+    except ConfigError as exc:
+        return EXIT_UNREADABLE, list(exc.diagnostics)
+    diagnostics = [_strict(d) if args.strict_compat else d for d in loaded.diagnostics]
+    notes = script_user_notes(loaded.config, _host(args))  # who runs each script: never a verdict
+    failed = any(d.severity.fails_check for d in diagnostics)
+    return (EXIT_PROBLEMS if failed else EXIT_OK), [
+        *diagnostics,
+        *sorted(notes, key=lambda d: (d.file, d.line)),
+    ]
+
+
+def _check_json(args: argparse.Namespace) -> int:
+    """``--json``: ``{"ok", "exit", "files": [{"file", "exit", "lines": [{file, line, severity, ...}]}]}``."""
+    files: list[dict[str, Any]] = []
+    for path in args.file:
+        status, lines = _check_one(path, args)
+        rows = [{**msgspec.to_builtins(d), "severity": d.severity.label} for d in lines]
+        files.append({"file": path, "exit": status, "lines": rows})
+    worst: int = max([int(f["exit"]) for f in files] + [check_settings(args)])
+    document = {"ok": worst == EXIT_OK, "exit": worst, "files": files}
+    sys.stdout.write(msgspec.json.encode(document).decode() + "\n")
+    return worst
 
 
 def _strict(diagnostic: Diagnostic) -> Diagnostic:
@@ -139,14 +165,22 @@ def check_settings(args: argparse.Namespace) -> int:
 
 
 def run_dump(args: argparse.Namespace) -> int:
+    """The model as JSON, even of a file with errors (to see what was made of it), but then exit 78.
+
+    A script that dumps and then deploys must not take a broken file for a
+    good one: a file with errors exits 78 (warnings, which keepalived runs
+    with, do not change the status).
+    """
     worst = EXIT_OK
     for path in args.file:
         loaded = _load(path, args)
         if loaded is None:
-            worst = max(worst, EXIT_UNREADABLE)
+            worst = int(Exit.CONFIG)
             continue
         for diagnostic in loaded.diagnostics:
             print(diagnostic, file=sys.stderr)
+        if any(d.severity is Severity.ERROR for d in loaded.diagnostics):
+            worst = int(Exit.CONFIG)
         config = loaded.config if args.show_secrets else hide_secret_fields(loaded.config)
         encoded = msgspec.json.encode(config, enc_hook=_encode_extra)
         sys.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")

@@ -20,6 +20,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from shared.cli.commands import help_of
+
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
@@ -35,12 +37,12 @@ EXIT_PROBLEMS = 1
 def register(commands: Any) -> None:
     from shared.cli.status import run_on_bus
 
-    reload = commands.add_parser("reload", help="ask services to re-read their configuration")
+    reload = commands.add_parser("reload", help=help_of("reload"))
     reload.add_argument("service", nargs="?", choices=SERVICES, help="one service (default: all)")
     _common(reload, timeout=10.0)
     reload.set_defaults(run=lambda args: run_on_bus(do_reload, args))
 
-    health = commands.add_parser("health", help="exit 0 if SERVICE's status endpoint answers (healthchecks)")
+    health = commands.add_parser("health", help=help_of("health"))
     _health_arguments(health)
     _common(health, timeout=2.0)
     health.set_defaults(run=run_health)
@@ -89,6 +91,7 @@ def _common(parser: argparse.ArgumentParser, timeout: float) -> None:
     add_bus_options(parser)
     parser.add_argument("--node", default=None, help="node to ask (default: this node, from lifeline.toml)")
     parser.add_argument("--timeout", type=float, default=timeout, metavar="S", help=f"default {timeout:g}")
+    parser.add_argument("--json", action="store_true", help="one JSON object for scripts")
 
 
 async def request_reload(nc: Client, node: str, service: str, timeout: float) -> ReloadReply | str:
@@ -124,6 +127,8 @@ async def do_reload(args: argparse.Namespace, settings: Settings) -> int:
     services = [args.service] if args.service else SERVICES
     async with open_bus(settings, "lifeline-reload") as nc:
         replies = await asyncio.gather(*(request_reload(nc, node, s, args.timeout) for s in services))
+    if args.json:
+        return _reload_json(node, services, replies, required=bool(args.service))
     code, answered = EXIT_OK, 0
     for service, reply in zip(services, replies, strict=True):
         if isinstance(reply, str):
@@ -139,6 +144,23 @@ async def do_reload(args: argparse.Namespace, settings: Settings) -> int:
         if not reply.ok:
             code = EXIT_PROBLEMS
     return code if answered else EXIT_PROBLEMS
+
+
+def _reload_json(node: str, services: list[str], replies: list[ReloadReply | str], *, required: bool) -> int:
+    """``reload --json``: ``{"node", "ok", "services": [{"service", "answered", "ok", ...}]}``."""
+    import msgspec
+
+    from shared.redact import REDACTOR
+
+    rows: list[dict[str, Any]] = []
+    for service, reply in zip(services, replies, strict=True):
+        if isinstance(reply, str):
+            rows.append({"service": service, "answered": False, "ok": not required, "problem": reply})
+        else:
+            rows.append({"service": service, "answered": True, **msgspec.to_builtins(reply)})
+    ok = all(r["ok"] for r in rows) and any(r["answered"] for r in rows)
+    print(msgspec.json.encode(REDACTOR.tree({"node": node, "ok": ok, "services": rows})).decode())
+    return EXIT_OK if ok else EXIT_PROBLEMS
 
 
 async def check_health(settings: Settings, node: str, service: str, timeout: float) -> str | None:
@@ -187,6 +209,11 @@ def run_health(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     node = args.node or settings.node
     problem = asyncio.run(check_health(settings, node, args.service, args.timeout))
-    if not args.quiet:
+    if args.json:
+        import json
+
+        healthy = problem is None
+        print(json.dumps({"node": node, "service": args.service, "healthy": healthy, "problem": problem}))
+    elif not args.quiet:
         print(f"{node} {args.service}: {'healthy' if problem is None else problem}")
     return EXIT_OK if problem is None else EXIT_PROBLEMS

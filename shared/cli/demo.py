@@ -37,6 +37,7 @@ from nats.aio.msg import Msg
 
 from services.vrrp.core.timers import CS, master_down_interval
 from shared import events
+from shared.cli.commands import help_of
 from shared.config.host import NoHost
 from shared.config.load import load
 from shared.lab.capture import ETH_P_IP, Capture, adverts
@@ -407,9 +408,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """Add ``demo`` to the ``lifeline`` command's subparsers."""
-    parser = commands.add_parser(
-        "demo", help="two nodes in network namespaces: election, failover on a cut cable, preempt"
-    )
+    parser = commands.add_parser("demo", help=help_of("demo"))
     parser.add_argument("--config-a", default=str(CONFIG_A), help="host A's keepalived.conf (the master)")
     parser.add_argument("--config-b", default=str(CONFIG_B), help="host B's keepalived.conf (the backup)")
     parser.set_defaults(run=run)

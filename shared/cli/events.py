@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, assert_never
 
 import msgspec
+import nats.errors
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from shared.cli.status import EXIT_OK, EXIT_UNREACHABLE, add_bus_options, open_bus, run_on_bus
+from shared.cli.commands import help_of
+from shared.cli.status import EXIT_OK, BusUnreachable, add_bus_options, open_bus, run_on_bus
 from shared.events import (
     EVENT_STREAM,
     PREFIX,
@@ -35,6 +37,7 @@ from shared.events import (
     TrackerResult,
     decode_for_subject,
 )
+from shared.exit_codes import Exit
 from shared.redact import REDACTOR, redact
 from shared.settings import Settings
 
@@ -106,7 +109,7 @@ def filter_subject(text: str | None) -> str | None:
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("events", help="live tail of the event stream")
+    p = commands.add_parser("events", help=help_of("events"))
     add_bus_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--since", default=None, metavar="WHEN", help="start at a time: 10m, 2h, 1d, or ISO-8601")
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         args.start = parse_since(args.since) if args.since else None
     except ValueError as exc:
         print(f"lifeline: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return int(Exit.USAGE)
     return run_on_bus(tail, args)
 
 
@@ -140,15 +143,19 @@ async def tail(args: argparse.Namespace, settings: Settings) -> int:
             )
         except NotFoundError:
             print(f"lifeline: no event stream {EVENT_STREAM} yet (no service has started)", file=sys.stderr)
-            return EXIT_UNREACHABLE
+            return int(Exit.NOT_FOUND)
         shown = 0
         while args.count is None or shown < args.count:
             try:
                 msg = await sub.next_msg(timeout=args.idle_exit if args.idle_exit is not None else 3600.0)
             except TimeoutError:
+                if nc.is_closed:
+                    raise _lost(settings, shown) from None
                 if args.idle_exit is not None:
                     break
                 continue
+            except nats.errors.Error:
+                raise _lost(settings, shown) from None
             try:
                 event = decode_for_subject(msg.subject, msg.data)
             except (ValueError, msgspec.DecodeError):
@@ -162,3 +169,8 @@ async def tail(args: argparse.Namespace, settings: Settings) -> int:
             shown += 1
         await sub.unsubscribe()
     return EXIT_OK
+
+
+def _lost(settings: Settings, shown: int) -> BusUnreachable:
+    """NATS went away under a tail: one line and exit 69, like NATS away at the start."""
+    return BusUnreachable(f"lost the connection to NATS at {settings.nats_url} after {shown} event(s)")

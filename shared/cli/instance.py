@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import nats.errors
 
+from shared.cli.commands import help_of
 from shared.cli.status import EXIT_OK, EXIT_PROBLEMS, add_bus_options, open_bus, run_on_bus
 from shared.events import ControlReply, service_subject
 from shared.redact import REDACTOR, redact
@@ -42,6 +43,19 @@ def parse_duration(text: str) -> float:
     if not m or float(m.group(1)) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a positive duration like 600, 90s, 10m, 2h, 1d")
     return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def base_priority(text: str) -> int:
+    """1..254, checked here: 255 belongs to the address owner and 0 means "resign" (use maintenance)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 254:
+        raise argparse.ArgumentTypeError(
+            f"{value} is outside 1..254 (0: use maintenance; 255 is the owner's)"
+        )
+    return value
 
 
 def default_requester(env: dict[str, str] | None = None) -> str:
@@ -67,12 +81,12 @@ def build_request(action: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("instance", help="runtime control of a VRRP instance (priority, maintenance)")
+    p = commands.add_parser("instance", help=help_of("instance"))
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     sp = sub.add_parser("set-priority", help="replace the configured base priority (1-254) until clear")
     sp.add_argument("instance", metavar="NAME")
-    sp.add_argument("priority", metavar="PRIO", type=int)
+    sp.add_argument("priority", metavar="PRIO", type=base_priority)
 
     mt = sub.add_parser("maintenance", help="hand over now (priority 0) and stay BACKUP for a while")
     mt.add_argument("instance", metavar="NAME")

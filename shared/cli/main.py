@@ -8,35 +8,64 @@ a traceback: a traceback here is a lifeline bug and is reported as one.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from shared.cli.commands import COMMANDS
 
 EXIT_INTERNAL = 70
+DISTRIBUTION = "lifeline-ha"
+"""The name lifeline is published under (``lifeline`` itself is another project on PyPI)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from shared.cli import bus as cli_bus
-    from shared.cli import config as cli_config
-    from shared.cli import demo as cli_demo
-    from shared.cli import up as cli_up
-    from shared.cli.ctl import register as register_ctl
-    from shared.cli.events import register as register_events
-    from shared.cli.instance import register as register_instance
-    from shared.cli.metrics import register as register_metrics
-    from shared.cli.status import register as register_status
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``command``) one command in full and the others by name only.
 
+    ``lifeline --help`` and every command only import what they run: the
+    other commands appear in the help from ``shared.cli.commands``' table.
+    """
     parser = argparse.ArgumentParser(prog="lifeline", description="keepalived, as small services on NATS")
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    cli_config.register(commands)
-    cli_up.register(commands)
-    cli_bus.register(commands)
-    register_status(commands)
-    register_events(commands)
-    register_ctl(commands)
-    register_instance(commands)
-    register_metrics(commands)
-    cli_demo.register(commands)
+    wanted = COMMANDS if command is None else {command: COMMANDS[command]} if command in COMMANDS else {}
+    for name, (module, _help) in COMMANDS.items():
+        if name in wanted and name not in commands.choices:
+            importlib.import_module(module).register(commands)
+    for name, (_module, help_line) in COMMANDS.items():
+        if name not in commands.choices:
+            commands.add_parser(name, help=help_line, add_help=False)
+    # argparse lists the choices in the order they were added: keep the table's order
+    commands._choices_actions.sort(key=lambda action: list(COMMANDS).index(action.dest))
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the version only when asked (importlib.metadata costs 40 ms)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=kwargs.get("help"))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        print(f"lifeline {version()}")
+        parser.exit()
+
+
+def version() -> str:
+    """The installed distribution's version (``unknown`` in a bare source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _command_of(words: list[str]) -> str | None:
+    """The first word that names a command (options before it take no values at this level)."""
+    return next((w for w in words if not w.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from shared.cli.ctl import run_local_health
 
         return run_local_health(words[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(_command_of(words) or "")
+    args = parser.parse_args(words)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shared.cli.commands import help_of
 from shared.redact import redact
 
 log = logging.getLogger("lifeline.metrics")
@@ -82,7 +83,7 @@ async def serve(scrape: Scrape, host: str, port: int) -> asyncio.Server:
 def register(commands: Any) -> None:
     from shared.cli.status import add_bus_options
 
-    p = commands.add_parser("metrics", help="serve Prometheus metrics for this node on /metrics")
+    p = commands.add_parser("metrics", help=help_of("metrics"))
     add_bus_options(p)
     p.add_argument("--port", type=int, default=None, help="listen port (default: metrics_port, 9650)")
     p.add_argument(
@@ -98,17 +99,22 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared.cli.status import EXIT_UNREACHABLE, BusUnreachable, settings_from
+    from shared.cli.status import BusUnreachable, settings_from
+    from shared.exit_codes import Exit
     from shared.settings import SettingsError
 
     try:
         settings = settings_from(args)
         return asyncio.run(_main(args, settings))
-    except (SettingsError, BusUnreachable) as exc:
+    except SettingsError as exc:
         print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
+        return int(Exit.CONFIG)
+    except BusUnreachable as exc:
+        print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
+        return int(exc.code)
     except CannotListen as exc:
         print(f"lifeline: {exc}", file=sys.stderr)
-    return EXIT_UNREACHABLE
+    return int(Exit.PROBLEMS)
 
 
 async def _main(args: argparse.Namespace, settings: Any) -> int:

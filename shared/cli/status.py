@@ -29,6 +29,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from shared.bus.connect import connect_options, user_inbox
+from shared.cli.commands import help_of
 from shared.cli.fleet import FLEET_DOMAINS_ENV, StateEntry, parse_domains, read_fleet_state, read_state
 from shared.events import (
     Event,
@@ -42,12 +43,13 @@ from shared.events import (
     SplitBrain,
     TrackerResult,
 )
+from shared.exit_codes import Exit
 from shared.redact import REDACTOR, redact, register_secrets_of
 from shared.settings import Settings, SettingsError, load_settings
 
-EXIT_OK = 0
-EXIT_PROBLEMS = 1
-EXIT_UNREACHABLE = 2
+EXIT_OK = int(Exit.OK)
+EXIT_PROBLEMS = int(Exit.PROBLEMS)
+EXIT_UNREACHABLE = int(Exit.UNREACHABLE)
 
 DEFAULT_STALE_AFTER = 90.0
 """Seconds after which a heartbeat (tracker, real server) with no news is stale; > usual delay_loop."""
@@ -68,7 +70,11 @@ their node.
 
 
 class BusUnreachable(Exception):
-    """NATS did not answer: the command prints one line and exits 2."""
+    """NATS did not answer, or refused us: the command prints one line and exits 69 (77 when refused)."""
+
+    def __init__(self, message: str, code: Exit = Exit.UNREACHABLE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # --------------------------------------------------------------------------- bus helpers
@@ -109,8 +115,10 @@ async def open_bus(settings: Settings, name: str, timeout: float = 2.0) -> Async
             **options,
         )
     except (OSError, TimeoutError, nats.errors.Error) as exc:
-        why = str(exc) or type(exc).__name__
-        raise BusUnreachable(redact(f"cannot reach NATS at {settings.nats_url}: {why}")) from None
+        raise BusUnreachable(
+            redact(f"cannot reach NATS at {settings.nats_url}: {_why(exc, timeout)}"),
+            Exit.AUTH if _refused(exc) else Exit.UNREACHABLE,
+        ) from None
     try:
         yield nc
     finally:
@@ -118,14 +126,35 @@ async def open_bus(settings: Settings, name: str, timeout: float = 2.0) -> Async
             await nc.close()
 
 
+def _why(exc: BaseException, timeout: float) -> str:
+    """One phrase an operator can act on (a bare ``TimeoutError`` says nothing)."""
+    if isinstance(exc, TimeoutError | nats.errors.TimeoutError) and not str(exc).strip():
+        return f"no answer within {timeout:g}s (wrong address, or a firewall drops the packets)"
+    return str(exc).strip() or type(exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    """The server answered and said no (bad credentials): not a reachability problem."""
+    text = str(exc).lower()
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization" in text
+
+
 def run_on_bus(coro_fn: Any, args: argparse.Namespace) -> int:
-    """Run an async command; settings and NATS errors become one line and exit 2."""
+    """Run an async command; settings and NATS errors become one line and the table's exit code.
+
+    A bad lifeline.toml is 78 (configuration), NATS away 69, credentials
+    refused 77: a script can tell them apart (docs/operations.md "Exit codes").
+    """
     try:
         settings = settings_from(args)
-        code: int = asyncio.run(coro_fn(args, settings))
-    except (SettingsError, BusUnreachable) as exc:
+    except SettingsError as exc:
         print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+        return int(Exit.CONFIG)
+    try:
+        code: int = asyncio.run(coro_fn(args, settings))
+    except BusUnreachable as exc:
+        print(f"lifeline: {redact(str(exc))}", file=sys.stderr)
+        return int(exc.code)
     return code
 
 
@@ -290,9 +319,7 @@ def render_table(view: dict[str, Any]) -> str:
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser(
-        "status", help="every node, instance, tracker, real server and replica on the bus"
-    )
+    p = commands.add_parser("status", help=help_of("status"))
     add_bus_options(p)
     p.add_argument("--json", action="store_true", help="one JSON document for scripts")
     p.add_argument(
@@ -335,4 +362,9 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(view), indent=2).decode() + "\n")
     else:
         sys.stdout.write(render_table(view))
-    return EXIT_PROBLEMS if problems else EXIT_OK
+    stale = sum(1 for row in view["entries"] if row["stale"])
+    if stale:
+        print(
+            f"lifeline: {stale} entries are stale (old, and their service does not answer)", file=sys.stderr
+        )
+    return EXIT_PROBLEMS if problems or stale else EXIT_OK

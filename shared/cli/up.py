@@ -47,6 +47,7 @@ from typing import Any
 import msgspec
 
 from services.vrrp.lifecycle_scripts import shutdown_time
+from shared.cli.commands import help_of
 from shared.cli.restart_policy import RestartPolicy
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
@@ -391,7 +392,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     """Add ``up`` to the ``lifeline`` command's subparsers."""
-    parser = commands.add_parser("up", help="run this node: embedded nats-server and the services")
+    parser = commands.add_parser("up", help=help_of("up"))
     parser.add_argument("--config", required=True, help="keepalived.conf")
     parser.add_argument("--node", default=None, help="node name on the bus (default: settings / host name)")
     parser.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")

@@ -168,11 +168,11 @@ async def test_no_vrrp_on_the_node_exits_1_without_traceback(
     assert out == f"{node} VI_1: vrrp is not running on node {node!r} (no responder)\n"
 
 
-async def test_unreachable_nats_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_unreachable_nats_exits_69(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = await run_cli(
         capsys, "instance", "clear", "VI_1", "--by", "x", "--nats", f"nats://127.0.0.1:{free_port()}"
     )
-    assert code == 2 and out == ""
+    assert code == 69 and out == ""
     assert err.startswith("lifeline: cannot reach NATS") and err.count("\n") == 1
 
 

@@ -102,8 +102,10 @@ async def test_status_json_shows_state_and_marks_old_entries_stale(
     old_tracker = TrackerResult(tracker="old one", kind=TrackerKind.FILE, ok=True, ts=now - 600 * NS)
     await publish(node, [*events, old_tracker], nc)
 
-    code, out, _ = await run_cli(capsys, "status", "--json", "--nats", nats_server.url, "--stale-after", "60")
-    assert code == 0
+    code, out, err = await run_cli(
+        capsys, "status", "--json", "--nats", nats_server.url, "--stale-after", "60"
+    )
+    assert code == 1 and "1 entries are stale" in err  # a stale entry is a problem: a script must see it
     view = json.loads(out)
     rows = entries_of(view, node)
     assert node in view["nodes"]
@@ -120,7 +122,7 @@ async def test_status_json_shows_state_and_marks_old_entries_stale(
     assert all(r["stale"] for r in entries_of(json.loads(out), node).values())
 
     code, out, _ = await run_cli(capsys, "status", "--nats", nats_server.url, "--stale-after", "1")
-    assert code == 0
+    assert code == 1
     line = next(ln for ln in out.splitlines() if ln.startswith(node) and " instance " in ln)
     assert "VI_1" in line and "MASTER" in line and line.endswith("STALE")
 
@@ -143,9 +145,9 @@ async def test_status_lists_live_replicas_and_keeps_their_transitions_fresh(
     assert entries_of(view, node)["instance VI_2"]["stale"] is False  # old, but vrrp answers on that node
 
 
-async def test_status_without_nats_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_status_without_nats_is_one_line_and_exit_69(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = await run_cli(capsys, "status", "--nats", f"nats://127.0.0.1:{free_port()}")
-    assert code == 2 and out == ""
+    assert code == 69 and out == ""
     assert err.startswith("lifeline: cannot reach NATS") and err.count("\n") == 1
 
 

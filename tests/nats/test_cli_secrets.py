@@ -41,7 +41,7 @@ def test_status_cannot_reach_error_hides_the_url_credentials(
     port = free_port()
     code = main(["status", "--nats", f"nats://{userinfo}@127.0.0.1:{port}"])
     out, err = capsys.readouterr()
-    assert code == 2 and out == ""
+    assert code == 69 and out == ""
     assert err.startswith(f"lifeline: cannot reach NATS at nats://{shown}@127.0.0.1:{port}: ")
     assert userinfo.rpartition(":")[2] not in err
 
@@ -56,7 +56,7 @@ def test_status_cannot_reach_error_hides_the_settings_password(
         f'nats_url = "nats://127.0.0.1:{port}/St-Pw-6633"\n'
         'nats_user = "admin"\nnats_password = "St-Pw-6633"\n'
     )
-    assert main(["status", "--settings", str(settings)]) == 2
+    assert main(["status", "--settings", str(settings)]) == 69
     err = capsys.readouterr().err
     assert "St-Pw-6633" not in err and f"127.0.0.1:{port}/{R}" in err
 
