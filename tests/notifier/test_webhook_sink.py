@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -93,3 +94,31 @@ async def test_timeout_and_refused_are_retryable(http: Server) -> None:
 def test_rejects_bad_urls() -> None:
     with pytest.raises(ValueError):
         WebhookSink("ftp://example.net/")
+
+
+async def test_url_credentials_are_sent_as_basic_auth(http: Server) -> None:
+    """``https://user:pw@host/``: sent, not dropped (percent-encoding decoded, as curl does)."""
+    await WebhookSink(f"http://hook%40ops:p%3Aw@127.0.0.1:{http.port}/hook").deliver(
+        event(), DeliveryContext()
+    )
+    [(line, headers, _body)] = http.requests
+    assert line == b"POST /hook HTTP/1.1"
+    assert headers["authorization"] == "Basic " + base64.b64encode(b"hook@ops:p:w").decode()
+    assert headers["host"] == f"127.0.0.1:{http.port}"  # never the userinfo
+
+
+async def test_a_configured_authorization_header_wins_over_url_credentials(http: Server) -> None:
+    sink = WebhookSink(f"http://u:p@127.0.0.1:{http.port}/", headers={"authorization": "Bearer t"})
+    await sink.deliver(event(), DeliveryContext())
+    assert http.requests[0][1]["authorization"] == "Bearer t"
+
+
+async def test_the_proxy_of_the_environment_is_used(http: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP_PROXY (and HTTPS_PROXY for https:// URLs, NO_PROXY): the request goes to the proxy."""
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{http.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    await WebhookSink("http://hooks.example.invalid:8080/hook").deliver(event(), DeliveryContext())
+    [(line, _headers, body)] = http.requests
+    assert line == b"POST http://hooks.example.invalid:8080/hook HTTP/1.1"
+    assert decode(body) == event()
