@@ -746,6 +746,7 @@ class InstanceRunner:
             },
             "master_address": str(m.master_address) if m.master_address is not None else None,
             "advert_int": p.advert_int_cs / 100,
+            "garp_delay": p.garp.master_delay,
             "master_adver_int": m.master_adver_int_cs / 100,
             "source": str(self.plan.transport.src),
             "destinations": [str(d) for d in self.plan.transport.dsts],

@@ -109,6 +109,7 @@ def _families() -> dict[str, Family]:
         ),
         ("lifeline_bus_up", "gauge", "1 when the metrics endpoint is connected to NATS"),
         *((name, "counter", text) for name, _, text in EXPORTER_COUNTERS),
+        ("keepalived_gratuitous_arp_delay_total", "counter", "garp_master_delay, seconds (exporter's name)"),
     ]
     return {name: Family(name, kind, text) for name, kind, text in spec}
 
@@ -170,6 +171,8 @@ def add_vrrp(fams: dict[str, Family], detail: dict[str, Any]) -> None:
         )
         fams["keepalived_advertisements_sent_total"].add(_int(counters.get("adverts_sent")), **with_state)
         add_exporter_counters(fams, stats_from_counters(counters), base)
+        if "garp_delay" in inst:
+            fams["keepalived_gratuitous_arp_delay_total"].add(round(_int(inst.get("garp_delay"))), **base)
     for raw in detail.get("receivers") or []:
         rx = _dict(raw)
         for reason, count in _dict(rx.get("drops")).items():

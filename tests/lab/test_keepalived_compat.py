@@ -239,6 +239,7 @@ def test_same_signals_same_answers_as_keepalived(
             ("keepalived_authentication_failure_total", "auth_failure"),
         ]:
             assert f"{name}{labels} {kj['stats'][stat]}" in metrics, name
+        assert f"keepalived_gratuitous_arp_delay_total{labels} {kj['data']['garp_delay']}" in metrics
         vip = (
             f'keepalived_vrrp_state{{iname="VI_1",intf="eth0",ip_address="{lseg.address(100)}",vrid="42"}} 2'
         )

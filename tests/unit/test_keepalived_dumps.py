@@ -186,7 +186,7 @@ def test_metrics_carry_the_exporter_names_after_a_failover() -> None:
         service="vrrp",
         boot_id="b",
         detail={
-            "instances": {"VI_1": {"interface": "eth0", "vrid": 42, "state": "MASTER", "counters": counters}}
+            "instances": {"VI_1": {"interface": "eth0", "vrid": 42, "garp_delay": 5.0, "counters": counters}}
         },
     )
     lines = build([], {"vrrp": vrrp}, time.time()).splitlines()
@@ -198,6 +198,7 @@ def test_metrics_carry_the_exporter_names_after_a_failover() -> None:
         ("keepalived_ip_ttl_errors_total", 2),
         ("keepalived_authentication_failure_total", 1),
         ("keepalived_advertisements_interval_errors_total", 0),
+        ("keepalived_gratuitous_arp_delay_total", 5),
     ]:
         assert f"{name}{labels} {value}" in lines
     assert "# TYPE keepalived_become_master_total counter" in lines
