@@ -7,8 +7,8 @@ With ``[keepalived_compat] enabled = true`` in lifeline.toml the vrrp
 service answers exactly that (the formats are ``core/keepalived_dumps.py``).
 
 Order matters: those signals kill a process that has no handler, so the
-handlers are installed before the pid files name this process, and the pid
-files are removed before the handlers go.  A pid file naming a live process
+handlers are installed before the pid files name this process, and at stop
+the pid files go first and the signals are then ignored, never reset.  A pid file naming a live process
 other than this one (a keepalived still running) is never overwritten: the
 service refuses to start, saying whose it is.  Dumps are rendered on the
 loop (one consistent view of the instances) and written from a thread
@@ -262,13 +262,18 @@ class KeepalivedCompat:
         )
 
     def stop(self) -> None:
-        """Pid files out (nothing sends us dump signals any more), then the handlers."""
+        """Pid files out, then the signals ignored until exit (not reset: their default is death).
+
+        A tool that read the pid just before the file went may still signal
+        us while the instances hand over; that must not kill the hand-over.
+        """
         for path in self._claimed:
             release_pid_file(path, self._pid)
         self._claimed.clear()
         if self._loop is not None:
             for sig in DUMP_FILES:
                 self._loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
 
     def render(self, sig: int) -> bytes:
         """The bytes keepalived would write for ``sig``, from the instances as they are now."""

@@ -6,6 +6,9 @@ instance (tests/lab/test_keepalived_compat.py runs both side by side).
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,10 +29,20 @@ from services.vrrp.core.keepalived_dumps import (
     vip_text,
     wall_text,
 )
-from services.vrrp.keepalived_compat import PidFileTaken, claim_pid_file, release_pid_file
+from services.vrrp.core.trackers import TrackerBook
+from services.vrrp.keepalived_compat import (
+    DUMP_FILES,
+    KeepalivedCompat,
+    PidFileTaken,
+    claim_pid_file,
+    release_pid_file,
+)
 from shared.cli.metrics_collect import build
+from shared.config.model import Config
 from shared.events import ServiceStatus
+from shared.lab.wait import await_until
 from shared.safe_files import UnsafeFile
+from shared.settings import KeepalivedCompatSettings
 from tests.support.keepalived_dump_parsers import parse_data, parse_json, parse_stats
 
 KEEPALIVED_227_DATA_KEYS = [
@@ -247,3 +260,44 @@ def test_pid_file_symlink_is_refused_and_its_target_untouched(tmp_path: Path) ->
     with pytest.raises(UnsafeFile):
         claim_pid_file(link, 4242)
     assert victim.read_text() == "precious\n"
+
+
+# --------------------------------------------------------------------------- the signal shell
+
+
+def test_shell_answers_signals_then_ignores_them_after_stop(tmp_path: Path) -> None:
+    """Real signals to this process: a dump per signal while running; after stop no file, no death."""
+    settings = KeepalivedCompatSettings(
+        enabled=True,
+        pid_file=str(tmp_path / "keepalived.pid"),
+        vrrp_pid_file=str(tmp_path / "keepalived_vrrp.pid"),
+        dump_dir=str(tmp_path),
+    )
+    dumps = {name: tmp_path / name for name in DUMP_FILES.values()}
+
+    async def scenario() -> None:
+        compat = KeepalivedCompat(settings, {}, Config, TrackerBook(time.monotonic))
+        compat.start()
+        try:
+            assert {p.read_text() for p in compat.pid_files} == {f"{os.getpid()}\n"}
+            for sig, name in DUMP_FILES.items():
+                os.kill(os.getpid(), sig)
+                await await_until(f"{name} written", dumps[name].exists, 5)
+            assert dumps["keepalived.json"].read_text() == "[]\n"
+            assert dumps["keepalived.data"].read_text().startswith("------< Global definitions >------\n")
+        finally:
+            compat.stop()
+        assert not any(p.exists() for p in compat.pid_files)
+        for path in dumps.values():
+            path.unlink()
+        for sig in DUMP_FILES:
+            os.kill(os.getpid(), sig)  # ignored now: the test process lives on
+        await asyncio.sleep(0)
+        assert not any(p.exists() for p in dumps.values())
+
+    previous = {sig: signal.getsignal(sig) for sig in DUMP_FILES}
+    try:
+        asyncio.run(scenario())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
