@@ -77,6 +77,19 @@ class NatsServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     cluster_tls_ca: str | None = None  # ... and the CA every peer's certificate must be signed by
 
 
+class KeepalivedCompatSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """``[keepalived_compat]``: the vrrp service answers tools written for keepalived (off by default).
+
+    It writes keepalived's pid files and, on keepalived's dump signals, its
+    ``keepalived.data``/``.stats``/``.json`` (``services/vrrp/keepalived_compat.py``).
+    """
+
+    enabled: bool = False
+    pid_file: str = "/run/keepalived.pid"  # keepalived's parent; what the exporters signal
+    vrrp_pid_file: str = "/run/keepalived_vrrp.pid"  # keepalived's VRRP child
+    dump_dir: str = "/tmp"  # where keepalived 2.2.7 writes its dumps (tools read them there)
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     node: str = msgspec.field(default_factory=lambda: socket.gethostname().split(".", 1)[0])
     nats_url: str = "nats://127.0.0.1:4222"
@@ -93,6 +106,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     metrics_port: int = 9650
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     sinks: list[SinkSettings] = msgspec.field(default_factory=list)
+    keepalived_compat: KeepalivedCompatSettings = msgspec.field(default_factory=KeepalivedCompatSettings)
 
 
 def node_state_dir(settings: Settings) -> Path:

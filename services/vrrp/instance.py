@@ -29,6 +29,7 @@ import contextlib
 import inspect
 import logging
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol
@@ -129,6 +130,12 @@ class Counters(msgspec.Struct, kw_only=True):
     adverts_received: int = 0
     send_errors: int = 0
     transitions: int = 0
+    become_master: int = 0
+    release_master: int = 0
+    pri_zero_received: int = 0
+    pri_zero_sent: int = 0
+    last_transition: float = 0.0
+    """Wall-clock time of the last state change (keepalived's dumps show it)."""
     garps_sent: int = 0
     vip_errors: int = 0
     drops: dict[str, int] = msgspec.field(
@@ -322,6 +329,8 @@ class InstanceRunner:
         if accepted.warnings and self._waived(accepted) is not None:
             return
         self.counters.adverts_received += 1
+        if accepted.frame.advert.priority == 0:
+            self.counters.pri_zero_received += 1
         ah = accepted.frame.ah
         again = accepted is self._last_accepted and self.group is None and ah is None
         if again and self.machine.advert_again(self._loop.time(), self._last_advert):
@@ -546,6 +555,8 @@ class InstanceRunner:
             log.warning("(%s) cannot send advert: %s", self.name, exc)
             return
         self.counters.adverts_sent += sent
+        if priority == 0 and sent:
+            self.counters.pri_zero_sent += 1
         self.counters.send_errors += len(self.plan.transport.dsts) - sent
 
     async def _run_effects(self) -> None:
@@ -664,7 +675,11 @@ class InstanceRunner:
 
     def _state_changed(self, change: StateChanged) -> None:
         """keepalived's log line, then the InstanceState event (queued; never waits for NATS)."""
-        self.counters.transitions += 1
+        c = self.counters
+        c.transitions += 1
+        c.become_master += int(change.new is State.MASTER)
+        c.release_master += int(change.old is State.MASTER and change.new is not State.MASTER)
+        c.last_transition = time.time()
         reason, detail = bus_reason(change.reason)
         state, why = STATES[change.new], change.reason
         if change.new is State.STOPPED and self._stop_reason is not None:
@@ -695,6 +710,13 @@ class InstanceRunner:
 
     # ------------------------------------------------------------------ status
 
+    @property
+    def master_priority(self) -> int:
+        """The priority in the last advert of the master this BACKUP follows (0: none known)."""
+        m, last = self.machine, self._last_advert
+        following = m.state is State.BACKUP and m.master_address is not None and last.src == m.master_address
+        return last.priority if following else 0
+
     def status(self) -> dict[str, object]:
         """This instance for the ``status`` endpoint (JSON-ready values only)."""
         m, p = self.machine, self.plan.params
@@ -724,6 +746,7 @@ class InstanceRunner:
             },
             "master_address": str(m.master_address) if m.master_address is not None else None,
             "advert_int": p.advert_int_cs / 100,
+            "garp_delay": p.garp.master_delay,
             "master_adver_int": m.master_adver_int_cs / 100,
             "source": str(self.plan.transport.src),
             "destinations": [str(d) for d in self.plan.transport.dsts],

@@ -45,6 +45,7 @@ from services.vrrp.core.trackers import TrackerBook
 from services.vrrp.garp_pacer import GarpPacer
 from services.vrrp.group_runner import GroupDriver
 from services.vrrp.instance import AdvertSender, InstanceIo, InstanceRunner, cancel_quietly
+from services.vrrp.keepalived_compat import KeepalivedCompat
 from services.vrrp.kernel.addresses import (
     AddressChange,
     InterfaceInfo,
@@ -134,12 +135,19 @@ class VrrpService:
         self.book = TrackerBook(asyncio.get_running_loop().time)
         self._hold_until: float | None = None
         """``vrrp_startup_delay``'s end (loop clock): no instance takes over before it (``Start``)."""
+        compat = ctx.settings.keepalived_compat
+        self.compat = (
+            KeepalivedCompat(compat, self.runners, lambda: self.config, self.book) if compat.enabled else None
+        )
+        """keepalived's pid files and dump signals, for tools written against keepalived (opt-in)."""
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Stale VIPs out, static items in, links read, the bus in a side task, then every instance."""
         loop = asyncio.get_running_loop()
+        if self.compat is not None:  # first: a live keepalived's pid file stops us before we touch a VIP
+            self.compat.start()
         await run_startup_script(self.config.global_defs)  # keepalived: before anything else starts
         delay = self.config.global_defs.vrrp_startup_delay
         if delay > 0:
@@ -178,6 +186,8 @@ class VrrpService:
 
     async def stop(self) -> None:
         """Every machine stops (priority 0 from masters, VIPs out, STOP events); the bus flushes briefly."""
+        if self.compat is not None:
+            self.compat.stop()
         try:
             await self._shutdown()
         finally:

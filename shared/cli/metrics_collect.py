@@ -21,6 +21,7 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
+from services.vrrp.core.keepalived_dumps import DumpStats, stats_from_counters
 from shared.cli.fleet import StateEntry, read_state
 from shared.cli.metrics_text import Family, render
 from shared.events import (
@@ -43,6 +44,28 @@ VRRP_STATE_NUMBER = {
     VrrpState.DELETED: 5,
 }
 """keepalived's numbering for 0-3 (docs/keepalived.md#signals), as the exporters export it; 4-5 are ours."""
+
+
+EXPORTER_COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("keepalived_become_master_total", "become_master", "transitions to MASTER"),
+    ("keepalived_release_master_total", "release_master", "transitions out of MASTER"),
+    ("keepalived_packet_length_errors_total", "packet_len_err", "adverts dropped for their length"),
+    ("keepalived_advertisements_interval_errors_total", "advert_interval_err", "adverts, wrong interval"),
+    ("keepalived_ip_ttl_errors_total", "ip_ttl_err", "adverts dropped for their TTL / hop limit"),
+    ("keepalived_invalid_type_received_total", "invalid_type_rcvd", "packets of a type other than advert"),
+    ("keepalived_address_list_errors_total", "addr_list_err", "adverts whose VIP list differs"),
+    ("keepalived_authentication_invalid_total", "invalid_authtype", "adverts with an unsupported auth"),
+    ("keepalived_authentication_mismatch_total", "authtype_mismatch", "adverts with another auth type"),
+    ("keepalived_authentication_failure_total", "auth_failure", "adverts failing authentication"),
+    ("keepalived_priority_zero_received_total", "pri_zero_rcvd", "priority-0 adverts received"),
+    ("keepalived_priority_zero_sent_total", "pri_zero_sent", "priority-0 adverts sent"),
+)
+"""mehdy/keepalived-exporter's per-instance counters (iname, intf, vrid): name, ``DumpStats`` field, help.
+
+The same numbers keepalived-compat mode writes to keepalived.stats/.json
+(``services/vrrp/core/keepalived_dumps.py`` maps lifeline's drop reasons to
+keepalived's causes), so alerts written against the exporter keep working.
+"""
 
 
 def _families() -> dict[str, Family]:
@@ -85,6 +108,8 @@ def _families() -> dict[str, Family]:
             "age of the newest KV entry per kind (heartbeats stop: it grows)",
         ),
         ("lifeline_bus_up", "gauge", "1 when the metrics endpoint is connected to NATS"),
+        *((name, "counter", text) for name, _, text in EXPORTER_COUNTERS),
+        ("keepalived_gratuitous_arp_delay_total", "counter", "garp_master_delay, seconds (exporter's name)"),
     ]
     return {name: Family(name, kind, text) for name, kind, text in spec}
 
@@ -103,7 +128,8 @@ def add_state(fams: dict[str, Family], entries: list[StateEntry], now: float) ->
             case InstanceState():
                 base = {"iname": ev.instance, "intf": ev.interface, "vrid": str(ev.vrid)}
                 for vip in ev.vips or ("",):
-                    fams["keepalived_vrrp_state"].add(VRRP_STATE_NUMBER[ev.state], **base, ip_address=vip)
+                    state = VRRP_STATE_NUMBER[ev.state]
+                    fams["keepalived_vrrp_state"].add(state, **base, ip_address=vip_label(vip))
                 fams["keepalived_vrrp_effective_priority"].add(ev.effective_priority, **base)
                 fams["keepalived_vrrp_base_priority"].add(ev.base_priority, **base)
             case TrackerResult():
@@ -144,6 +170,9 @@ def add_vrrp(fams: dict[str, Family], detail: dict[str, Any]) -> None:
             _int(counters.get("adverts_received")), **with_state
         )
         fams["keepalived_advertisements_sent_total"].add(_int(counters.get("adverts_sent")), **with_state)
+        add_exporter_counters(fams, stats_from_counters(counters), base)
+        if "garp_delay" in inst:
+            fams["keepalived_gratuitous_arp_delay_total"].add(round(_int(inst.get("garp_delay"))), **base)
     for raw in detail.get("receivers") or []:
         rx = _dict(raw)
         for reason, count in _dict(rx.get("drops")).items():
@@ -153,6 +182,17 @@ def add_vrrp(fams: dict[str, Family], detail: dict[str, Any]) -> None:
                 mode=str(rx.get("mode", "")),
                 reason=str(reason),
             )
+
+
+def add_exporter_counters(fams: dict[str, Family], stats: DumpStats, labels: dict[str, str]) -> None:
+    for name, field, _ in EXPORTER_COUNTERS:
+        fams[name].add(getattr(stats, field), **labels)
+
+
+def vip_label(vip: str) -> str:
+    """A VIP as the exporter's ``ip_address`` label has it (keepalived's text: no /32 or /128)."""
+    host, _, prefix = vip.partition("/")
+    return host if prefix == ("128" if ":" in host else "32") else vip
 
 
 def add_lvs(fams: dict[str, Family], detail: dict[str, Any]) -> None:
