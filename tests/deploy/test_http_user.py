@@ -33,8 +33,8 @@ from shared.events import (
 )
 from shared.lab.nats import NatsServer
 from shared.lab.wait import await_until
+from shared.nats_users import ADMIN
 from tests.deploy.test_nats_permissions import (
-    ADMIN,
     NODE,
     N,
     _stamped,

@@ -116,15 +116,15 @@ class SseReader:
     def _read(self) -> None:
         reader = self.sock.makefile("rb")
         with contextlib.suppress(OSError, ValueError):
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                self.head += line
-            event, data = "message", []
+            while (head := reader.readline()) not in (b"\r\n", b""):
+                self.head += head
+            event, data = "message", list[str]()
             for raw in reader:
                 line = raw.decode().rstrip("\n")
                 if line == "":
                     if data:
                         self.events.append(SseEvent(event, "\n".join(data), time.monotonic()))
-                    event, data = "message", []
+                    event, data = "message", list[str]()
                 elif line.startswith("event: "):
                     event = line[len("event: ") :]
                 elif line.startswith("data: "):
