@@ -26,7 +26,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from services.http.core.model import Model
-from shared.bus.direct_get import last_messages
+from shared.bus.direct_get import StoredMessage, last_messages
 from shared.bus.trust import live_event
 from shared.cli.fleet import StateEntry, state_entry
 from shared.cli.status import Replica, discover
@@ -40,6 +40,9 @@ DISCOVERY_WAIT: Final = 0.3
 """Seconds the replicas of a discovery round may take to answer."""
 LIVE_FOR: Final = 3.0
 """A replica last seen this long ago no longer counts as running (discovery asks every second)."""
+
+SNAPSHOT_KINDS: Final = ("vrrp", "track", "check", "lvs", "service")
+"""The bucket's kinds ``/status`` shows (``health`` keys are the durable copies of ``check`` ones)."""
 
 OnEntry = Callable[[StateEntry], None]
 
@@ -78,7 +81,9 @@ class Feed:
 
     async def snapshot(self, nc: Client) -> None:
         """Read the whole state bucket; keys deleted since the last read leave the model."""
-        stored = await last_messages(nc, f"KV_{STATE_BUCKET}", [f"{KV_PREFIX}>"])
+        stored: dict[str, StoredMessage] = {}
+        for kind in SNAPSHOT_KINDS:  # a request per kind: the server answers one with 1024 keys at most
+            stored |= await last_messages(nc, f"KV_{STATE_BUCKET}", [f"{KV_PREFIX}*.{kind}.>"])
         present: set[str] = set()
         for subject, message in stored.items():
             if message.deleted:
