@@ -80,7 +80,12 @@ class Feed:
             self.on_entry(entry)
 
     async def snapshot(self, nc: Client) -> None:
-        """Read the whole state bucket; keys deleted since the last read leave the model."""
+        """Read the whole state bucket; keys deleted since the last read leave the model.
+
+        Deleted: gone from the bucket and older than this read (an entry that
+        arrived live while the bucket was being read stays).
+        """
+        started = time.time_ns()
         stored: dict[str, StoredMessage] = {}
         for kind in SNAPSHOT_KINDS:  # a request per kind: the server answers one with 1024 keys at most
             stored |= await last_messages(nc, f"KV_{STATE_BUCKET}", [f"{KV_PREFIX}*.{kind}.>"])
@@ -95,7 +100,8 @@ class Feed:
             present.add(key)
             self.model.apply(entry)
         for key in set(self.model.entries) - present:
-            del self.model.entries[key]
+            if self.model.entries[key].event.ts < started:  # not one that arrived live meanwhile
+                del self.model.entries[key]
 
     async def discover(self, nc: Client, own: Replica) -> bool:
         """One discovery round of the other services; True when the set of replicas changed."""

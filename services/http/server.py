@@ -115,8 +115,12 @@ class HttpServer:
             await writer.drain()
         except BadRequest as exc:
             writer.write(_head(400, "text/plain; charset=utf-8", len(str(exc)) + 1) + f"{exc}\n".encode())
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception:  # a bug of ours: the client gets a 500, the log the traceback, the server lives on
+            log.exception("http: request failed")
+            with contextlib.suppress(Exception):
+                writer.write(_head(500, "text/plain; charset=utf-8", 22) + b"internal server error\n")
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -152,9 +156,12 @@ class BadRequest(Exception):
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str]:
-    line = (await reader.readline()).decode("latin-1")
-    while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-        pass  # headers: nothing here depends on them
+    try:
+        line = (await reader.readline()).decode("latin-1")
+        while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+            pass  # headers: nothing here depends on them
+    except ValueError:  # a line longer than MAX_HEAD (StreamReader's limit)
+        raise BadRequest(f"request line or header longer than {MAX_HEAD} bytes") from None
     parts = line.split()
     if len(parts) != 3 or not parts[2].startswith("HTTP/"):
         raise BadRequest("bad request line")

@@ -86,6 +86,8 @@ class HttpService:
         self.metrics = ScrapeCache(self._scrape)
         self.nc: Client | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._synced = False
+        """The bucket was read since the last (re)connection: until then it is read again every second."""
         self._assets = {
             name: resources.files("services.http").joinpath("static", name).read_bytes()
             for name, _ in ASSETS.values()
@@ -121,17 +123,21 @@ class HttpService:
 
     async def _resync(self) -> None:
         """Read the whole bucket again (after a reconnect: what was missed) and tell every page."""
+        self._synced = False
         if self.nc is None:
             return
         try:
             await self.feed.snapshot(self.nc)
         except (DirectGetError, nats.errors.Error, TimeoutError) as exc:
-            log.warning("http: reading the state bucket: %s", exc)
+            log.warning("http: reading the state bucket: %s (again in %g s)", exc, DISCOVER_EVERY)
             return
+        self._synced = True
         self.hub.publish(self._greeting())
 
     async def _discovery(self, nc: Client) -> None:
         while True:
+            if nc.is_connected and not self._synced:
+                await self._resync()
             if nc.is_connected:
                 with contextlib.suppress(nats.errors.Error, TimeoutError):
                     if await self.feed.discover(nc, self.own):

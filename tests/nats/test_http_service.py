@@ -65,6 +65,8 @@ def test_page_files_methods_and_bad_requests(
     head = http.get("/status", method="HEAD")
     assert head.status == 200 and head.body == b"" and int(head.headers["Content-Length"]) > 0
     assert raw(http.port, b"garbage\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(http.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(http.port, b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert http.proc.poll() is None
 
 
