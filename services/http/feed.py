@@ -86,9 +86,16 @@ class Feed:
         arrived live while the bucket was being read stays).
         """
         started = time.time_ns()
+        stream = f"KV_{STATE_BUCKET}"
+        js = nc.jetstream(timeout=5.0)
         stored: dict[str, StoredMessage] = {}
-        for kind in SNAPSHOT_KINDS:  # a request per kind: the server answers one with 1024 keys at most
-            stored |= await last_messages(nc, f"KV_{STATE_BUCKET}", [f"{KV_PREFIX}*.{kind}.>"])
+        for kind in SNAPSHOT_KINDS:
+            # the keys first (STREAM.INFO lists them), then their values by exact subject, 256 a
+            # request: one wildcard request is refused past 1024 matching keys (a node of many reals)
+            info = await js.stream_info(stream, subjects_filter=f"{KV_PREFIX}*.{kind}.>")
+            subjects = list(info.state.subjects or {})
+            if subjects:
+                stored |= await last_messages(nc, stream, subjects)
         present: set[str] = set()
         for subject, message in stored.items():
             if message.deleted:

@@ -74,7 +74,11 @@ def watch_failover(browser: Browser, lab: Lab, hb: HttpProc) -> None:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(hb.url + "/")
     vip = f'#vips tr[data-vip="{VIP4}/32"]'
-    page.wait_for_selector(f'{vip}[data-holder="{node_a}"]', timeout=10_000)
+    try:
+        page.wait_for_selector(f'{vip}[data-holder="{node_a}"]', timeout=10_000)
+    except Exception:
+        print(f"--- the page:\n{page.inner_text('body')}\n--- /status:\n{hb.get('/status').body.decode()}")
+        raise
     assert page.inner_text("#link") == "live"
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "wider than a phone"
     page.evaluate(WATCH, node_b)

@@ -69,8 +69,8 @@ def test_health_follows_the_election_and_flips_on_failover(
         first = events.events[0]
         assert first.event == "status" and {lab.node(a), lab.node(b)} <= set(first.json()["nodes"])
 
-        a.ip("link", "set", "eth0", "down")
         cut = time.monotonic()
+        a.ip("link", "set", "eth0", "down")
         took = wait_until("b's /health to say master", lambda: hb.health("VI_1"), 10, expect=200)
         wait_until("a's /health to say not master", lambda: ha.health("VI_1"), 5, expect=503)
         assert has_vip(b, VIP4)

@@ -16,7 +16,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nats.aio.client import Client
 
+from services.http.core.model import Model
+from services.http.feed import Feed
+from shared.events import (
+    STATE_BUCKET,
+    CheckerKind,
+    RealServerHealth,
+    check_subject,
+    encode,
+    kv_key_for_subject,
+    real_server_key,
+)
 from shared.lab.nats import NatsServer, free_port
 from shared.lab.wait import wait_until
 from tests.lab.test_vrrp_service import instance
@@ -94,3 +106,18 @@ def test_without_a_bus_it_listens_and_knows_nothing(node: str, tmp_path: Path, p
     assert http.get("/status").json()["bus_up"] is False
     metrics = http.get("/metrics")
     assert metrics.status == 200 and b"lifeline_bus_up 0" in metrics.body
+
+
+async def test_the_bucket_is_read_whole_past_a_thousand_keys(nc: Client, node: str) -> None:
+    """A node of many real servers: more keys than one wildcard direct get may match (1024)."""
+    kv = await nc.jetstream().key_value(STATE_BUCKET)
+    reals = [real_server_key(f"10.0.{i // 250}.{i % 250 + 1}", 80) for i in range(1100)]
+    for real in reals:
+        event = RealServerHealth(
+            node=node, ts=1, virtual="vs", real=real, up=True, checker=CheckerKind.TCP_CHECK
+        )
+        await kv.put(kv_key_for_subject(check_subject(node, "vs", real)), encode(event))
+    feed = Feed(Model(), lambda _entry: None)
+    await feed.snapshot(nc)
+    mine = [e for e in feed.model.entries.values() if e.node == node and e.kind == "check"]
+    assert len(mine) == len(reals)
