@@ -4,7 +4,9 @@ The page is loaded from node b's http service at a phone's size and must show,
 without a reload, node a as the holder of the VIP, then node b within a second
 of b's transition when a's link goes down: the time is the browser's own clock
 when the VIP row changed (a ``MutationObserver``) against the transition's
-timestamp, both this host's wall clock.  A screenshot of the page after the
+timestamp, both this host's wall clock.  The lab's nats-server is shared by the
+tests of a session, so other tests' nodes (same instance, same VIP) may be on
+the page too: the rows are matched by this test's node names.  A screenshot of the page after the
 failover is saved under the test's tmp dir, and its path printed.
 Playwright's own browser download is not used: ``executable_path`` is the
 distribution's chromium (the ``task`` script installs it).
@@ -37,7 +39,7 @@ SHOWN_WITHIN = 1.0
 
 WATCH = """holder => {
   window.__shown = null;
-  const seen = () => document.querySelector(`#vips tr[data-holder="${holder}"]`);
+  const seen = () => document.querySelector(`#vips tr[data-holder~="${holder}"]`);
   new MutationObserver(() => { if (window.__shown === null && seen()) window.__shown = Date.now(); })
     .observe(document.body, {subtree: true, childList: true, attributes: true});
 }"""
@@ -75,7 +77,7 @@ def watch_failover(browser: Browser, lab: Lab, hb: HttpProc) -> None:
     page.goto(hb.url + "/")
     vip = f'#vips tr[data-vip="{VIP4}/32"]'
     try:
-        page.wait_for_selector(f'{vip}[data-holder="{node_a}"]', timeout=10_000)
+        page.wait_for_selector(f'{vip}[data-holder~="{node_a}"]', timeout=10_000)
     except Exception:
         print(f"--- the page:\n{page.inner_text('body')}\n--- /status:\n{hb.get('/status').body.decode()}")
         raise
@@ -85,7 +87,7 @@ def watch_failover(browser: Browser, lab: Lab, hb: HttpProc) -> None:
 
     cut = time.time()
     a.ip("link", "set", "eth0", "down")
-    page.wait_for_selector(f'{vip}[data-holder="{node_b}"]', timeout=10_000)
+    page.wait_for_selector(f'{vip}[data-holder~="{node_b}"]:not([data-holder~="{node_a}"])', timeout=10_000)
     shown_ms = page.evaluate("window.__shown")
     wait_until("b's /health to say master", lambda: hb.health("VI_1"), 10, expect=200)
     master = next(

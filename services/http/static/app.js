@@ -59,7 +59,7 @@ function render() {
     const cls = v.holders.length === 1 ? "ok" : "bad";
     const text = v.holders.length ? holder + (v.holders.length > 1 ? " (more than one!)" : "") : "nobody";
     return `<tr data-vip="${esc(v.vip)}" data-holder="${esc(holder)}"><td>${esc(v.vip)}</td><td>${esc(v.instance)}</td>` +
-      `<td class="${cls}">${esc(text)}</td></tr>`;
+      `<td class="${cls} wrap">${esc(text)}</td></tr>`;
   }));
 
   fill("transitions", page.transitions.map((t) =>
