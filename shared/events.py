@@ -165,6 +165,7 @@ class Service(StrEnum):
     CHECKER = "checker"
     LVS = "lvs"
     NOTIFIER = "notifier"
+    HTTP = "http"
 
 
 def _t(name: str) -> str:

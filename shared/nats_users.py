@@ -5,7 +5,7 @@ service's publish rights *are* its part of the contract.  A notifier that can
 publish tracker results, or a checker that can publish VRRP state, could move a
 VIP; here it is refused by the server (``Permissions Violation``).
 
-One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``) plus
+One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``, ``http``) plus
 ``admin`` for the CLI, operators and provisioning.  A service user holds
 exactly what its service uses (``service_permissions``; why each grant
 exists, service by service: docs/security.md, "The bus: who may do what"):
@@ -23,8 +23,9 @@ exists, service by service: docs/security.md, "The bus: who may do what"):
   sets the prefix), to its own control endpoints
   ``lifeline.<node>.ctl.<service>.>`` and micro discovery, and to what it
   consumes (vrrp: tracker results; lvs: checks and instance states; checker
-  and notifier: their replicas' republished traffic); control subjects are
-  published by admins only, a service answers through ``allow_responses``;
+  and notifier: their replicas' republished traffic; http: every node's
+  events, read only); control subjects are published by admins only, a
+  service answers through ``allow_responses``;
 - no subject it may both publish and subscribe to: with ``allow_responses``
   such a user could send itself a message with a reply subject of its
   choosing and then publish there once (``test_no_user_hears_itself``).
@@ -66,6 +67,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.bus.trust import inbox_prefix
 from shared.events import (
+    CONTROL,
     DEAD_LETTER_STREAM,
     EVENT_STREAM,
     LEASE_BUCKET,
@@ -84,7 +86,7 @@ ACCOUNT = "LIFELINE"
 
 ADMIN = "admin"
 SERVICE_USERS: tuple[str, ...] = tuple(s.value for s in Service)
-"""User names: the service names (``vrrp``, ``checker``, ``lvs``, ``notifier``)."""
+"""User names: the service names (``vrrp``, ``checker``, ``lvs``, ``notifier``, ``http``)."""
 
 LEAF_USER_PREFIX = "leaf-"
 """The hub's user for a node's leaf connection is ``leaf-<node>`` (:func:`leaf_user`)."""
@@ -174,6 +176,28 @@ def _notifier(node: str) -> list[str]:
     ]
 
 
+READ_EVENT_KINDS = ("vrrp", "track", "check", "lvs")
+"""What the http service follows, every node's (never ``service.>``: it publishes its own reload there)."""
+
+
+def _http(node: str) -> tuple[list[str], list[str]]:
+    """Read-only: the state bucket by direct get, live events, the other services' status and discovery.
+
+    Nothing it may publish is heard by anyone but the JetStream API or a
+    service's read-only endpoint; discovery and status are asked service by
+    service (``$SRV.INFO.lifeline-vrrp``, ``...ctl.vrrp.status``), since a
+    grant of ``$SRV.INFO`` or ``ctl.*.status`` would also match what its own
+    micro endpoints subscribe to (``test_no_user_hears_itself``).
+    """
+    others = [s.value for s in Service if s != Service.HTTP]
+    publish = [
+        _direct_get(f"KV_{STATE_BUCKET}"),
+        *(f"$SRV.INFO.lifeline-{s}" for s in others),
+        *(f"{PREFIX}.{node}.{CONTROL}.{s}.status" for s in others),
+    ]
+    return publish, [f"{PREFIX}.*.{kind}.>" for kind in READ_EVENT_KINDS]
+
+
 def service_permissions(
     node: str, service: str, *, republish: Sequence[str] = DEFAULT_REPUBLISH
 ) -> Permissions:
@@ -195,6 +219,10 @@ def service_permissions(
         say, heard = _replicas(n, service)
         publish += [*_notifier(n), *say, *republish, state]  # state: fifo_write_vrrp_states_on_reload
         subscribe += heard
+    elif service == Service.HTTP:
+        read, follow = _http(n)
+        publish += read
+        subscribe += follow
     else:
         raise ValueError(f"no such lifeline service: {service!r}")
     return Permissions(tuple(publish), tuple(subscribe))

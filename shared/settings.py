@@ -104,6 +104,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     config_id: str | None = None
     state_dir: str = "/var/lib/lifeline"  # what must outlive a process: outboxes, notify claims, vrrp resume
     metrics_port: int = 9650
+    http_listen: str = "127.0.0.1"  # the http service (status, health checks, live page): this host only
+    http_port: int = 9651
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     sinks: list[SinkSettings] = msgspec.field(default_factory=list)
     keepalived_compat: KeepalivedCompatSettings = msgspec.field(default_factory=KeepalivedCompatSettings)

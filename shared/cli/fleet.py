@@ -90,13 +90,18 @@ async def _drain(watcher: Any, timeout: float, latest: dict[str, StateEntry]) ->
 
 
 def _entry(entry: Any) -> StateEntry | None:
-    subject = f"{PREFIX}.{entry.key}"
+    return state_entry(entry.key, entry.value)
+
+
+def state_entry(key: str, value: bytes) -> StateEntry | None:
+    """The entry behind state-bucket ``key``, or None for a foreign key or another contract version."""
+    subject = f"{PREFIX}.{key}"
     try:
         info = parse_subject(subject)
-        event = decode_for_subject(subject, entry.value)
+        event = decode_for_subject(subject, value)
     except (ValueError, msgspec.DecodeError):
         return None  # another contract version or a foreign key: not ours to show
-    return StateEntry(key=entry.key, node=info.node, kind=info.kind, names=info.names, event=event)
+    return StateEntry(key=key, node=info.node, kind=info.kind, names=info.names, event=event)
 
 
 def parse_domains(values: Sequence[str] | None) -> list[str]:

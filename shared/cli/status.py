@@ -19,7 +19,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -169,8 +169,11 @@ class Replica(msgspec.Struct, kw_only=True):
     endpoints: list[str] = msgspec.field(default_factory=list)
 
 
-async def discover(nc: Client, wait: float = 0.5) -> list[Replica]:
-    """Ask ``$SRV.INFO`` and collect every lifeline replica that answers within ``wait`` s."""
+async def discover(nc: Client, wait: float = 0.5, subjects: Sequence[str] = ("$SRV.INFO",)) -> list[Replica]:
+    """Ask ``$SRV.INFO`` and collect every lifeline replica that answers within ``wait`` s.
+
+    ``subjects``: ask those instead (``$SRV.INFO.<name>``: one service's replicas).
+    """
     replies: list[bytes] = []
     inbox = nc.new_inbox()
 
@@ -179,7 +182,8 @@ async def discover(nc: Client, wait: float = 0.5) -> list[Replica]:
 
     sub = await nc.subscribe(inbox, cb=collect)
     try:
-        await nc.publish("$SRV.INFO", b"", reply=inbox)
+        for subject in subjects:
+            await nc.publish(subject, b"", reply=inbox)
         await nc.flush()
         await asyncio.sleep(wait)
     finally:

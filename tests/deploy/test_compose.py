@@ -38,7 +38,7 @@ IMAGE = "localhost/lifeline:test"
 BASE = os.environ.get("LIFELINE_BASE", "localhost/lifeline-base:bookworm")
 VIP = "172.16.0.100"
 CONF = str(REPO / "deploy" / "containers.conf")
-USERS = ("ADMIN", "VRRP", "CHECKER", "LVS", "NOTIFIER")
+USERS = ("ADMIN", "VRRP", "CHECKER", "LVS", "NOTIFIER", "HTTP")
 ENV = {**os.environ, "CONTAINERS_CONF": CONF}
 STEP = 0.3
 """Seconds between two looks at podman or the stream (each look is a podman command)."""
@@ -236,7 +236,7 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
     a.compose("up", "-d")
     b.compose("up", "-d")
     print(f"compose up (2 nodes): {time.monotonic() - started:.1f} s")
-    services = ("nats", "vrrp", "checker", "notifier")
+    services = ("nats", "vrrp", "checker", "notifier", "http")
     for node in lab:
         for service in services:
             running = lambda n=node, s=service: n.inspect(s, "{{.State.Status}}") == "running"  # noqa: E731
@@ -250,7 +250,7 @@ def test_compose_pair_fails_over_and_restarts_a_crashed_service(lab: tuple[Node,
     assert not b.has_vip()
     wait_until("B's BACKUP event in its stream", lambda: bool(b.vrrp_events()), 20, STEP)
     # the compose healthchecks (`lifeline health SERVICE --local`: the liveness file, no bus)
-    for service in ("nats", "vrrp", "checker", "notifier"):
+    for service in ("nats", "vrrp", "checker", "notifier", "http"):
         wait_until(f"{service} healthy", lambda s=service: b.healthy(s), 20, STEP)
 
     # A crashed service container is restarted, and VRRP does not move.

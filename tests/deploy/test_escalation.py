@@ -289,6 +289,11 @@ async def carried_by_the_server(thief: Thief) -> None:
         "checker": ("lifeline.a.health.x.y", f"$KV.{STATE_BUCKET}.a.check.x.y", STATE_BUCKET),
         "lvs": ("lifeline.a.lvs.x", f"$KV.{STATE_BUCKET}.a.lvs.x", STATE_BUCKET),
         "notifier": ("lifeline.a.notify.dead.x", f"$KV.{LEASE_BUCKET}.sink.x", LEASE_BUCKET),
+        "http": (  # all it may store: its own reload event
+            "lifeline.a.service.reload.http",
+            f"$KV.{STATE_BUCKET}.a.service.reload.http",
+            STATE_BUCKET,
+        ),
     }[thief.user]
     event_subject, key_subject, bucket = own
     js_headers = {MSG_ID_HEADER: f"thief:{time.monotonic_ns()}"}
