@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shared.lab.capture import AdvertSeen, Capture, adverts
+from shared.lab.errors import LabError
 
 NS = 1_000_000_000
 
@@ -104,18 +105,25 @@ class Recorder:
         self.capture = capture
         self.seen: list[AdvertSeen] = []
         self._lock = threading.Lock()
+        self.error: Exception | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="advert-recorder", daemon=True)
         self._thread.start()
 
     def _drain(self) -> None:
         while not self._stop.is_set():
-            got = list(adverts(self.capture.drain(0.05)))
+            try:
+                got = list(adverts(self.capture.drain(0.05)))
+            except Exception as exc:  # a witness that stopped must say so, not fall silent
+                self.error = exc
+                return
             with self._lock:
                 self.seen.extend(got)
 
     def snapshot(self) -> list[AdvertSeen]:
-        """Every advert recorded so far (a copy)."""
+        """Every advert recorded so far (a copy); raises if the recorder stopped on an error."""
+        if self.error is not None:
+            raise LabError(f"the advert recorder stopped: {self.error!r}") from self.error
         with self._lock:
             return list(self.seen)
 

@@ -50,6 +50,7 @@ from shared.lab.capture import AdvertSeen
 from shared.lab.daemon import Daemon
 from shared.lab.netns import in_namespace
 from shared.lab.segment import Host, Segment
+from shared.lab.up import NATS_PORT, service_process, start_up
 from shared.lab.wait import LabTimeout, wait_until
 from shared.lab.wire import NS, Recorder, longest_dual_master, master_runs
 from shared.nats_users import ADMIN, password_var
@@ -61,7 +62,6 @@ ADVERT_INT = 1.0
 PASSWORD = "chaos1"
 PRIORITY = {"a": 150, "b": 100}
 TRACK_WEIGHT = -100
-NATS_PORT = 4222
 SLACK = 0.25
 """Seconds of scheduling noise allowed on top of an advert interval (a loaded 2-core machine)."""
 TAKEOVER_BOUND = 3.0
@@ -155,22 +155,7 @@ class ChaosNode:
         self.write_conf()
 
     def start(self) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "shared.cli.main",
-            "up",
-            "--config",
-            str(self.conf),
-            "--node",
-            self.name,
-        ]
-        argv += ["--nats-port", str(NATS_PORT), "--store-dir", str(self.store)]
-        env = dict(os.environ) | {
-            "LIFELINE_SETTINGS": str(self.dir / "no-settings.toml"),  # never the host's lifeline.toml
-            "LIFELINE_STATE_DIR": str(self.dir / "state"),
-        }
-        self.up = Daemon(argv, self.dir / "up.log", self.host.name, env=env).start()
+        self.up = start_up(self.host, self.conf)
 
     def log(self) -> str:
         return self.up.output() if self.up is not None else ""
@@ -182,22 +167,7 @@ class ChaosNode:
     # --- processes -------------------------------------------------------------
     def process(self, service: str) -> psutil.Process | None:
         """The running child of ``lifeline up`` for ``service`` (vrrp, checker, notifier, nats)."""
-        if self.up is None or not self.up.running:
-            return None
-        try:
-            children = psutil.Process(self.up.pid).children()
-        except psutil.Error:
-            return None
-        for child in children:
-            try:  # a zombie (its supervisor held) has no command line: dead, not the one
-                cmd = child.cmdline()
-                alive = child.status() != psutil.STATUS_ZOMBIE
-            except psutil.Error:
-                continue
-            hit = "nats-server" in cmd[0] if service == "nats" else f"services.{service}" in cmd
-            if hit and alive:
-                return child
-        return None
+        return service_process(self.up, service) if self.up is not None else None
 
     def signal(self, service: str, sig: int) -> int:
         """Send ``sig`` to ``service``'s process (waits for it to exist); its pid."""
@@ -386,7 +356,7 @@ class ChaosLab:
         except LabTimeout as exc:
             raise AssertionError(f"{node.name}'s transitions since the fault: {got()}, want {want}") from exc
 
-    def verdict(self, *, delivery_timeout: float = 60.0) -> None:
+    def verdict(self, *, delivery_timeout: float = 90.0) -> None:
         """Every scenario's checks (see the module's docstring); records the figures it measured."""
         runs = master_runs(self.adverts(), VRID, max_gap=mdi(PRIORITY["b"]))
         dual = longest_dual_master(runs)
@@ -402,8 +372,11 @@ class ChaosLab:
             )
         for node in self.nodes:
             self._deliveries(node, delivery_timeout)
+        with contextlib.suppress(LabTimeout):
+            wait_until("one MASTER on the wire", self.wire_master, 10, 0.1)
         final = self.wire_master()
-        assert final is not None, "no single MASTER on the wire at the end"
+        recent = [a for a in self.adverts() if a.ts_ns > time.time_ns() - 3 * NS]
+        assert final is not None, f"no single MASTER on the wire at the end: {recent}"
         master = self.a if final == "a" else self.b
         wait_until(
             f"{final} MASTER in its stream", lambda: states(master.events())[-1:] == ["MASTER"], 30, 0.3
