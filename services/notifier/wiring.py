@@ -69,9 +69,11 @@ from shared.events import (
     PoolEventKind,
     RealServerHealth,
 )
+from shared.notify_claim_files import ClaimDir
+from shared.notify_claims import CLAIMS_DIR
 from shared.scripts import Refusal, ScriptPolicy, ScriptRequest
 from shared.scripts.runner import announce
-from shared.settings import Settings
+from shared.settings import Settings, node_state_dir
 
 log = logging.getLogger("lifeline.notifier.wiring")
 
@@ -425,7 +427,10 @@ def config_sinks(
     targets = build_targets(config, policy)
     if "script" in slots:  # every script refused by script security: the sink delivers nothing
         init = config.global_defs.rs_init_notifies
-        scripts = ScriptSink(targets, policy=policy, timeout=script_timeout, rs_init_notifies=init)
+        claims = ClaimDir(node_state_dir(settings) / CLAIMS_DIR, "notifier")  # vrrp backs these up
+        scripts = ScriptSink(
+            targets, policy=policy, timeout=script_timeout, rs_init_notifies=init, claims=claims
+        )
         definition: object = ("script", targets_definition(targets), policy, init)
         plans.append(SinkPlan(scripts, _options_from(base), definition=definition))
     if (mail := smtp_sink(config, settings)) is not None:

@@ -67,6 +67,7 @@ from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
 from services.vrrp.kernel.watch import follow
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
+from services.vrrp.notify_fallback import NotifyFallback, ObservedPublisher
 from services.vrrp.packet.ah_sequence import AhSequence
 from services.vrrp.route_tracking import RouteTracking
 from shared.bus import Publisher, connect, register_service
@@ -103,7 +104,8 @@ class VrrpService:
         self.config = config
         self.config_path = ctx.config_path
         self.node = ctx.node
-        self.publisher = Publisher(ctx.node)
+        self.notify_fallback = NotifyFallback.for_node(ctx.settings, lambda: self.config)  # scripts in 1 s
+        self.publisher: Publisher = ObservedPublisher(ctx.node, self.notify_fallback.observe)
         self.runners: dict[str, InstanceRunner] = {}
         self.groups: dict[str, GroupDriver] = {}
         self._group_members: dict[str, list[str]] = {}
@@ -141,6 +143,7 @@ class VrrpService:
         """Stale VIPs out, static items in, links read, the bus in a side task, then every instance."""
         loop = asyncio.get_running_loop()
         await run_startup_script(self.config.global_defs)  # keepalived: before anything else starts
+        self.notify_fallback.start()
         delay = self.config.global_defs.vrrp_startup_delay
         if delay > 0:
             self._hold_until = loop.time() + delay
@@ -211,6 +214,7 @@ class VrrpService:
         self._vips.close()
         if self.publisher.ready.is_set():
             await self.publisher.close(flush_timeout=FLUSH_ON_EXIT)
+        await self.notify_fallback.close(self.notify_fallback.bound + FLUSH_ON_EXIT)  # the STOP scripts
         for task in self._tasks:
             await cancel_quietly(task)
         if self._nc is not None:
