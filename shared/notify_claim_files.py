@@ -8,9 +8,8 @@ whole, ``os.rename`` of an abandoned claim to a unique name lets exactly one
 of two takers win.  The files are tiny and local: the calls are made from the
 event loop directly.
 
-The folder is created ``0755`` and the claims ``0644``: both sides must read
-every claim; both must be able to create them (the vrrp service as root can;
-a notifier under its own user needs the folder to be its own or its group's,
+The folders are created ``0775`` and the claims ``0644``: both sides must read
+every claim and both must be able to create them (``ClaimDir.prepare``;
 docs/notifier.md, "Claims").  A notifier that cannot create a claim raises,
 and the vrrp service runs that event's scripts after its bound.
 """
@@ -49,6 +48,16 @@ RunScripts = Callable[[int], Awaitable[str]]
 """Runs one event's scripts as attempt N; returns ``ok`` or the first failure."""
 
 
+def _give(folder: Path, uid: int, gid: int) -> None:
+    """Owner and group if we may (root with ``CAP_CHOWN``), else the group (a member may), else nothing."""
+    for owner in (uid, -1):
+        try:
+            os.chown(folder, owner, gid)
+            return
+        except PermissionError:
+            continue
+
+
 @dataclass(frozen=True)
 class Settled:
     """How ``settle`` ended: ``ran`` by us (with ``outcome``), or by the claim's owner."""
@@ -80,8 +89,24 @@ class ClaimDir:
         """Claims this side found abandoned and took over."""
 
     def prepare(self) -> None:
-        """Create the folder (and its parents) if needed; ``OSError`` when it cannot."""
-        self.path.mkdir(mode=0o755, parents=True, exist_ok=True)
+        """Create the folder (and its parents) if needed; ``OSError`` when it cannot.
+
+        Created folders are group-writable (``0775``) and given to the owner and
+        group of the nearest one that existed (``state_dir``: the notifier's user's
+        in the image and under systemd), so whichever side starts first, the other
+        can claim too.  The vrrp service is root without ``CAP_DAC_OVERRIDE`` or
+        ``CAP_CHOWN`` under compose and systemd, but in the ``lifeline`` group, which
+        lets it write there and give its folders that group.
+        """
+        if self.path.is_dir():
+            return
+        existing = next(p for p in self.path.parents if p.exists())
+        created = [p for p in [self.path, *self.path.parents] if p not in existing.parents and p != existing]
+        self.path.mkdir(mode=0o775, parents=True, exist_ok=True)
+        owner = existing.stat()
+        for folder in reversed(created):
+            folder.chmod(0o775)  # mkdir's mode went through the umask
+            _give(folder, owner.st_uid, owner.st_gid)
 
     # ------------------------------------------------------------------ files
 

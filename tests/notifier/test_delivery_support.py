@@ -84,7 +84,8 @@ def service(
 ) -> NotifierService:
     config = load(conf).config
     opts = NotifierOptions(health=False, lease_ttl=1.5, delivery={**FAST, **delivery})
-    return NotifierService(config, settings or Settings(node=node), node=node, nats_url=url, options=opts)
+    chosen = settings or Settings(node=node, state_dir=str(conf.parent / "state"))  # the notify claims
+    return NotifierService(config, chosen, node=node, nats_url=url, options=opts)
 
 
 async def provision_for(

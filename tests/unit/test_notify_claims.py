@@ -132,3 +132,16 @@ async def test_old_claims_are_swept(tmp_path: Path) -> None:
     os.utime(tmp_path / "b00t-1.claim", (old, old))
     assert claims.sweep() == 1
     assert [p.name for p in tmp_path.iterdir()] == ["b00t-2.claim"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder away needs root")
+def test_folders_root_creates_belong_to_the_state_dir_owner(tmp_path: Path) -> None:
+    """A vrrp service (root) that starts first must not lock the notifier (its own user) out."""
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 990, 990)
+    claims = ClaimDir(state / "n1" / "notify-claims", "vrrp")
+    claims.prepare()
+    for folder in (state / "n1", state / "n1" / "notify-claims"):
+        mode = folder.stat().st_mode & 0o7777
+        assert (folder.stat().st_uid, folder.stat().st_gid, mode) == (990, 990, 0o775)
