@@ -10,7 +10,7 @@ notifier has claimed it, nothing happens (beyond waiting for it to finish, for
 the order); else the vrrp service claims it and runs the same scripts with the
 same arguments and environment through the same launcher.
 
-Which scripts: the notifier's rules (``services.notifier.wiring.build_targets``
+Which scripts: the notifier's rules (``services.notifier.script_targets.build_targets``
 and ``core.targets.script_runs``), resolved when the event is published, with
 the file then in force; a reload keeps a removed instance's scripts for its
 removal, as the notifier does (``NotifyTargets.retire``).  Mail, FIFOs and
@@ -35,8 +35,8 @@ import msgspec
 
 from services.notifier.core.formats import event_env
 from services.notifier.core.targets import NotifyTargets, script_runs
+from services.notifier.script_targets import build_targets
 from services.notifier.sinks.script import script_request
-from services.notifier.wiring import build_targets
 from shared.bus import Publisher
 from shared.config.model import Config
 from shared.config.script import script_policy
