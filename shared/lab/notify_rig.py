@@ -43,7 +43,9 @@ TRACKED = "dum0"
 
 RECORDER = """#!/bin/sh
 echo "$(date +%s.%N) ${LIFELINE_EVENT_ID:-none} ${LIFELINE_ATTEMPT:-1} $*" >> OUT
+while [ -e HOLD ]; do sleep 0.05; done
 """
+"""Writes its line when it starts, then runs on while the file HOLD exists (a script caught mid-run)."""
 
 
 def rig_config(recorder: Path) -> str:
@@ -85,6 +87,7 @@ class NotifyRig:
         self.workdir = workdir
         self.impl = impl
         self.out = workdir / "runs"
+        self.hold = workdir / "hold"
         self.state_dir = workdir / "state"
         self.recorder = workdir / "record.sh"
         self.conf = workdir / "keepalived.conf"
@@ -111,7 +114,7 @@ class NotifyRig:
         self.close()
 
     def _start(self) -> None:
-        self.recorder.write_text(RECORDER.replace("OUT", str(self.out)))
+        self.recorder.write_text(RECORDER.replace("OUT", str(self.out)).replace("HOLD", str(self.hold)))
         self.recorder.chmod(0o755)
         self.conf.write_text(rig_config(self.recorder))
         self.host.ip(

@@ -103,3 +103,28 @@ def test_with_the_notifier_dead_vrrp_runs_them_once_and_the_restarted_one_does_n
     wait_until("the notifier to catch up", lambda: rig.caught_up(ids(rig.runs())), 30)
     assert rig.runs()[-3:] == new
     once_in_order(rig.runs())
+
+
+def test_the_notifier_killed_mid_script_is_taken_over_by_vrrp_and_order_holds(rig: NotifyRig) -> None:
+    """The notifier dies in FAULT's script: its claim goes stale, vrrp runs FAULT again, then the rest.
+
+    The killed run got the parent-death signal; the re-run says ``LIFELINE_ATTEMPT=2``.
+    """
+    assert rig.notifier is not None
+    before = len(rig.runs())
+    rig.hold.touch()
+    rig.link(False)
+    wait_until("FAULT's script, held", lambda: "fault" in words(rig.runs()[before:]), 10)
+    rig.link(True)  # BACKUP and MASTER now wait behind FAULT, on both sides
+    rig.notifier.kill()
+    rig.hold.unlink()
+    want = ["fault", "fault", "backup", "master"]
+    wait_until("FAULT again, then the rest", lambda: words(rig.runs()[before:]) == want, 20)
+    new = rig.runs()[before:]
+    assert [r.attempt for r in new] == [1, 2, 1, 1] and new[0].event_id == new[1].event_id, new
+    claims = rig.claims()
+    assert [claims[r.event_id].owner for r in new[1:]] == ["vrrp", "vrrp", "vrrp"], claims
+    assert new[1].started - new[0].started >= 4.0  # only once the claim went stale (5 s untouched)
+    rig.notifier.start()
+    wait_until("the notifier to catch up", lambda: rig.caught_up(ids(rig.runs())), 30)
+    assert rig.runs()[before:] == new
