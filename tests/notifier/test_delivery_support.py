@@ -164,7 +164,11 @@ class NotifierProcess:
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=out,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "LIFELINE_STATE_DIR": str(self.log.parent / "state"),
+                },
             )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)
