@@ -139,6 +139,11 @@ class NotifyFallback:
                 self.ran += 1
             queue.popleft()
 
+    def status(self) -> dict[str, object]:
+        """For the vrrp status: events it ran itself, claims it took over, events waiting for their bound."""
+        waiting = sum(len(q) for q in self._queues.values())
+        return {"ran": self.ran, "taken_over": self.claims.taken_over, "waiting": waiting}
+
     async def _run_all(self, pending: Pending, attempt: int) -> str:
         event = pending.event
         log.warning(

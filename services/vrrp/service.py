@@ -562,6 +562,7 @@ class VrrpService:
             "links": dict(self._links),
             "static": self.static.status() if self.static is not None else None,
             "refused_tracker_messages": self.refused.count,
+            "notify_fallback": self.notify_fallback.status(),
         }
 
     def notice(self, event: Notice) -> None:

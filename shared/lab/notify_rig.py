@@ -30,7 +30,7 @@ from services.notifier.consumers import sink_consumers
 from services.notifier.delivery.feed import durable_name
 from shared.bus.provision import Plan, node_plan
 from shared.config.load import load
-from shared.events import EVENT_STREAM, MSG_ID_HEADER
+from shared.events import EVENT_STREAM, MSG_ID_HEADER, Service, status_subject
 from shared.lab.daemon import Daemon, keepalived_binary
 from shared.lab.nats import NatsProxy, NatsServer
 from shared.lab.segment import Host, Segment
@@ -181,6 +181,19 @@ class NotifyRig:
             boot, _, seq = path.name.removesuffix(".claim").rpartition("-")
             found[f"{boot}:{seq}"] = msgspec.json.decode(path.read_bytes(), type=Claim)
         return found
+
+    def fallback_status(self) -> dict[str, int]:
+        """The vrrp service's ``notify_fallback`` counters (its status endpoint)."""
+
+        async def ask() -> dict[str, int]:
+            nc = await nats.connect(self.nats.url, connect_timeout=1, max_reconnect_attempts=0)
+            try:
+                reply = await nc.request(status_subject(NODE, Service.VRRP), b"", timeout=2)
+            finally:
+                await nc.close()
+            return dict(msgspec.json.decode(reply.data)["detail"]["notify_fallback"])
+
+        return asyncio.run(ask())
 
     def caught_up(self, ids: set[str]) -> bool:
         """The stream holds the events ``ids`` and the notifier's script consumer has acked everything."""

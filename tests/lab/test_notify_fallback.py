@@ -77,6 +77,7 @@ def test_normally_the_notifier_runs_the_scripts_and_vrrp_does_not(rig: NotifyRig
     claims = rig.claims()
     assert {claims[r.event_id].owner for r in new} == {"notifier"}, claims
     assert latency < FALLBACK_BOUND, latency  # the notifier was first by far
+    assert rig.fallback_status()["ran"] == 0
     once_in_order(rig.runs())
 
 
@@ -99,6 +100,7 @@ def test_with_the_notifier_dead_vrrp_runs_them_once_and_the_restarted_one_does_n
     claims = rig.claims()
     assert {claims[r.event_id].owner for r in new} == {"vrrp"}, claims
     assert latency <= FALLBACK_BOUND + SLACK, latency
+    assert rig.fallback_status()["ran"] == 3
     rig.notifier.start()
     wait_until("the notifier to catch up", lambda: rig.caught_up(ids(rig.runs())), 30)
     assert rig.runs()[-3:] == new
