@@ -40,19 +40,19 @@ import logging
 import os
 import pwd
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 from nats.aio.client import Client
 
 from services.notifier.core.fifos import FifoScope, FifoSpec, fifo_plan
 from services.notifier.core.real_servers import checker_mail
-from services.notifier.core.targets import NotifyTarget, NotifyTargets, targets_definition
+from services.notifier.core.targets import targets_definition
 from services.notifier.delivery.dispatcher import RetryPolicy
 from services.notifier.delivery.runner import RunnerOptions
 from services.notifier.plugins import create_sink
+from services.notifier.script_targets import allowed, build_targets
 from services.notifier.sinks.base import ClosableSink, DeliveryContext, Sink
 from services.notifier.sinks.fifo import FifoSink
 from services.notifier.sinks.script import ScriptSink, script_request
@@ -60,7 +60,7 @@ from services.notifier.sinks.smtp import SmtpSink
 from shared.config.lvs_keys import rs_key, vs_key
 from shared.config.model import Config
 from shared.config.model_global import NotifyFifo
-from shared.config.script import Script, script_policy
+from shared.config.script import script_policy
 from shared.events import (
     Event,
     GroupState,
@@ -69,9 +69,10 @@ from shared.events import (
     PoolEventKind,
     RealServerHealth,
 )
-from shared.scripts import Refusal, ScriptPolicy, ScriptRequest
-from shared.scripts.runner import announce
-from shared.settings import Settings
+from shared.notify_claim_files import ClaimDir
+from shared.notify_claims import CLAIMS_DIR
+from shared.scripts import ScriptPolicy, ScriptRequest
+from shared.settings import Settings, node_state_dir
 
 log = logging.getLogger("lifeline.notifier.wiring")
 
@@ -130,79 +131,6 @@ def settings_slots(settings: Settings) -> list[SinkSlot]:
         SinkSlot(extra.name, extra.kind, delivery=dict(extra.options.get("delivery", {})))
         for extra in settings.sinks
     ]
-
-
-# --------------------------------------------------------------------------- scripts
-
-
-def allowed(script: Script | None, policy: ScriptPolicy) -> Script | None:
-    """The script if the launcher would run it, else None (logged once, with who runs the others)."""
-    if script is None:
-        return None
-    verdict = announce(script_request(script, script.argv, policy), log)
-    return None if isinstance(verdict, Refusal) else script
-
-
-Screen = Callable[[Script | None], Script | None]
-"""Keeps a script or drops it (``allowed``); unscreened, every named script is kept."""
-
-
-def _keep_all(script: Script | None) -> Script | None:
-    return script
-
-
-def _target(keep: Screen, scripts: Mapping[str, Script | None], **kw: Any) -> NotifyTarget | None:
-    kept = {state: s for state, raw in scripts.items() if (s := keep(raw)) is not None}
-    generic = keep(kw.pop("generic", None))
-    if not kept and generic is None:
-        return None
-    return NotifyTarget(scripts=kept, generic=generic, **kw)
-
-
-def build_targets(
-    config: Config, policy: ScriptPolicy | None = None, *, screened: bool = True
-) -> NotifyTargets:
-    """One ``NotifyTarget`` per instance, group, virtual server and real server that has scripts.
-
-    ``screened``: only the scripts the launcher would run (``allowed``); unscreened,
-    every script the file names (what the provisioning needs: no user or path is looked at).
-    """
-    keep: Screen = _keep_all
-    if screened:
-        keep = partial(allowed, policy=policy if policy is not None else script_policy(config.global_defs))
-    instances: dict[str, NotifyTarget] = {}
-    for name, vi in config.vrrp.instances.items():
-        states = {
-            "MASTER": vi.notify_master,
-            "BACKUP": vi.notify_backup,
-            "FAULT": vi.notify_fault,
-            "STOP": vi.notify_stop,
-            "DELETED": vi.notify_deleted,
-            "MASTER_RX_LOWER_PRI": vi.notify_master_rx_lower_pri,
-        }
-        report = vi.notify_deleted_set or vi.notify_deleted is not None
-        if (t := _target(keep, states, generic=vi.notify, report_deleted=report)) is not None:
-            instances[name] = t
-    groups: dict[str, NotifyTarget] = {}
-    for name, sg in config.vrrp.sync_groups.items():
-        states = {
-            "MASTER": sg.notify_master,
-            "BACKUP": sg.notify_backup,
-            "FAULT": sg.notify_fault,
-            "STOP": sg.notify_stop,
-        }
-        if (t := _target(keep, states, generic=sg.notify)) is not None:
-            groups[name] = t
-    virtuals: dict[str, NotifyTarget] = {}
-    reals: dict[tuple[str, str], NotifyTarget] = {}
-    for vs in config.lvs.virtual_servers:
-        vkey = vs_key(vs)
-        if (t := _target(keep, {"UP": vs.quorum_up, "DOWN": vs.quorum_down})) is not None:
-            virtuals[vkey] = t
-        for rs in vs.real_servers:
-            if (t := _target(keep, {"UP": rs.notify_up, "DOWN": rs.notify_down})) is not None:
-                reals[(vkey, rs_key(vs, rs))] = t
-    return NotifyTargets(instances=instances, groups=groups, real_servers=reals, virtual_servers=virtuals)
 
 
 # --------------------------------------------------------------------------- mail
@@ -425,7 +353,10 @@ def config_sinks(
     targets = build_targets(config, policy)
     if "script" in slots:  # every script refused by script security: the sink delivers nothing
         init = config.global_defs.rs_init_notifies
-        scripts = ScriptSink(targets, policy=policy, timeout=script_timeout, rs_init_notifies=init)
+        claims = ClaimDir(node_state_dir(settings) / CLAIMS_DIR, "notifier")  # vrrp backs these up
+        scripts = ScriptSink(
+            targets, policy=policy, timeout=script_timeout, rs_init_notifies=init, claims=claims
+        )
         definition: object = ("script", targets_definition(targets), policy, init)
         plans.append(SinkPlan(scripts, _options_from(base), definition=definition))
     if (mail := smtp_sink(config, settings)) is not None:

@@ -68,6 +68,7 @@ from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
 from services.vrrp.kernel.watch import follow
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
+from services.vrrp.notify_fallback import NotifyFallback, ObservedPublisher
 from services.vrrp.packet.ah_sequence import AhSequence
 from services.vrrp.route_tracking import RouteTracking
 from shared.bus import Publisher, connect, register_service
@@ -104,7 +105,8 @@ class VrrpService:
         self.config = config
         self.config_path = ctx.config_path
         self.node = ctx.node
-        self.publisher = Publisher(ctx.node)
+        self.notify_fallback = NotifyFallback.for_node(ctx.settings, lambda: self.config)  # scripts in 1 s
+        self.publisher: Publisher = ObservedPublisher(ctx.node, self.notify_fallback.observe)
         self.runners: dict[str, InstanceRunner] = {}
         self.groups: dict[str, GroupDriver] = {}
         self._group_members: dict[str, list[str]] = {}
@@ -149,6 +151,7 @@ class VrrpService:
         if self.compat is not None:  # first: a live keepalived's pid file stops us before we touch a VIP
             self.compat.start()
         await run_startup_script(self.config.global_defs)  # keepalived: before anything else starts
+        self.notify_fallback.start()
         delay = self.config.global_defs.vrrp_startup_delay
         if delay > 0:
             self._hold_until = loop.time() + delay
@@ -221,6 +224,7 @@ class VrrpService:
         self._vips.close()
         if self.publisher.ready.is_set():
             await self.publisher.close(flush_timeout=FLUSH_ON_EXIT)
+        await self.notify_fallback.close(self.notify_fallback.bound + FLUSH_ON_EXIT)  # the STOP scripts
         for task in self._tasks:
             await cancel_quietly(task)
         if self._nc is not None:
@@ -568,6 +572,7 @@ class VrrpService:
             "links": dict(self._links),
             "static": self.static.status() if self.static is not None else None,
             "refused_tracker_messages": self.refused.count,
+            "notify_fallback": self.notify_fallback.status(),
         }
 
     def notice(self, event: Notice) -> None:

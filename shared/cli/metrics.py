@@ -121,17 +121,18 @@ async def _main(args: argparse.Namespace, settings: Any) -> int:
     from shared.bus import connect
     from shared.cli.metrics_cache import ScrapeCache
     from shared.cli.metrics_collect import Collector
+    from shared.cli.restarts_file import restarts_path
     from shared.cli.status import open_bus
 
     node = args.node or settings.node
     port = args.port if args.port is not None else settings.metrics_port
     if args.once:
         async with open_bus(settings, "lifeline-metrics") as nc:
-            sys.stdout.write(await Collector(nc, node).scrape())
+            sys.stdout.write(await Collector(nc, node, restarts=restarts_path(settings)).scrape())
         return 0
     # Serving: listen at once and keep reconnecting, so a scrape during a NATS outage
     # says ``lifeline_bus_up 0`` instead of the target vanishing from Prometheus.
-    collector = Collector(None, node)
+    collector = Collector(None, node, restarts=restarts_path(settings))
     address = f"{_url_host(args.listen)}:{port}"
     try:
         server = await serve(ScrapeCache(collector.scrape), args.listen, port)

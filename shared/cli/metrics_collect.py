@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,6 +25,7 @@ from nats.aio.client import Client
 from services.vrrp.core.keepalived_dumps import DumpStats, stats_from_counters
 from shared.cli.fleet import StateEntry, read_state
 from shared.cli.metrics_text import Family, render
+from shared.cli.restarts_file import ServiceRestarts, read_restarts
 from shared.events import (
     InstanceState,
     PoolEvent,
@@ -110,6 +112,9 @@ def _families() -> dict[str, Family]:
         ("lifeline_bus_up", "gauge", "1 when the metrics endpoint is connected to NATS"),
         *((name, "counter", text) for name, _, text in EXPORTER_COUNTERS),
         ("keepalived_gratuitous_arp_delay_total", "counter", "garp_master_delay, seconds (exporter's name)"),
+        ("lifeline_service_restarts_total", "counter", "times lifeline up restarted a service that died"),
+        ("lifeline_service_restart_backoff_seconds", "gauge", "delay lifeline up gave the last death"),
+        ("lifeline_service_last_exit_status", "gauge", "exit status of the last death (negative: signal)"),
     ]
     return {name: Family(name, kind, text) for name, kind, text in spec}
 
@@ -241,24 +246,42 @@ def add_status(fams: dict[str, Family], statuses: dict[str, ServiceStatus | None
             add_lvs(fams, st.detail)
 
 
+def add_restarts(fams: dict[str, Family], restarts: dict[str, ServiceRestarts]) -> None:
+    """What ``lifeline up`` says of its restarts (``shared.cli.restarts_file``), per supervised process."""
+    for name, row in restarts.items():
+        fams["lifeline_service_restarts_total"].add(row.restarts, service=name)
+        fams["lifeline_service_restart_backoff_seconds"].add(row.backoff, service=name)
+        if row.last_exit is not None:
+            fams["lifeline_service_last_exit_status"].add(row.last_exit, service=name)
+
+
 def build(
-    entries: list[StateEntry], statuses: dict[str, ServiceStatus | None], now: float, bus_up: bool = True
+    entries: list[StateEntry],
+    statuses: dict[str, ServiceStatus | None],
+    now: float,
+    bus_up: bool = True,
+    restarts: dict[str, ServiceRestarts] | None = None,
 ) -> str:
     """The whole exposition for one node (pure: the tests feed it directly)."""
     fams = _families()
     fams["lifeline_bus_up"].add(1 if bus_up else 0)
     add_state(fams, entries, now)
     add_status(fams, statuses)
+    add_restarts(fams, restarts or {})
     return render(list(fams.values()))
 
 
 class Collector:
     """Scrapes the bus for one node; ``nc`` may be None (or disconnected) while NATS is away."""
 
-    def __init__(self, nc: Client | None, node: str, timeout: float = 1.0) -> None:
+    def __init__(
+        self, nc: Client | None, node: str, timeout: float = 1.0, restarts: Path | None = None
+    ) -> None:
         self.nc = nc
         self.node = node
         self.timeout = timeout
+        self.restarts = restarts
+        """``lifeline up``'s restarts file (``restarts_path``), read at each scrape, bus or not."""
 
     async def _status(self, service: str) -> ServiceStatus | None:
         assert self.nc is not None
@@ -270,10 +293,11 @@ class Collector:
 
     async def scrape(self) -> str:
         now = time.time()
+        restarts = read_restarts(self.restarts) if self.restarts is not None else {}
         if self.nc is None or not self.nc.is_connected:
-            return build([], {}, now, bus_up=False)
+            return build([], {}, now, bus_up=False, restarts=restarts)
         services = [s.value for s in Service]
         entries = await read_state(self.nc, timeout=self.timeout)
         statuses = await asyncio.gather(*(self._status(s) for s in services))
         mine = [e for e in entries if e.node == self.node]
-        return build(mine, dict(zip(services, statuses, strict=True)), now)
+        return build(mine, dict(zip(services, statuses, strict=True)), now, restarts=restarts)

@@ -31,6 +31,7 @@ from nats.aio.client import Client
 from shared.bus.connect import connect_options, user_inbox
 from shared.cli.commands import help_of
 from shared.cli.fleet import FLEET_DOMAINS_ENV, StateEntry, parse_domains, read_fleet_state, read_state
+from shared.cli.restarts_file import read_restarts, restarts_path
 from shared.events import (
     Event,
     GroupState,
@@ -312,6 +313,10 @@ def render_table(view: dict[str, Any]) -> str:
             if row["node"] == node:
                 mark = "STALE" if row["stale"] else ""
                 lines.append((node, row["kind"], row["name"], row["state"], human_age(row["age_s"]), mark))
+    for name, row in view.get("supervised", {}).items():
+        up = "running" if row["running"] else "down"
+        text = f"{up}, {row['restarts']} restarts, backoff {row['backoff']:g} s, last exit {row['last_exit']}"
+        lines.append((row["node"], "supervised", name, text, "", ""))
     if len(lines) == 1:
         return "nothing on the bus yet (no service has published; is lifeline running?)\n"
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -358,6 +363,8 @@ async def status(args: argparse.Namespace, settings: Settings) -> int:
         else:
             entries, replicas = await asyncio.gather(read_state(nc), discover(nc, args.wait))
     view = REDACTOR.tree(build_view(entries, replicas, time.time(), args.stale_after))
+    supervised = read_restarts(restarts_path(settings))  # ``lifeline up``'s restarts, when it runs here
+    view["supervised"] = {n: msgspec.to_builtins(r) | {"node": settings.node} for n, r in supervised.items()}
     if domains:
         view["domains"] = {d: redact(problems.get(d, "ok")) for d in domains}
     for domain, why in problems.items():

@@ -49,6 +49,7 @@ import msgspec
 from services.vrrp.lifecycle_scripts import shutdown_time
 from shared.cli.commands import help_of
 from shared.cli.restart_policy import RestartPolicy
+from shared.cli.restarts_file import ServiceRestarts, restarts_path, write_restarts
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
@@ -336,25 +337,38 @@ class Supervisor:
             if self.reload_pending:
                 self.reload()
             now = time.monotonic()
-            for child in [*([self.nats] if self.nats is not None else []), *self.services]:
-                self._tend(child, now)
+            children = [*([self.nats] if self.nats is not None else []), *self.services]
+            if any([self._tend(child, now) for child in children]):
+                self.write_restarts()
             time.sleep(0.2)
         self.shutdown()
         return 0
 
     @staticmethod
-    def _tend(child: Child, now: float) -> None:
-        """Notice a death (schedule the restart), or restart when it is due."""
+    def _tend(child: Child, now: float) -> bool:
+        """Notice a death (schedule the restart), or restart when it is due; True when either happened."""
         if child.restart_at is None and child.proc is not None and not child.running():
-            child.restart_at = child.policy.exited(now)
             code = child.proc.returncode
+            child.restart_at = child.policy.exited(now, code)
             delay = child.restart_at - now
             print(
                 f"lifeline up: {child.name} exited with {code}; restarting in {delay:.1f} s", file=sys.stderr
             )
-        elif child.restart_at is not None and now >= child.restart_at:
+            return True
+        if child.restart_at is not None and now >= child.restart_at:
             child.start(now)
             print(f"lifeline up: {child.name} restarted (restart {child.policy.restarts})", file=sys.stderr)
+            return True
+        return False
+
+    def write_restarts(self) -> None:
+        """Restarts, backoff and last exit per service, for ``lifeline status`` and the metrics."""
+        children = [*([self.nats] if self.nats is not None else []), *self.services]
+        restarts = {
+            c.name: ServiceRestarts(c.running(), c.policy.restarts, c.policy.backoff, c.policy.last_exit)
+            for c in children
+        }
+        write_restarts(restarts_path(self.settings), restarts)
 
     def shutdown(self) -> None:
         """SIGTERM every service (they hand over), wait, then stop nats-server last."""
@@ -385,6 +399,7 @@ def run(args: argparse.Namespace) -> int:
         if not sup.start_nats() or not sup.provision(config):
             return 1
         sup.start_services(config)
+        sup.write_restarts()
         return sup.watch()
     finally:
         sup.shutdown()

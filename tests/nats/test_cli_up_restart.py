@@ -74,5 +74,5 @@ def test_a_killed_service_is_restarted_and_the_others_run_on(tmp_path: Path) -> 
             proc.wait()
         log.close()
     text = (tmp_path / "up.log").read_text(errors="replace")
-    assert "services.checker exited with -9; restarting in 0.5 s" in text, text
+    assert "services.checker exited with -9; restarting in 0.2 s" in text, text
     assert "services.checker restarted (restart 1)" in text, text

@@ -233,7 +233,8 @@ async def test_a_script_that_keeps_failing_is_dead_lettered_and_the_others_go_on
         sub = await js.pull_subscribe("lifeline.*.notify.dead.>", stream=DEAD_LETTER_STREAM)
         [msg] = await sub.fetch(1, timeout=10)
         letter = decode_dead_letter(msg.data)
-        assert letter.sink == "script" and letter.attempts == 3 and "exited with 3" in letter.reason
+        # it ran once: the claim says so, and keepalived never runs a notify script twice
+        assert letter.sink == "script" and letter.attempts == 1 and "exited with 3" in letter.reason
         assert letter.event.seq == 1 and msg.subject == "lifeline.n1.notify.dead.script"
         assert seqs(out) == [2, 3, 4, 5, 6]
         await pub.close()

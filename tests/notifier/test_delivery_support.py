@@ -84,7 +84,8 @@ def service(
 ) -> NotifierService:
     config = load(conf).config
     opts = NotifierOptions(health=False, lease_ttl=1.5, delivery={**FAST, **delivery})
-    return NotifierService(config, settings or Settings(node=node), node=node, nats_url=url, options=opts)
+    chosen = settings or Settings(node=node, state_dir=str(conf.parent / "state"))  # the notify claims
+    return NotifierService(config, chosen, node=node, nats_url=url, options=opts)
 
 
 async def provision_for(
@@ -163,7 +164,11 @@ class NotifierProcess:
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=out,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "LIFELINE_STATE_DIR": str(self.log.parent / "state"),
+                },
             )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)

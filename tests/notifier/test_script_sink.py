@@ -15,6 +15,7 @@ from services.notifier.sinks.base import DeliveryContext, DeliveryError
 from services.notifier.sinks.script import ScriptSink
 from shared.config.script import Script
 from shared.events import GroupState, InstanceState, VrrpState
+from shared.notify_claim_files import ClaimDir
 from shared.scripts import ScriptPolicy
 
 
@@ -143,3 +144,42 @@ async def _check_runs_as_script_user(shared: Path) -> None:
     )
     await sink.deliver(master(), DeliveryContext())
     assert out.read_text().split("\n")[0] == "0"
+
+
+async def test_with_claims_an_event_claimed_elsewhere_is_not_run_and_one_claimed_here_is_marked(
+    tmp_path: Path,
+) -> None:
+    """The notifier's half of the claims: skip what the vrrp service ran, claim what it runs itself."""
+    out = tmp_path / "out"
+    record = script(tmp_path / "rec.sh", f'echo "$LIFELINE_EVENT_ID $*" >> {out}\n')
+    targets = NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(record, "gen"))})
+    claims = tmp_path / "claims"
+    vrrp = ClaimDir(claims, "vrrp")
+
+    async def ran_by_vrrp(attempt: int) -> str:
+        return "ok"
+
+    assert (await vrrp.settle(master(1), ran_by_vrrp)).ran
+    sink = ScriptSink(targets, claims=ClaimDir(claims, "notifier"))
+    await sink.deliver(master(1), DeliveryContext())
+    assert not out.exists()  # the vrrp service had run it
+    await sink.deliver(master(2), DeliveryContext())
+    assert out.read_text() == "boot1:2 gen INSTANCE VI_1 MASTER 150\n"
+    exists, claim, _ = vrrp.read("boot1-2.claim")
+    assert (
+        exists
+        and claim is not None
+        and (claim.owner, claim.state, claim.outcome) == ("notifier", "done", "ok")
+    )
+
+
+async def test_with_claims_a_failed_script_is_not_retried(tmp_path: Path) -> None:
+    failing = script(tmp_path / "fail.sh", "exit 3\n")
+    sink = ScriptSink(
+        NotifyTargets(instances={"VI_1": NotifyTarget(generic=s(failing))}),
+        claims=ClaimDir(tmp_path, "notifier"),
+    )
+    with pytest.raises(DeliveryError) as err:
+        await sink.deliver(master(), DeliveryContext())
+    assert not err.value.retryable and "exited with 3" in str(err.value)
+    await sink.deliver(master(), DeliveryContext(attempt=2))  # a re-delivery: the claim says it ran

@@ -1,8 +1,8 @@
-"""lifeline up's restart schedule: quick deaths back off, a healthy run starts over."""
+"""lifeline up's restart schedule: quick deaths back off to a low ceiling, a healthy run starts over."""
 
 from __future__ import annotations
 
-from shared.cli.restart_policy import RestartPolicy
+from shared.cli.restart_policy import MAX_DELAY_S, RestartPolicy
 
 
 def deaths(policy: RestartPolicy, *lifetimes: float) -> list[float]:
@@ -18,10 +18,29 @@ def deaths(policy: RestartPolicy, *lifetimes: float) -> list[float]:
 
 
 def test_quick_deaths_double_the_delay_up_to_the_ceiling() -> None:
-    assert deaths(RestartPolicy(), *[0.1] * 9) == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    assert deaths(RestartPolicy(), *[0.1] * 9) == [0.2, 0.4, 0.8, 1.6, 2, 2, 2, 2, 2]
+
+
+def test_a_burst_of_any_length_is_never_restarted_later_than_the_ceiling() -> None:
+    """The case that left a notifier down 29 s of 30: a long burst of crashes."""
+    assert max(deaths(RestartPolicy(), *[0.05] * 200)) <= MAX_DELAY_S <= 5.0
 
 
 def test_a_healthy_run_resets_the_backoff() -> None:
     policy = RestartPolicy()
-    assert deaths(policy, 0.1, 0.1, 0.1, 61.0, 0.1) == [0.5, 1, 2, 0.5, 1]
+    assert deaths(policy, 0.1, 0.1, 0.1, 11.0, 0.1) == [0.2, 0.4, 0.8, 0.2, 0.4]
     assert policy.restarts == 5
+
+
+def snapshot(policy: RestartPolicy) -> tuple[int, float, int | None]:
+    return policy.restarts, policy.backoff, policy.last_exit
+
+
+def test_it_keeps_restarts_backoff_and_last_exit_for_the_status() -> None:
+    policy = RestartPolicy()
+    assert snapshot(policy) == (0, 0.0, None)
+    policy.started(0.0)
+    policy.exited(0.1, -9)
+    policy.started(0.3)
+    policy.exited(0.4, 1)
+    assert snapshot(policy) == (2, 0.4, 1)

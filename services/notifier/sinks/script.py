@@ -9,11 +9,20 @@ one script launcher (``shared.scripts.runner``): the script's own user, else
 to the group at the timeout, SIGKILL ``kill_grace`` seconds later); an
 allow-listed environment plus ``LIFELINE_*`` (see ``formats.event_env``), so a
 script can be idempotent across re-deliveries and never sees the bus credentials.
+
+With ``claims`` (the node's claims folder, ``shared.notify_claims``) the scripts
+of a VRRP event are claimed before they run, because the vrrp service runs
+them itself when nobody has one second after the transition: an event already
+claimed is not run again (and is acked), an event claimed and still running
+is waited for, so the next one of the same object starts after it.  A script
+that ran and failed is then a dead letter, not a retry: the claim says it ran,
+and keepalived never runs a notify script twice.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from services.notifier.core.formats import event_env
@@ -21,6 +30,8 @@ from services.notifier.core.targets import NotifyTargets, TargetResolver, script
 from services.notifier.sinks.base import DeliveryContext, DeliveryError, Sink
 from shared.config.script import Script
 from shared.events import Event
+from shared.notify_claim_files import ClaimDir
+from shared.notify_claims import claimable, forgotten
 from shared.scripts import ScriptPolicy, ScriptRequest
 from shared.scripts.runner import KILL_GRACE, ScriptRefused, run_script
 
@@ -53,6 +64,7 @@ class ScriptSink:
         failure_retryable: bool = True,
         rs_init_notifies: bool = False,
         name: str = "script",
+        claims: ClaimDir | None = None,
     ) -> None:
         self.name = name
         self.rs_init_notifies = rs_init_notifies
@@ -61,6 +73,7 @@ class ScriptSink:
         self.timeout = timeout
         self.kill_grace = kill_grace
         self.failure_retryable = failure_retryable
+        self.claims = claims
 
     def take_over(self, previous: Sink) -> None:
         """A reload that removed an instance keeps its scripts for its removal (``NotifyTargets.retire``)."""
@@ -72,9 +85,37 @@ class ScriptSink:
         target = self.targets(event)
         if target is None:
             return
+        runs = script_runs(event, target, rs_init_notifies=self.rs_init_notifies)
+        requests = [script_request(run.script, run.argv, self.policy) for run in runs]
+        if self.claims is not None and requests and claimable(event):
+            await self._claimed(self.claims, event, requests)
+            return
         env = event_env(event, attempt=context.attempt)
-        for run in script_runs(event, target, rs_init_notifies=self.rs_init_notifies):
-            await self._run(script_request(run.script, run.argv, self.policy), env)
+        for request in requests:
+            await self._run(request, env)
+
+    async def _claimed(self, claims: ClaimDir, event: Event, requests: list[ScriptRequest]) -> None:
+        """Run the event's scripts if we claim them first; else wait until the owner has."""
+        if forgotten(event, time.time_ns(), claims.retention):
+            log.warning("%s: older than the claims are kept: not run (the vrrp service ran it)", event)
+            return
+
+        async def run_all(attempt: int) -> str:
+            env = event_env(event, attempt=attempt)
+            failures = []
+            for request in requests:  # each one, as keepalived: a failed notify_master still runs notify
+                try:
+                    await self._run(request, env)
+                except DeliveryError as exc:
+                    failures.append(str(exc))
+            return failures[0] if failures else "ok"
+
+        try:
+            settled = await claims.settle(event, run_all)
+        except OSError as exc:
+            raise DeliveryError(f"cannot claim in {claims.path}: {exc}", retryable=True) from exc
+        if settled.ran and settled.claim is not None and settled.claim.outcome != "ok":
+            raise DeliveryError(settled.claim.outcome, retryable=False)
 
     async def _run(self, request: ScriptRequest, env: dict[str, str]) -> None:
         program = request.argv[0]
