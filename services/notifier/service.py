@@ -130,7 +130,7 @@ class NotifierService:
         self.owner = f"{self.node}:{self.replica}"
         """The holder written into sink leases."""
         self.sinks: dict[str, RunningSink] = {}
-        self.publisher = Publisher(self.node)
+        self.publisher = ctx.publisher() if ctx is not None else Publisher(self.node)
         """Only for the notifier's own events (``ServiceReload``); deliveries are acked, not published."""
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None

@@ -69,7 +69,7 @@ from services.vrrp.kernel.watch import follow
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
 from services.vrrp.packet.ah_sequence import AhSequence
 from services.vrrp.route_tracking import RouteTracking
-from shared.bus import Publisher, connect, register_service
+from shared.bus import connect, register_service
 from shared.bus.direct_get import last_messages
 from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
@@ -103,7 +103,7 @@ class VrrpService:
         self.config = config
         self.config_path = ctx.config_path
         self.node = ctx.node
-        self.publisher = Publisher(ctx.node)
+        self.publisher = ctx.publisher()
         self.runners: dict[str, InstanceRunner] = {}
         self.groups: dict[str, GroupDriver] = {}
         self._group_members: dict[str, list[str]] = {}
