@@ -55,7 +55,7 @@ class OutboxFile:
         """Writes or syncs that failed (disk full, read-only...): those events live in memory only."""
         self.syncs = 0
         self._adopted_locks: list[int] = []
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        make_shared_dirs(path.parent)
         self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,6 +218,25 @@ class OutboxFile:
             self.sync_now()
         os.close(self._fd)
         os.close(self._lock_fd)
+
+
+SHARED_DIR_MODE = 0o2770
+"""Directories of the node's state: the services run as different users (vrrp root without
+``CAP_DAC_OVERRIDE``, the notifier ``lifeline``) that share the group ``lifeline``; setgid keeps it."""
+
+
+def make_shared_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents group-writable (``SHARED_DIR_MODE``, not the umask's)."""
+    missing: list[Path] = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue  # another service made it meanwhile
+        os.chmod(directory, SHARED_DIR_MODE)
 
 
 def _read(path: Path) -> list[Record]:

@@ -47,6 +47,7 @@ from typing import Any
 import msgspec
 
 from services.vrrp.lifecycle_scripts import shutdown_time
+from shared.bus.outbox_file import make_shared_dirs
 from shared.cli.restart_policy import RestartPolicy
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
@@ -114,6 +115,23 @@ def store_dir(explicit: str | None) -> Path:
         return ensure_private_dir(Path("/var/lib/lifeline/nats"))
     except PermissionError:
         return Path(tempfile.mkdtemp(prefix="lifeline-nats-"))  # 0700, ours
+
+
+def state_dir(settings: Settings, store: Path) -> Path:
+    """The services' ``state_dir``: the settings' when we may create it (root), else one in the store.
+
+    Passed to every service (``LIFELINE_STATE_DIR``) so that a non-root ``lifeline up`` still
+    keeps the durable outboxes (docs/bus.md) somewhere that survives a restart of a service.
+    """
+    wanted = Path(settings.state_dir)
+    try:
+        make_shared_dirs(wanted)
+        if os.access(wanted, os.W_OK | os.X_OK):
+            return wanted
+    except PermissionError:
+        pass
+    make_shared_dirs(store / "state")
+    return store / "state"
 
 
 USERS_FILE = "users.env"
@@ -228,6 +246,7 @@ class Supervisor:
         self.stop_signal: int | None = None
         self.reload_pending = False
         """A SIGHUP to pass on once the bus is provisioned for the file as it is now."""
+        self.state_dir = Path(self.settings.state_dir)
 
     def start_nats(self) -> bool:
         binary = nats_server_binary()
@@ -261,6 +280,7 @@ class Supervisor:
         )
         write_secret(store / CONF_FILE, text)
         write_secret(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
+        self.state_dir = state_dir(self.settings, store)
         return store
 
     def admin(self) -> Settings:
@@ -298,7 +318,7 @@ class Supervisor:
             user = module.rsplit(".", 1)[-1]
             assert user in SERVICE_USERS, f"{module}: no NATS user of that name"
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
-            env = service_env(user, self.passwords[user])
+            env = service_env(user, self.passwords[user]) | {"LIFELINE_STATE_DIR": str(self.state_dir)}
             grace = STOP_GRACE + (shutdown_time(config.global_defs) if module == "services.vrrp" else 0.0)
             child = Child(module, [*argv, "--nats", url], env, held=True, stop_grace=grace)
             child.start(time.monotonic())
