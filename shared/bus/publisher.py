@@ -304,17 +304,21 @@ class Publisher:
     async def _retry(self, what: str, op: Callable[[], Awaitable[None]]) -> None:
         """Run ``op`` until it succeeds, waiting while disconnected, backing off on errors."""
         wait = self.retry_wait
+        episode = FailureEpisode(f"bus: {what}")
         while True:
             await self._connected()
             try:
                 await op()
+                self._say(episode.succeeded(time.monotonic()))
                 return
             except asyncio.CancelledError:
                 raise
             except NotProvisioned:
                 wait = self.max_retry_wait  # logged once by ``_setup``; an admin has to act
-            except Exception as exc:
-                log.warning("bus: %s failed (%s: %s); retrying", what, type(exc).__name__, exc)
+            except Exception as exc:  # JetStream disabled or not answering: said once per episode
+                error = f"{type(exc).__name__}: {exc}"
+                self._say(episode.failed(time.monotonic(), error), logging.WARNING)
+                self.failures.failed(time.monotonic(), error)  # the status says ``failing`` meanwhile
             await asyncio.sleep(wait)
             wait = min(wait * 2, self.max_retry_wait)
 

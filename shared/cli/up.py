@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -49,6 +50,7 @@ import msgspec
 from services.vrrp.lifecycle_scripts import shutdown_time
 from shared.bus.outbox_file import make_shared_dirs
 from shared.cli.restart_policy import RestartPolicy
+from shared.cli.store_guard import StoreGuard
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
@@ -247,6 +249,8 @@ class Supervisor:
         self.reload_pending = False
         """A SIGHUP to pass on once the bus is provisioned for the file as it is now."""
         self.state_dir = Path(self.settings.state_dir)
+        self.store_guard: StoreGuard | None = None
+        """Reopens JetStream after its store's filesystem was full (``shared.cli.store_guard``)."""
 
     def start_nats(self) -> bool:
         binary = nats_server_binary()
@@ -275,13 +279,24 @@ class Supervisor:
         for name in SECRETS:
             check_secret(store / name)
         self.passwords = node_passwords(store, self.settings)
-        text = render_config(
-            self.args.node, self.passwords, port=port, store_dir=str(store), server=self.settings.nats_server
-        )
-        write_secret(store / CONF_FILE, text)
+        write_nats = functools.partial(self.write_nats_config, store, port)
+        write_nats(True)
         write_secret(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
         self.state_dir = state_dir(self.settings, store)
+        self.store_guard = StoreGuard(store, port, write_nats)
         return store
+
+    def write_nats_config(self, store: Path, port: int, jetstream: bool) -> None:
+        """nats-server's config (``jetstream`` False only while ``StoreGuard`` reopens the store)."""
+        text = render_config(
+            self.args.node,
+            self.passwords,
+            port=port,
+            store_dir=str(store),
+            server=self.settings.nats_server,
+            jetstream=jetstream,
+        )
+        write_secret(store / CONF_FILE, text)
 
     def admin(self) -> Settings:
         """The admin's settings for this node's embedded server (provisioning)."""
@@ -357,6 +372,8 @@ class Supervisor:
             now = time.monotonic()
             for child in [*([self.nats] if self.nats is not None else []), *self.services]:
                 self._tend(child, now)
+            if self.store_guard is not None and self.nats is not None:
+                self.store_guard.tick(self.nats.proc)
             time.sleep(0.2)
         self.shutdown()
         return 0
