@@ -1,4 +1,4 @@
-"""When ``lifeline up`` reopens JetStream after its store's filesystem was full (``shared.cli.store_guard``)."""
+"""When ``lifeline up`` reopens JetStream after its store filled up (``shared.cli.store_guard``)."""
 
 from __future__ import annotations
 
