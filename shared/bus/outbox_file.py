@@ -123,12 +123,8 @@ class OutboxFile:
         self._settled(self._log.dropped(ident))
 
     def _settled(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._log.compaction():
-            self._compact()
-        else:
-            self._append(data)
+        if data and not (self._log.compaction() and self._compact()):
+            self._append(data)  # no compaction now (or a sync holds the file): note it, compact later
 
     def _append(self, data: bytes) -> bool:
         """Append whole records or nothing: a short write (disk full) is cut off again."""
@@ -148,22 +144,24 @@ class OutboxFile:
 
     # ------------------------------------------------------------------ compaction
 
-    def _compact(self) -> None:
-        """Truncate (nothing pending) or rewrite; skipped if a sync holds the file (done at a later ack)."""
+    def _compact(self) -> bool:
+        """Truncate (nothing pending) or rewrite; False if a sync holds the file (then after the sync)."""
         if not self._fd_lock.acquire(blocking=False):
-            return
+            return False
         try:
             if not len(self._log):
                 os.ftruncate(self._fd, 0)
                 self._log.size = 0
             else:
-                self._replace(self._log.snapshot(), locked=True)
+                self._replace(self._log.snapshot())
         except OSError as exc:
             self._failed("compact", exc)
+            return False
         finally:
             self._fd_lock.release()
+        return True
 
-    def _replace(self, data: bytes, *, locked: bool = False) -> None:
+    def _replace(self, data: bytes) -> None:
         """Write ``data`` to a new file, sync it, rename it over the old one, and append to it from now on."""
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o640)
@@ -187,6 +185,8 @@ class OutboxFile:
             await self._dirty.wait()
             self._dirty.clear()
             await asyncio.to_thread(self._sync)
+            if self._log.compaction():  # one an ack could not do while this sync held the file
+                self._compact()
 
     def sync_now(self) -> None:
         """A synchronous fsync (close, tests)."""

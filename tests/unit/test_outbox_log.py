@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from shared.bus.core.outbox_log import (
     pending,
 )
 from shared.bus.outbox_file import OutboxBusy, OutboxFile
+from shared.lab.wait import await_until
 
 
 def _events(n: int) -> list[Record]:
@@ -153,3 +155,22 @@ def test_a_replica_adopts_the_files_of_replicas_that_are_gone(tmp_path: Path) ->
     again = OutboxFile(tmp_path / "checker-ddd.log", adopt="checker-*.log")
     assert sorted(r.id for r in again.replay) == ["a:1", "b:1"]
     again.close()
+
+
+def test_an_ack_while_a_sync_holds_the_file_is_kept_and_compacted_after_the_sync(tmp_path: Path) -> None:
+    path = tmp_path / "vrrp.log"
+    f = OutboxFile(path)
+    f.event("b:1", b"one")
+    with f._fd_lock:  # the syncer thread is in fsync: no compaction now
+        f.acked("b:1")
+    assert [r.kind for r in parse(path.read_bytes()).records] == [Kind.EVENT, Kind.ACKED]
+
+    async def syncer_compacts() -> None:
+        task = asyncio.create_task(f.sync_forever())
+        try:
+            await await_until("compacted after the sync", lambda: path.stat().st_size == 0, 10)
+        finally:
+            task.cancel()
+
+    asyncio.run(syncer_compacts())
+    f.close()
