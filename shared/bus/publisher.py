@@ -60,6 +60,8 @@ from shared.events import (
     BusCounters,
     Event,
     OutboxOverflow,
+    RealServerHealth,
+    RealServerTransition,
     decode,
     encode,
     is_durable,
@@ -158,6 +160,8 @@ class Publisher:
                 log.error("bus outbox %s: record %s unreadable (%s), dropped", path, record.id, exc)
                 self._file.dropped(record.id)
                 continue
+            if type(event) is RealServerHealth:  # only its durable copy is ever written: back to ``health``
+                event = RealServerTransition(**msgspec.structs.asdict(event))
             self._replayed.add(record.id)
             self._put(event)
         if self._replayed:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.bus import Publisher
 from shared.bus.core.failures import FailureEpisode
 from shared.bus.core.outbox_log import (
     COMPACT_SLACK,
@@ -19,6 +20,14 @@ from shared.bus.core.outbox_log import (
     pending,
 )
 from shared.bus.outbox_file import OutboxBusy, OutboxFile
+from shared.events import (
+    CheckerKind,
+    RealServerHealth,
+    durable_transition,
+    health_subject,
+    msg_id,
+    subject_for,
+)
 from shared.lab.wait import await_until
 
 
@@ -174,3 +183,17 @@ def test_an_ack_while_a_sync_holds_the_file_is_kept_and_compacted_after_the_sync
 
     asyncio.run(syncer_compacts())
     f.close()
+
+
+def test_replayed_events_keep_their_subject_and_id(tmp_path: Path) -> None:
+    """A real-server transition comes back on ``health`` (it decodes as a plain ``RealServerHealth``)."""
+    path = tmp_path / "checker.log"
+    health = RealServerHealth(virtual="v", real="r", up=False, checker=CheckerKind.TCP_CHECK, changed=True)
+    first = Publisher("n1", outbox_path=path)
+    sent = [first.publish(durable_transition(health)), first.publish(health)]  # the heartbeat copy: not kept
+    first._file.close()  # type: ignore[union-attr]  # the process is gone
+    second = Publisher("n1", outbox_path=path)
+    replayed = list(second._outbox._items)
+    assert [msg_id(e) for e in replayed] == [msg_id(sent[0])]  # type: ignore[arg-type]
+    assert subject_for(replayed[0]) == health_subject("n1", "v", "r")  # type: ignore[arg-type]
+    second._file.close()  # type: ignore[union-attr]
