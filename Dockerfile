@@ -30,7 +30,7 @@ RUN missing=""; \
  && useradd --system --uid 990 --gid lifeline --home-dir /var/lib/lifeline --create-home lifeline \
  && mkdir -p /etc/lifeline /etc/keepalived /var/lib/lifeline/nats \
  && chown -R lifeline:lifeline /var/lib/lifeline \
- && chmod 775 /var/lib/lifeline
+ && chmod 2770 /var/lib/lifeline
 
 # Dependencies first (a code change does not re-download them), then the project.
 COPY pyproject.toml README.md LICENSE /src/

@@ -202,6 +202,11 @@ def service_reload_subject(node: str, service: str) -> str:
     return f"{PREFIX}.{_t(node)}.service.reload.{_t(service)}"
 
 
+def outbox_overflow_subject(node: str, service: str) -> str:
+    """``lifeline.<node>.service.overflow.<service>``: a service's outbox dropped events (stream + KV)."""
+    return f"{PREFIX}.{_t(node)}.service.overflow.{_t(service)}"
+
+
 def tracker_subject(node: str, tracker: str) -> str:
     """``lifeline.<node>.track.<tracker>``: tracker results (changes and heartbeats)."""
     return f"{PREFIX}.{_t(node)}.track.{_t(tracker)}"
@@ -554,6 +559,20 @@ class ServiceReload(EventBase, frozen=True, kw_only=True, tag="service_reload"):
     errors: tuple[str, ...] = ()
 
 
+class OutboxOverflow(EventBase, frozen=True, kw_only=True, tag="outbox_overflow"):
+    """A service's outbox was full while NATS could not take its events: the oldest were dropped.
+
+    Published once the outbox has drained again (``outbox_overflow_subject``),
+    so it reaches the stream right after the events that were kept; the
+    dropped ones also leave a gap in ``seq``.
+    """
+
+    service: str
+    dropped: int
+    bound: int
+    detail: str = ""
+
+
 class TrackerResult(EventBase, frozen=True, kw_only=True, tag="tracker_result"):
     """Result of a tracker (published by checker on change and as a heartbeat)."""
 
@@ -634,6 +653,7 @@ Event: TypeAlias = (
     | RealServerHealth
     | PoolEvent
     | ServiceReload
+    | OutboxOverflow
 )
 """Any event on the bus (a msgspec tagged union on ``type``)."""
 
@@ -647,6 +667,7 @@ EVENT_TYPES: Final[tuple[type[EventBase], ...]] = (
     RealServerHealth,
     PoolEvent,
     ServiceReload,
+    OutboxOverflow,
 )
 
 DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
@@ -658,6 +679,7 @@ DURABLE_TYPES: Final[tuple[type[EventBase], ...]] = (
     RealServerTransition,
     PoolEvent,
     ServiceReload,
+    OutboxOverflow,
 )
 """Events whose subjects the event stream captures (published with a JetStream ack)."""
 
@@ -711,7 +733,11 @@ class BusCounters(msgspec.Struct, kw_only=True):
     ``published`` events acknowledged by the server; ``queued`` events waiting
     in the outbox now; ``dropped`` events discarded by outbox overflow (oldest
     first); ``resent`` publish attempts repeated after a failure or timeout;
-    ``rejected`` events the server refused for good (logged, not retried).
+    ``rejected`` events the server refused for good (logged, not retried);
+    ``stored`` events in the durable outbox file waiting for the stream's
+    acknowledgement (they survive a restart); ``failing`` true while publishing
+    fails (NATS down, JetStream refusing writes: store full, disabled);
+    ``errors`` failed publish attempts since start; ``last_error`` the latest.
     """
 
     published: int = 0
@@ -719,6 +745,10 @@ class BusCounters(msgspec.Struct, kw_only=True):
     dropped: int = 0
     resent: int = 0
     rejected: int = 0
+    stored: int = 0
+    failing: bool = False
+    errors: int = 0
+    last_error: str = ""
 
 
 class ServiceStatus(msgspec.Struct, kw_only=True):
@@ -797,6 +827,8 @@ def subject_for(event: Event) -> str:
             return pool_subject(node, event.virtual)
         case ServiceReload():
             return service_reload_subject(node, event.service)
+        case OutboxOverflow():
+            return outbox_overflow_subject(node, event.service)
     assert_never(event)
 
 
@@ -829,6 +861,7 @@ _KINDS: Final[dict[tuple[str, ...], tuple[type[EventBase], int]]] = {
     ("health",): (RealServerHealth, 2),
     ("lvs",): (PoolEvent, 1),
     ("service", "reload"): (ServiceReload, 1),
+    ("service", "overflow"): (OutboxOverflow, 1),
 }
 
 

@@ -229,7 +229,7 @@ def render_hub_config(
         f"server_name: {_q('lifeline-' + domain)}\n"
         f"listen: {_q(f'{host}:{port}')}\n"
         f"{monitor}"
-        f"{jetstream_block(store_dir, domain)}"
+        f"{jetstream_block(store_dir, domain, max_file_store=None)}"
         f"{_tls_block(tls, '')}"
         "accounts {\n"
         f"  {ACCOUNT}: {{\n"

@@ -449,9 +449,21 @@ def jetstream_domain(node: str, opts: NatsServerSettings) -> str | None:
     return encode_token(node) if opts.leaf_url else None
 
 
-def jetstream_block(store_dir: str, domain: str | None) -> str:
+MAX_FILE_STORE = "1G"
+"""JetStream's file store limit: what every stream may reserve (events 256 MiB, dead letters 64 MiB,
+bounded buckets), fixed instead of nats-server's default, 75% of the space free at its start, so a
+server started on a nearly full disk can still hold the streams, and one started on an empty disk
+never takes more than this (docs/operations.md, "Disk space")."""
+
+
+def jetstream_block(
+    store_dir: str, domain: str | None, *, enabled: bool = True, max_file_store: str | None = MAX_FILE_STORE
+) -> str:
+    """The ``jetstream`` block; ``enabled=False`` is what ``lifeline up`` reloads to reopen the store."""
     dom = f"  domain: {_q(domain)}\n" if domain else ""
-    return f"jetstream {{\n  store_dir: {_q(store_dir)}\n{dom}}}\n"
+    off = "" if enabled else "  enabled: false\n"
+    limit = f"  max_file_store: {max_file_store}\n" if max_file_store else ""
+    return f"jetstream {{\n{off}  store_dir: {_q(store_dir)}\n{limit}{dom}}}\n"
 
 
 def render_config(
@@ -464,6 +476,7 @@ def render_config(
     http_port: int | None = None,
     republish: Sequence[str] = DEFAULT_REPUBLISH,
     server: NatsServerSettings | None = None,
+    jetstream: bool = True,
 ) -> str:
     """The nats-server config of ``node``: JetStream, one account, the users, and ``server``'s options.
 
@@ -491,7 +504,7 @@ def render_config(
         f"listen: {_q(f'{host}:{port}')}\n"
         f"{monitor}"
         "max_payload: 1MB\n"
-        f"{jetstream_block(store_dir, domain)}"
+        f"{jetstream_block(store_dir, domain, enabled=jetstream)}"
         "accounts {\n"
         f"  {ACCOUNT}: {{\n"
         "    jetstream: enabled\n"

@@ -186,7 +186,7 @@ class CheckerService:
         self.config = config
         self.options = options
         self.ctx = ctx
-        self.publisher = Publisher(options.node)
+        self.publisher = ctx.publisher() if ctx is not None else Publisher(options.node)
         self.cache = StateCache(options.node)
         self.flight: SingleFlight[ProbeResult] = SingleFlight()
         self.units: dict[str, Unit] = {}

@@ -24,7 +24,7 @@ from services.lvs.core.timeouts import TimeoutKeeper
 from services.lvs.engine import Engine
 from services.lvs.kernel.addresses import AddressWatch
 from services.lvs.kernel.ipvs import Ipvs, IpvsError
-from shared.bus import Publisher, connect, register_service
+from shared.bus import connect, register_service
 from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
 from shared.config.support import Area
@@ -86,7 +86,7 @@ class LvsService:
         self.vrrp_state: VrrpState | None = None
         self.refused = Refusals("lvs")
         """Health or state messages no client published (``shared.bus.trust.live_event``): never applied."""
-        self.publisher = Publisher(ctx.node)
+        self.publisher = ctx.publisher()
         self.nc: Client | None = None
         self._bus_task: asyncio.Task[None] | None = None
         self._watch: AddressWatch | None = None

@@ -37,6 +37,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
@@ -130,7 +131,7 @@ class NotifierService:
         self.owner = f"{self.node}:{self.replica}"
         """The holder written into sink leases."""
         self.sinks: dict[str, RunningSink] = {}
-        self.publisher = Publisher(self.node)
+        self.publisher = ctx.publisher() if ctx is not None else Publisher(self.node)
         """Only for the notifier's own events (``ServiceReload``); deliveries are acked, not published."""
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -179,6 +180,7 @@ class NotifierService:
             version=VERSION,
             status=self.status,
             reload=self._fan_out.request if self._fan_out is not None else None,
+            publisher=self.publisher,  # its own events' counters: failing, stored (a full JetStream store)
         )
         for running in self.sinks.values():
             self._run(running)
@@ -198,6 +200,10 @@ class NotifierService:
                 if not told:
                     log.error("notifier: %s; waiting", exc)
                 told = True
+            except (nats.errors.Error, TimeoutError) as exc:  # JetStream disabled or not answering
+                if not told:  # (its store was full): wait for it, never exit in a loop over it
+                    log.error("notifier: JetStream unavailable (%s: %s); waiting", type(exc).__name__, exc)
+                told = True
             await asyncio.sleep(WAIT)
         if ttl and abs(ttl - self.options.lease_ttl) > 1e-3:
             log.info(
@@ -208,6 +214,8 @@ class NotifierService:
             await require_stream(js, DEAD_LETTER_STREAM)
         except NotProvisioned as exc:
             log.error("notifier: %s: a sink that gives up on an event cannot keep it", exc)
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("notifier: stream %s not checked (%s)", DEAD_LETTER_STREAM, exc)
         return kv
 
     def _config_sinks(self, config: Config) -> list[SinkPlan]:

@@ -3,7 +3,7 @@
 Why here: keepalived runs ``notify_master`` within a second of becoming
 master, always; lifeline's notifier runs it from the bus, so with NATS
 stopped, the notifier dead or the stream full it ran late or never.  The vrrp
-service publishes every transition anyway: ``ObservedPublisher`` shows each
+service publishes every transition anyway: the publisher's ``observe`` hook shows each
 published event to ``NotifyFallback`` too, which, ``bound`` seconds after
 the transition, settles the event's claim (``shared.notify_claims``): if the
 notifier has claimed it, nothing happens (beyond waiting for it to finish, for
@@ -37,7 +37,6 @@ from services.notifier.core.formats import event_env
 from services.notifier.core.targets import NotifyTargets, script_runs
 from services.notifier.script_targets import build_targets
 from services.notifier.sinks.script import script_request
-from shared.bus import Publisher
 from shared.config.model import Config
 from shared.config.script import script_policy
 from shared.events import Event
@@ -198,20 +197,3 @@ def _label(event: Event) -> str:
     fields = msgspec.structs.asdict(event)
     name = fields.get("instance") or fields.get("group")
     return f"({name}) {fields.get('state', '')} event {event.boot_id}:{event.seq}"
-
-
-class ObservedPublisher(Publisher):
-    """The vrrp service's publisher: every stamped event is also shown to ``observe`` (the fallback)."""
-
-    def __init__(self, node: str, observe: Callable[[Event], None] | None = None) -> None:
-        super().__init__(node)
-        self.observe = observe
-
-    def publish(self, event: E) -> E:
-        stamped = super().publish(event)
-        if self.observe is not None:
-            try:
-                self.observe(stamped)
-            except Exception:  # the backup of a notification must never break publishing a transition
-                log.exception("notify fallback: cannot queue %s", type(event).__name__)
-        return stamped

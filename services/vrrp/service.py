@@ -68,10 +68,10 @@ from services.vrrp.kernel.vip_netlink import VipSocket
 from services.vrrp.kernel.vmac import VmacBook
 from services.vrrp.kernel.watch import follow
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
-from services.vrrp.notify_fallback import NotifyFallback, ObservedPublisher
+from services.vrrp.notify_fallback import NotifyFallback
 from services.vrrp.packet.ah_sequence import AhSequence
 from services.vrrp.route_tracking import RouteTracking
-from shared.bus import Publisher, connect, register_service
+from shared.bus import connect, register_service
 from shared.bus.direct_get import last_messages
 from shared.bus.trust import Refusals, live_event
 from shared.config.model import Config
@@ -106,7 +106,8 @@ class VrrpService:
         self.config_path = ctx.config_path
         self.node = ctx.node
         self.notify_fallback = NotifyFallback.for_node(ctx.settings, lambda: self.config)  # scripts in 1 s
-        self.publisher: Publisher = ObservedPublisher(ctx.node, self.notify_fallback.observe)
+        self.publisher = ctx.publisher()
+        self.publisher.observe = self.notify_fallback.observe
         self.runners: dict[str, InstanceRunner] = {}
         self.groups: dict[str, GroupDriver] = {}
         self._group_members: dict[str, list[str]] = {}

@@ -60,13 +60,22 @@ class Outbox(Generic[T]):
         self._inflight = True
         return self._items.popleft()
 
+    def end_of_episode(self) -> int:
+        """How many events an overflow episode dropped, once nothing waits any more (else 0).
+
+        Called by the sender before ``done()``: what it publishes about the
+        episode is queued before the outbox can look idle to ``flush``.
+        """
+        if self._items or not self._episode_drops:
+            return 0
+        log.warning("bus outbox drained; %d events were dropped by overflow", self._episode_drops)
+        drops, self._episode_drops = self._episode_drops, 0
+        return drops
+
     def done(self) -> None:
         """The item from ``get`` is finished (delivered or given up)."""
         self._inflight = False
         if not self._items:
-            if self._episode_drops:
-                log.warning("bus outbox drained; %d events were dropped by overflow", self._episode_drops)
-                self._episode_drops = 0
             self._idle.set()
 
     @property

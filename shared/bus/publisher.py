@@ -21,6 +21,13 @@ Delivery per event (see docs/bus.md):
 - ``withdraw(subject)`` deletes that key, in the same queue: it lands after
   every event published before it, so a late heartbeat of something removed
   cannot write the key back after the deletion.
+
+With an ``outbox_path`` (every service has one, under the node's
+``state_dir``) durable events are also written to a file before ``publish``
+returns and noted there once the stream acknowledged them
+(``shared.bus.outbox_file``): a process killed while NATS was away leaves
+them behind, and the next one sends them first, in order, under their original
+``Nats-Msg-Id`` so the stream stores each once.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import msgspec
@@ -41,7 +49,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
+from shared.bus.core.failures import FailureEpisode
 from shared.bus.outbox import Outbox
+from shared.bus.outbox_file import OutboxBusy, OutboxFile
 from shared.bus.provision import PROVISION_HINT, NotProvisioned, require_stream
 from shared.events import (
     EVENT_STREAM,
@@ -49,6 +59,10 @@ from shared.events import (
     STATE_BUCKET,
     BusCounters,
     Event,
+    OutboxOverflow,
+    RealServerHealth,
+    RealServerTransition,
+    decode,
     encode,
     is_durable,
     kv_key_for_subject,
@@ -82,6 +96,11 @@ class Publisher:
     so the VRRP loop can call it on its hot path.  Create it at process start
     (``seq`` starts at 1 per ``boot_id``), call ``start(nc)`` once connected;
     events published before that simply wait in the outbox.
+
+    ``outbox_path`` makes the outbox durable (a file; ``adopt`` a glob of
+    files of gone replicas to take over), ``service`` names the publisher in
+    an ``OutboxOverflow``: the runner passes all three
+    (``ServiceContext.publisher``).
     """
 
     def __init__(
@@ -96,6 +115,9 @@ class Publisher:
         stream: str = EVENT_STREAM,
         bucket: str = STATE_BUCKET,
         clock: Callable[[], int] = time.time_ns,
+        outbox_path: Path | None = None,
+        adopt: str | None = None,
+        service: str = "bus",
     ) -> None:
         self.node = node
         self.boot_id = boot_id or uuid.uuid4().hex
@@ -111,10 +133,43 @@ class Publisher:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._task: asyncio.Task[None] | None = None
+        self.observe: Callable[[Event], None] | None = None
+        """Shown every stamped event after it is queued (the vrrp service's notify fallback)."""
         self.ready = asyncio.Event()
         """Set once the stream and bucket exist (an admin provisioned them) and the sender runs."""
         self.missing: str | None = None
         """What is not provisioned yet (for a status), None once everything is there."""
+        self.service = service
+        """Who publishes (``OutboxOverflow.service``)."""
+        self.failures = FailureEpisode("bus: publishing")
+        self._replayed: set[str] = set()
+        self._file: OutboxFile | None = None
+        self._syncer: asyncio.Task[None] | None = None
+        if outbox_path is not None:
+            self._open_file(outbox_path, adopt)
+
+    def _open_file(self, path: Path, adopt: str | None) -> None:
+        """Take over the outbox file and queue what the previous process left, before anything new."""
+        try:
+            self._file = OutboxFile(path, adopt)
+        except (OSError, OutboxBusy) as exc:
+            log.error("bus outbox %s unusable (%s): events are kept in memory only", path, exc)
+            return
+        for record in self._file.replay:
+            try:
+                event = decode(record.body)
+            except msgspec.DecodeError as exc:
+                log.error("bus outbox %s: record %s unreadable (%s), dropped", path, record.id, exc)
+                self._file.dropped(record.id)
+                continue
+            if type(event) is RealServerHealth:  # only its durable copy is ever written: back to ``health``
+                event = RealServerTransition(**msgspec.structs.asdict(event))
+            self._replayed.add(record.id)
+            self._put(event)
+        if self._replayed:
+            log.warning(
+                "bus outbox %s: %d events of a previous run will be sent first", path, len(self._replayed)
+            )
 
     # ------------------------------------------------------------------ producer side
 
@@ -132,8 +187,21 @@ class Publisher:
             boot_id=self.boot_id,
         )
         stamped = REDACTOR.struct(stamped)
-        self._outbox.put(stamped)
+        if self._file is not None and is_durable(stamped):
+            self._file.event(msg_id(stamped), encode(stamped))
+        self._put(stamped)
+        if self.observe is not None:
+            try:
+                self.observe(stamped)
+            except Exception:  # an observer (vrrp's notify fallback) must never break publishing
+                log.exception("bus: the observer of %s failed", type(event).__name__)
         return stamped
+
+    def _put(self, item: Event | Withdrawal) -> None:
+        """Queue; an event the bound pushes out is dropped from the file too."""
+        dropped = self._outbox.put(item)
+        if self._file is not None and dropped is not None and not isinstance(dropped, Withdrawal):
+            self._file.dropped(msg_id(dropped))
 
     def withdraw(self, subject: str) -> None:
         """Delete the state-bucket entry behind ``subject`` once everything queued before is delivered.
@@ -142,7 +210,7 @@ class Publisher:
         removed): readers of the bucket stop seeing its last state.  Nothing is
         published on ``subject`` itself; the event stream keeps the history.
         """
-        self._outbox.put(Withdrawal(kv_key_for_subject(subject)))
+        self._put(Withdrawal(kv_key_for_subject(subject)))
 
     @property
     def counters(self) -> BusCounters:
@@ -154,6 +222,10 @@ class Publisher:
             dropped=self._outbox.dropped,
             resent=c.resent,
             rejected=c.rejected,
+            stored=len(self._file) if self._file is not None else 0,
+            failing=self.failures.failing,
+            errors=self.failures.total,
+            last_error=self.failures.last_error,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -165,6 +237,8 @@ class Publisher:
         self._nc = nc
         self._js = nc.jetstream(timeout=self.ack_timeout)
         self._task = asyncio.create_task(self._run(), name=f"lifeline-publisher-{self.node}")
+        if self._file is not None:
+            self._syncer = asyncio.create_task(self._file.sync_forever(), name="lifeline-outbox-fsync")
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event is delivered; False on timeout."""
@@ -177,13 +251,27 @@ class Publisher:
     async def close(self, flush_timeout: float = 2.0) -> None:
         """Try to deliver what is queued for ``flush_timeout`` s, then stop (the rest is logged)."""
         if self._task is None:
+            self._close_file()
             return
         if not await self.flush(flush_timeout):
             log.warning("bus publisher closing with %d events undelivered", len(self._outbox) + 1)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
+        for task in (self._task, self._syncer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._syncer = None
+        self._close_file()
+
+    def _close_file(self) -> None:
+        """Sync and release the outbox file: what is still in it is the next process's to send."""
+        if self._file is not None:
+            if len(self._file):
+                log.warning(
+                    "bus outbox %s keeps %d events for the next start", self._file.path, len(self._file)
+                )
+            self._file.close()
+            self._file = None
 
     # ------------------------------------------------------------------ sender
 
@@ -197,8 +285,19 @@ class Publisher:
                     await self._withdraw(item)
                 else:
                     await self._deliver(item)
+                    if self._file is not None:
+                        self._file.acked(msg_id(item))  # delivered or refused for good: not for a replay
             finally:
+                if dropped := self._outbox.end_of_episode():
+                    self._overflowed(dropped)
                 self._outbox.done()
+
+    def _overflowed(self, dropped: int) -> None:
+        """Announce an overflow episode that just ended (once the outbox drained)."""
+        detail = f"NATS could not take events for a while; {dropped} dropped, oldest first"
+        self.publish(
+            OutboxOverflow(service=self.service, dropped=dropped, bound=self._outbox.maxlen, detail=detail)
+        )
 
     async def _setup(self) -> None:
         """The stream and the bucket must exist: services may not create them (``shared.bus.provision``)."""
@@ -216,17 +315,21 @@ class Publisher:
     async def _retry(self, what: str, op: Callable[[], Awaitable[None]]) -> None:
         """Run ``op`` until it succeeds, waiting while disconnected, backing off on errors."""
         wait = self.retry_wait
+        episode = FailureEpisode(f"bus: {what}")
         while True:
             await self._connected()
             try:
                 await op()
+                self._say(episode.succeeded(time.monotonic()))
                 return
             except asyncio.CancelledError:
                 raise
             except NotProvisioned:
                 wait = self.max_retry_wait  # logged once by ``_setup``; an admin has to act
-            except Exception as exc:
-                log.warning("bus: %s failed (%s: %s); retrying", what, type(exc).__name__, exc)
+            except Exception as exc:  # JetStream disabled or not answering: said once per episode
+                error = f"{type(exc).__name__}: {exc}"
+                self._say(episode.failed(time.monotonic(), error), logging.WARNING)
+                self.failures.failed(time.monotonic(), error)  # the status says ``failing`` meanwhile
             await asyncio.sleep(wait)
             wait = min(wait * 2, self.max_retry_wait)
 
@@ -239,33 +342,50 @@ class Publisher:
             await asyncio.sleep(self.retry_wait)
 
     async def _deliver(self, event: Event) -> None:
-        """Deliver one event, retrying transient failures forever; permanent ones are logged and counted."""
+        """Deliver one event, retrying transient failures forever; permanent ones are logged and counted.
+
+        Transient: NATS away, no answer, JetStream refusing writes (store
+        full, JetStream disabled: "insufficient resources", 503).  They are
+        logged per episode (``FailureEpisode``), not per attempt.
+        """
         wait = self.retry_wait
-        uncertain = False
+        mid = msg_id(event)
+        uncertain = mid in self._replayed  # a previous process may have stored it before it died
+        self._replayed.discard(mid)
         while True:
             await self._connected()
             try:
                 await self._send(event, uncertain)
                 self._counters.published += 1
+                self._say(self.failures.succeeded(time.monotonic()))
                 return
             except asyncio.CancelledError:
                 raise
             except _PERMANENT as exc:
                 self._counters.rejected += 1
-                log.error("bus: event %s refused for good: %s", msg_id(event), exc)
+                log.error("bus: event %s refused for good: %s", mid, exc)
                 return
             except NoStreamResponseError:
                 what = subject_for(event)
                 log.warning("bus: no stream captures %s (node not provisioned? %s)", what, PROVISION_HINT)
                 await self._retry("find stream and bucket", self._setup)
             except Exception as exc:
-                log.info(
-                    "bus: publish of %s failed (%s: %s); will resend", msg_id(event), type(exc).__name__, exc
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                self._say(self.failures.failed(time.monotonic(), error), logging.WARNING)
             uncertain = True
             self._counters.resent += 1
             await asyncio.sleep(wait)
             wait = min(wait * 2, self.max_retry_wait)
+
+    def _say(self, message: str | None, level: int = logging.INFO) -> None:
+        if message is not None:
+            log.log(
+                level,
+                "%s (%d queued, %d in the outbox file)",
+                message,
+                len(self._outbox),
+                self.counters.stored,
+            )
 
     async def _withdraw(self, item: Withdrawal) -> None:
         """Delete one key (a tombstone: watchers see the deletion), retrying like an event."""

@@ -30,6 +30,7 @@ from shared.events import (
     InstanceControl,
     InstanceEvent,
     InstanceState,
+    OutboxOverflow,
     PoolEvent,
     RealServerHealth,
     ServiceReload,
@@ -98,6 +99,8 @@ def human_line(event: Event) -> str:
                 return f"{head} {event.service} reloaded ({event.trigger}): {event.detail}"
             errors = "; ".join(event.errors)
             return f"{head} {event.service} RELOAD REFUSED ({event.trigger}), old config kept: {errors}"
+        case OutboxOverflow():
+            return f"{head} {event.service} OUTBOX OVERFLOW: {event.dropped} dropped (bound {event.bound})"
     assert_never(event)
 
 

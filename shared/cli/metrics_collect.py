@@ -104,6 +104,9 @@ def _families() -> dict[str, Family]:
         ("lifeline_bus_published_total", "counter", "events acknowledged by NATS, per service"),
         ("lifeline_bus_queued", "gauge", "events waiting in a service's outbox"),
         ("lifeline_bus_dropped_total", "counter", "events dropped by outbox overflow"),
+        ("lifeline_bus_stored", "gauge", "events in a service's durable outbox file, not yet acknowledged"),
+        ("lifeline_bus_failing", "gauge", "1 while publishing fails (NATS away, JetStream refusing writes)"),
+        ("lifeline_bus_errors_total", "counter", "failed publish attempts"),
         (
             "lifeline_state_age_seconds",
             "gauge",
@@ -238,6 +241,9 @@ def add_status(fams: dict[str, Family], statuses: dict[str, ServiceStatus | None
             fams["lifeline_bus_published_total"].add(st.bus.published, service=service)
             fams["lifeline_bus_queued"].add(st.bus.queued, service=service)
             fams["lifeline_bus_dropped_total"].add(st.bus.dropped, service=service)
+            fams["lifeline_bus_stored"].add(st.bus.stored, service=service)
+            fams["lifeline_bus_failing"].add(1 if st.bus.failing else 0, service=service)
+            fams["lifeline_bus_errors_total"].add(st.bus.errors, service=service)
         if service == Service.VRRP:
             add_vrrp(fams, st.detail)
         elif service == Service.NOTIFIER:

@@ -38,6 +38,7 @@ from shared.events import (
     InstanceControl,
     InstanceEvent,
     InstanceState,
+    OutboxOverflow,
     PoolEvent,
     RealServerHealth,
     ServiceReload,
@@ -239,6 +240,8 @@ def summary(event: Event) -> str:
             return f"{quorum} weight {event.weight_sum}" + (" sorry" if event.sorry_active else "")
         case ServiceReload():
             return "reloaded" if event.ok else f"RELOAD REFUSED ({len(event.errors)} error(s))"
+        case OutboxOverflow():
+            return f"OUTBOX OVERFLOW ({event.dropped} dropped)"
     assert_never(event)
 
 

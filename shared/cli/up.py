@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -47,9 +48,11 @@ from typing import Any
 import msgspec
 
 from services.vrrp.lifecycle_scripts import shutdown_time
+from shared.bus.outbox_file import make_shared_dirs
 from shared.cli.commands import help_of
 from shared.cli.restart_policy import RestartPolicy
 from shared.cli.restarts_file import ServiceRestarts, restarts_path, write_restarts
+from shared.cli.store_guard import StoreGuard
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
@@ -116,6 +119,23 @@ def store_dir(explicit: str | None) -> Path:
         return ensure_private_dir(Path("/var/lib/lifeline/nats"))
     except PermissionError:
         return Path(tempfile.mkdtemp(prefix="lifeline-nats-"))  # 0700, ours
+
+
+def state_dir(settings: Settings, store: Path) -> Path:
+    """The services' ``state_dir``: the settings' when we may create it (root), else one in the store.
+
+    Passed to every service (``LIFELINE_STATE_DIR``) so that a non-root ``lifeline up`` still
+    keeps the durable outboxes (docs/bus.md) somewhere that survives a restart of a service.
+    """
+    wanted = Path(settings.state_dir)
+    try:
+        make_shared_dirs(wanted)
+        if os.access(wanted, os.W_OK | os.X_OK):
+            return wanted
+    except PermissionError:
+        pass
+    make_shared_dirs(store / "state")
+    return store / "state"
 
 
 USERS_FILE = "users.env"
@@ -230,6 +250,9 @@ class Supervisor:
         self.stop_signal: int | None = None
         self.reload_pending = False
         """A SIGHUP to pass on once the bus is provisioned for the file as it is now."""
+        self.state_dir = Path(self.settings.state_dir)
+        self.store_guard: StoreGuard | None = None
+        """Reopens JetStream after its store's filesystem was full (``shared.cli.store_guard``)."""
 
     def start_nats(self) -> bool:
         binary = nats_server_binary()
@@ -258,12 +281,24 @@ class Supervisor:
         for name in SECRETS:
             check_secret(store / name)
         self.passwords = node_passwords(store, self.settings)
+        write_nats = functools.partial(self.write_nats_config, store, port)
+        write_nats(True)
+        write_secret(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
+        self.state_dir = state_dir(self.settings, store)
+        self.store_guard = StoreGuard(store, port, write_nats)
+        return store
+
+    def write_nats_config(self, store: Path, port: int, jetstream: bool) -> None:
+        """nats-server's config (``jetstream`` False only while ``StoreGuard`` reopens the store)."""
         text = render_config(
-            self.args.node, self.passwords, port=port, store_dir=str(store), server=self.settings.nats_server
+            self.args.node,
+            self.passwords,
+            port=port,
+            store_dir=str(store),
+            server=self.settings.nats_server,
+            jetstream=jetstream,
         )
         write_secret(store / CONF_FILE, text)
-        write_secret(store / ADMIN_SETTINGS, admin_settings(self.args.node, port, self.passwords[ADMIN]))
-        return store
 
     def admin(self) -> Settings:
         """The admin's settings for this node's embedded server (provisioning)."""
@@ -300,7 +335,7 @@ class Supervisor:
             user = module.rsplit(".", 1)[-1]
             assert user in SERVICE_USERS, f"{module}: no NATS user of that name"
             argv = [sys.executable, "-m", module, "--config", self.args.config, "--node", self.args.node]
-            env = service_env(user, self.passwords[user])
+            env = service_env(user, self.passwords[user]) | {"LIFELINE_STATE_DIR": str(self.state_dir)}
             grace = STOP_GRACE + (shutdown_time(config.global_defs) if module == "services.vrrp" else 0.0)
             child = Child(module, [*argv, "--nats", url], env, held=True, stop_grace=grace)
             child.start(time.monotonic())
@@ -340,6 +375,8 @@ class Supervisor:
             children = [*([self.nats] if self.nats is not None else []), *self.services]
             if any([self._tend(child, now) for child in children]):
                 self.write_restarts()
+            if self.store_guard is not None and self.nats is not None:
+                self.store_guard.tick(self.nats.proc)
             time.sleep(0.2)
         self.shutdown()
         return 0

@@ -33,7 +33,7 @@ from shared.redact import redact, register_secrets_of
 from shared.runner import alive, config_policy, logs, signals, systemd
 from shared.runner.netns import enter_namespace
 from shared.runner.priorities import Priorities, settings_for
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import Settings, SettingsError, load_settings, node_state_dir
 
 log = logging.getLogger("lifeline.runner")
 
@@ -109,6 +109,17 @@ class ServiceContext:
         """``lifeline-<service>-<node>[-<replica>]``: how the service appears in nats-server's connz."""
         base = f"lifeline-{self.service}-{self.node}"
         return f"{base}-{self.replica}" if self.replica else base
+
+    @property
+    def outbox_path(self) -> Path:
+        """``<state_dir>/<node>/outbox/<service>[-<replica>].log``: the durable outbox (docs/bus.md)."""
+        name = f"{self.service}-{self.replica}" if self.replica else self.service
+        return node_state_dir(self.settings) / "outbox" / f"{name}.log"
+
+    def publisher(self) -> Publisher:
+        """The service's publisher, with its durable outbox (a replica adopts those of replicas gone)."""
+        adopt = f"{self.service}-*.log" if self.replica else None
+        return Publisher(self.node, outbox_path=self.outbox_path, adopt=adopt, service=self.service)
 
     async def reload_request(self, _body: bytes) -> ReloadReply:
         """The ``reload`` micro endpoint's handler (register it with ``shared.bus.register_service``)."""

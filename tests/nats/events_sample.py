@@ -11,6 +11,7 @@ from shared.events import (
     InstanceEvent,
     InstanceEventKind,
     InstanceState,
+    OutboxOverflow,
     PoolEvent,
     PoolEventKind,
     RealServerHealth,
@@ -122,4 +123,5 @@ def every_event() -> list[Event]:
             config="/etc/keepalived/keepalived.conf",
             errors=("/etc/keepalived/keepalived.conf:12: error: unknown keyword 'virtual_router'",),
         ),
+        OutboxOverflow(service="vrrp", dropped=12, bound=10_000, detail="NATS could not take events"),
     ]

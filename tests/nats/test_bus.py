@@ -17,6 +17,7 @@ from shared.events import (
     STATE_BUCKET,
     Event,
     InstanceState,
+    OutboxOverflow,
     ReloadReply,
     ServiceStatus,
     TrackerKind,
@@ -28,6 +29,7 @@ from shared.events import (
     is_durable,
     kv_key_for_subject,
     msg_id,
+    outbox_overflow_subject,
     reload_subject,
     status_subject,
     subject_for,
@@ -182,8 +184,11 @@ async def test_overflow_drops_oldest_and_counts(nats_server_factory: object) -> 
         await server.start_async()
         assert await publisher.flush(20)
         seqs = await _stream_seqs(nc)
-        assert seqs == [e.seq for e in sent[-10:]]  # the newest ten, in order; the gap shows the loss
-        assert publisher.counters.published == 10
+        # the newest ten, in order (the gap shows the loss), then the announcement of the loss
+        assert seqs == [e.seq for e in sent[-10:]] + [26]
+        overflow = await nc.jetstream().get_last_msg(EVENT_STREAM, outbox_overflow_subject("overflow", "bus"))
+        assert decode(overflow.data or b"", OutboxOverflow).dropped == 15
+        assert publisher.counters.published == 11
     finally:
         await publisher.close()
         await nc.close()

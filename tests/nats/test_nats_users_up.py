@@ -207,7 +207,7 @@ def test_lifeline_up_exits_1_on_routes_without_credentials(tmp_path: Path) -> No
         '[nats_server]\ncluster_name = "lifeline"\ncluster_listen = "127.0.0.1:6222"\n'
         'cluster_routes = ["nats-route://127.0.0.1:6223"]\n'
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_") or k == "LIFELINE_STATE_DIR"}
     env["LIFELINE_SETTINGS"] = str(settings)
     argv = [str(Path(sys.executable).parent / "lifeline"), "up", "--node", "up-node"]
     argv += ["--config", str(REPO / "docs" / "examples" / "archwiki-1-host-a.conf")]

@@ -273,7 +273,7 @@ def test_every_unit_reload_command_reloads(
         CONF.format(name="VI_1").replace("priority 100\n", "priority 100\n    notify /bin/true\n")
     )
     (tmp_path / "empty.toml").write_text("")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_") or k == "LIFELINE_STATE_DIR"}
     env |= {
         "LIFELINE_NODE": "unit-reload",
         "LIFELINE_CONFIG": str(keepalived),

@@ -68,7 +68,7 @@ async def admin(server: NatsServer) -> AsyncIterator[Client]:
 
 
 def spawn(module: str, conf: Path, url: str, env: dict[str, str], log: Path) -> Daemon:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_") or k == "LIFELINE_STATE_DIR"}
     argv = [sys.executable, "-m", module, "--config", str(conf), "--node", NODE, "--nats", url]
     return Daemon(argv, log, env=base | env).start()
 

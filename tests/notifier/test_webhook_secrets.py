@@ -82,7 +82,7 @@ def notifier(tmp_path: Path, url: str, hook_port: int) -> Daemon:
         "delivery = {max_attempts = 2, initial_delay = 0.05, max_delay = 0.1}\n"
     )
     conf = write_config(tmp_path / "keepalived.conf")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_") or k == "LIFELINE_STATE_DIR"}
     provision = [  # what the admin runs first: the sink's consumer, from the same two files
         sys.executable, "-m", "shared.cli.main", "bus", "provision", "--config", str(conf), "--node", "n1",
         "--nats", url, "--settings", str(settings), "--no-health", "--ack-wait", "5",

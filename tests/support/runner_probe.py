@@ -15,7 +15,7 @@ import contextlib
 
 from nats.aio.client import Client
 
-from shared.bus import Publisher, connect, register_service
+from shared.bus import connect, register_service
 from shared.config.model import Config
 from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 
@@ -23,7 +23,7 @@ from shared.runner.run import ReloadRefused, ServiceContext, ServiceSpec
 class ProbeService:
     def __init__(self, ctx: ServiceContext, config: Config) -> None:
         self.ctx = ctx
-        self.publisher = Publisher(ctx.node)
+        self.publisher = ctx.publisher()
         self.names = sorted(config.vrrp.instances)
         self.nc: Client | None = None
 

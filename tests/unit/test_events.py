@@ -22,6 +22,7 @@ from shared.events import (
     InstanceControl,
     InstanceEvent,
     InstanceState,
+    OutboxOverflow,
     PoolEvent,
     RealServerHealth,
     RealServerTransition,
@@ -131,7 +132,14 @@ def test_stream_captures_exactly_the_durable_events(event: msgspec.Struct) -> No
     subject = subject_for(stamped)  # type: ignore[arg-type]
     captured = any(_matches(p, subject) for p in EVENT_STREAM_SUBJECTS)
     durable = (
-        InstanceState | GroupState | InstanceControl | SplitBrain | InstanceEvent | PoolEvent | ServiceReload
+        InstanceState
+        | GroupState
+        | InstanceControl
+        | SplitBrain
+        | InstanceEvent
+        | PoolEvent
+        | ServiceReload
+        | OutboxOverflow
     )
     assert captured == isinstance(event, durable)
     assert captured == is_durable(event)

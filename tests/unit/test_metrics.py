@@ -62,7 +62,7 @@ def test_build_from_state_and_status() -> None:
         node="n1",
         service="notifier",
         boot_id="b",
-        bus=BusCounters(published=9, queued=1),
+        bus=BusCounters(published=9, queued=1, stored=2, failing=True, errors=3, last_error="TimeoutError"),
         detail={
             "sinks": {
                 "script": {"backlog": {"LIFELINE_EVENTS": {"pending": 4, "unacked": 1}}, "delivered": 12}
@@ -77,5 +77,8 @@ def test_build_from_state_and_status() -> None:
     assert 'lifeline_notifier_backlog{sink="script",stream="LIFELINE_EVENTS"} 5' in lines
     assert 'lifeline_notifier_delivered_total{sink="script"} 12' in lines
     assert 'lifeline_bus_queued{service="notifier"} 1' in lines
+    assert 'lifeline_bus_stored{service="notifier"} 2' in lines
+    assert 'lifeline_bus_failing{service="notifier"} 1' in lines
+    assert 'lifeline_bus_errors_total{service="notifier"} 3' in lines
     age = next(ln for ln in lines if ln.startswith('lifeline_state_age_seconds{kind="vrrp.state"}'))
     assert 4.5 < float(age.split()[-1]) < 10

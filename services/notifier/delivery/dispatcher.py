@@ -56,6 +56,7 @@ from shared.events import (
     InstanceControl,
     InstanceEvent,
     InstanceState,
+    OutboxOverflow,
     PoolEvent,
     RealServerHealth,
     ServiceReload,
@@ -110,7 +111,7 @@ def order_key(event: Event) -> str:
             return f"virtual:{event.node}:{event.virtual}"
         case TrackerResult():
             return f"tracker:{event.node}:{event.tracker}"
-        case ServiceReload():
+        case ServiceReload() | OutboxOverflow():
             return f"service:{event.node}:{event.service}"
 
 
