@@ -1,7 +1,8 @@
 """The migration procedure of docs/migrate-from-keepalived.md, on a keepalived 2.2.7 pair serving HTTP.
 
 Nodes a (priority 200, master) and b (100) run the real keepalived on one
-keepalived.conf each; each node runs a tiny HTTP server on every address, and
+keepalived.conf each (first a handover and a preemption between the two
+keepalived, the reference for what follows); each node runs a tiny HTTP server on every address, and
 a client in a third namespace asks the VIP every 20 ms.  Then, as the guide
 says: swap b (stop keepalived, start lifeline's vrrp on the same file), hand
 a's mastership over deliberately (keepalived's graceful stop: a priority-0
@@ -97,6 +98,7 @@ def test_swap_backup_then_master_then_roll_back(seg: Segment, flavour: Flavour) 
     }
     seen: list[AdvertSeen] = []
     traffic = Traffic([a, b], c, vip)
+    preempt = flavour.master_down(MASTER_PRIORITY) + 5
     with seg.capture() as cap:
         a.start("keepalived", conf["a"])
         b.start("keepalived", conf["b"])
@@ -106,6 +108,14 @@ def test_swap_backup_then_master_then_roll_back(seg: Segment, flavour: Flavour) 
         traffic.start()
         try:
             traffic.mark("keepalived pair")
+            served(traffic, "a", seg)
+
+            traffic.mark("reference: keepalived a stops, b takes over")  # the same work, keepalived alone
+            a.stop()
+            served(traffic, "b", seg)
+            traffic.mark("reference: keepalived a preempts back")
+            swap_in(a, "keepalived", conf["a"], flavour)
+            wait_until("a to preempt", lambda: seg.holders(vip), preempt, expect=["a"])
             served(traffic, "a", seg)
 
             traffic.mark("swap b (backup)")
@@ -120,12 +130,7 @@ def test_swap_backup_then_master_then_roll_back(seg: Segment, flavour: Flavour) 
 
             traffic.mark("swap a (lifeline preempts)")
             swap_in(a, "lifeline", conf["a"], flavour)
-            wait_until(
-                "a to preempt",
-                lambda: seg.holders(vip),
-                flavour.master_down(MASTER_PRIORITY) + 5,
-                expect=["a"],
-            )
+            wait_until("a to preempt", lambda: seg.holders(vip), preempt, expect=["a"])
             served(traffic, "a", seg)
 
             traffic.mark("roll back a: hand over (lifeline stops)")
@@ -134,12 +139,7 @@ def test_swap_backup_then_master_then_roll_back(seg: Segment, flavour: Flavour) 
 
             traffic.mark("roll back a: keepalived preempts")
             swap_in(a, "keepalived", conf["a"], flavour)
-            wait_until(
-                "a to preempt",
-                lambda: seg.holders(vip),
-                flavour.master_down(MASTER_PRIORITY) + 5,
-                expect=["a"],
-            )
+            wait_until("a to preempt", lambda: seg.holders(vip), preempt, expect=["a"])
             served(traffic, "a", seg)
             seen += adverts(cap.drain())
         finally:
