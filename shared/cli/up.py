@@ -51,6 +51,7 @@ from shared.cli.restart_policy import RestartPolicy
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
+from shared.exit_codes import Exit
 from shared.nats_passwords import check_password
 from shared.nats_users import (
     ADMIN,
@@ -345,8 +346,9 @@ class Supervisor:
     def _tend(child: Child, now: float) -> None:
         """Notice a death (schedule the restart), or restart when it is due."""
         if child.restart_at is None and child.proc is not None and not child.running():
-            child.restart_at = child.policy.exited(now)
             code = child.proc.returncode
+            # a hitless exit (vrrp, SIGQUIT) asks to be started again at once: its VIPs wait for it
+            child.restart_at = now if code == Exit.RESTART else child.policy.exited(now)
             delay = child.restart_at - now
             print(
                 f"lifeline up: {child.name} exited with {code}; restarting in {delay:.1f} s", file=sys.stderr

@@ -30,7 +30,6 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -70,9 +69,8 @@ vrrp_instance VI_1 {{
 
 
 @pytest.fixture
-def segment(netns_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Segment]:
-    """Hosts a and b with an observer; lifeline keeps its resume records in this test's directory."""
-    monkeypatch.setenv("LIFELINE_STATE_DIR", str(tmp_path / "state"))
+def segment(netns_session: None) -> Iterator[Segment]:
+    """Hosts a and b with an observer (a lifeline host keeps its resume records in its own work dir)."""
     with Segment(["a", "b"]) as seg:
         yield seg
 
