@@ -24,7 +24,7 @@ from functools import partial
 from shared.lab.segment import Host
 from shared.lab.wait import wait_until
 
-MONITOR_READY = 5.0
+MONITOR_READY = 20.0
 """Seconds a monitor may take to start (``ip netns exec`` on a busy machine)."""
 MARKER = "198.18.255.254"
 """Added and deleted on each host's ``lo`` once: its monitor runs when it prints that (benchmark range)."""

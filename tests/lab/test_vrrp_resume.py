@@ -25,7 +25,6 @@ measures the same against the old behaviour and keepalived's own restart.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import signal
 import time
@@ -35,7 +34,7 @@ import pytest
 
 from services.vrrp.core.timers import CS, master_down_interval
 from shared.exit_codes import Exit
-from shared.lab.capture import Capture, Packet, adverts, parse_advert
+from shared.lab.advert_gaps import advert_times, both_advertising, just_after_an_advert, longest_silence
 from shared.lab.segment import Host, Impl, Segment
 from shared.lab.vip_watch import VipWatch
 from shared.lab.wait import wait_until
@@ -101,64 +100,13 @@ def since(host: Host, mark: int) -> str:
     return host.daemon.output()[mark:]
 
 
-def just_after_an_advert(capture: Capture, host: Host) -> None:
-    """Return as soon as the observer sees an advert from ``host``."""
-    src = str(host.ipv4)
-
-    def from_host(frame: bytes) -> bool:
-        ad = parse_advert(Packet(0, frame))
-        return ad is not None and ad.src == src and ad.priority > 0
-
-    assert capture.frames(1, 2 * ADVERT, from_host), f"no advert from {host.role}"
-
-
-def wire(capture: Capture, seg: Segment) -> dict[str, list[float]]:
-    """Every non-zero-priority advert captured so far, per host role: its kernel receive times (s)."""
-    by_src = {str(h.ipv4): h.role for h in seg.hosts}
-    out: dict[str, list[float]] = {h.role: [] for h in seg.hosts}
-    for ad in adverts(capture.drain()):
-        if ad.priority > 0 and ad.src in by_src:
-            out[by_src[ad.src]].append(ad.ts_ns / 1e9)
-    return out
-
-
-def longest_silence(times: list[float], start: float, end: float) -> float:
-    """The longest stretch in [start, end] without an advert from anyone."""
-    stamps = sorted(t for t in times if start <= t <= end)
-    edges = [start, *stamps, end]
-    return max(b - a for a, b in itertools.pairwise(edges))
-
-
-def both_advertising(a_times: list[float], b_times: list[float]) -> float:
-    """The longest time both sent adverts as if MASTER: overlap of their advertising runs.
-
-    A run is a series of adverts at most 1.5 intervals apart; two masters are
-    two runs at the same time.
-    """
-
-    def runs(times: list[float]) -> list[tuple[float, float]]:
-        out: list[tuple[float, float]] = []
-        for t in sorted(times):
-            if out and t - out[-1][1] <= 1.5 * ADVERT:
-                out[-1] = (out[-1][0], t)
-            else:
-                out.append((t, t))
-        return out
-
-    overlap = 0.0
-    for a0, a1 in runs(a_times):
-        for b0, b1 in runs(b_times):
-            overlap = max(overlap, min(a1, b1) - max(a0, b0))
-    return overlap
-
-
 @pytest.mark.parametrize("backup", ["lifeline", "keepalived"])
 def test_kill_9_and_a_restart_at_once_resumes_without_a_gap(segment: Segment, backup: Impl) -> None:
     if backup == "keepalived" and shutil.which("keepalived") is None:
         pytest.skip("keepalived is not installed")
     a, b, vip = roles(segment, backup)
     with VipWatch(segment.hosts, vip) as watch, segment.capture() as capture:
-        just_after_an_advert(capture, a)
+        just_after_an_advert(capture, a, 2 * ADVERT)
         killed = time.time()
         a.kill()
         mark = restarted(a)
@@ -168,7 +116,7 @@ def test_kill_9_and_a_restart_at_once_resumes_without_a_gap(segment: Segment, ba
         time.sleep(max(0.0, killed + MDI_LOW + ADVERT - time.time()))  # b would have taken over by now
         end = time.time()
         held = watch.holding(killed, end)
-        seen = wire(capture, segment)
+        seen = advert_times(capture, segment)
     print(f"\nkill -9 + restart vs {backup}: resumed after {took:.3f} s; {since(a, mark).strip()[-300:]}")
     silence = longest_silence(seen["a"], killed, end)
     print(f"  VIP held by nobody {held.total_none:.3f} s, advert silence {silence:.3f} s")
@@ -192,13 +140,13 @@ def test_kill_9_and_a_late_restart_starts_as_before(segment: Segment) -> None:
         mark = restarted(a)
         wait_until("a to preempt b", lambda: watch.holders() == {"a"}, STARTUP + 2 * MDI_LOW)
         time.sleep(2 * ADVERT)
-        seen = wire(capture, segment)
+        seen = advert_times(capture, segment)
     log = since(a, mark)
     print(f"\nlate restart: a's second run:\n{log.strip()[-600:]}")
     assert RESUMED not in log and "not resuming MASTER" in log
     assert "removed 1 stale VIP" in log
     assert "Entering BACKUP STATE" in log and "Entering MASTER STATE" in log
-    overlap = both_advertising(seen["a"], seen["b"])
+    overlap = both_advertising(seen["a"], seen["b"], ADVERT)
     print(f"  both advertising for {overlap:.3f} s")
     assert overlap <= ADVERT + 0.1
 
@@ -207,7 +155,7 @@ def test_a_deliberate_hitless_restart_keeps_the_vip(segment: Segment) -> None:
     a, b, vip = roles(segment, "lifeline")
     assert a.daemon is not None
     with VipWatch(segment.hosts, vip) as watch, segment.capture() as capture:
-        just_after_an_advert(capture, a)
+        just_after_an_advert(capture, a, 2 * ADVERT)
         asked = time.time()
         a.daemon.send(signal.SIGQUIT)
         assert a.daemon.wait(10) == Exit.RESTART
@@ -219,7 +167,7 @@ def test_a_deliberate_hitless_restart_keeps_the_vip(segment: Segment) -> None:
         time.sleep(max(0.0, exited + MDI_LOW + ADVERT - time.time()))
         end = time.time()
         held = watch.holding(asked, end)
-        seen = wire(capture, segment)
+        seen = advert_times(capture, segment)
     print(
         f"\nhitless restart: resumed {took:.3f} s after the exit; advert silence "
         f"{longest_silence(seen['a'], asked, end):.3f} s; VIP held by nobody {held.total_none:.3f} s"
