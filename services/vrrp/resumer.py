@@ -35,6 +35,7 @@ class Resumer:
         self._remove_vips = remove_vips
         self._pending: dict[str, tuple[ResumeRecord, bool, asyncio.TimerHandle]] = {}
         """Instances whose VIPs were kept: their record, sync-group membership, and the window's timer."""
+        self._removals: set[asyncio.Task[None]] = set()
         self.resumed: dict[str, float] = {}
         """Instances that resumed: the gap (s) since the dead process's last advert (for status)."""
 
@@ -73,7 +74,9 @@ class Resumer:
         if self._pending.pop(plan.name, None) is None:
             return
         log.info("(%s) not resuming MASTER: start-up outlasted the window; removing its VIPs", plan.name)
-        asyncio.get_running_loop().create_task(self._remove_vips(plan))
+        task = asyncio.get_running_loop().create_task(self._remove_vips(plan))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     def at_boot(self, plan: InstancePlan) -> bool:
         """Just before ``Start``: still inside the window?  (The VIPs were checked at the first look.)"""

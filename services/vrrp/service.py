@@ -163,7 +163,6 @@ class VrrpService:
             if not await self.resumer.keeps_vips(plan, in_group, self._vips_present):
                 await self._remove_stale(plan)
         self.resumer.files.prune(set(plans))
-        loop.add_signal_handler(HITLESS_SIGNAL, self._hitless_exit)
         await self.firewall.reset()  # a no_accept table left by a killed run
         self.static = StaticConfig.from_config(self.config)
         await self.static.apply(self._ipr, self._netlink_lock)
@@ -176,6 +175,7 @@ class VrrpService:
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
         await self._await_tracker_state(plans.values())
         await self._start_instances(list(plans.values()))
+        loop.add_signal_handler(HITLESS_SIGNAL, self._hitless_exit)  # once every instance runs
         gc.freeze()  # start-up objects never die: keep them out of every later collection's scan
 
     async def _await_tracker_state(self, plans: Iterable[InstancePlan]) -> None:
