@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from shared.cli.restart_policy import RestartPolicy
+from shared.cli.up import Child, Supervisor
+from shared.exit_codes import Exit
 
 
 def deaths(policy: RestartPolicy, *lifetimes: float) -> list[float]:
@@ -25,3 +29,14 @@ def test_a_healthy_run_resets_the_backoff() -> None:
     policy = RestartPolicy()
     assert deaths(policy, 0.1, 0.1, 0.1, 61.0, 0.1) == [0.5, 1, 2, 0.5, 1]
     assert policy.restarts == 5
+
+
+def test_a_hitless_exit_is_started_again_at_once_and_a_crash_waits() -> None:
+    """``lifeline up``: vrrp's exit 75 (SIGQUIT, VIPs left in place) must be back inside its resume window."""
+    for code, delay in ((Exit.RESTART, 0.0), (1, 0.5)):
+        child = Child("services.vrrp", [sys.executable, "-c", f"raise SystemExit({int(code)})"])
+        child.start(0.0)
+        assert child.proc is not None
+        child.proc.wait()
+        Supervisor._tend(child, 10.0)
+        assert child.restart_at == 10.0 + delay, (code, child.restart_at)
