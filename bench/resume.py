@@ -54,9 +54,12 @@ def _output(host: Host) -> str:
     return host.daemon.output() if host.daemon is not None else ""
 
 
-def _keepalived_child(host: Host) -> int:
-    """The VRRP child's pid (``-r`` pid file of ``Host.start``)."""
-    return int((host.workdir / "v.pid").read_text().split()[0])
+def _keepalived_child(host: Host) -> int | None:
+    """The VRRP child's pid (``-r`` pid file of ``Host.start``); None while the file is being rewritten."""
+    try:
+        return int((host.workdir / "v.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run_case(case: str, interval: float) -> dict[str, object]:
@@ -99,8 +102,9 @@ def _fire(case: str, a: Host) -> float:
     start = time.monotonic()
     if case == "keepalived-kill9":
         old = _keepalived_child(a)
+        assert old is not None, "keepalived wrote no VRRP child pid"
         os.kill(old, signal.SIGKILL)
-        wait_until("a new VRRP child", lambda: _keepalived_child(a) != old, STARTUP)
+        wait_until("a new VRRP child", lambda: _keepalived_child(a) not in (None, old), STARTUP)
         return time.monotonic() - start
     mark = len(a.daemon.output())
     if case == "lifeline-sigterm-restart":
