@@ -92,6 +92,10 @@ class Slot:
         words[_TS_B] = at_ns
         words[_MASTER] = 1
 
+    def describe(self, plan: InstancePlan) -> None:
+        """A reload changed the instance in place: the record names the new plan (torn: reads as foreign)."""
+        self._map[24:40] = fingerprint(plan)
+
     def clear(self) -> None:
         """No longer MASTER (a transition, a goodbye): a restart must not resume."""
         self._words[_MASTER] = 0

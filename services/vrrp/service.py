@@ -690,6 +690,8 @@ class VrrpService:
             LinkChanged(interface=i, up=self._links.get(i, False)) for i in sorted(plan.tracked_interfaces)
         )
         runner.reconfigure(plan, trackers, links)
+        if runner.resume_slot is not None:
+            runner.resume_slot.describe(plan)  # a crash after this reload resumes under the new file
         self.pool.refresh(runner)
 
 

@@ -47,6 +47,17 @@ def test_a_fresh_record_is_not_master_and_a_stamp_makes_it_one(tmp_path: Path) -
     slot.close()
 
 
+def test_a_reload_in_place_names_the_new_plan(tmp_path: Path) -> None:
+    files = ResumeFiles(tmp_path)
+    slot = files.open(plan())
+    assert slot is not None
+    slot.stamp(5, master=True)
+    slot.describe(plan(priority=120))
+    got = files.read("VI_1")
+    assert got is not None and got.master and got.fingerprint == fingerprint(plan(priority=120))
+    slot.close()
+
+
 def test_the_fingerprint_follows_the_plan() -> None:
     assert fingerprint(plan()) == fingerprint(plan())
     assert fingerprint(plan(priority=101)) != fingerprint(plan())
