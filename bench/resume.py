@@ -14,7 +14,8 @@ adverts and started again at once:
 
 Per case, over the window from the kill to the backups' down interval plus
 two adverts after the restart: ``vip_unheld_s`` (no host held the VIP, from
-the kernel's address events), ``advert_silence_s`` (longest time with no
+the kernel's address events), ``vip_on_both_s`` (the longest time both held
+it: a stale VIP next to the new master's), ``advert_silence_s`` (longest time with no
 MASTER advert on the wire), ``both_advertising_s`` (two masters),
 ``transitions`` (``Entering MASTER STATE`` lines in both logs since the kill)
 and ``restart_s`` (the restart's own time, to the resume or the first log
@@ -88,6 +89,7 @@ def run_case(case: str, interval: float) -> dict[str, object]:
         logs = {h.role: _output(h)[marks[h.role] :] for h in seg.hosts}
     return {
         "vip_unheld_s": round(held.total_none, 3),
+        "vip_on_both_s": round(held.longest_shared, 3),
         "advert_silence_s": round(longest_silence(seen["a"] + seen["b"], t0, end), 3),
         "both_advertising_s": round(both_advertising(seen["a"], seen["b"], interval), 3),
         "transitions": sum(log.count(ENTERING) for log in logs.values()),
