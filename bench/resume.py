@@ -94,6 +94,9 @@ def run_case(case: str, interval: float) -> dict[str, object]:
         "both_advertising_s": round(both_advertising(seen["a"], seen["b"], interval), 3),
         "transitions": sum(log.count(ENTERING) for log in logs.values()),
         "resumed": ") resuming MASTER" in logs["a"],
+        "not_resumed_why": next(
+            (line.split(": ", 2)[-1] for line in logs["a"].splitlines() if "not resuming" in line), None
+        ),
         "restart_s": round(restart_s, 3),
     }
 

@@ -15,8 +15,13 @@ from shared.lab.segment import Host, Segment
 
 
 def just_after_an_advert(capture: Capture, host: Host, timeout: float) -> None:
-    """Return as soon as the observer sees an advert (priority > 0) from ``host``; fail after ``timeout``."""
+    """Return as soon as the observer sees a new advert (priority > 0) from ``host``; fail after ``timeout``.
+
+    What is queued already is dropped first: on a loaded machine the queue may
+    hold adverts seconds old, and the caller wants the instant right after one.
+    """
     src = str(host.ipv4)
+    capture.drain()
 
     def from_host(frame: bytes) -> bool:
         ad = parse_advert(Packet(0, frame))
