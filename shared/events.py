@@ -371,6 +371,8 @@ class InstanceEventKind(StrEnum):
 
     PRIORITY_CHANGED = "priority_changed"
     MASTER_RX_LOWER_PRI = "master_rx_lower_pri"
+    RESUMED = "resumed"
+    """A restarted vrrp process took its instance's mastership back without a transition (lifeline's own)."""
 
 
 class TrackerKind(StrEnum):
@@ -507,7 +509,9 @@ class InstanceEvent(EventBase, frozen=True, kw_only=True, tag="instance_event"):
     ``priority_changed``: the effective priority moved (published only when
     ``notify_priority_changes`` is on for the instance: instance, else its
     sync group, else ``vrrp_notify_priority_changes``); ``master_rx_lower_pri``:
-    as MASTER it heard an advert from a lower-priority router (always).
+    as MASTER it heard an advert from a lower-priority router (always);
+    ``resumed``: a restarted process resumed its MASTER state without a gap
+    (no keepalived counterpart: no FIFO line, no script).
     """
 
     instance: str

@@ -29,6 +29,8 @@ class Exit(IntEnum):
     """NATS could not be reached (sysexits EX_UNAVAILABLE)."""
     INTERNAL = 70
     """A lifeline bug: reported without a traceback, please report it (sysexits EX_SOFTWARE)."""
+    RESTART = 75
+    """Exited on purpose to be started again at once (vrrp's hitless restart; sysexits EX_TEMPFAIL)."""
     AUTH = 77
     """NATS refused the credentials or a permission (sysexits EX_NOPERM)."""
     CONFIG = 78

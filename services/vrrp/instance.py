@@ -46,6 +46,7 @@ from services.vrrp.core.machine_events import (
     PriorityChanged,
     Reconfigure,
     RemoveVips,
+    Resumed,
     SendAdvert,
     SendGarp,
     StateChanged,
@@ -78,6 +79,7 @@ from services.vrrp.packet import (
     new_drop_counters,
 )
 from services.vrrp.packet.ah_sequence import AhSequence
+from services.vrrp.resume_file import Slot, now_ns
 from shared.bus import Publisher
 from shared.events import (
     Family,
@@ -259,6 +261,10 @@ class InstanceRunner:
         """Publish each effective priority change (``params.notify_priority_changes``; set by the service)."""
         self._last_advert = AdvertReceived(src=plan.transport.src, priority=0)
         """The machine input made of ``_last_accepted`` (``on_advert`` reuses it for repeats)."""
+        self.resume_slot: Slot | None = None
+        """The resume record, stamped at every advert (``resume_file.py``; None: records unavailable)."""
+        self.resumed_after: float | None = None
+        """Resumed at start: seconds since the dead process's last advert (None: an ordinary start)."""
 
     @property
     def name(self) -> str:
@@ -443,6 +449,9 @@ class InstanceRunner:
             self._timer = None
         for task in self._garps:
             task.cancel()
+        if self.resume_slot is not None:
+            self.resume_slot.close()
+            self.resume_slot = None
 
     # ------------------------------------------------------------------ timer
 
@@ -491,6 +500,8 @@ class InstanceRunner:
         """Adverts inline, logs at once, everything else through the ordered effects queue."""
         if isinstance(action, SendAdvert):
             self._send_advert(action.priority)
+        elif isinstance(action, Resumed):
+            self._resumed()
         elif isinstance(action, PriorityChanged):
             log.info("(%s) Changing effective priority from %d to %d", self.name, action.old, action.new)
             if self.notify_priority_changes:
@@ -501,10 +512,40 @@ class InstanceRunner:
                 "(%s) wants MASTER (%s); waiting for sync group %s", self.name, action.reason, self.group_name
             )
         else:
+            slot = self.resume_slot
+            if slot is not None and isinstance(action, StateChanged) and action.new is not State.MASTER:
+                slot.clear()  # at once, not queued: a restart from now on must not resume
             change = self._route_change(action)
             if change is not None:
                 self._queue(change)
             self._queue(action)
+
+    def _resumed(self) -> None:
+        """A resumed MASTER (no transition): what a MASTER holds besides its VIPs, and the fact reported.
+
+        Virtual routes and rules may have survived the dead process (adding
+        them again is harmless); the ``no_accept`` table did not (the new
+        process reset it).  The bus hears an ``InstanceEvent`` ``resumed``,
+        not a state: nothing changed for the notifier's scripts.
+        """
+        as_master = StateChanged(old=State.INIT, new=State.MASTER, reason="", effective_priority=0)
+        change = self._route_change(as_master)
+        if change is not None:
+            self._queue(change)
+        fw, p = self._io.firewall, self.plan.params
+        if fw is not None and not p.effective_accept:
+            self._queue(lambda: self._firewall(as_master))
+        self._instance_event(InstanceEventKind.RESUMED)
+
+    def leave_as_is(self) -> None:
+        """A hitless exit: a MASTER sends one last advert (stamped), nothing is withdrawn, timers stop.
+
+        The advert restarts the backups' down timers, so the next process has
+        the whole resume window (``core/resume.py``) from this instant.
+        """
+        if self.machine.state is State.MASTER:
+            self._send_advert(self.machine.effective_priority)
+        self.close()
 
     def _instance_event(
         self,
@@ -548,12 +589,16 @@ class InstanceRunner:
         return RouteChange(install=install)
 
     def _send_advert(self, priority: int) -> None:
+        slot = self.resume_slot
+        at = now_ns() if slot is not None else 0  # before the send: the record is never later than the wire
         try:
             sent = self._io.sender.send(priority)
         except OSError as exc:
             self.counters.send_errors += 1
             log.warning("(%s) cannot send advert: %s", self.name, exc)
             return
+        if slot is not None and sent:
+            slot.stamp(at, priority > 0 and self.machine.state is State.MASTER)
         self.counters.adverts_sent += sent
         if priority == 0 and sent:
             self.counters.pri_zero_sent += 1
@@ -734,6 +779,7 @@ class InstanceRunner:
             "configured_priority": p.priority,
             "effective_priority": m.effective_priority,
             "sync_group": self.group_name,
+            "resumed_after": self.resumed_after,
             "control": dict(self.control),
             "split_brain": {
                 "count": self.split_brain.count,

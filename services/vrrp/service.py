@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 import socket
 from collections.abc import Iterable, Mapping
 
@@ -70,6 +71,8 @@ from services.vrrp.kernel.watch import follow
 from services.vrrp.lifecycle_scripts import run_shutdown_script, run_startup_script, shutdown_time
 from services.vrrp.notify_fallback import NotifyFallback
 from services.vrrp.packet.ah_sequence import AhSequence
+from services.vrrp.resume_file import ResumeFiles
+from services.vrrp.resumer import Resumer
 from services.vrrp.route_tracking import RouteTracking
 from shared.bus import connect, register_service
 from shared.bus.direct_get import last_messages
@@ -87,11 +90,15 @@ from shared.events import (
     kv_key_for_subject,
     tracker_subject,
 )
+from shared.exit_codes import Exit
 from shared.runner.run import STOP_BOUND, ServiceContext, ServiceSpec
+from shared.settings import node_state_dir
 
 log = logging.getLogger("lifeline.vrrp")
 
 VERSION = "0.1.0"
+HITLESS_SIGNAL = signal.SIGQUIT
+"""Exit leaving the VIPs and the resume records, to be restarted (an upgrade); not a keepalived signal."""
 FLUSH_ON_EXIT = 1.0
 TRACKER_STATE_WAIT = 2.0  # seconds a start waits for the bus's last tracker results
 """Seconds the publisher may spend flushing at exit: never block exit on NATS."""
@@ -143,6 +150,10 @@ class VrrpService:
             KeepalivedCompat(compat, self.runners, lambda: self.config, self.book) if compat.enabled else None
         )
         """keepalived's pid files and dump signals, for tools written against keepalived (opt-in)."""
+        self.resumer = Resumer(ResumeFiles(node_state_dir(ctx.settings) / "vrrp-resume"), self._remove_stale)
+        """Hitless restarts: a MASTER restarted within its window resumes (``resumer.py``)."""
+        self.exit_code: int | None = None
+        """``Exit.RESTART`` after a hitless exit (SIGQUIT), for the runner; None: the ordinary status."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -160,7 +171,10 @@ class VrrpService:
         self._ipr = AsyncIPRoute()
         plans = await self._plans(self.config)
         for plan in plans.values():
-            await self._remove_stale(plan)
+            in_group = self._group_of(plan.name, plans) is not None
+            if not await self.resumer.keeps_vips(plan, in_group, self._vips_present):
+                await self._remove_stale(plan)
+        self.resumer.files.prune(set(plans))
         await self.firewall.reset()  # a no_accept table left by a killed run
         self.static = StaticConfig.from_config(self.config)
         await self.static.apply(self._ipr, self._netlink_lock)
@@ -173,6 +187,7 @@ class VrrpService:
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
         await self._await_tracker_state(plans.values())
         await self._start_instances(list(plans.values()))
+        loop.add_signal_handler(HITLESS_SIGNAL, self._hitless_exit)  # once every instance runs
         gc.freeze()  # start-up objects never die: keep them out of every later collection's scan
 
     async def _await_tracker_state(self, plans: Iterable[InstancePlan]) -> None:
@@ -192,8 +207,11 @@ class VrrpService:
         """Every machine stops (priority 0 from masters, VIPs out, STOP events); the bus flushes briefly."""
         if self.compat is not None:
             self.compat.stop()
+        self.resumer.cancel()
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_signal_handler(HITLESS_SIGNAL)
         try:
-            await self._shutdown()
+            await (self._leave_as_is() if self.exit_code == Exit.RESTART else self._shutdown())
         finally:
             self.pool.close()
             self._pacer.close()
@@ -201,7 +219,43 @@ class VrrpService:
                 announcer.close()
             if self._ipr is not None:
                 self._ipr.close()
-            await run_shutdown_script(self.config.global_defs)  # keepalived: once everything else stopped
+            if self.exit_code != Exit.RESTART:  # a hitless exit is no shutdown: the node goes on
+                await run_shutdown_script(self.config.global_defs)  # keepalived: once everything else stopped
+
+    def _hitless_exit(self) -> None:
+        """SIGQUIT: exit to be restarted without hand-over (an upgrade); the supervisor starts the new one."""
+        log.info("Signal %d: exiting for a hitless restart (no hand-over; VIPs kept)", HITLESS_SIGNAL)
+        self.exit_code = Exit.RESTART
+        self.ctx.request_stop()
+
+    async def _leave_as_is(self) -> None:
+        """The hitless exit: the bus flushed, then each MASTER's last advert; nothing withdrawn.
+
+        Adverts go on while the bus flushes, and the last one leaves as late as
+        possible, so the next process has its whole resume window.  VIPs,
+        virtual routes, static items, VMACs and the ``no_accept`` table stay.
+        """
+        log.info("Exiting without hand-over")
+        if self.publisher.ready.is_set():
+            await self.publisher.close(flush_timeout=FLUSH_ON_EXIT)
+        for task in self._tasks:
+            await cancel_quietly(task)
+        if self.tracking is not None:
+            await self.tracking.close()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._nc.close(), 0.5)
+        for runner in self.runners.values():
+            runner.leave_as_is()
+        self._vips.close()
+        log.info("Exited for a hitless restart")
+
+    async def _vips_present(self, plan: InstancePlan) -> bool:
+        """Every VIP and excluded VIP of ``plan`` is on its interface now."""
+        for vip in plan.all_vips:
+            if not await self._still_there(vip, vip.dev or plan.params.interface):
+                return False
+        return True
 
     @property
     def stop_bound(self) -> float:
@@ -362,6 +416,7 @@ class VrrpService:
             )
             return None
         self.runners[plan.name] = runner
+        runner.resume_slot = self.resumer.open(plan)
         self._notify_settings(runner, self.config)
         return runner
 
@@ -384,7 +439,9 @@ class VrrpService:
         self.control.restore(runner)
         if self.tracking is not None:
             self.tracking.boot(runner)
-        runner.feed(Start(hold_until=self._hold_until))
+        resume = self.resumer.at_boot(plan)
+        runner.resumed_after = self.resumer.resumed.get(plan.name) if resume else None
+        runner.feed(Start(hold_until=self._hold_until, resume=resume))
 
     async def _stop_instance(self, name: str, reason: TransitionReason) -> None:
         runner = self.runners.pop(name)
@@ -397,6 +454,8 @@ class VrrpService:
         await runner.drain()
         runner.close()
         self.pool.detach(runner)
+        if reason is TransitionReason.REMOVED:
+            self.resumer.files.forget(name)
 
     # ------------------------------------------------------------------ links
 
@@ -647,6 +706,8 @@ class VrrpService:
             LinkChanged(interface=i, up=self._links.get(i, False)) for i in sorted(plan.tracked_interfaces)
         )
         runner.reconfigure(plan, trackers, links)
+        if runner.resume_slot is not None:
+            runner.resume_slot.describe(plan)  # a crash after this reload resumes under the new file
         self.pool.refresh(runner)
 
 

@@ -56,6 +56,7 @@ from shared.cli.store_guard import StoreGuard
 from shared.config.diagnostics import ConfigError, Severity
 from shared.config.load import load
 from shared.config.model import Config
+from shared.exit_codes import Exit
 from shared.nats_passwords import check_password
 from shared.nats_users import (
     ADMIN,
@@ -386,7 +387,8 @@ class Supervisor:
         """Notice a death (schedule the restart), or restart when it is due; True when either happened."""
         if child.restart_at is None and child.proc is not None and not child.running():
             code = child.proc.returncode
-            child.restart_at = child.policy.exited(now, code)
+            # a hitless exit (vrrp, SIGQUIT) asks to be started again at once: its VIPs wait for it
+            child.restart_at = now if code == Exit.RESTART else child.policy.exited(now, code)
             delay = child.restart_at - now
             print(
                 f"lifeline up: {child.name} exited with {code}; restarting in {delay:.1f} s", file=sys.stderr

@@ -125,6 +125,7 @@ class Host:
             path.write_text(config)
         else:
             path = config
+        env = None
         if impl == "keepalived":
             pids = ["-p", str(work / "k.pid"), "-r", str(work / "v.pid"), "-c", str(work / "c.pid")]
             argv = [keepalived_binary(), "-n", "-l", "-D", "-f", str(path), *pids]
@@ -132,7 +133,8 @@ class Host:
             url = self.ensure_nats().url
             argv = [sys.executable, "-m", "services.vrrp", "--config", str(path), "--node", self.role]
             argv += ["--nats", url]
-        self.daemon = Daemon(argv, work / f"{impl}.log", self.name).start()
+            env = os.environ | {"LIFELINE_STATE_DIR": str(work / "state")}  # the host's own, never shared
+        self.daemon = Daemon(argv, work / f"{impl}.log", self.name, env).start()
         self.impl = impl
         return self.daemon
 

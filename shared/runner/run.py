@@ -78,6 +78,16 @@ async def _no_reload(trigger: ReloadTrigger) -> ReloadReply:
     return ReloadReply(ok=False, errors=[f"no runner to reload ({trigger})"])
 
 
+def _no_stop() -> None:
+    log.warning("no runner to stop")
+
+
+def exit_code(service: object) -> int:
+    """``Exit.OK``, or the status the service asked for (vrrp's hitless exit: ``Exit.RESTART``)."""
+    code = getattr(service, "exit_code", None)
+    return int(code) if isinstance(code, int) else Exit.OK
+
+
 @dataclass
 class ServiceContext:
     """What a service learns from the runner: who it is, its settings and flags, how to reload."""
@@ -87,6 +97,8 @@ class ServiceContext:
     args: argparse.Namespace = field(default_factory=argparse.Namespace)
     replica: str | None = None
     reload: Callable[[ReloadTrigger], Awaitable[ReloadReply]] = _no_reload
+    request_stop: Callable[[], None] = _no_stop
+    """Stop as SIGTERM would (the service's own reason to exit, e.g. vrrp's hitless restart)."""
 
     @property
     def node(self) -> str:
@@ -254,6 +266,7 @@ class Host:
         loop = asyncio.get_running_loop()
         signals.take_over(loop, stop=self._on_stop, reload=self._on_hup)
         self.ctx.reload = self.reload
+        self.ctx.request_stop = self._stop.set
         beating = loop.create_task(self._keep_alive(), name=f"{self.spec.name}-alive")
         try:
             return await self._serve(config)
@@ -306,7 +319,7 @@ class Host:
                 await asyncio.wait_for(self.service.stop(), bound)
             except TimeoutError:
                 log.error("stop did not finish within %g s; exiting anyway", bound)
-        return Exit.OK if code is None else code
+        return exit_code(self.service) if code is None else code
 
     async def _start(self, service: Managed) -> int | None:
         """None once started; an exit status when start failed or a stop came first."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -79,9 +80,14 @@ class VrrpProc:
     def start(self) -> VrrpProc:
         argv = [sys.executable, "-m", "services.vrrp", "--config", str(self.conf), "--node", self.node]
         argv += ["--nats", self.nats_url]
+        env = os.environ | {"LIFELINE_STATE_DIR": str(self.log_path.parent / "state")}  # not the host's
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.host.name, *argv], cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+                ["ip", "netns", "exec", self.host.name, *argv],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
         return self
 

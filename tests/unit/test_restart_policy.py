@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from shared.cli.restart_policy import MAX_DELAY_S, RestartPolicy
+import sys
+
+from shared.cli.restart_policy import FIRST_DELAY_S, MAX_DELAY_S, RestartPolicy
+from shared.cli.up import Child, Supervisor
+from shared.exit_codes import Exit
 
 
 def deaths(policy: RestartPolicy, *lifetimes: float) -> list[float]:
@@ -44,3 +48,14 @@ def test_it_keeps_restarts_backoff_and_last_exit_for_the_status() -> None:
     policy.started(0.3)
     policy.exited(0.4, 1)
     assert snapshot(policy) == (2, 0.4, 1)
+
+
+def test_a_hitless_exit_is_started_again_at_once_and_a_crash_waits() -> None:
+    """``lifeline up``: vrrp's exit 75 (SIGQUIT, VIPs left in place) must be back inside its resume window."""
+    for code, delay in ((Exit.RESTART, 0.0), (1, FIRST_DELAY_S)):
+        child = Child("services.vrrp", [sys.executable, "-c", f"raise SystemExit({int(code)})"])
+        child.start(0.0)
+        assert child.proc is not None
+        child.proc.wait()
+        Supervisor._tend(child, 10.0)
+        assert child.restart_at == 10.0 + delay, (code, child.restart_at)

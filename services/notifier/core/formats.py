@@ -207,7 +207,7 @@ def fifo_line(event: EventBase, *, report_deleted: bool = True, rs_init_notifies
         case GroupState():
             gstate = notified_state(event.state)
             return None if gstate is None else vrrp_fifo_line("GROUP", event.group, gstate, 0)
-        case InstanceEvent():
+        case InstanceEvent() if event.kind is not InstanceEventKind.RESUMED:  # keepalived has no line
             return instance_event_fifo_line(event)
         case RealServerHealth():
             states = notified_states(event, rs_init_notifies=rs_init_notifies)

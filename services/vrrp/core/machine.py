@@ -26,6 +26,7 @@ from services.vrrp.core.machine_events import (
     PriorityChanged,
     Reconfigure,
     RemoveVips,
+    Resumed,
     SendAdvert,
     SendGarp,
     SetPriority,
@@ -231,7 +232,7 @@ class VrrpMachine:
             return out
         self._fire_due(now, out)
         if isinstance(event, Start):
-            self._on_start(now, event.hold_until, out)
+            self._on_start(now, event, out)
         elif isinstance(event, Stop):
             self._on_stop(out)
         elif isinstance(event, AdvertReceived):
@@ -378,12 +379,19 @@ class VrrpMachine:
 
     # ------------------------------------------------------------------ inputs
 
-    def _on_start(self, now: float, hold_until: float | None, out: list[Action]) -> None:
-        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner (unless start-up delay)."""
+    def _on_start(self, now: float, start: Start, out: list[Action]) -> None:
+        """Clean leftover VIPs, then BACKUP, FAULT, or MASTER at once for an owner (unless start-up delay).
+
+        A resumed start (``Start.resume``) keeps the VIPs and stays MASTER when
+        nothing holds the instance in FAULT and it is not a sync-group member.
+        """
         if self._state is not State.INIT:
             return
-        self._hold_until = hold_until
+        self._hold_until = start.hold_until
         self._prio = self._computed_priority()
+        if start.resume and not self._gated and self._fault_cause() is None:
+            self._resume_master(now, out)
+            return
         out.append(RemoveVips(self._p.vips))
         if self._fault_cause() is not None:
             self._enter_fault(Reason.STARTUP, out)
@@ -394,6 +402,23 @@ class VrrpMachine:
             self._become_master(now, Reason.STARTUP, out)
         else:
             self._enter_backup(now, Reason.STARTUP, out)
+
+    def _resume_master(self, now: float, out: list[Action]) -> None:
+        """MASTER without a transition: an advert at once (the backups' down timers restart).
+
+        No VIP change and no GARP burst: the addresses never left and the
+        neighbours' caches still point here.  From now on the ordinary rules
+        apply (a better master heard makes it yield).
+        """
+        garp = self._p.garp
+        self._state = State.MASTER  # INIT -> MASTER is in the table; no StateChanged on purpose
+        self._master_adver_int_cs = self._p.advert_int_cs
+        self._master_address = self._p.address
+        self._send_advert(now, self._prio, out)
+        if garp.master_refresh > 0:
+            self._timers.arm(TimerKind.GARP_REFRESH, now + garp.master_refresh)
+        self._extra_if_at = extra_if_due(now, garp.extra_if, self._p.extra_if_vips)
+        out.append(Resumed(effective_priority=self._prio))
 
     def _on_stop(self, out: list[Action]) -> None:
         """Shutdown: priority 0 and VIPs removed from a master, then STOPPED."""

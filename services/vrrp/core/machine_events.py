@@ -25,6 +25,11 @@ class Start(msgspec.Struct, frozen=True, kw_only=True, tag="start"):
     """
 
     hold_until: float | None = None
+    resume: bool = False
+    """Resume as MASTER (``core/resume.py`` decided the dead process's mastership is still ours):
+    no VIP removal, no transition; the machine sends an advert at once and says ``Resumed``.
+    Ignored (an ordinary start) when the instance must be in FAULT or is a sync-group member.
+    """
 
 
 class Stop(msgspec.Struct, frozen=True, tag="stop"):
@@ -218,4 +223,15 @@ class WantMaster(msgspec.Struct, frozen=True, kw_only=True, tag="want_master"):
     reason: str
 
 
-Action = SendAdvert | AddVips | RemoveVips | SendGarp | PriorityChanged | StateChanged | WantMaster
+class Resumed(msgspec.Struct, frozen=True, kw_only=True, tag="resumed"):
+    """The machine started as MASTER by resuming a restarted process's mastership: not a transition.
+
+    The VIPs were never removed and the advert already left; the shell
+    restores what a MASTER holds outside the addresses (virtual routes,
+    ``no_accept`` rules) and reports the fact.
+    """
+
+    effective_priority: int
+
+
+Action = SendAdvert | AddVips | RemoveVips | SendGarp | PriorityChanged | StateChanged | WantMaster | Resumed

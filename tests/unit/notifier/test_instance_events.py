@@ -40,6 +40,13 @@ def test_fifo_lines_of_instance_events(kind: InstanceEventKind, state: VrrpState
     assert fifo_line(e) == line and is_vrrp_event(e) and mail_for(e, "lab") is None
 
 
+def test_a_resumed_master_is_no_keepalived_event_no_line_no_mail_no_script() -> None:
+    """vrrp's hitless restart (``resumed``) has no keepalived counterpart: the notifier stays silent."""
+    e = event(InstanceEventKind.RESUMED, VrrpState.MASTER)
+    target = NotifyTarget(scripts={"MASTER_RX_LOWER_PRI": sc("/x.sh")}, generic=sc("/g.sh"))
+    assert fifo_line(e) is None and mail_for(e, "lab") is None and script_runs(e, target) == []
+
+
 def test_master_rx_lower_pri_runs_its_script_with_its_own_words_only() -> None:
     script = sc("/x.sh", "lower")
     target = NotifyTarget(scripts={"MASTER_RX_LOWER_PRI": script}, generic=sc("/g.sh"))
