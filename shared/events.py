@@ -165,6 +165,7 @@ class Service(StrEnum):
     CHECKER = "checker"
     LVS = "lvs"
     NOTIFIER = "notifier"
+    BFD = "bfd"
 
 
 def _t(name: str) -> str:

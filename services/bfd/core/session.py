@@ -245,6 +245,8 @@ class BfdSession:
             return []
         actions = self._become(now, SessionState.ADMIN_DOWN, Diag.ADMIN_DOWN)
         self._timers.pop(_Timer.DETECT, None)
+        if self._may_transmit():  # at once: a stopping service may send nothing after this
+            actions.append(Send(self._packet()))
         return actions
 
     def _admin_up(self, now: float) -> list[Action]:
