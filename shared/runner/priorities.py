@@ -24,7 +24,7 @@ Which family a service takes: keepalived has a VRRP process and a checker
 process, and its checker process is also the one that programs IPVS
 (``lvs_process_name`` is an alias of ``checker_process_name``), so ``lvs``
 takes the ``checker_`` keywords; the notifier has no keepalived counterpart
-and takes none; there is no BFD service, so ``bfd_*`` apply to nothing yet.
+and takes none; the bfd service does not take the ``bfd_*`` ones yet.
 
 Threads: ``SCHED_RR`` is for the event loop thread only (the one keepalived's
 single thread corresponds to; worker threads, such as the one parsing a file,
