@@ -555,7 +555,7 @@ class ServiceReload(EventBase, frozen=True, kw_only=True, tag="service_reload"):
 
 
 class TrackerResult(EventBase, frozen=True, kw_only=True, tag="tracker_result"):
-    """Result of a tracker (published by checker on change and as a heartbeat)."""
+    """Result of a tracker (published by checker on change and as a heartbeat; by bfd for its sessions)."""
 
     tracker: str
     kind: TrackerKind
