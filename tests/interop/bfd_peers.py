@@ -1,16 +1,22 @@
-"""Two hosts running BFD: keepalived 2.2.7's own BFD child on one, lifeline's bfd service on the other.
+"""Two hosts running BFD: keepalived 2.2.7's BFD child or FRR's bfdd on one, lifeline's bfd on the other.
 
 The verdicts come from both daemons' own words: keepalived logs
-``(NAME) Entering Up state`` and its negotiated ``Detection time``; lifeline
+``(NAME) Entering Up state`` and its negotiated ``Detection time``, bfdd
+``state-change: [...] init -> up``; lifeline
 logs each transition (with the milliseconds since the peer's last packet
 when the detection time ran out) and each change of the timers in force.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.lab.daemon import Daemon, keepalived_binary
 from shared.lab.segment import Host, Segment
@@ -79,3 +85,28 @@ def wait_log(daemon: Daemon, pattern: str, timeout: float, after: int = 0) -> re
 
     wait_until(f"{pattern!r} in {daemon.log.name}", probe, timeout, explain=lambda: daemon.tail(30))
     return found[0]
+
+
+BFDD = Path("/usr/lib/frr/bfdd")
+"""FRR's BFD daemon (Debian's ``frr`` package; the test task installs it)."""
+
+
+def start_frr_bfdd(host: Host, peer: str, local: str, timers: Timers) -> Daemon:
+    """FRR's bfdd alone (no zebra: a static ``peer`` needs none), state changes logged to stdout.
+
+    It drops to user ``frr``, so its runtime directory (pid file, vty and
+    control sockets) is one that user may write; the log stays in the host's
+    work dir, written by the lab.
+    """
+    run = Path(tempfile.mkdtemp(prefix="lifeline-frr-"))
+    atexit.register(shutil.rmtree, run, ignore_errors=True)
+    os.chmod(run, 0o777)
+    config = run / "bfdd.conf"
+    lines = ["debug bfd peer", "bfd", f" peer {peer} local-address {local}"]
+    lines += [f"  receive-interval {timers.min_rx:g}", f"  transmit-interval {timers.min_tx:g}"]
+    lines += [f"  detect-multiplier {timers.multiplier}", *(["  passive-mode"] if timers.passive else [])]
+    config.write_text("\n".join([*lines, " !", "!"]) + "\n")
+    argv = [str(BFDD), "-f", str(config), "-i", str(run / "bfdd.pid"), "--vty_socket", str(run), "-P", "0"]
+    argv += ["-z", str(run / "zserv.api"), "--bfdctl", str(run / "bfdd.sock"), "--log", "stdout"]
+    argv += ["-u", "frr", "-g", "frr"]
+    return Daemon(argv, host.workdir / "bfdd.log", host.name).start()
