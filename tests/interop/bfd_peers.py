@@ -10,13 +10,16 @@ when the detection time ran out) and each change of the timers in force.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.lab.daemon import Daemon, keepalived_binary
 from shared.lab.segment import Host, Segment
@@ -110,3 +113,27 @@ def start_frr_bfdd(host: Host, peer: str, local: str, timers: Timers) -> Daemon:
     argv += ["-z", str(run / "zserv.api"), "--bfdctl", str(run / "bfdd.sock"), "--log", "stdout"]
     argv += ["-u", "frr", "-g", "frr"]
     return Daemon(argv, host.workdir / "bfdd.log", host.name).start()
+
+
+_STATUS = """
+import asyncio, json, sys
+import nats
+
+async def ask():
+    nc = await nats.connect(sys.argv[1])
+    try:
+        reply = await nc.request(f"lifeline.{sys.argv[2]}.ctl.bfd.status", b"", timeout=2)
+        print(json.dumps(json.loads(reply.data)["detail"]))
+    finally:
+        await nc.close()
+
+asyncio.run(ask())
+"""
+
+
+def bfd_status(host: Host) -> dict[str, Any]:
+    """The bfd service's ``status`` endpoint, asked on the host's own bus (from inside its namespace)."""
+    assert host.nats is not None
+    argv = ["ip", "netns", "exec", host.name, sys.executable, "-c", _STATUS, host.nats.url, host.role]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+    return dict(json.loads(out))

@@ -10,14 +10,24 @@ peer speaks and still comes Up once it does.
 
 from __future__ import annotations
 
+import signal
 import socket
+import struct
 import time
 
 import pytest
 
 from shared.lab.netns import in_namespace
 from shared.lab.segment import Segment
-from tests.interop.bfd_peers import Timers, bfd_config, start_keepalived, start_lifeline_bfd, wait_log
+from shared.lab.wait import wait_until
+from tests.interop.bfd_peers import (
+    Timers,
+    bfd_config,
+    bfd_status,
+    start_keepalived,
+    start_lifeline_bfd,
+    wait_log,
+)
 
 pytestmark = pytest.mark.usefixtures("netns_session")
 
@@ -84,3 +94,40 @@ def test_passive_sends_nothing_until_the_peer_speaks() -> None:
         ka = start_keepalived(a, bfd_config(seg, 1, 2, KEEPALIVED))
         wait_log(ours, r"bfd1: (DOWN|INIT) -> UP", UP_WITHIN)
         wait_log(ka, r"\(bfd1\) Entering Up state", UP_WITHIN)
+
+
+def _datagram(state: int, *, mult: int = 3, version: int = 1, length: int = 24, your: int = 0) -> bytes:
+    """A Control packet as a peer would write it (``state`` in the two high bits of byte 1)."""
+    return struct.pack("!BBBBIIIII", version << 5, state << 6, mult, length, 99, your, 1000, 1000, 0)
+
+
+def test_bad_packets_are_counted_and_dropped_and_a_reload_retimes_in_place() -> None:
+    """From the peer's own address: malformed ones by reason; a Down packet with TTL 64 must not take the
+    session down (RFC 5881's TTL 255 rule); then ``min_tx`` changed by a SIGHUP, the session stays Up."""
+    with Segment(("a", "b")) as seg:
+        a, b = seg.host("a"), seg.host("b")
+        ka = start_keepalived(a, bfd_config(seg, 1, 2, KEEPALIVED))
+        ours = start_lifeline_bfd(b, bfd_config(seg, 2, 1, OURS))
+        wait_log(ours, r"bfd1: transmit every 20 ms, detection time 150 ms", UP_WITHIN)
+        sender = in_namespace(a.name, lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        with sender:
+            sender.bind((seg.address(1), 0))
+            target = (seg.address(2), 3784)
+            sender.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+            for bad in (b"\x20" * 10, _datagram(1, version=2), _datagram(1, mult=0), _datagram(3, your=0)):
+                sender.sendto(bad, target)
+            sender.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+            sender.sendto(_datagram(1), target)  # a valid "Down" that would end the session at TTL 255
+        expected = {"short": 1, "version": 1, "detect_mult": 1, "your_discr": 1}
+        wait_until("the drops counted", lambda: bfd_status(b)["dropped"], 10.0, expect=expected)
+        session = bfd_status(b)["sessions"]["bfd1"]
+        assert session["counters"]["dropped_ttl"] == 1 and session["state"] == "UP", session
+
+        mark = len(ours.output())
+        (b.workdir / "lifeline-bfd.conf").write_text(
+            bfd_config(seg, 2, 1, Timers(min_tx=30, min_rx=40, multiplier=4))
+        )
+        ours.send(signal.SIGHUP)
+        wait_log(ours, r"lifeline-bfd reloaded: 0 added, 0 removed, 1 retimed", 10.0, mark)
+        wait_log(ours, r"bfd1: transmit every 30 ms, detection time 150 ms", 5.0, mark)
+        assert "DOWN" not in ours.output()[mark:] and "Entering Down" not in ka.output()
