@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from shared.lab.capture import Packet
 from shared.lab.netns import in_namespace
 from shared.lab.segment import Segment
 from shared.lab.wait import wait_until
@@ -131,3 +132,62 @@ def test_bad_packets_are_counted_and_dropped_and_a_reload_retimes_in_place() -> 
         wait_log(ours, r"lifeline-bfd reloaded: 0 added, 0 removed, 1 retimed", 10.0, mark)
         wait_log(ours, r"bfd1: transmit every 30 ms, detection time 150 ms", 5.0, mark)
         assert "DOWN" not in ours.output()[mark:] and "Entering Down" not in ka.output()
+
+
+SAME = Timers(min_tx=20, min_rx=20, multiplier=3)
+"""Both sides alike (detection time 60 ms each), so keepalived's figure and ours compare."""
+
+
+def _bfd_on_wire(packets: list[Packet]) -> list[tuple[int, str, int]]:
+    """(kernel time ns, source address, State) of each IPv4 BFD Control packet among ``packets``."""
+    out = []
+    for p in packets:
+        frame = p.data
+        if len(frame) < 14 + 20 + 8 + 24 or frame[12:14] != b"\x08\x00" or frame[23] != socket.IPPROTO_UDP:
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        udp = 14 + ihl
+        if struct.unpack_from("!H", frame, udp + 2)[0] != 3784:
+            continue
+        out.append((p.ts_ns, socket.inet_ntoa(frame[26:30]), frame[udp + 8 + 1] >> 6))
+    return out
+
+
+@pytest.mark.parametrize("killed", ["keepalived", "lifeline"])
+def test_detection_on_the_wire_keepalived_beside_lifeline(killed: str) -> None:
+    """From the victim's last packet to the survivor's first Down packet, seen by a third host.
+
+    The survivor's Down packet leaves at its next transmission (at most one
+    20 ms interval after the detection), so both figures carry the same
+    slack: each must be within detection time + interval + the bound.
+    """
+    with Segment(("a", "b")) as seg:
+        a, b = seg.host("a"), seg.host("b")
+        ka = start_keepalived(a, bfd_config(seg, 1, 2, SAME))
+        ours = start_lifeline_bfd(b, bfd_config(seg, 2, 1, SAME))
+        wait_log(ours, r"bfd1: transmit every 20 ms, detection time 60 ms", UP_WITHIN)
+        wait_log(ka, r"Detection time is 60000 us", UP_WITHIN)
+        victim, survivor = (
+            (seg.address(1), seg.address(2)) if killed == "keepalived" else (seg.address(2), seg.address(1))
+        )
+        seg.switch.ip(
+            "link", "set", "br0", "type", "bridge", "ageing_time", "0"
+        )  # a hub: the observer sees unicast
+        with seg.capture() as capture:
+            time.sleep(0.2)  # a few packets each way on the wire first (the capture keeps them all)
+            (ka if killed == "keepalived" else ours).kill()
+            seen: list[tuple[int, str, int]] = []
+
+            def survivor_down() -> bool:
+                seen.extend(_bfd_on_wire(capture.drain(0.05)))
+                return any(src == survivor and state == 1 for _, src, state in seen)
+
+            wait_until(f"{survivor} to send Down", survivor_down, 5.0)
+        last = max(ts for ts, src, _ in seen if src == victim)
+        down = min(ts for ts, src, state in seen if src == survivor and state == 1)
+        ms = (down - last) / 1e6
+        print(
+            f"\n{'lifeline' if killed == 'keepalived' else 'keepalived'} on the wire: last packet of the "
+            f"killed peer -> first Down packet {ms:.1f} ms (detection 60 ms, interval 20 ms)"
+        )
+        assert 60.0 <= ms <= 60.0 + 20.0 + DETECTION_BOUND_MS

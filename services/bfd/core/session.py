@@ -214,9 +214,10 @@ class BfdSession:
             self._end_poll()
         self._timers[_Timer.DETECT] = now + self.detection_time()
         actions += self._handshake(now, packet.state)
+        changed = bool(actions)
         if packet.poll:
             actions.append(Send(self._packet(final=True)))
-        if was_silent and self._may_transmit():
+        if was_silent and not changed and self._may_transmit():
             actions += self._send_periodic(now)
         else:
             self._pull_in_transmit(now)
@@ -243,11 +244,8 @@ class BfdSession:
     def _admin_down(self, now: float) -> list[Action]:
         if self._state is SessionState.ADMIN_DOWN:
             return []
-        actions = self._become(now, SessionState.ADMIN_DOWN, Diag.ADMIN_DOWN)
         self._timers.pop(_Timer.DETECT, None)
-        if self._may_transmit():  # at once: a stopping service may send nothing after this
-            actions.append(Send(self._packet()))
-        return actions
+        return self._become(now, SessionState.ADMIN_DOWN, Diag.ADMIN_DOWN)
 
     def _admin_up(self, now: float) -> list[Action]:
         if self._state is not SessionState.ADMIN_DOWN:
@@ -288,16 +286,15 @@ class BfdSession:
 
     def _detection_expired(self, at: float) -> list[Action]:
         """6.8.4: Init or Up goes Down with diag 1; the peer is forgotten in any state (6.8.1)."""
-        actions: list[Action] = []
-        if self._state in (SessionState.INIT, SessionState.UP):
-            actions += self._become(at, SessionState.DOWN, Diag.DETECTION_TIME_EXPIRED)
         self._remote_discr = 0
         self._remote_state = SessionState.DOWN
         self._remote_min_rx_us = 1
         self._remote_min_tx_us = 0
         if not self._may_transmit():
             self._timers.pop(_Timer.TRANSMIT, None)
-        return actions
+        if self._state in (SessionState.INIT, SessionState.UP):
+            return self._become(at, SessionState.DOWN, Diag.DETECTION_TIME_EXPIRED)
+        return []
 
     def _may_transmit(self) -> bool:
         """6.8.7: a passive session waits for the peer; RemoteMinRx 0 asks us to stop."""
@@ -325,11 +322,21 @@ class BfdSession:
     # ------------------------------------------------------------------ state and polls
 
     def _become(self, now: float, new: SessionState, diag: Diag) -> list[Action]:
+        """Change state and tell the peer at once, as keepalived and FRR do.
+
+        Why at once: the peer learns Init/Up without waiting out an idle
+        interval (up to a second), a Down (diag 3 for it) or an AdminDown
+        before a stopping service goes quiet.  The periodic schedule restarts
+        from this packet.
+        """
         old = self._state
         self._state = new
         self._diag = diag
         self._apply_timers(now, poll=new is SessionState.UP)
-        return [StateChanged(old, new, diag)]
+        actions: list[Action] = [StateChanged(old, new, diag)]
+        if self._may_transmit():
+            actions += self._send_periodic(now)
+        return actions
 
     def _advertised_tx(self) -> int:
         """Desired Min TX: ``min_tx`` once Up, ``idle_tx`` before (6.8.3)."""
