@@ -157,9 +157,9 @@ def _bfd_on_wire(packets: list[Packet]) -> list[tuple[int, str, int]]:
 def test_detection_on_the_wire_keepalived_beside_lifeline(killed: str) -> None:
     """From the victim's last packet to the survivor's first Down packet, seen by a third host.
 
-    The survivor's Down packet leaves at its next transmission (at most one
-    20 ms interval after the detection), so both figures carry the same
-    slack: each must be within detection time + interval + the bound.
+    lifeline sends its Down at once; keepalived's may wait for its next
+    transmission (at most one 20 ms interval), so the bound allows an
+    interval: each must be within detection time + interval + the bound.
     """
     with Segment(("a", "b")) as seg:
         a, b = seg.host("a"), seg.host("b")
