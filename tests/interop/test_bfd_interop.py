@@ -191,3 +191,17 @@ def test_detection_on_the_wire_keepalived_beside_lifeline(killed: str) -> None:
             f"killed peer -> first Down packet {ms:.1f} ms (detection 60 ms, interval 20 ms)"
         )
         assert 60.0 <= ms <= 60.0 + 20.0 + DETECTION_BOUND_MS
+
+
+def test_ipv6_session_comes_up_with_keepalived_hop_limits() -> None:
+    """IPv6 both ways at keepalived's default hop limit (64, sent and required); the slower side wins."""
+    with Segment(("a", "b")) as seg:
+        a, b = seg.host("a"), seg.host("b")
+        six = {1: f"fd00:{seg.net:x}::1", 2: f"fd00:{seg.net:x}::2"}
+        for host, index in ((a, 1), (b, 2)):
+            host.ip("addr", "add", f"{six[index]}/64", "dev", "eth0", "nodad")
+        ka = start_keepalived(a, KEEPALIVED.block("bfd1", six[2], six[1]))
+        ours = start_lifeline_bfd(b, OURS.block("bfd1", six[1], six[2]))
+        wait_log(ours, r"bfd1: (DOWN|INIT) -> UP", UP_WITHIN)
+        wait_log(ka, r"\(bfd1\) Entering Up state", UP_WITHIN)
+        wait_log(ours, r"bfd1: transmit every 20 ms, detection time 150 ms", 5.0)

@@ -450,7 +450,11 @@ BFD_INSTANCE: Rows = {
     "ttl": done(
         B, "the IPv4 TTL sent (255), and with max_hops the least accepted", f"{BFD_INTEROP}::{BFD_UP}"
     ),
-    "hoplimit": partly(B, "the IPv6 hop limit sent (64) and checked; no IPv6 peer test yet", BFD_PARAMS),
+    "hoplimit": done(
+        B,
+        "the IPv6 hop limit sent (64), and with max_hops the least accepted",
+        f"{BFD_INTEROP}::test_ipv6_session_comes_up_with_keepalived_hop_limits",
+    ),
     "max_hops": done(B, "how far below ttl/hoplimit a received packet's may be (255: unchecked)", BFD_PARAMS),
     "weight": done(
         V,

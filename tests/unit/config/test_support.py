@@ -123,7 +123,7 @@ vrrp_instance VI_1 {
 }
 bfd_instance peer {
     neighbor_ip 192.0.2.9
-    hoplimit 200
+    checker
 }
 """
 
@@ -141,7 +141,7 @@ def test_one_compat_line_per_use_of_a_keyword_not_done(tmp_path: Path) -> None:
         (4, "enable_snmp_checker", "checks"),
         (9, "debug", "vrrp"),
         (13, "promote_secondaries", "vrrp"),
-        (20, "hoplimit", "bfd"),
+        (20, "checker", "bfd"),
     ]
 
 
@@ -152,7 +152,7 @@ def test_compat_lines_read_as_warnings_and_say_what_happens(tmp_path: Path) -> N
         f"{path}:3: warning: enable_snmp_vrrp is not supported by lifeline: "
         f"{SUPPORT['global_defs']['enable_snmp_vrrp'].text}"
     )
-    assert lines[4].startswith(f"{path}:20: warning: hoplimit is partly supported by lifeline: ")
+    assert lines[4].startswith(f"{path}:20: warning: checker is not supported by lifeline: ")
     assert not any(d.severity.fails_check for d in compat_of(tmp_path, CONF))
 
 
