@@ -134,6 +134,7 @@ class BfdService:
                 peer.config = bfd
                 params = session_params(bfd, peer.session.params.local_discr)
                 self._feed(peer, Reconfigure(params))
+                self._publish(peer)  # a new weight or reverse changes what the result says
                 retimed.append(name)
         self._config = config
         return f"{len(added)} added, {len(removed)} removed, {len(retimed)} retimed"
