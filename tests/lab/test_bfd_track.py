@@ -8,7 +8,8 @@ is Up a holds the VIP (it starts Down, so a waits for it: keepalived's
 Down after its detection time, and then
 
 * ``weight -100``: a's priority falls to 50, b takes the VIP over;
-* ``weight 0``: a enters FAULT at once and drops the VIP, b takes it over.
+* ``weight 0``: a enters FAULT at once and drops the VIP, b takes it over;
+* ``track_bfd`` in a sync group around VI_1 and VI_2: the group enters FAULT.
 
 The delay from c's last packet to a's session Down, and from that to a's
 VRRP transition, both come from a's own log lines and are printed.
@@ -30,23 +31,38 @@ BFD = Timers(min_tx=20, min_rx=20, multiplier=3)
 """Detection time 60 ms on both sides."""
 
 
-def _vrrp(seg: Segment, priority: int, track: str = "") -> str:
-    lines = [
-        "global_defs {",
-        "    vrrp_version 3",
-        "}",
-        "vrrp_instance VI_1 {",
+def _instance(seg: Segment, name: str, vrid: int, priority: int, tracking: str) -> list[str]:
+    return [
+        f"vrrp_instance {name} {{",
         "    state BACKUP",
         "    interface eth0",
-        "    virtual_router_id 42",
+        f"    virtual_router_id {vrid}",
         f"    priority {priority}",
         "    advert_int 0.2",
-        *([f"    track_bfd {{\n        {track}\n    }}"] if track else []),
+        *([tracking] if tracking else []),
         "    virtual_ipaddress {",
-        f"        {seg.address(100)}/32",
+        f"        {seg.address(58 + vrid)}/32",
         "    }",
         "}",
     ]
+
+
+def _vrrp(seg: Segment, priority: int, track: str = "", *, group: bool = False) -> str:
+    """VI_1 (VIP .100) tracking ``track``; with ``group``, VI_1 and VI_2 (.101) in a group tracking it."""
+    tracking = f"    track_bfd {{\n        {track}\n    }}" if track else ""
+    lines = ["global_defs {", "    vrrp_version 3", "}"]
+    if group:
+        lines += [
+            "vrrp_sync_group G1 {",
+            "    group {",
+            "        VI_1",
+            "        VI_2",
+            "    }",
+            tracking,
+            "}",
+        ]
+        lines += _instance(seg, "VI_2", 43, priority, "")
+    lines += _instance(seg, "VI_1", 42, priority, "" if group else tracking)
     return "\n".join(lines) + "\n"
 
 
@@ -55,19 +71,21 @@ def _stamp(line_start: str) -> datetime:
 
 
 @pytest.mark.parametrize(
-    ("track", "reacts", "a_after"),
+    ("track", "group", "reacts", "a_after"),
     [
-        ("bfd1 weight -100", r"Changing effective priority from 150 to 50", "BACKUP"),
-        ("bfd1 weight 0", r"Entering FAULT STATE \(tracker_failed:bfd1\)", "FAULT"),
+        ("bfd1 weight -100", False, r"Changing effective priority from 150 to 50", "BACKUP"),
+        ("bfd1 weight 0", False, r"Entering FAULT STATE \(tracker_failed:bfd1\)", "FAULT"),
+        ("bfd1", True, r"Entering FAULT STATE \((tracker_failed:bfd1|sync_group:VI_2)\)", "FAULT"),
     ],
+    ids=["weight", "weight-0", "sync-group"],
 )
-def test_bfd_down_moves_the_vip(track: str, reacts: str, a_after: str) -> None:
+def test_bfd_down_moves_the_vip(track: str, group: bool, reacts: str, a_after: str) -> None:
     with Segment(("a", "b", "c")) as seg:
         a, b, c = seg.host("a"), seg.host("b"), seg.host("c")
         vip = seg.address(100)
-        config_a = bfd_config(seg, 1, 3, BFD, _vrrp(seg, 150, track))
+        config_a = bfd_config(seg, 1, 3, BFD, _vrrp(seg, 150, track, group=group))
         peer = start_keepalived(c, bfd_config(seg, 3, 1, BFD))
-        b.start("keepalived", _vrrp(seg, 100))
+        b.start("keepalived", _vrrp(seg, 100, group=group))
         vrrp = a.start("lifeline", config_a)
         bfd = start_lifeline_bfd(a, config_a)
 

@@ -300,11 +300,10 @@ VRRP_SYNC_GROUP: Rows = {
         "the group's trackers apply to every member",
         f"{PARAMS}::test_sync_group_forces_weights_to_zero_unless_tracking_weight",
     ),
-    "track_bfd": partly(
+    "track_bfd": done(
         V,
-        "the session's state reaches every member as track_bfd in an instance does; not yet tested "
-        "through a sync group",
-        "tests/unit/vrrp/test_priority.py::test_bfd_trackers_start_down_as_keepalived_sessions_do",
+        "the session's state reaches every member: the group enters FAULT while it is not Up",
+        "tests/lab/test_bfd_track.py::test_bfd_down_moves_the_vip[sync-group]",
     ),
     "notify_master": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
     "notify_backup": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
