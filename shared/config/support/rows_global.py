@@ -46,7 +46,9 @@ PRIORITIES_NICE = (
 PRIORITIES_RR = (
     f"{PROCESS_SETTINGS}::test_vrrp_runs_round_robin_with_its_rttime_limit_and_a_reload_changes_it"
 )
-NO_BFD_PROCESS = "the bfd service does not apply the process settings yet"
+BFD_PROCESS = (
+    "tests/lab/test_bfd_process_settings.py::test_bfd_takes_its_process_settings_and_a_reload_changes_them"
+)
 
 
 def _process(prefix: str, area: Area) -> Rows:
@@ -54,13 +56,11 @@ def _process(prefix: str, area: Area) -> Rows:
 
     The runner applies them to the vrrp service (``vrrp_``) and to the checker
     and lvs services (``checker_``, keepalived's checker process programs
-    IPVS too); the bfd service does not apply its ``bfd_`` ones yet.
+    IPVS too), and to the bfd service (``bfd_``).
     """
 
     def applied(area: Area, text: str, test: str) -> Support:
-        if area is Area.BFD:
-            return unsupported(area, NO_BFD_PROCESS)
-        return done(area, text, test)
+        return done(area, text, BFD_PROCESS if area is Area.BFD else test)
 
     return {
         f"{prefix}_priority": applied(area, "the nice value", PRIORITIES_NICE),
