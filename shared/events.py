@@ -166,6 +166,7 @@ class Service(StrEnum):
     LVS = "lvs"
     NOTIFIER = "notifier"
     HTTP = "http"
+    BFD = "bfd"
 
 
 def _t(name: str) -> str:
@@ -578,7 +579,7 @@ class OutboxOverflow(EventBase, frozen=True, kw_only=True, tag="outbox_overflow"
 
 
 class TrackerResult(EventBase, frozen=True, kw_only=True, tag="tracker_result"):
-    """Result of a tracker (published by checker on change and as a heartbeat)."""
+    """Result of a tracker (published by checker on change and as a heartbeat; by bfd for its sessions)."""
 
     tracker: str
     kind: TrackerKind

@@ -5,7 +5,7 @@ service's publish rights *are* its part of the contract.  A notifier that can
 publish tracker results, or a checker that can publish VRRP state, could move a
 VIP; here it is refused by the server (``Permissions Violation``).
 
-One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``, ``http``) plus
+One user per service (``vrrp``, ``checker``, ``lvs``, ``notifier``, ``http``, ``bfd``) plus
 ``admin`` for the CLI, operators and provisioning.  A service user holds
 exactly what its service uses (``service_permissions``; why each grant
 exists, service by service: docs/security.md, "The bus: who may do what"):
@@ -86,7 +86,7 @@ ACCOUNT = "LIFELINE"
 
 ADMIN = "admin"
 SERVICE_USERS: tuple[str, ...] = tuple(s.value for s in Service)
-"""User names: the service names (``vrrp``, ``checker``, ``lvs``, ``notifier``, ``http``)."""
+"""User names: the service names (``vrrp``, ``checker``, ``lvs``, ``notifier``, ``http``, ``bfd``)."""
 
 LEAF_USER_PREFIX = "leaf-"
 """The hub's user for a node's leaf connection is ``leaf-<node>`` (:func:`leaf_user`)."""
@@ -223,6 +223,8 @@ def service_permissions(
         read, follow = _http(n)
         publish += read
         subscribe += follow
+    elif service == Service.BFD:  # its sessions' states, as the tracker results track_bfd follows
+        publish += _events(n, "track")
     else:
         raise ValueError(f"no such lifeline service: {service!r}")
     return Permissions(tuple(publish), tuple(subscribe))

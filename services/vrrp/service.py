@@ -731,6 +731,6 @@ SPEC = ServiceSpec(
     description="lifeline VRRP service: elections, VIPs, GARP/NA (docs/vrrp.md)",
     build=VrrpService,
     loop_factory=precise_loop,
-    areas=frozenset({Area.VRRP, Area.BFD, Area.NODE}),  # no BFD service yet: vrrp speaks for bfd_instance
+    areas=frozenset({Area.VRRP, Area.NODE}),
 )
 """What ``python -m services.vrrp`` runs (``shared.runner``)."""

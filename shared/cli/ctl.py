@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from shared.events import ReloadReply
     from shared.settings import Settings
 
-SERVICES = ["vrrp", "checker", "lvs", "notifier", "http"]
+SERVICES = ["vrrp", "checker", "lvs", "notifier", "http", "bfd"]
 """``shared.events.Service``'s values (spelled out: the local health check does not import the contract)."""
 EXIT_OK = 0
 EXIT_PROBLEMS = 1

@@ -77,12 +77,20 @@ from shared.secret_files import (
 )
 from shared.settings import Settings, SettingsError, load_settings
 
-SERVICES: tuple[str, ...] = ("services.vrrp", "services.checker", "services.notifier", "services.lvs")
+SERVICES: tuple[str, ...] = (
+    "services.vrrp",
+    "services.checker",
+    "services.notifier",
+    "services.lvs",
+    "services.bfd",
+)
 """Modules run as ``python -m MODULE --config F --node N --nats URL`` (one line per service)."""
 
 
 def wanted(module: str, config: Config) -> bool:
-    """lvs only when the file has virtual servers: it needs IPVS, which a VRRP-only host may lack."""
+    """lvs only with virtual servers (it needs IPVS); bfd only with bfd_instance blocks."""
+    if module == "services.bfd":
+        return bool(config.vrrp.bfd_instances)
     return module != "services.lvs" or bool(config.lvs.virtual_servers)
 
 

@@ -24,7 +24,7 @@ Which family a service takes: keepalived has a VRRP process and a checker
 process, and its checker process is also the one that programs IPVS
 (``lvs_process_name`` is an alias of ``checker_process_name``), so ``lvs``
 takes the ``checker_`` keywords; the notifier has no keepalived counterpart
-and takes none; there is no BFD service, so ``bfd_*`` apply to nothing yet.
+and takes none; the bfd service takes the ``bfd_*`` ones.
 
 Threads: ``SCHED_RR`` is for the event loop thread only (the one keepalived's
 single thread corresponds to; worker threads, such as the one parsing a file,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # no configuration import at run time: the script launcher im
 
 log = logging.getLogger("lifeline.runner.priorities")
 
-FAMILY_OF_SERVICE = {"vrrp": "vrrp", "checker": "checker", "lvs": "checker"}
+FAMILY_OF_SERVICE = {"vrrp": "vrrp", "checker": "checker", "lvs": "checker", "bfd": "bfd"}
 """Which keepalived process a service stands for (its ``<family>_*`` keywords apply to it)."""
 
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4

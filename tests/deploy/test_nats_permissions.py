@@ -234,6 +234,17 @@ async def test_checker_publishes_results_and_transitions(server: NatsServer) -> 
         assert not checker.errors
 
 
+async def test_bfd_publishes_its_sessions_as_tracker_results(server: NatsServer) -> None:
+    """The bfd service's one right: tracker results (what track_bfd follows), stored like the checker's."""
+    async with login(server, "bfd") as bfd, login(server, ADMIN) as admin:
+        tracker = next(e for e in by_kind("track") if isinstance(e, TrackerResult))
+        pub = await publish_all(bfd, [tracker])
+        assert await pub.flush(10) and pub.counters.rejected == 0
+        assert await stored(admin.nc, subject_for(_stamped(tracker)))
+        await pub.close()
+        assert not bfd.errors
+
+
 async def test_checker_replicas_fan_out_a_bus_reload_and_withdraw_removed_state(server: NatsServer) -> None:
     """Beats and a bus reload between replicas through the stream; deleting its KV keys."""
     async with (
@@ -379,6 +390,7 @@ REFUSED_SUBSCRIBE = [
     ("checker", f"lifeline.{N}.ctl.vrrp.reload"),
     ("vrrp", f"lifeline.{N}.ctl.lvs.status"),
     ("lvs", f"lifeline.{OTHER}.check.>"),
+    ("bfd", f"lifeline.{N}.track.>"),  # it publishes tracker results, never hears them
     ("vrrp", "_INBOX.>"),  # nobody reads another user's replies
     ("lvs", "_INBOX_admin.>"),
     ("checker", "_INBOX_vrrp.>"),
@@ -397,7 +409,7 @@ async def test_refused_subscribe(server: NatsServer, user: str, subject: str) ->
 
 @pytest.mark.parametrize(
     ("user", "kind"),
-    [("notifier", "track"), ("notifier", "vrrp"), ("checker", "vrrp"), ("lvs", "health")],
+    [("notifier", "track"), ("notifier", "vrrp"), ("checker", "vrrp"), ("lvs", "health"), ("bfd", "vrrp")],
 )
 async def test_publisher_of_a_foreign_event_is_refused(server: NatsServer, user: str, kind: str) -> None:
     """Through the real Publisher: the server refuses, nothing reaches the stream or the bucket."""

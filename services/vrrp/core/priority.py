@@ -10,9 +10,8 @@ tracker adjusts nothing, an unknown unweighted one means FAULT, and
 trackers start up: the shell knows carrier at start and reports down links.
 BFD trackers start down, as keepalived's do (a session starts Down and
 ``bfd_up`` is false until the peer answers): a weight-0 one faults the
-instance (unless ``reverse``), a negative weight counts at once.  There is no
-BFD service yet, so a ``track_bfd`` stays down; ``config check`` and the vrrp
-log say so at its line (docs/compatibility.md).
+instance (unless ``reverse``), a negative weight counts at once, until the
+bfd service publishes the session Up (docs/bfd.md).
 """
 
 from __future__ import annotations

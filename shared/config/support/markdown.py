@@ -29,7 +29,7 @@ address line have rows too (last section); those of route and rule lines are in
 
 The service is the one that acts on the keyword (or would): it logs the keyword's compat
 lines. Its area follows in brackets where the service has several; keywords of the node as
-a whole (`node`) and of BFD sessions (`bfd`, no BFD service yet) are the vrrp service's.
+a whole (`node`) are the vrrp service's, those of BFD sessions the bfd service's.
 
 - **done**: the service named acts on it as keepalived does; the test named shows it.
 - **partly**: the service acts on it, with the difference said.

@@ -34,7 +34,7 @@ class Area(StrEnum):
     VRRP = "vrrp"
     """Instances, sync groups, static addresses/routes/rules, the vrrp globals."""
     BFD = "bfd"
-    """``bfd_instance`` sessions: no BFD service yet, so the vrrp service speaks for them."""
+    """``bfd_instance`` sessions: the bfd service."""
     NODE = "node"
     """The keepalived process as a whole (instance name, namespaces, SNMP, reload files...)."""
     TRACKERS = "trackers"
@@ -49,7 +49,7 @@ class Area(StrEnum):
 
 LOGGED_BY: Mapping[Area, str] = {
     Area.VRRP: "vrrp",
-    Area.BFD: "vrrp",
+    Area.BFD: "bfd",
     Area.NODE: "vrrp",
     Area.TRACKERS: "checker",
     Area.CHECKS: "checker",

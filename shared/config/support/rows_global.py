@@ -46,7 +46,9 @@ PRIORITIES_NICE = (
 PRIORITIES_RR = (
     f"{PROCESS_SETTINGS}::test_vrrp_runs_round_robin_with_its_rttime_limit_and_a_reload_changes_it"
 )
-NO_BFD_PROCESS = "there is no BFD service yet, so there is no process to apply it to"
+BFD_PROCESS = (
+    "tests/lab/test_bfd_process_settings.py::test_bfd_takes_its_process_settings_and_a_reload_changes_them"
+)
 
 
 def _process(prefix: str, area: Area) -> Rows:
@@ -54,13 +56,11 @@ def _process(prefix: str, area: Area) -> Rows:
 
     The runner applies them to the vrrp service (``vrrp_``) and to the checker
     and lvs services (``checker_``, keepalived's checker process programs
-    IPVS too); ``bfd_`` has no service yet.
+    IPVS too), and to the bfd service (``bfd_``).
     """
 
     def applied(area: Area, text: str, test: str) -> Support:
-        if area is Area.BFD:
-            return unsupported(area, NO_BFD_PROCESS)
-        return done(area, text, test)
+        return done(area, text, BFD_PROCESS if area is Area.BFD else test)
 
     return {
         f"{prefix}_priority": applied(area, "the nice value", PRIORITIES_NICE),
@@ -131,8 +131,10 @@ ROOT: Rows = {
     "vrrp_track_file": done(
         Area.TRACKERS, "as track_file", "tests/checker/test_service.py::test_trackers_through_the_service"
     ),
-    "bfd_instance": unsupported(
-        B, "there is no BFD service yet: no session is run, and track_bfd sees it down (see track_bfd)"
+    "bfd_instance": done(
+        B,
+        "one RFC 5880/5881 session per block, run by the bfd service (docs/bfd.md)",
+        "tests/interop/test_bfd_interop.py::test_sessions_come_up_and_timers_follow_the_slower_side",
     ),
     "vrrp_sync_group": done(
         V,

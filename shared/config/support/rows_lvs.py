@@ -17,7 +17,7 @@ TIMING = f"{RETRY}::test_timing_from_resolved_checker"
 TCP_HTTP = "tests/checker/test_tcp_http.py"
 PROBES = "tests/unit/checker/test_probe_parts.py"
 SNMP = "there is no SNMP agent: the name is never shown"
-NO_BFD = "there is no BFD service yet"
+NO_BFD = "the checker does not follow BFD sessions yet"
 
 _TIMINGS: Rows = {
     "connect_timeout": done(C, "the default connect timeout of the checks below", TIMING),

@@ -27,7 +27,6 @@ _EXTRA_IF_LAB = (
 _GARP_GROUP_LAB = (
     f"{_GARP_LAB}::test_garp_group_paces_its_interfaces_as_one_sequence_and_the_others_keep_the_global"
 )
-NO_BFD = "there is no BFD service yet, so no session is run"
 
 VRRP_INSTANCE: Rows = {
     "state": done(
@@ -93,11 +92,11 @@ VRRP_INSTANCE: Rows = {
         "the checker's file values (value x weight)",
         f"{PARAMS}::test_tracker_weights_instance_beats_script",
     ),
-    "track_bfd": partly(
+    "track_bfd": done(
         V,
-        f"{NO_BFD}: the session is never up, which keepalived treats as down: with weight 0 the instance "
-        "stays in FAULT, a negative weight lowers its priority, a positive one is never added",
-        "tests/unit/vrrp/test_priority.py::test_bfd_trackers_start_down_as_keepalived_sessions_do",
+        "the bfd service's session state, as keepalived: down until the session is Up, weight 0 faults "
+        "the instance, a weight is added or subtracted (reverse flips it)",
+        "tests/lab/test_bfd_track.py::test_bfd_down_moves_the_vip",
     ),
     "track_src_ip": done(
         V,
@@ -301,8 +300,10 @@ VRRP_SYNC_GROUP: Rows = {
         "the group's trackers apply to every member",
         f"{PARAMS}::test_sync_group_forces_weights_to_zero_unless_tracking_weight",
     ),
-    "track_bfd": partly(
-        V, f"{NO_BFD}: as track_bfd in an instance, the session counts as down for every member"
+    "track_bfd": done(
+        V,
+        "the session's state reaches every member: the group enters FAULT while it is not Up",
+        "tests/lab/test_bfd_track.py::test_bfd_down_moves_the_vip[sync-group]",
     ),
     "notify_master": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
     "notify_backup": done(N, _GROUP_SCRIPTS, SCRIPTS_RUN),
@@ -424,27 +425,43 @@ TRACK_FILE: Rows = {
     ),
 }
 
-_BFD = f"{NO_BFD}: track_bfd sees it down"
+_ONE_PROCESS = "the session's state is published on the bus for every consumer (only vrrp consumes it)"
+
+BFD_UP = "test_sessions_come_up_and_timers_follow_the_slower_side"
+BFD_PARAMS = "tests/unit/bfd/test_params.py::test_every_keyword_reaches_the_session"
+BFD_INTEROP = "tests/interop/test_bfd_interop.py"
 
 BFD_INSTANCE: Rows = {
-    "neighbor_ip": unsupported(B, _BFD),
-    "neighbour_ip": unsupported(B, _BFD),
-    "source_ip": unsupported(B, _BFD),
-    "min_rx": unsupported(B, _BFD),
-    "min_tx": unsupported(B, _BFD),
-    "idle_tx": unsupported(B, _BFD),
-    "multiplier": unsupported(B, _BFD),
-    "passive": unsupported(B, _BFD),
-    "ttl": unsupported(B, _BFD),
-    "hoplimit": unsupported(B, _BFD),
-    "max_hops": unsupported(B, _BFD),
+    "neighbor_ip": done(B, "the peer (IPv4 or IPv6); its packets are this session's", BFD_PARAMS),
+    "neighbour_ip": done(B, "as neighbor_ip", BFD_PARAMS),
+    "source_ip": done(B, "the address the session's socket is bound to", BFD_PARAMS),
+    "min_rx": done(
+        B, "Required Min RX Interval (ms, µs resolution); the slower side wins", f"{BFD_INTEROP}::{BFD_UP}"
+    ),
+    "min_tx": done(B, "Desired Min TX Interval once Up; the slower side wins", f"{BFD_INTEROP}::{BFD_UP}"),
+    "idle_tx": done(B, "Desired Min TX Interval while not Up", BFD_PARAMS),
+    "multiplier": done(B, "Detect Mult", f"{BFD_INTEROP}::{BFD_UP}"),
+    "passive": done(
+        B,
+        "sends nothing until the peer has spoken",
+        f"{BFD_INTEROP}::test_passive_sends_nothing_until_the_peer_speaks",
+    ),
+    "ttl": done(
+        B, "the IPv4 TTL sent (255), and with max_hops the least accepted", f"{BFD_INTEROP}::{BFD_UP}"
+    ),
+    "hoplimit": done(
+        B,
+        "the IPv6 hop limit sent (64), and with max_hops the least accepted",
+        f"{BFD_INTEROP}::test_ipv6_session_comes_up_with_keepalived_hop_limits",
+    ),
+    "max_hops": done(B, "how far below ttl/hoplimit a received packet's may be (255: unchecked)", BFD_PARAMS),
     "weight": done(
         V,
         "the default weight of track_bfd",
         "tests/unit/vrrp/test_priority.py::test_bfd_trackers_start_down_as_keepalived_sessions_do",
     ),
-    "vrrp": unsupported(B, _BFD),
-    "checker": unsupported(B, _BFD),
+    "vrrp": unsupported(B, _ONE_PROCESS),
+    "checker": unsupported(B, _ONE_PROCESS),
 }
 
 TRACK_GROUP: Rows = {

@@ -88,13 +88,14 @@ def test_the_doc_generator_runs_as_a_module() -> None:
 
 
 def test_each_area_is_logged_by_exactly_one_service() -> None:
-    """The four services' ``ServiceSpec.areas`` split the areas between them, as the doc says."""
+    """The five services' ``ServiceSpec.areas`` split the areas between them, as the doc says."""
+    from services.bfd.service import SPEC as BFD
     from services.checker.service import SPEC as CHECKER
     from services.lvs.service import SPEC as LVS
     from services.notifier.service import SPEC as NOTIFIER
     from services.vrrp.service import SPEC as VRRP
 
-    specs = [VRRP, CHECKER, LVS, NOTIFIER]
+    specs = [VRRP, CHECKER, LVS, NOTIFIER, BFD]
     claimed = [area for spec in specs for area in spec.areas]
     assert sorted(claimed) == sorted(Area), "every area claimed once"
     assert {area: spec.name for spec in specs for area in spec.areas} == dict(LOGGED_BY)
@@ -122,6 +123,7 @@ vrrp_instance VI_1 {
 }
 bfd_instance peer {
     neighbor_ip 192.0.2.9
+    checker
 }
 """
 
@@ -138,10 +140,8 @@ def test_one_compat_line_per_use_of_a_keyword_not_done(tmp_path: Path) -> None:
         (3, "enable_snmp_vrrp", "vrrp"),
         (4, "enable_snmp_checker", "checks"),
         (9, "debug", "vrrp"),
-        (10, "track_bfd", "vrrp"),
         (13, "promote_secondaries", "vrrp"),
-        (18, "bfd_instance", "bfd"),
-        (19, "neighbor_ip", "bfd"),
+        (20, "checker", "bfd"),
     ]
 
 
@@ -152,7 +152,7 @@ def test_compat_lines_read_as_warnings_and_say_what_happens(tmp_path: Path) -> N
         f"{path}:3: warning: enable_snmp_vrrp is not supported by lifeline: "
         f"{SUPPORT['global_defs']['enable_snmp_vrrp'].text}"
     )
-    assert lines[3].startswith(f"{path}:10: warning: track_bfd is partly supported by lifeline: ")
+    assert lines[4].startswith(f"{path}:20: warning: checker is not supported by lifeline: ")
     assert not any(d.severity.fails_check for d in compat_of(tmp_path, CONF))
 
 
@@ -197,12 +197,14 @@ def test_a_service_keeps_only_its_own_compat_lines(tmp_path: Path) -> None:
     path = tmp_path / "k.conf"
     path.write_text(CONF + "vrrp_instance {\n}\n")
     every = load(path, config_id="t").diagnostics
-    vrrp = [d for d in every if in_areas(d, {Area.VRRP, Area.BFD, Area.NODE})]
+    vrrp = [d for d in every if in_areas(d, {Area.VRRP, Area.NODE})]
+    bfd = [d for d in every if in_areas(d, {Area.BFD})]
     checker = [d for d in every if in_areas(d, {Area.TRACKERS, Area.CHECKS})]
     not_compat = [d for d in every if d.severity is not Severity.COMPAT]
     assert not_compat and all(d in vrrp and d in checker for d in not_compat)
     assert [d.line for d in checker if d.severity is Severity.COMPAT] == [4]
-    assert [d.line for d in vrrp if d.severity is Severity.COMPAT] == [3, 9, 10, 13, 18, 19]
+    assert [d.line for d in vrrp if d.severity is Severity.COMPAT] == [3, 9, 13]
+    assert [d.line for d in bfd if d.severity is Severity.COMPAT] == [20]
 
 
 @pytest.mark.parametrize(
