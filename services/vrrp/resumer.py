@@ -50,6 +50,7 @@ class Resumer:
             vips_present=vips_present,
             in_sync_group=in_group,
             uses_ah=plan.transport.ah_key is not None,
+            own_interfaces=plan.vmac is not None or bool(plan.address_vmacs),
         )
 
     async def keeps_vips(self, plan: InstancePlan, in_group: bool, vips_present: VipsPresent) -> bool:

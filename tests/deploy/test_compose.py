@@ -29,6 +29,7 @@ import pytest
 
 from shared.lab.wait import wait_until
 from shared.nats_passwords import generate_password
+from shared.nats_users import SERVICE_USERS
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(480)]
 
@@ -38,7 +39,8 @@ IMAGE = "localhost/lifeline:test"
 BASE = os.environ.get("LIFELINE_BASE", "localhost/lifeline-base:bookworm")
 VIP = "172.16.0.100"
 CONF = str(REPO / "deploy" / "containers.conf")
-USERS = ("ADMIN", "VRRP", "CHECKER", "LVS", "NOTIFIER", "HTTP")
+USERS = ("ADMIN", *(user.upper() for user in SERVICE_USERS))
+"""Every password compose requires (one per service user, and the admin's)."""
 ENV = {**os.environ, "CONTAINERS_CONF": CONF}
 STEP = 0.3
 """Seconds between two looks at podman or the stream (each look is a podman command)."""

@@ -294,6 +294,7 @@ async def carried_by_the_server(thief: Thief) -> None:
             f"$KV.{STATE_BUCKET}.a.service.reload.http",
             STATE_BUCKET,
         ),
+        "bfd": ("lifeline.a.track.x", f"$KV.{STATE_BUCKET}.a.track.x", STATE_BUCKET),  # a session's state
     }[thief.user]
     event_subject, key_subject, bucket = own
     js_headers = {MSG_ID_HEADER: f"thief:{time.monotonic_ns()}"}

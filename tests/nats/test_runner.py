@@ -266,7 +266,7 @@ def test_every_unit_reload_command_reloads(
     units = sorted(UNITS.glob("lifeline-*.service"))
     services = [u for u in units if u.name not in ("lifeline-nats.service", "lifeline-provision.service")]
     assert {u.name for u in services} == {
-        f"lifeline-{s}.service" for s in ("vrrp", "checker", "lvs", "notifier", "http")
+        f"lifeline-{s}.service" for s in ("vrrp", "checker", "lvs", "notifier", "http", "bfd")
     }
     keepalived = tmp_path / "keepalived.conf"
     keepalived.write_text(

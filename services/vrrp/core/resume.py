@@ -18,7 +18,8 @@ and the interfaces were rebuilt), the same configuration of that instance
 on its interface (someone removed one: the dead process no longer held the
 address), no sync group (members move together through the group driver),
 no AH (its anti-replay counter died with the process; a backup would drop
-adverts numbered from 1 and take over).
+adverts numbered from 1 and take over), no VMAC or ipvlan interface (the
+service removes stale ones at start and makes them anew, VIPs included).
 
 The window is ``min(3, down_timer_adverts)`` intervals (a keepalived peer's
 default is 3; ours may be fewer) minus a margin for the advert's way to the
@@ -66,6 +67,8 @@ class ResumeFacts(msgspec.Struct, frozen=True, kw_only=True):
     """Every VIP of the instance is on its interface now."""
     in_sync_group: bool = False
     uses_ah: bool = False
+    own_interfaces: bool = False
+    """The instance puts its VIPs or adverts on interfaces it makes (``use_vmac``, ``use_ipvlan``)."""
 
 
 class Why(enum.StrEnum):
@@ -80,6 +83,7 @@ class Why(enum.StrEnum):
     VIPS_GONE = "a VIP is no longer on its interface"
     SYNC_GROUP = "sync-group member"
     AH = "AH authentication (its sequence counter is gone)"
+    OWN_INTERFACES = "VMAC/ipvlan interfaces (rebuilt at start, with the VIPs on them)"
 
 
 class Resume(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,6 +120,8 @@ def decide(record: ResumeRecord | None, facts: ResumeFacts) -> Resume | Fresh:
         return Fresh(why=Why.SYNC_GROUP)
     if facts.uses_ah:
         return Fresh(why=Why.AH)
+    if facts.own_interfaces:
+        return Fresh(why=Why.OWN_INTERFACES)
     gap = (facts.now_ns - record.last_advert_ns) / 1e9
     if gap < 0:
         return Fresh(why=Why.CLOCK)

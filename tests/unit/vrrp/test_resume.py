@@ -92,6 +92,7 @@ def test_the_window_edge(after: float, expected: type) -> None:
         (RECORD, {"fingerprint": b"g" * 16}, Why.CONFIG_CHANGED),
         (RECORD, {"in_sync_group": True}, Why.SYNC_GROUP),
         (RECORD, {"uses_ah": True}, Why.AH),
+        (RECORD, {"own_interfaces": True}, Why.OWN_INTERFACES),
         (RECORD, {"vips_present": False}, Why.VIPS_GONE),
         (RECORD, {"now_ns": T0 - 1}, Why.CLOCK),
     ],
