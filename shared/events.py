@@ -208,8 +208,15 @@ def outbox_overflow_subject(node: str, service: str) -> str:
     return f"{PREFIX}.{_t(node)}.service.overflow.{_t(service)}"
 
 
-def tracker_subject(node: str, tracker: str) -> str:
-    """``lifeline.<node>.track.<tracker>``: tracker results (changes and heartbeats)."""
+def tracker_subject(node: str, tracker: str, kind: str | None = None) -> str:
+    """``lifeline.<node>.track.<tracker>``: tracker results (changes and heartbeats).
+
+    A BFD session's is ``lifeline.<node>.track.bfd.<tracker>`` (``kind`` ``bfd``): a
+    subject space of its own, so the bfd service's NATS user may publish session
+    states and nothing else (a stolen bfd credential cannot fail a ``vrrp_script``).
+    """
+    if kind == TrackerKind.BFD:
+        return f"{PREFIX}.{_t(node)}.track.bfd.{_t(tracker)}"
     return f"{PREFIX}.{_t(node)}.track.{_t(tracker)}"
 
 
@@ -823,7 +830,7 @@ def subject_for(event: Event) -> str:
         case InstanceEvent():
             return instance_event_subject(node, event.instance)
         case TrackerResult():
-            return tracker_subject(node, event.tracker)
+            return tracker_subject(node, event.tracker, event.kind)
         case RealServerTransition():
             return health_subject(node, event.virtual, event.real)
         case RealServerHealth():

@@ -224,7 +224,7 @@ def service_permissions(
         publish += read
         subscribe += follow
     elif service == Service.BFD:  # its sessions' states, as the tracker results track_bfd follows
-        publish += _events(n, "track")
+        publish += _events(n, "track.bfd")  # session states only: never another tracker's subject
     else:
         raise ValueError(f"no such lifeline service: {service!r}")
     return Permissions(tuple(publish), tuple(subscribe))

@@ -83,6 +83,7 @@ from shared.events import (
     PREFIX,
     STATE_BUCKET,
     Notice,
+    TrackerKind,
     TrackerResult,
     TransitionReason,
     decode,
@@ -129,7 +130,8 @@ class VrrpService:
         self._sources: dict[tuple[str, int], bool] = {}
         """(interface, family) → it has an address to send adverts from (for instances with no source set)."""
         self._trackers_read = asyncio.Event()
-        self._tracked: set[str] = set()
+        self._tracked: set[tuple[str, str]] = set()
+        """(name, kind) of every tracker an instance follows on the bus."""
         """Names of the trackers the instances follow (their state-bucket keys are read at start)."""
         self.refused = Refusals("vrrp")
         """Messages on the tracker subject that no client published (``shared.bus.trust.live_event``)."""
@@ -183,7 +185,9 @@ class VrrpService:
         self.tracking.start(self._links)
         self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
         self._tasks.append(loop.create_task(self._watch_addresses(), name="vrrp-addresses"))
-        self._tracked = {t.name for p in plans.values() for t in p.params.trackers if t.kind != "interface"}
+        self._tracked = {
+            (t.name, t.kind) for p in plans.values() for t in p.params.trackers if t.kind != "interface"
+        }
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
         await self._await_tracker_state(plans.values())
         await self._start_instances(list(plans.values()))
@@ -560,6 +564,9 @@ class VrrpService:
 
     def on_tracker(self, result: TrackerResult, *, initial: bool = False) -> None:
         """A result from the bus (or the KV at start) → the instances tracking that name."""
+        followed = {(t.name, t.kind) for r in self.runners.values() for t in r.plan.params.trackers}
+        if not _kind_fits(result, followed | self._tracked):
+            return
         change = self.book.update(result, initial=initial)
         if change is None:
             return
@@ -578,7 +585,7 @@ class VrrpService:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.warning("ignoring a bad tracker message on %s: %s", msg.subject, exc)
             return
-        if result.node != self.node or msg.subject != tracker_subject(self.node, result.tracker):
+        if result.node != self.node or msg.subject != tracker_subject(self.node, result.tracker, result.kind):
             self.refused.refuse(msg.subject, f"names tracker {result.tracker!r} of node {result.node!r}")
             return
         self.on_tracker(result)
@@ -586,7 +593,9 @@ class VrrpService:
     async def _read_tracker_kv(self, nc: Client) -> None:
         """Initial tracker values from the state bucket (what the checker last said), one direct get."""
         prefix = f"$KV.{STATE_BUCKET}."
-        subjects = [prefix + kv_key_for_subject(tracker_subject(self.node, n)) for n in sorted(self._tracked)]
+        subjects = [
+            prefix + kv_key_for_subject(tracker_subject(self.node, *t)) for t in sorted(self._tracked)
+        ]
         try:
             await asyncio.wait_for(self.publisher.ready.wait(), 10.0)
             stored = await last_messages(nc, f"KV_{STATE_BUCKET}", subjects) if subjects else {}
@@ -734,3 +743,14 @@ SPEC = ServiceSpec(
     areas=frozenset({Area.VRRP, Area.NODE}),
 )
 """What ``python -m services.vrrp`` runs (``shared.runner``)."""
+
+
+def _kind_fits(result: TrackerResult, tracked: set[tuple[str, str]]) -> bool:
+    """A BFD session's state feeds ``track_bfd`` only, and another tracker's never a ``track_bfd``.
+
+    Why: a ``vrrp_script`` and a ``bfd_instance`` are different things even
+    with one name; each service may publish its own kind only (the subjects
+    say which), and this keeps one from standing in for the other.
+    """
+    bfd = result.kind == TrackerKind.BFD
+    return any(name == result.tracker and (kind == "bfd") == bfd for name, kind in tracked)
