@@ -20,6 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import nats
 import nats.errors
 import pytest
@@ -44,6 +45,7 @@ from shared.events import (
     Event,
     ReloadReply,
     ReloadTrigger,
+    TrackerKind,
     TrackerResult,
     durable_transition,
     encode,
@@ -235,9 +237,14 @@ async def test_checker_publishes_results_and_transitions(server: NatsServer) -> 
 
 
 async def test_bfd_publishes_its_sessions_as_tracker_results(server: NatsServer) -> None:
-    """The bfd service's one right: tracker results (what track_bfd follows), stored like the checker's."""
+    """The bfd service's one right: its sessions' tracker results (what track_bfd follows), stored.
+
+    Only of kind ``bfd`` (their own subjects): a vrrp_script's result is
+    refused to it, which test_escalation.py proves with every user.
+    """
     async with login(server, "bfd") as bfd, login(server, ADMIN) as admin:
-        tracker = next(e for e in by_kind("track") if isinstance(e, TrackerResult))
+        sample = next(e for e in by_kind("track") if isinstance(e, TrackerResult))
+        tracker = msgspec.structs.replace(sample, kind=TrackerKind.BFD)
         pub = await publish_all(bfd, [tracker])
         assert await pub.flush(10) and pub.counters.rejected == 0
         assert await stored(admin.nc, subject_for(_stamped(tracker)))
