@@ -13,28 +13,23 @@ while the services are still starting must not kill any of them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-import psutil
 import pytest
 
 from shared.bus import connect
 from shared.cli.up import ADMIN_SETTINGS
 from shared.events import ServiceReload, decode
-from shared.lab.nats import free_port
 from shared.lab.wait import await_until, wait_until
 from shared.settings import load_settings
+from tests.support.up import SERVICES, Up
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(120)]
 NODE = "up-reload"
-SERVICES = ("vrrp", "checker", "notifier")
 
 CONFIG = """
 vrrp_script chk_one {
@@ -65,51 +60,6 @@ vrrp_script chk_three {
 )
 
 
-class Up:
-    """``lifeline up`` with its log: every line its services print on stdout lands there."""
-
-    def __init__(self, tmp_path: Path, conf: Path) -> None:
-        self.store = tmp_path / "store"
-        self.log_path = tmp_path / "up.log"
-        argv = [sys.executable, "-m", "shared.cli.main", "up", "--config", str(conf), "--node", NODE]
-        argv += ["--nats-port", str(free_port()), "--store-dir", str(self.store)]
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
-        self.ps = psutil.Process(self.proc.pid)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def count(self, pattern: str) -> int:
-        return len(re.findall(pattern, self.text(), flags=re.M))
-
-    def pids(self) -> dict[str, int]:
-        found = {}
-        for child in self.ps.children():
-            try:
-                cmd = child.cmdline()
-            except psutil.NoSuchProcess:
-                continue
-            found.update({s: child.pid for s in SERVICES if f"services.{s}" in cmd})
-        return found
-
-    def close(self) -> None:
-        """Stop ``lifeline up`` as an operator would; whatever it leaves (a failed test) is killed."""
-        left: list[psutil.Process] = []
-        if self.proc.poll() is None:
-            left = self.ps.children(recursive=True)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for child in left:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        self._log.close()
-
-
 @pytest.fixture
 def conf(tmp_path: Path) -> Path:
     path = tmp_path / "keepalived.conf"
@@ -123,7 +73,7 @@ def changed(conf: Path) -> str:
 
 @pytest.fixture
 def up(tmp_path: Path, conf: Path) -> Iterator[Up]:
-    node = Up(tmp_path, conf)
+    node = Up(tmp_path, conf, NODE)
     yield node
     node.close()
 

@@ -19,6 +19,7 @@ import pytest
 
 from shared.lab.nats import free_port
 from shared.lab.wait import wait_until
+from tests.support.up import service_pid
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(90)]
 STEP = 0.1
@@ -29,16 +30,6 @@ vrrp_script chk_true {
     interval 1
 }
 """
-
-
-def service_pid(up: psutil.Process, module: str) -> int | None:
-    for child in up.children():
-        try:
-            if module in child.cmdline():
-                return child.pid
-        except psutil.NoSuchProcess:
-            continue
-    return None
 
 
 def test_a_killed_service_is_restarted_and_the_others_run_on(tmp_path: Path) -> None:

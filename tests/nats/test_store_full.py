@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import re
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import msgspec
 import nats.errors
-import psutil
 import pytest
 from nats.aio.client import Client
 
@@ -42,10 +40,10 @@ from shared.lab.daemon import Daemon
 from shared.lab.nats import NatsServer, free_port
 from shared.lab.wait import await_until, wait_until
 from shared.settings import load_settings
+from tests.support.up import SERVICES, Up
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(180)]
 NODE = "store-full"
-SERVICES = ("vrrp", "checker", "notifier")
 CONFIG = """
 global_defs {
     notify_fifo FIFO
@@ -69,53 +67,16 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-class Up:
-    def __init__(self, tmp_path: Path, store: Path) -> None:
-        conf = tmp_path / "keepalived.conf"
-        conf.write_text(CONFIG.replace("FIFO", str(tmp_path / "notify.fifo")))
-        self.store = store
-        self.log_path = tmp_path / "up.log"
-        argv = [sys.executable, "-m", "shared.cli.main", "up", "--config", str(conf), "--node", NODE]
-        argv += ["--nats-port", str(free_port()), "--store-dir", str(store)]
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
-        self.ps = psutil.Process(self.proc.pid)
-
-    def text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def count(self, pattern: str) -> int:
-        return len(re.findall(pattern, self.text(), flags=re.M))
-
-    def pids(self) -> dict[str, int]:
-        found = {}
-        for child in self.ps.children():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                cmd = child.cmdline()
-                found.update({s: child.pid for s in SERVICES if f"services.{s}" in cmd})
-                if "nats-server" in cmd[0]:
-                    found["nats-server"] = child.pid
-        return found
-
-    def close(self) -> None:
-        left: list[psutil.Process] = []
-        if self.proc.poll() is None:
-            left = self.ps.children(recursive=True)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for child in left:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        self._log.close()
+def node_up(tmp_path: Path, store: Path) -> Up:
+    """The node of this test: its config writes notify lines to a FIFO in ``tmp_path``."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(CONFIG.replace("FIFO", str(tmp_path / "notify.fifo")))
+    return Up(tmp_path, conf, NODE, store)
 
 
 @pytest.fixture
 def up(tmp_path: Path, small_fs: Path) -> Iterator[Up]:
-    node = Up(tmp_path, small_fs / "store")
+    node = node_up(tmp_path, small_fs / "store")
     yield node
     node.close()
 
@@ -162,7 +123,7 @@ async def test_store_full_then_freed_events_flow_again_without_a_nats_restart(up
         return all(up.count(rf"^lifeline-{s} ready$") >= 1 for s in SERVICES)
 
     await asyncio.to_thread(wait_until, "every service ready", ready, 60, 0.1, explain=up.text)
-    before = up.pids()
+    before = up.all_pids()
     assert set(before) == {*SERVICES, "nats-server"}
     settings = load_settings(up.store / ADMIN_SETTINGS, env={})
     nc = await connect(settings.nats_url, "test-store-full", settings=settings, connect_timeout=5)
@@ -193,7 +154,7 @@ async def test_store_full_then_freed_events_flow_again_without_a_nats_restart(up
         await nc.close()
     text = up.text()
     assert up.count(r"^lifeline up: JetStream reopened") == 1, text
-    assert up.pids() == before, "no service and not nats-server may have been restarted"
+    assert up.all_pids() == before, "no service and not nats-server may have been restarted"
     assert "exited with" not in text
     # one line when it starts failing per service, not one per attempt
     assert up.count(r"WARNING bus: publishing fails") == len(SERVICES), text

@@ -26,6 +26,7 @@ from shared.cli.restart_policy import MAX_DELAY_S
 from shared.cli.restarts_file import read_restarts
 from shared.lab.nats import free_port
 from shared.lab.wait import wait_until
+from tests.support.up import service_pid
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(120)]
 STEP = 0.05
@@ -42,16 +43,6 @@ vrrp_script chk_true {
     interval 1
 }
 """
-
-
-def service_pid(up: psutil.Process, module: str) -> int | None:
-    for child in up.children():
-        try:
-            if module in child.cmdline():
-                return child.pid
-        except psutil.NoSuchProcess:
-            continue
-    return None
 
 
 def test_a_notifier_killed_seven_times_in_a_burst_is_back_within_the_ceiling_each_time(
