@@ -41,21 +41,15 @@ from shared.notify_claims import (
     expired,
     next_step,
 )
+from shared.state_dirs import make_shared_dirs
 
 log = logging.getLogger("lifeline.notify_claims")
 
+CLAIMS_DIR_MODE = 0o775
+"""The claims folder: the notifier and vrrp (group ``lifeline``) both create and rename claims in it."""
+
 RunScripts = Callable[[int], Awaitable[str]]
 """Runs one event's scripts as attempt N; returns ``ok`` or the first failure."""
-
-
-def _give(folder: Path, uid: int, gid: int) -> None:
-    """Owner and group if we may (root with ``CAP_CHOWN``), else the group (a member may), else nothing."""
-    for owner in (uid, -1):
-        try:
-            os.chown(folder, owner, gid)
-            return
-        except PermissionError:
-            continue
 
 
 @dataclass(frozen=True)
@@ -98,15 +92,8 @@ class ClaimDir:
         ``CAP_CHOWN`` under compose and systemd, but in the ``lifeline`` group, which
         lets it write there and give its folders that group.
         """
-        if self.path.is_dir():
-            return
-        existing = next(p for p in self.path.parents if p.exists())
-        created = [p for p in [self.path, *self.path.parents] if p not in existing.parents and p != existing]
-        self.path.mkdir(mode=0o775, parents=True, exist_ok=True)
-        owner = existing.stat()
-        for folder in reversed(created):
-            folder.chmod(0o775)  # mkdir's mode went through the umask
-            _give(folder, owner.st_uid, owner.st_gid)
+        if not self.path.is_dir():
+            make_shared_dirs(self.path, CLAIMS_DIR_MODE)
 
     # ------------------------------------------------------------------ files
 

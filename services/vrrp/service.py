@@ -131,7 +131,7 @@ class VrrpService:
         """(interface, family) → it has an address to send adverts from (for instances with no source set)."""
         self._trackers_read = asyncio.Event()
         self._tracked: set[tuple[str, str]] = set()
-        """(name, kind) of every tracker an instance follows on the bus."""
+        """(name, kind) of every tracker an instance of the running file follows on the bus."""
         """Names of the trackers the instances follow (their state-bucket keys are read at start)."""
         self.refused = Refusals("vrrp")
         """Messages on the tracker subject that no client published (``shared.bus.trust.live_event``)."""
@@ -185,9 +185,7 @@ class VrrpService:
         self.tracking.start(self._links)
         self._tasks.append(loop.create_task(self._watch_links(), name="vrrp-links"))
         self._tasks.append(loop.create_task(self._watch_addresses(), name="vrrp-addresses"))
-        self._tracked = {
-            (t.name, t.kind) for p in plans.values() for t in p.params.trackers if t.kind != "interface"
-        }
+        self._tracked = _followed(plans.values())
         self._tasks.append(loop.create_task(self._bus(), name="vrrp-bus"))
         await self._await_tracker_state(plans.values())
         await self._start_instances(list(plans.values()))
@@ -564,8 +562,7 @@ class VrrpService:
 
     def on_tracker(self, result: TrackerResult, *, initial: bool = False) -> None:
         """A result from the bus (or the KV at start) → the instances tracking that name."""
-        followed = {(t.name, t.kind) for r in self.runners.values() for t in r.plan.params.trackers}
-        if not _kind_fits(result, followed | self._tracked):
+        if not _kind_fits(result, self._tracked):
             return
         change = self.book.update(result, initial=initial)
         if change is None:
@@ -670,6 +667,9 @@ class VrrpService:
     async def _apply(self, config: Config) -> str:
         """Stop removed instances, restart those that must, change the rest in place; returns the summary."""
         plans = await self._plans(config)
+        self._tracked = _followed(
+            plans.values()
+        )  # the new file's trackers from now on (a reload may add one)
         diff = plan_reload(
             {n: r.plan for n, r in self.runners.items()},
             plans,
@@ -743,6 +743,11 @@ SPEC = ServiceSpec(
     areas=frozenset({Area.VRRP, Area.NODE}),
 )
 """What ``python -m services.vrrp`` runs (``shared.runner``)."""
+
+
+def _followed(plans: Iterable[InstancePlan]) -> set[tuple[str, str]]:
+    """(name, kind) of the trackers these plans follow on the bus (links are the kernel's, not the bus's)."""
+    return {(t.name, t.kind) for p in plans for t in p.params.trackers if t.kind != "interface"}
 
 
 def _kind_fits(result: TrackerResult, tracked: set[tuple[str, str]]) -> bool:

@@ -34,6 +34,7 @@ import threading
 from pathlib import Path
 
 from shared.bus.core.outbox_log import OutboxLog, Record, parse, pending
+from shared.state_dirs import make_shared_dirs
 
 log = logging.getLogger("lifeline.bus")
 
@@ -218,25 +219,6 @@ class OutboxFile:
             self.sync_now()
         os.close(self._fd)
         os.close(self._lock_fd)
-
-
-SHARED_DIR_MODE = 0o2770
-"""Directories of the node's state: the services run as different users (vrrp root without
-``CAP_DAC_OVERRIDE``, the notifier ``lifeline``) that share the group ``lifeline``; setgid keeps it."""
-
-
-def make_shared_dirs(path: Path) -> None:
-    """Create ``path`` and its missing parents group-writable (``SHARED_DIR_MODE``, not the umask's)."""
-    missing: list[Path] = []
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            continue  # another service made it meanwhile
-        os.chmod(directory, SHARED_DIR_MODE)
 
 
 def _read(path: Path) -> list[Record]:

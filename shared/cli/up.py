@@ -48,7 +48,6 @@ from typing import Any
 import msgspec
 
 from services.vrrp.lifecycle_scripts import shutdown_time
-from shared.bus.outbox_file import make_shared_dirs
 from shared.cli.commands import help_of
 from shared.cli.restart_policy import RestartPolicy
 from shared.cli.restarts_file import ServiceRestarts, restarts_path, write_restarts
@@ -76,6 +75,7 @@ from shared.secret_files import (
     write_secret,
 )
 from shared.settings import Settings, SettingsError, load_settings
+from shared.state_dirs import make_shared_dirs
 
 SERVICES: tuple[str, ...] = (
     "services.vrrp",
