@@ -39,7 +39,6 @@ from services.bfd.core.session import (
     StateChanged,
     Tick,
 )
-from services.checker.trackers.base import contribution, faults
 from services.vrrp.kernel.precise_loop import precise_loop
 from shared.bus import Publisher, connect, register_service
 from shared.config.model import Config
@@ -47,6 +46,7 @@ from shared.config.model_vrrp import BfdInstance
 from shared.config.support import Area
 from shared.events import Service, TrackerKind, TrackerResult
 from shared.runner.run import ServiceContext, ServiceSpec, StartFailed
+from shared.tracker_weights import contribution, faults
 
 log = logging.getLogger("lifeline.bfd")
 VERSION = "0.1.0"

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 from nats.aio.client import Client
 
-from services.checker.trackers.base import TrackerOutcome, contribution, faults
+from services.checker.trackers.base import TrackerOutcome
 from shared.bus.direct_get import last_messages
 from shared.events import (
     STATE_BUCKET,
@@ -43,6 +43,7 @@ from shared.events import (
     kv_key_for_subject,
     tracker_subject,
 )
+from shared.tracker_weights import contribution, faults
 
 log = logging.getLogger("lifeline.checker.publish")
 

@@ -34,29 +34,6 @@ Report = Callable[[TrackerOutcome], None]
 """Called by a tracker on every real observation (the service decides what is a change)."""
 
 
-def contribution(weight: int, reverse: bool, ok: bool) -> int:
-    """keepalived's priority delta: +weight while OK, -|weight| while failed; ``reverse`` flips.
-
-    man keepalived.conf: a positive weight is added while up, a negative weight
-    subtracted while down; with ``reverse`` the priority decreases when up and
-    increases when down.
-    """
-    if weight == 0:
-        return 0
-    if not reverse:
-        if weight > 0:
-            return weight if ok else 0
-        return 0 if ok else weight
-    if weight > 0:
-        return 0 if ok else weight
-    return weight if ok else 0
-
-
-def faults(weight: int, reverse: bool, ok: bool) -> bool:
-    """Weight 0: a failure puts dependent instances in FAULT (``weight 0 reverse``: success does)."""
-    return weight == 0 and (ok if reverse else not ok)
-
-
 @dataclass(slots=True)
 class Counters:
     """Per-tracker counters exposed by the ``status`` endpoint."""

@@ -22,11 +22,12 @@ import os
 from pathlib import Path
 
 from services.checker.probes.file import MAX_READ, parse_value
-from services.checker.trackers.base import Counters, Report, TrackerOutcome, faults
+from services.checker.trackers.base import Counters, Report, TrackerOutcome
 from services.checker.trackers.inotify import DirWatch
 from shared.config.model_vrrp import TrackFile
 from shared.events import TrackerKind
 from shared.safe_files import rewrite_in_place
+from shared.tracker_weights import faults
 
 log = logging.getLogger("lifeline.checker.file")
 

@@ -7,10 +7,11 @@ import pytest
 from services.checker.core.process_match import ProcessPattern
 from services.checker.core.risefall import RiseFall
 from services.checker.publish import TrackerChannel
-from services.checker.trackers.base import TrackerOutcome, contribution, faults
+from services.checker.trackers.base import TrackerOutcome
 from services.checker.trackers.file import outcome
 from shared.config.model_vrrp import TrackFile, TrackProcess
 from shared.events import Event, TrackerKind, TrackerResult
+from shared.tracker_weights import contribution, faults
 
 
 def test_risefall_starts_at_rise_minus_one_so_one_success_is_ok() -> None:
